@@ -1,0 +1,1 @@
+"""The `twostep` command: thin layers over the services."""

@@ -1,0 +1,100 @@
+"""What every command shares: --realm/--config, settings, the Keycloak client, output."""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from ..clock import Clock, system_clock
+from ..errors import InvalidInput
+from ..keycloak_adapter import KeycloakClient
+from ..settings import Settings, load_settings
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass
+class App:
+    config_file: str | None = None
+    realm: str | None = None
+    clock: Clock = system_clock
+    _settings: Settings | None = field(default=None, repr=False)
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = load_settings(self.config_file, realm=self.realm)
+        return self._settings
+
+    def client(self) -> KeycloakClient:
+        return KeycloakClient(self.settings)
+
+
+def realm_options(fn: F) -> F:
+    """--realm and --config on every command (they may also be given before the command)."""
+
+    @click.option("--config", "config_file", metavar="FILE", help="TOML settings file (else $TWOSTEP_CONFIG).")
+    @click.option("--realm", metavar="R", help="Realm to act on (else $TWOSTEP_REALM or the file).")
+    @functools.wraps(fn)
+    def wrapper(*args: Any, config_file: str | None, realm: str | None, **kwargs: Any) -> Any:
+        app = click.get_current_context().ensure_object(App)
+        if config_file:
+            app.config_file = config_file
+        if realm:
+            app.realm = realm
+        return fn(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def json_option(fn: F) -> F:
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")(fn)
+
+
+def app() -> App:
+    return click.get_current_context().ensure_object(App)
+
+
+def emit_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, sort_keys=True, default=str))
+
+
+def write_secret_file(path: str, content: str) -> None:
+    """A new file, mode 0600 from the first byte; never overwrite (a secret may already live there)."""
+    target = Path(path)
+    try:
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise InvalidInput(f"{path} already exists; choose a new file") from None
+    except OSError as exc:
+        raise InvalidInput(f"cannot write {path}: {exc.strerror}") from None
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(content)
+
+
+def check_writable_new_file(path: str) -> None:
+    """Before changing anything, make sure the output file can be created (nothing half-applied)."""
+    target = Path(path)
+    if target.exists():
+        raise InvalidInput(f"{path} already exists; choose a new file")
+    parent = target.parent if str(target.parent) else Path(".")
+    if not parent.is_dir():
+        raise InvalidInput(f"cannot write {path}: directory {parent} does not exist")
+    if not os.access(parent, os.W_OK):
+        raise InvalidInput(f"cannot write {path}: directory {parent} is not writable")
+
+
+def err(msg: str) -> None:
+    click.echo(msg, err=True)
+
+
+def stdout_is_tty() -> bool:
+    return sys.stdout.isatty()

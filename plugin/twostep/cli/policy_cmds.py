@@ -1,0 +1,125 @@
+"""setup, teardown, status, doctor."""
+
+from __future__ import annotations
+
+import click
+
+from ..errors import InvalidInput
+from ..flows import flow_id
+from ..policy import HARD_BYPASS_MAX_S, BruteForce, Enforcement, OtpPolicy
+from ..realm_setup import Desired, apply, plan, plan_teardown, read_actual
+from ..realm_status import Report, doctor as run_doctor, realm_status
+from .common import app, check_writable_new_file, emit_json, json_option, realm_options, write_secret_file
+from .durations import parse_duration
+
+
+def _print_plan(actions: list[str], dry_run: bool, as_json: bool) -> None:
+    if as_json:
+        emit_json({"dry_run": dry_run, "changes": actions})
+        return
+    if not actions:
+        click.echo("no changes: the realm already matches the policy")
+        return
+    click.echo(("would apply" if dry_run else "applied") + f" {len(actions)} change(s):")
+    for a in actions:
+        click.echo(f"  - {a}")
+
+
+@click.command()
+@realm_options
+@click.option("--dry-run", is_flag=True, help="Print the plan; change nothing.")
+@click.option("--enforce", "enforce", multiple=True, metavar="all|none|group:NAME",
+              help="Who must use a second factor (repeat for several groups). Default: all.")
+@click.option("--grace-days", type=click.IntRange(0, 365), default=0, show_default=True,
+              help="Days a user in scope may log in without a device before setup is required.")
+@click.option("--bypass-max", default="7d", show_default=True, help="Longest bypass an admin may grant (max 30d).")
+@click.option("--otp-algorithm", default="HmacSHA1", show_default=True)
+@click.option("--otp-digits", type=int, default=6, show_default=True)
+@click.option("--otp-period", type=int, default=30, show_default=True)
+@click.option("--otp-look-around", type=int, default=1, show_default=True)
+@click.option("--theme", metavar="NAME", help="Login theme to select for the realm (e.g. twostep).")
+@click.option("--no-service-client", is_flag=True, help="Do not create the twostep-cli service account client.")
+@click.option("--secret-file", metavar="FILE", help="Write a new client secret to FILE (mode 0600) instead of printing it.")
+@json_option
+def setup(dry_run: bool, enforce: tuple[str, ...], grace_days: int, bypass_max: str, otp_algorithm: str,
+          otp_digits: int, otp_period: int, otp_look_around: int, theme: str | None, no_service_client: bool,
+          secret_file: str | None, as_json: bool) -> None:
+    """Put a realm under the two-step policy (idempotent)."""
+    otp = OtpPolicy(algorithm=otp_algorithm, digits=otp_digits, period=otp_period, look_around=otp_look_around)
+    otp.validate()
+    max_s = int(parse_duration(bypass_max).total_seconds())
+    if max_s > HARD_BYPASS_MAX_S or max_s < 300:
+        raise InvalidInput("--bypass-max must be between 5m and 30d")
+    desired = Desired(otp=otp, brute=BruteForce(), enforcement=Enforcement.parse(enforce, grace_days),
+                      bypass_max_s=max_s, theme=theme, service_client=not no_service_client)
+    if secret_file:
+        check_writable_new_file(secret_file)
+    a = app()
+    kc = a.client()
+    now = a.clock()
+    actions = plan(desired, read_actual(kc, desired, now), now)
+    texts = [x.text for x in actions]
+    if dry_run:
+        _print_plan(texts, True, as_json)
+        return
+
+    shown: list[str] = []
+
+    def secret(name: str, value: str) -> None:
+        if secret_file:
+            write_secret_file(secret_file, value + "\n")
+            shown.append(f"client secret of {name!r} written to {secret_file} (mode 0600)")
+        else:
+            shown.append(f"client secret of {name!r} (shown once, store it now): {value}")
+
+    apply(kc, actions, secret)
+    _print_plan(texts, False, as_json)
+    for line in shown:
+        click.echo(line, err=as_json)
+
+
+@click.command()
+@realm_options
+@click.option("--dry-run", is_flag=True, help="Print the plan; change nothing.")
+@json_option
+def teardown(dry_run: bool, as_json: bool) -> None:
+    """Restore the realm's previous flow bindings and remove the twostep flows."""
+    kc = app().client()
+    actions = plan_teardown(kc.get_realm(), {f["alias"] for f in kc.flows()})
+    if not dry_run:
+        apply(kc, actions, lambda _n, _v: None)
+    _print_plan([x.text for x in actions], dry_run, as_json)
+    _ = flow_id  # teardown deletes by id, resolved inside the actions
+
+
+def _print_report(report: Report, as_json: bool) -> None:
+    if as_json:
+        emit_json(report.as_dict())
+    else:
+        click.echo(f"realm {report.realm}: {'OK' if report.ok else 'NEEDS ATTENTION'}")
+        for c in report.checks:
+            line = f"  [{'ok' if c.ok else '!!'}] {c.name}: {c.detail}"
+            if not c.ok and c.fix:
+                line += f"  -> fix: {c.fix}"
+            click.echo(line)
+        for k, v in report.counts.items():
+            click.echo(f"  {k.replace('_', ' ')}: {v}")
+    if not report.ok:
+        raise click.exceptions.Exit(1)
+
+
+@click.command()
+@realm_options
+@json_option
+def status(as_json: bool) -> None:
+    """Whether each part of the policy is in place, what drifted, and counts."""
+    a = app()
+    _print_report(realm_status(a.client(), a.clock()), as_json)
+
+
+@click.command()
+@realm_options
+@json_option
+def doctor(as_json: bool) -> None:
+    """Check connection, credentials, Keycloak version and features, each with its fix."""
+    _print_report(run_doctor(app().client()), as_json)

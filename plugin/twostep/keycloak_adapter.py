@@ -1,0 +1,387 @@
+"""The only module that imports python-keycloak.
+
+It authenticates (service account or bootstrap admin), sends admin REST requests, counts them,
+retries only what is safe to retry, and turns Keycloak's answers into our errors by meaning.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+from keycloak import KeycloakOpenIDConnection
+from keycloak.exceptions import (
+    KeycloakAuthenticationError,
+    KeycloakConnectionError,
+    KeycloakError,
+)
+from requests import Response
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+from .errors import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    KeycloakUnavailable,
+    NotFound,
+    TwostepError,
+    Unauthorized,
+)
+from .settings import Settings
+
+JSON = Any
+
+# Only requests that cannot double an effect are retried: a POST that timed out may have been
+# applied, and sending it again would create twice or answer 409.
+_SAFE_RETRY = Retry(
+    total=3,
+    connect=3,
+    read=2,
+    status=3,
+    backoff_factor=0.3,
+    status_forcelist=(502, 503, 504),
+    allowed_methods=frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"}),
+    raise_on_status=False,
+)
+
+
+def q(segment: str) -> str:
+    """Quote one path segment (flow aliases have spaces, user input may have slashes)."""
+    return quote(segment, safe="")
+
+
+def _message(resp: Response) -> str:
+    try:
+        body = resp.json()
+    except ValueError:
+        text = resp.text.strip().splitlines()
+        return text[0][:200] if text else resp.reason or ""
+    if isinstance(body, dict):
+        for key in ("errorMessage", "error_description", "error"):
+            if body.get(key):
+                return str(body[key])
+    return str(body)[:200]
+
+
+def translate(resp: Response, what: str) -> TwostepError:
+    """Map one failed HTTP answer to an error named by meaning."""
+    code, msg = resp.status_code, _message(resp)
+    if code == 401:
+        return Unauthorized(f"{what}: Keycloak rejected our credentials ({msg})")
+    if code == 403:
+        return Forbidden(f"{what}: not allowed for these credentials ({msg})")
+    if code == 404:
+        return NotFound(f"{what}: not found")
+    if code == 409:
+        return Conflict(f"{what}: conflict ({msg})")
+    if code >= 500:
+        return KeycloakUnavailable(f"{what}: Keycloak answered HTTP {code} ({msg})")
+    return BadRequest(f"{what}: Keycloak refused the request, HTTP {code} ({msg})")
+
+
+@dataclass
+class CallCounter:
+    count: int = 0
+
+
+class KeycloakClient:
+    """Admin REST access to one realm. Paths given to the verbs are relative to /admin/realms/{realm}."""
+
+    def __init__(self, settings: Settings, realm: str | None = None, *, token: str | None = None) -> None:
+        self.settings = settings
+        self.realm = realm or settings.require_realm()
+        self.calls = CallCounter()
+        if token is None:
+            settings.check_credentials()
+        if token is not None:
+            # A signed-in person's own access token (web pages): Keycloak decides what they may do.
+            conn = KeycloakOpenIDConnection(
+                server_url=settings.url, realm_name=self.realm, token={"access_token": token},
+                verify=settings.verify_tls, timeout=int(settings.timeout), max_retries=0,
+            )
+        elif settings.uses_service_account:
+            conn = KeycloakOpenIDConnection(
+                server_url=settings.url, realm_name=self.realm, client_id=settings.client_id or "",
+                client_secret_key=settings.client_secret, grant_type="client_credentials",
+                verify=settings.verify_tls, timeout=int(settings.timeout), max_retries=0,
+            )
+        else:
+            conn = KeycloakOpenIDConnection(
+                server_url=settings.url, realm_name=self.realm, user_realm_name=settings.admin_realm,
+                username=settings.admin_username, password=settings.admin_password,
+                client_id="admin-cli", grant_type="password",
+                verify=settings.verify_tls, timeout=int(settings.timeout), max_retries=0,
+            )
+        adapter = HTTPAdapter(max_retries=_SAFE_RETRY, pool_maxsize=16)
+        conn._s.mount("http://", adapter)
+        conn._s.mount("https://", adapter)
+        self._conn = conn
+        self._authenticated = token is not None
+        if token is not None:
+            conn.headers = {**(conn.headers or {}), "Authorization": f"Bearer {token}"}
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    def close(self) -> None:
+        self._conn._s.close()
+
+    def _login(self) -> None:
+        if self._authenticated:
+            return
+        who = (
+            f"service account {self.settings.client_id!r} in realm {self.realm!r}"
+            if self.settings.uses_service_account
+            else f"admin {self.settings.admin_username!r} in realm {self.settings.admin_realm!r}"
+        )
+        try:
+            self.calls.count += 1
+            self._conn.get_token()
+        except KeycloakConnectionError as exc:
+            raise KeycloakUnavailable(f"cannot reach Keycloak at {self.settings.url} ({_short(exc)})") from None
+        except KeycloakAuthenticationError:
+            raise Unauthorized(f"Keycloak rejected the credentials of {who}") from None
+        except KeycloakError as exc:
+            code = getattr(exc, "response_code", None)
+            if code == 404:
+                token_realm = self.realm if self.settings.uses_service_account else self.settings.admin_realm
+                raise NotFound(f"realm {token_realm!r} does not exist at {self.settings.url}") from None
+            if code in (400, 401):
+                raise Unauthorized(f"Keycloak rejected the credentials of {who}") from None
+            if code is not None and code >= 500:
+                raise KeycloakUnavailable(f"Keycloak answered HTTP {code} while signing in") from None
+            raise Unauthorized(f"signing in as {who} failed ({_short(exc)})") from None
+        self._authenticated = True
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        what: str,
+        params: dict[str, Any] | None = None,
+        body: JSON = None,
+        realm_level: bool = True,
+    ) -> Response:
+        """Send one admin request; raise our error unless it succeeded."""
+        self._login()
+        base = f"admin/realms/{q(self.realm)}" if realm_level else "admin/realms"
+        url = base + path
+        payload = None if body is None else json.dumps(body)
+        try:
+            self.calls.count += 1
+            if method == "GET":
+                resp = self._conn.raw_get(url, **(params or {}))
+            elif method == "POST":
+                resp = self._conn.raw_post(url, data=payload or "", **(params or {}))
+            elif method == "PUT":
+                resp = self._conn.raw_put(url, data=payload or "", **(params or {}))
+            elif method == "DELETE":
+                resp = self._conn.raw_delete(url, data=payload, **(params or {}))
+            else:  # pragma: no cover - programming error
+                raise ValueError(method)
+        except KeycloakConnectionError as exc:
+            raise KeycloakUnavailable(f"{what}: cannot reach Keycloak at {self.settings.url} ({_short(exc)})") \
+                from None
+        if resp.status_code >= 400:
+            if resp.status_code == 404 and realm_level and (not path or self._realm_missing()):
+                raise NotFound(f"realm {self.realm!r} does not exist at {self.settings.url}")
+            raise translate(resp, what)
+        return resp
+
+    def _realm_missing(self) -> bool:
+        try:
+            self.calls.count += 1
+            resp = self._conn.raw_get(f"admin/realms/{q(self.realm)}")
+        except KeycloakConnectionError:
+            return False
+        return resp.status_code == 404
+
+    def get(self, path: str, what: str, **params: Any) -> JSON:
+        resp = self.request("GET", path, what=what, params=params)
+        return resp.json() if resp.content else None
+
+    def post(self, path: str, body: JSON, what: str) -> Response:
+        return self.request("POST", path, what=what, body=body)
+
+    def put(self, path: str, body: JSON, what: str) -> Response:
+        return self.request("PUT", path, what=what, body=body)
+
+    def delete(self, path: str, what: str) -> Response:
+        return self.request("DELETE", path, what=what)
+
+    def paged(self, path: str, what: str, page_size: int = 100, **params: Any) -> Iterator[JSON]:
+        """Iterate a list endpoint page by page (never one unbounded request)."""
+        first = 0
+        while True:
+            page = self.get(path, what, first=first, max=page_size, **params)
+            if not page:
+                return
+            yield from page
+            if len(page) < page_size:
+                return
+            first += page_size
+
+    @staticmethod
+    def created_id(resp: Response) -> str:
+        return resp.headers.get("Location", "").rstrip("/").rsplit("/", 1)[-1]
+
+    # -- server ---------------------------------------------------------------------------------
+
+    def server_info(self) -> JSON:
+        """Server version and providers (needs a master-realm admin or view-system)."""
+        self._login()
+        self.calls.count += 1
+        try:
+            resp = self._conn.raw_get("admin/serverinfo")
+        except KeycloakConnectionError as exc:
+            raise KeycloakUnavailable(f"cannot reach Keycloak at {self.settings.url} ({_short(exc)})") from None
+        if resp.status_code >= 400:
+            raise translate(resp, "server info")
+        return resp.json()
+
+    # -- realm ----------------------------------------------------------------------------------
+
+    def get_realm(self) -> JSON:
+        return self.get("", f"realm {self.realm!r}")
+
+    def update_realm(self, changes: dict[str, Any]) -> None:
+        self.put("", changes, f"update realm {self.realm!r}")
+
+    # -- authentication flows -----------------------------------------------------------------
+
+    def flows(self) -> list[JSON]:
+        return list(self.get("/authentication/flows", "list authentication flows") or [])
+
+    def flow_executions(self, alias: str) -> list[JSON]:
+        return list(self.get(f"/authentication/flows/{q(alias)}/executions", f"flow {alias!r}") or [])
+
+    def create_flow(self, alias: str, description: str) -> None:
+        self.post(
+            "/authentication/flows",
+            {"alias": alias, "description": description, "providerId": "basic-flow",
+             "topLevel": True, "builtIn": False},
+            f"create flow {alias!r}",
+        )
+
+    def delete_flow(self, flow_id: str, alias: str) -> None:
+        self.delete(f"/authentication/flows/{q(flow_id)}", f"delete flow {alias!r}")
+
+    def add_subflow(self, parent: str, alias: str) -> None:
+        self.post(
+            f"/authentication/flows/{q(parent)}/executions/flow",
+            {"alias": alias, "type": "basic-flow", "provider": "registration-page-form", "description": alias},
+            f"add subflow {alias!r} to {parent!r}",
+        )
+
+    def add_execution(self, parent: str, provider: str) -> None:
+        self.post(f"/authentication/flows/{q(parent)}/executions/execution", {"provider": provider},
+                  f"add step {provider!r} to {parent!r}")
+
+    def set_requirement(self, parent: str, execution: JSON, requirement: str) -> None:
+        body = {**execution, "requirement": requirement}
+        self.put(f"/authentication/flows/{q(parent)}/executions", body,
+                 f"set {execution.get('displayName')!r} to {requirement}")
+
+    def add_execution_config(self, execution_id: str, alias: str, config: dict[str, str]) -> None:
+        self.post(f"/authentication/executions/{q(execution_id)}/config", {"alias": alias, "config": config},
+                  f"configure {alias!r}")
+
+    def execution_config(self, config_id: str) -> JSON:
+        return self.get(f"/authentication/config/{q(config_id)}", "condition config")
+
+    def required_actions(self) -> list[JSON]:
+        return list(self.get("/authentication/required-actions", "list required actions") or [])
+
+    def update_required_action(self, action: JSON) -> None:
+        alias = action["alias"]
+        self.put(f"/authentication/required-actions/{q(alias)}", action, f"required action {alias}")
+
+    # -- user profile ---------------------------------------------------------------------------
+
+    def user_profile(self) -> JSON:
+        return self.get("/users/profile", "user profile")
+
+    def update_user_profile(self, profile: JSON) -> None:
+        self.put("/users/profile", profile, "update user profile")
+
+    # -- clients and roles ---------------------------------------------------------------------
+
+    def find_client(self, client_id: str) -> JSON | None:
+        found = self.get("/clients", f"client {client_id!r}", clientId=client_id) or []
+        return found[0] if found else None
+
+    def create_client(self, rep: JSON) -> str:
+        return self.created_id(self.post("/clients", rep, f"create client {rep.get('clientId')!r}"))
+
+    def client_secret(self, client_uuid: str) -> str:
+        return str(self.get(f"/clients/{q(client_uuid)}/client-secret", "client secret")["value"])
+
+    def service_account_user(self, client_uuid: str) -> JSON:
+        return self.get(f"/clients/{q(client_uuid)}/service-account-user", "service account user")
+
+    def client_roles(self, client_uuid: str) -> list[JSON]:
+        return list(self.get(f"/clients/{q(client_uuid)}/roles", "client roles") or [])
+
+    def user_client_roles(self, user_id: str, client_uuid: str) -> list[JSON]:
+        return list(self.get(f"/users/{q(user_id)}/role-mappings/clients/{q(client_uuid)}",
+                             "client role mappings") or [])
+
+    def add_user_client_roles(self, user_id: str, client_uuid: str, roles: list[JSON]) -> None:
+        self.post(f"/users/{q(user_id)}/role-mappings/clients/{q(client_uuid)}", roles, "grant client roles")
+
+    # -- users ----------------------------------------------------------------------------------
+
+    def get_user(self, user_id: str) -> JSON:
+        return self.get(f"/users/{q(user_id)}", f"user {user_id!r}", userProfileMetadata="false")
+
+    def update_user(self, user_id: str, rep: JSON) -> None:
+        self.put(f"/users/{q(user_id)}", rep, f"update user {rep.get('username', user_id)!r}")
+
+    def find_users(self, **params: Any) -> list[JSON]:
+        return list(self.get("/users", "search users", **params) or [])
+
+    def count_users(self, **params: Any) -> int:
+        return int(self.get("/users/count", "count users", **params))
+
+    def iter_users(self, page_size: int = 100, **params: Any) -> Iterator[JSON]:
+        return self.paged("/users", "list users", page_size, **params)
+
+    def user_credentials(self, user_id: str) -> list[JSON]:
+        return list(self.get(f"/users/{q(user_id)}/credentials", "user credentials") or [])
+
+    def delete_credential(self, user_id: str, credential_id: str) -> None:
+        self.delete(f"/users/{q(user_id)}/credentials/{q(credential_id)}", "delete credential")
+
+    def move_credential_first(self, user_id: str, credential_id: str) -> None:
+        self.post(f"/users/{q(user_id)}/credentials/{q(credential_id)}/moveToFirst", None, "reorder credentials")
+
+    def logout_user(self, user_id: str) -> None:
+        self.post(f"/users/{q(user_id)}/logout", None, "end user sessions")
+
+    def user_sessions(self, user_id: str) -> list[JSON]:
+        return list(self.get(f"/users/{q(user_id)}/sessions", "user sessions") or [])
+
+    def find_group_by_path(self, path: str) -> JSON | None:
+        try:
+            return self.get(f"/group-by-path/{quote(path.strip('/'), safe='/')}", f"group {path!r}")
+        except NotFound:
+            return None
+
+    def group_children(self, group_id: str) -> list[JSON]:
+        return list(self.paged(f"/groups/{q(group_id)}/children", "subgroups"))
+
+    def iter_group_members(self, group_id: str, page_size: int = 100, brief: bool = True) -> Iterator[JSON]:
+        return self.paged(f"/groups/{q(group_id)}/members", "group members", page_size,
+                          briefRepresentation=str(brief).lower())
+
+    def user_groups(self, user_id: str) -> list[JSON]:
+        return list(self.get(f"/users/{q(user_id)}/groups", "user groups") or [])
+
+
+def _short(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:160] if text else type(exc).__name__

@@ -1,0 +1,177 @@
+"""The two-step policy as data: what `setup` makes true in a realm, and what sync reads back."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from .errors import InvalidInput
+
+# The bypass marker: an admin-only user attribute that the login flow's condition reads with
+# `not=true`. Missing attribute, renamed attribute, or a group attribute all evaluate to "not
+# bypassed" (the second factor runs); a deleted condition config makes the login fail, never open.
+BYPASS_ATTR = "twostep_bypass"
+BYPASS_VALUE = "true"
+RECORD_ATTRS = (
+    "twostep_bypass_until",
+    "twostep_bypass_by",
+    "twostep_bypass_reason",
+    "twostep_bypass_granted_at",
+    "twostep_bypass_extended",
+    "twostep_bypass_reset_device",
+)
+CODES_ATTRS = ("twostep_codes_by", "twostep_codes_at")
+ADMIN_ONLY_ATTRS = (BYPASS_ATTR, *RECORD_ATTRS, *CODES_ATTRS)
+PROFILE_GROUP = "twostep"
+
+POLICY_ATTR = "twostep.policy"
+BROWSER_FLOW = "twostep browser"
+RESET_FLOW = "twostep reset credentials"
+SERVICE_CLIENT_ID = "twostep-cli"
+# What the CLI and sync need, and no more: read and change users, read and repair the realm's
+# flow and user-profile declarations that the policy depends on.
+SERVICE_ROLES = ("view-users", "query-users", "manage-users", "query-groups", "view-realm", "manage-realm",
+                 "view-events")
+
+DEFAULT_BYPASS_MAX_S = 7 * 24 * 3600
+HARD_BYPASS_MAX_S = 30 * 24 * 3600
+
+
+@dataclass(frozen=True)
+class OtpPolicy:
+    type: str = "totp"
+    algorithm: str = "HmacSHA1"
+    digits: int = 6
+    period: int = 30
+    look_around: int = 1
+    reusable: bool = False
+
+    def realm_fields(self) -> dict[str, Any]:
+        return {
+            "otpPolicyType": self.type,
+            "otpPolicyAlgorithm": self.algorithm,
+            "otpPolicyDigits": self.digits,
+            "otpPolicyPeriod": self.period,
+            "otpPolicyLookAheadWindow": self.look_around,
+            "otpPolicyCodeReusable": self.reusable,
+        }
+
+    def validate(self) -> None:
+        if self.type not in ("totp", "hotp"):
+            raise InvalidInput("--otp-type must be totp or hotp")
+        if self.algorithm not in ("HmacSHA1", "HmacSHA256", "HmacSHA512"):
+            raise InvalidInput("--otp-algorithm must be HmacSHA1, HmacSHA256 or HmacSHA512")
+        if self.digits not in (6, 8):
+            raise InvalidInput("--otp-digits must be 6 or 8")
+        if not 15 <= self.period <= 120:
+            raise InvalidInput("--otp-period must be between 15 and 120 seconds")
+        if not 0 <= self.look_around <= 3:
+            raise InvalidInput("--otp-look-around must be between 0 and 3")
+
+
+@dataclass(frozen=True)
+class BruteForce:
+    # Ten failures lock for a minute, doubling up to fifteen minutes: a 6-digit code or a
+    # backup code cannot be walked, and a person who mistypes is not locked out for long.
+    failure_factor: int = 10
+    wait_increment_s: int = 60
+    max_wait_s: int = 900
+    max_delta_s: int = 12 * 3600
+    quick_login_ms: int = 1000
+    min_quick_wait_s: int = 60
+
+    def realm_fields(self) -> dict[str, Any]:
+        return {
+            "bruteForceProtected": True,
+            "permanentLockout": False,
+            "failureFactor": self.failure_factor,
+            "waitIncrementSeconds": self.wait_increment_s,
+            "maxFailureWaitSeconds": self.max_wait_s,
+            "maxDeltaTimeSeconds": self.max_delta_s,
+            "quickLoginCheckMilliSeconds": self.quick_login_ms,
+            "minimumQuickLoginWaitSeconds": self.min_quick_wait_s,
+        }
+
+
+@dataclass(frozen=True)
+class Enforcement:
+    """Who must have a second factor: everyone, members of named groups, or nobody (opt-in)."""
+
+    mode: str = "all"  # all | groups | none
+    groups: tuple[str, ...] = ()
+    grace_days: int = 0
+
+    @classmethod
+    def parse(cls, specs: tuple[str, ...], grace_days: int) -> Enforcement:
+        if grace_days < 0 or grace_days > 365:
+            raise InvalidInput("--grace-days must be between 0 and 365")
+        if not specs or specs == ("all",):
+            return cls("all", (), grace_days)
+        if specs == ("none",):
+            return cls("none", (), grace_days)
+        groups: list[str] = []
+        for spec in specs:
+            if not spec.startswith("group:") or not spec[6:].strip():
+                raise InvalidInput(f"--enforce takes all, none or group:NAME, got {spec!r}")
+            groups.append(spec[6:].strip())
+        return cls("groups", tuple(sorted(set(groups))), grace_days)
+
+    def describe(self) -> str:
+        who = {"all": "everyone", "none": "nobody (opt-in)"}.get(self.mode, "groups " + ", ".join(self.groups))
+        return f"{who}, grace {self.grace_days} day(s)"
+
+
+@dataclass(frozen=True)
+class RealmPolicy:
+    """What we keep in the realm attribute `twostep.policy` (Keycloak is the only store)."""
+
+    enforcement: Enforcement = field(default_factory=Enforcement)
+    enforce_since: str = ""
+    bypass_max_s: int = DEFAULT_BYPASS_MAX_S
+    previous_browser_flow: str | None = None
+    previous_reset_flow: str | None = None
+
+    def to_json(self) -> str:
+        data = asdict(self)
+        data["enforcement"]["groups"] = list(self.enforcement.groups)
+        return json.dumps(data, sort_keys=True, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str | None) -> RealmPolicy | None:
+        """None when missing or damaged: callers then fail closed (see `effective`)."""
+        if not text:
+            return None
+        try:
+            data = json.loads(text)
+            enf = data["enforcement"]
+            return cls(
+                enforcement=Enforcement(str(enf["mode"]), tuple(enf.get("groups", ())), int(enf["grace_days"])),
+                enforce_since=str(data.get("enforce_since", "")),
+                bypass_max_s=min(int(data.get("bypass_max_s", DEFAULT_BYPASS_MAX_S)), HARD_BYPASS_MAX_S),
+                previous_browser_flow=data.get("previous_browser_flow"),
+                previous_reset_flow=data.get("previous_reset_flow"),
+            )
+        except (ValueError, KeyError, TypeError):
+            return None
+
+    @classmethod
+    def effective(cls, realm_attributes: dict[str, Any]) -> tuple[RealmPolicy, bool]:
+        """The policy to act on and whether it was intact. A damaged policy asks for more:
+        everyone in scope, no grace, the shortest bypass."""
+        parsed = cls.from_json(realm_attributes.get(POLICY_ATTR))
+        if parsed is not None and parsed.enforcement.mode in ("all", "groups", "none"):
+            return parsed, True
+        return cls(Enforcement("all", (), 0), "", 3600), False
+
+
+def utc_iso(ts: datetime) -> str:
+    return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_iso(text: str) -> datetime:
+    value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value

@@ -1,0 +1,197 @@
+"""One real Keycloak for the whole run; a throwaway realm for every test that changes state."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyotp
+import pytest
+import requests
+
+from tests.support.login import REDIRECT_URI, TEST_CLIENT, LoginDriver
+
+ROOT = Path(__file__).resolve().parent.parent
+KC_SCRIPT = ROOT / "deploy" / "local" / "keycloak.sh"
+
+
+class Admin:
+    """The master-realm bootstrap admin, for arranging and inspecting test state."""
+
+    def __init__(self, url: str, username: str, password: str) -> None:
+        self.url, self.username, self.password = url, username, password
+        self.s = requests.Session()
+        self._exp = 0.0
+
+    def _auth(self) -> None:
+        if time.time() < self._exp:
+            return
+        r = requests.post(f"{self.url}/realms/master/protocol/openid-connect/token", timeout=30, data={
+            "grant_type": "password", "client_id": "admin-cli", "username": self.username, "password": self.password})
+        r.raise_for_status()
+        tok = r.json()
+        self.s.headers["Authorization"] = "Bearer " + tok["access_token"]
+        self._exp = time.time() + tok["expires_in"] * 0.7
+
+    def request(self, method: str, path: str, **kw: Any) -> requests.Response:
+        self._auth()
+        r = self.s.request(method, f"{self.url}/admin/realms{path}", timeout=60, **kw)
+        if r.status_code >= 400:
+            raise AssertionError(f"{method} {path} -> {r.status_code} {r.text[:300]}")
+        return r
+
+    def get(self, path: str, **params: Any) -> Any:
+        r = self.request("GET", path, params=params)
+        return r.json() if r.content else None
+
+    def post(self, path: str, json: Any = None) -> requests.Response:  # noqa: A002
+        return self.request("POST", path, json=json)
+
+    def put(self, path: str, json: Any = None) -> requests.Response:  # noqa: A002
+        return self.request("PUT", path, json=json)
+
+    def delete(self, path: str) -> requests.Response:
+        return self.request("DELETE", path)
+
+
+@dataclass
+class Keycloak:
+    url: str
+    admin_username: str
+    admin_password: str
+
+    def admin(self) -> Admin:
+        return Admin(self.url, self.admin_username, self.admin_password)
+
+    def env(self, realm: str | None = None, **extra: str) -> dict[str, str]:
+        """Environment for running the `twostep` command as the bootstrap admin."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("TWOSTEP_")}
+        env.update({"TWOSTEP_URL": self.url, "TWOSTEP_ADMIN_USERNAME": self.admin_username,
+                    "TWOSTEP_ADMIN_PASSWORD": self.admin_password})
+        if realm:
+            env["TWOSTEP_REALM"] = realm
+        env.update(extra)
+        return env
+
+
+@pytest.fixture(scope="session")
+def keycloak() -> Iterator[Keycloak]:
+    url = os.environ.get("TWOSTEP_TEST_KEYCLOAK_URL")
+    user = os.environ.get("TWOSTEP_TEST_ADMIN_USERNAME", "admin")
+    password = os.environ.get("TWOSTEP_TEST_ADMIN_PASSWORD", "admin")
+    if url:
+        yield Keycloak(url.rstrip("/"), user, password)
+        return
+    env = {**os.environ, "KEYCLOAK_FRESH": "1", "KC_BOOTSTRAP_ADMIN_USERNAME": user,
+           "KC_BOOTSTRAP_ADMIN_PASSWORD": password}
+    t0 = time.monotonic()
+    out = subprocess.run(["bash", str(KC_SCRIPT), "start", "test"], env=env, capture_output=True, text=True)
+    if out.returncode != 0:
+        pytest.exit(f"could not start Keycloak: {out.stderr.strip()[-2000:]}", returncode=3)
+    sys.stderr.write(f"\n[harness] Keycloak started in {time.monotonic() - t0:.1f}s at {out.stdout.strip()}\n")
+    try:
+        yield Keycloak(out.stdout.strip().splitlines()[-1], user, password)
+    finally:
+        subprocess.run(["bash", str(KC_SCRIPT), "stop", "test"], capture_output=True)
+
+
+@pytest.fixture(scope="session")
+def admin(keycloak: Keycloak) -> Admin:
+    return keycloak.admin()
+
+
+@pytest.fixture
+def realm(keycloak: Keycloak, admin: Admin) -> Iterator[str]:
+    name = "t-" + uuid.uuid4().hex[:10]
+    admin.post("", {"realm": name, "enabled": True})
+    admin.post(f"/{name}/clients", {
+        "clientId": TEST_CLIENT, "publicClient": True, "standardFlowEnabled": True,
+        "directAccessGrantsEnabled": False, "redirectUris": [REDIRECT_URI], "webOrigins": ["+"],
+    })
+    yield name
+    try:
+        admin.delete(f"/{name}")
+    except AssertionError:
+        pass
+
+
+def otp_credential(secret: str, label: str = "phone") -> dict[str, Any]:
+    return {
+        "type": "otp", "userLabel": label,
+        "secretData": json.dumps({"value": secret}),
+        "credentialData": json.dumps({"subType": "totp", "digits": 6, "counter": 0, "period": 30,
+                                      "algorithm": "HmacSHA1", "secretEncoding": "BASE32"}),
+    }
+
+
+@dataclass
+class User:
+    id: str
+    username: str
+    password: str
+    totp_secret: str | None
+
+    def code(self, at: float | None = None) -> str:
+        assert self.totp_secret
+        return pyotp.TOTP(self.totp_secret).at(at if at is not None else time.time())
+
+
+@pytest.fixture
+def make_user(admin: Admin, realm: str) -> Any:
+    def make(username: str, *, otp: bool = False, email: str | None = None, groups: list[str] | None = None,
+             required_actions: list[str] | None = None, realm_name: str | None = None) -> User:
+        r = realm_name or realm
+        password = "Pw-" + uuid.uuid4().hex[:12]
+        secret = pyotp.random_base32() if otp else None
+        creds: list[dict[str, Any]] = [{"type": "password", "value": password, "temporary": False}]
+        if secret:
+            creds.append(otp_credential(secret))
+        rep: dict[str, Any] = {"username": username, "enabled": True, "credentials": creds,
+                               "email": email or f"{username}@example.test", "emailVerified": True,
+                               "firstName": username.title(), "lastName": "Test",
+                               "requiredActions": required_actions or []}
+        if groups:
+            rep["groups"] = groups
+        resp = admin.post(f"/{r}/users", rep)
+        uid = resp.headers["Location"].rsplit("/", 1)[-1]
+        return User(uid, username, password, secret)
+
+    return make
+
+
+@pytest.fixture
+def browser(keycloak: Keycloak, realm: str) -> Any:
+    def new(realm_name: str | None = None) -> LoginDriver:
+        return LoginDriver(keycloak.url, realm_name or realm)
+
+    return new
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+
+@pytest.fixture
+def twostep(keycloak: Keycloak, realm: str) -> Any:
+    """Run the real `twostep` command as a subprocess (as an operator or cron would)."""
+
+    def run(*args: str, env: dict[str, str] | None = None, input: str | None = None) -> Result:  # noqa: A002
+        e = keycloak.env(realm)
+        if env:
+            e.update(env)
+        p = subprocess.run([sys.executable, "-m", "twostep", *args], env=e, capture_output=True, text=True,
+                           input=input, timeout=300)
+        return Result(p.returncode, p.stdout, p.stderr)
+
+    return run
