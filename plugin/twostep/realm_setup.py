@@ -30,7 +30,7 @@ from .policy import (
 )
 
 REQUIRED_ACTIONS = ("CONFIGURE_TOTP", "CONFIGURE_RECOVERY_AUTHN_CODES")
-TEMP_SUFFIX = " (rebuilding)"
+TEMP_SUFFIX = " rebuilding"
 ADMIN_ONLY = {"view": ["admin"], "edit": ["admin"]}
 ENFORCE_LIMIT = 100_000
 
@@ -56,6 +56,7 @@ class Actual:
     service_client: JSON | None
     service_roles_missing: list[str]
     to_enforce: list[JSON]
+    manage_service_client: bool = False
 
 
 Secret = Callable[[str, str], None]
@@ -74,8 +75,11 @@ def read_actual(kc: KeycloakClient, desired: Desired, now: datetime) -> Actual:
     policy, _ = RealmPolicy.effective(realm.get("attributes") or {})
     want_policy = _desired_policy(desired, realm, now)
     aliases = {f["alias"] for f in kc.flows()}
-    client = kc.find_client(SERVICE_CLIENT_ID) if desired.service_client else None
-    missing_roles: list[str] = list(SERVICE_ROLES)
+    # Signed in as the service account, the client exists (it is us) and its roles are what an
+    # admin gave it; reading clients would need view-clients, which it deliberately lacks.
+    manage_client = desired.service_client and not kc.settings.uses_service_account
+    client = kc.find_client(SERVICE_CLIENT_ID) if manage_client else None
+    missing_roles: list[str] = list(SERVICE_ROLES) if manage_client else []
     if client is not None:
         missing_roles = _missing_service_roles(kc, client)
     to_enforce = [
@@ -91,6 +95,7 @@ def read_actual(kc: KeycloakClient, desired: Desired, now: datetime) -> Actual:
         service_client=client,
         service_roles_missing=missing_roles,
         to_enforce=to_enforce,
+        manage_service_client=manage_client,
     )
 
 
@@ -173,7 +178,7 @@ def plan(desired: Desired, actual: Actual, now: datetime) -> list[Action]:
         actions.append(Action("bind " + " and ".join(f"{k}={v!r}" for k, v in unbound.items()),
                               lambda kc, _s, b=unbound: kc.update_realm(b)))
 
-    if desired.service_client:
+    if actual.manage_service_client:
         if actual.service_client is None:
             actions.append(Action(f"create service-account client {SERVICE_CLIENT_ID!r} with roles "
                                   + ", ".join(SERVICE_ROLES), _create_service_client))

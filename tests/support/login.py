@@ -160,7 +160,7 @@ class LoginDriver:
         return self._fetch("GET", self.auth_url(**extra))
 
     def open_url(self, url: str) -> Page:
-        return self._fetch("GET", url)
+        return self._fetch("GET", urljoin(self.page.url if self.page else self.base + "/", url))
 
     def submit(self, values: dict[str, str], form_field: str | None = None, button: str | None = None) -> Page:
         assert self.page is not None
@@ -184,14 +184,14 @@ class LoginDriver:
         raise AssertionError("no 'try another way' on " + self.page.summary())
 
     def choose(self, label_contains: str) -> Page:
-        """On the select-authenticator page, pick the option whose text mentions `label_contains`."""
+        """On the select-authenticator page, pick the option whose own form mentions `label_contains`."""
         assert self.page is not None
-        text = self.page.text
-        for f in self.page.forms:
-            if "authenticationExecution" not in f.fields:
-                continue
-            start = text.find(f'value="{f.fields["authenticationExecution"]}"')
-            if label_contains.lower() in text[start:start + 2500].lower():
+        blocks = re.findall(r"<form\b.*?</form>", self.page.text, re.S | re.I)
+        for block in blocks:
+            if "authenticationExecution" in block and label_contains.lower() in html.unescape(block).lower():
+                form = _Forms()
+                form.feed(block)
+                f = form.forms[0]
                 return self._fetch("POST", html.unescape(urljoin(self.page.url, f.action)), f.fields)
         raise AssertionError(f"no option {label_contains!r} on " + self.page.summary())
 

@@ -8,8 +8,12 @@ import sys
 import click
 
 from ..errors import TwostepError
+from .bypass_cmds import bypass
+from .codes_cmds import codes
 from .common import App
+from .otp_cmds import otp
 from .policy_cmds import doctor, setup, status, teardown
+from .sync_cmds import sync
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -24,13 +28,16 @@ def cli(ctx: click.Context, config_file: str | None, realm: str | None) -> None:
     obj.realm = realm
 
 
-for command in (setup, teardown, status, doctor):
+for command in (setup, teardown, status, doctor, codes, otp, bypass, sync):
     cli.add_command(command)
 
 
 def main(argv: list[str] | None = None) -> None:
     try:
-        cli.main(args=argv, prog_name="twostep", standalone_mode=False)
+        # Without standalone mode click returns the code of a command's Exit instead of exiting.
+        rv = cli.main(args=argv, prog_name="twostep", standalone_mode=False)
+        if isinstance(rv, int) and rv:
+            sys.exit(rv)
     except TwostepError as exc:
         click.echo(f"twostep: error: {exc}", err=True)
         sys.exit(exc.exit_code)

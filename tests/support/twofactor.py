@@ -1,0 +1,74 @@
+"""Helpers for the backup-code and device tests: pick an option on Keycloak's select-authenticator
+page (its label sits next to, not inside, each small form), read codes off Keycloak's pages."""
+
+from __future__ import annotations
+
+import html
+import re
+from urllib.parse import urljoin
+
+from tests.support.login import LoginDriver, Page, _Forms
+
+RECOVERY_OPTION = "Recovery Authentication Code"
+OTP_OPTION = "Authenticator Application"
+
+
+def choose_option(b: LoginDriver, label_contains: str) -> Page:
+    """Pick the option whose list item (form plus its headline) mentions `label_contains`."""
+    assert b.page is not None
+    items = re.findall(r"<li\b.*?</li>", b.page.text, re.S | re.I)
+    for item in items:
+        if "authenticationExecution" in item and label_contains.lower() in html.unescape(item).lower():
+            parser = _Forms()
+            parser.feed(item)
+            form = parser.forms[0]
+            return b._fetch("POST", html.unescape(urljoin(b.page.url, form.action)), form.fields)
+    raise AssertionError(f"no option {label_contains!r} on " + b.page.summary())
+
+
+def to_recovery_form(b: LoginDriver) -> Page:
+    """From the OTP page: "try another way", then the recovery-code option."""
+    assert b.page is not None
+    if b.page.kind == "otp":
+        b.try_another_way()
+    assert b.page is not None
+    if b.page.kind == "select-authenticator":
+        choose_option(b, RECOVERY_OPTION)
+    assert b.page is not None and b.page.kind == "recovery-code", b.page.summary()
+    return b.page
+
+
+def requested_number(page: Page) -> int:
+    """The code number Keycloak's recovery form asks for ("code #N")."""
+    m = re.search(r"#\s*(\d+)", html.unescape(re.sub(r"<[^>]+>", " ", page.text)))
+    assert m, "the recovery form names no code number: " + page.summary()
+    return int(m.group(1))
+
+
+def codes_on_config_page(page: Page) -> list[str]:
+    """The codes Keycloak shows on its own CONFIGURE_RECOVERY_AUTHN_CODES page, in order."""
+    text = html.unescape(page.text)
+    found = re.findall(r"\b([A-Z0-9]{4}-[A-Z0-9]{4}-[A-Z0-9]{4})\b", text)
+    out: list[str] = []
+    for c in found:
+        if c not in out:
+            out.append(c)
+    return out
+
+
+def kc_client(url: str, realm: str, username: str = "admin", password: str = "admin"):  # type: ignore[no-untyped-def]
+    """Our own adapter as the bootstrap admin, for calling the service functions directly."""
+    from twostep.keycloak_adapter import KeycloakClient
+    from twostep.settings import Settings
+
+    return KeycloakClient(Settings(url=url, realm=realm, admin_username=username, admin_password=password))
+
+
+def setup_realm(twostep, *args: str) -> None:  # type: ignore[no-untyped-def]
+    r = twostep("setup", "--no-service-client", *args)
+    assert r.code == 0, r.err
+    assert "applied" in r.out
+
+
+def credential_types(admin, realm: str, user_id: str) -> list[str]:  # type: ignore[no-untyped-def]
+    return [c["type"] for c in admin.get(f"/{realm}/users/{user_id}/credentials")]

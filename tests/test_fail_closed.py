@@ -1,0 +1,155 @@
+"""Damage to anything the login flow depends on asks users for more, never for less;
+setup, status and doctor see the damage, and setup repairs it."""
+
+from __future__ import annotations
+
+import json
+
+from tests.conftest import Admin
+
+
+def _setup(twostep) -> None:  # type: ignore[no-untyped-def]
+    r = twostep("setup", "--no-service-client")
+    assert r.code == 0, r.err
+
+
+def _marker_config(admin: Admin, realm: str) -> tuple[dict, dict]:  # type: ignore[type-arg]
+    for ex in admin.get(f"/{realm}/authentication/flows/twostep%20browser/executions"):
+        if ex.get("providerId") == "conditional-user-attribute":
+            return ex, admin.get(f"/{realm}/authentication/config/{ex['authenticationConfig']}")
+    raise AssertionError("marker condition not found")
+
+
+def _bypass(admin: Admin, realm: str, user_id: str) -> None:
+    rep = admin.get(f"/{realm}/users/{user_id}")
+    rep.setdefault("attributes", {})["twostep_bypass"] = ["true"]
+    admin.put(f"/{realm}/users/{user_id}", rep)
+
+
+def _asks_second_factor(browser, user) -> bool:  # type: ignore[no-untyped-def]
+    b = browser()
+    page = b.login(user.username, user.password)
+    return not b.logged_in() and page.kind in ("otp", "other") and page.status in (200, 400)
+
+
+def test_marker_attribute_skips_second_factor_only_for_that_user(twostep, admin: Admin, realm: str, make_user,
+                                                                 browser) -> None:  # type: ignore[no-untyped-def]
+    _setup(twostep)
+    on_leave = make_user("onleave", otp=True)
+    other = make_user("other", otp=True)
+    _bypass(admin, realm, on_leave.id)
+    b = browser()
+    b.login(on_leave.username, on_leave.password)
+    assert b.logged_in(), "the bypass marker lets the password alone through"
+    assert browser().login(other.username, other.password).kind == "otp"
+
+
+def test_marker_on_a_group_is_ignored(twostep, admin: Admin, realm: str, make_user, browser) -> None:  # type: ignore[no-untyped-def]
+    _setup(twostep)
+    admin.post(f"/{realm}/groups", {"name": "sneaky", "attributes": {"twostep_bypass": ["true"]}})
+    u = make_user("member", otp=True, groups=["/sneaky"])
+    assert browser().login(u.username, u.password).kind == "otp"
+
+
+def test_renamed_marker_in_condition_config_fails_closed(twostep, admin: Admin, realm: str, make_user,
+                                                         browser) -> None:  # type: ignore[no-untyped-def]
+    _setup(twostep)
+    bypassed = make_user("bypassed", otp=True)
+    _bypass(admin, realm, bypassed.id)
+    _, cfg = _marker_config(admin, realm)
+    cfg["config"]["attribute_name"] = "renamed_marker"
+    admin.put(f"/{realm}/authentication/config/{cfg['id']}", cfg)
+    page = browser().login(bypassed.username, bypassed.password)
+    assert page.kind == "otp", "with the condition pointing elsewhere, even a bypassed user is asked"
+
+    status = twostep("status", "--json")
+    assert status.code == 1
+    checks = {c["name"]: c for c in json.loads(status.out)["checks"]}
+    assert not checks["flow 'twostep browser'"]["ok"]
+    assert "damaged" in checks["flow 'twostep browser'"]["detail"]
+    plan = twostep("setup", "--no-service-client", "--dry-run")
+    assert "rebuild flow 'twostep browser'" in plan.out
+
+    _setup(twostep)
+    assert twostep("status").code == 0
+    b = browser()
+    b.login(bypassed.username, bypassed.password)
+    assert b.logged_in(), "after repair the marker works again"
+
+
+def test_deleted_condition_config_fails_closed(twostep, admin: Admin, realm: str, make_user, browser) -> None:  # type: ignore[no-untyped-def]
+    _setup(twostep)
+    bypassed = make_user("bypassed", otp=True)
+    plain = make_user("plain", otp=True)
+    _bypass(admin, realm, bypassed.id)
+    _, cfg = _marker_config(admin, realm)
+    admin.delete(f"/{realm}/authentication/config/{cfg['id']}")
+    for user in (bypassed, plain):
+        b = browser()
+        b.login(user.username, user.password)
+        assert not b.logged_in(), f"{user.username} must not get in with the password alone"
+    assert twostep("status").code == 1
+    _setup(twostep)
+    assert twostep("status").code == 0
+
+
+def test_deleted_condition_step_fails_closed(twostep, admin: Admin, realm: str, make_user, browser) -> None:  # type: ignore[no-untyped-def]
+    _setup(twostep)
+    bypassed = make_user("bypassed", otp=True)
+    _bypass(admin, realm, bypassed.id)
+    ex, _ = _marker_config(admin, realm)
+    admin.delete(f"/{realm}/authentication/executions/{ex['id']}")
+    b = browser()
+    b.login(bypassed.username, bypassed.password)
+    assert not b.logged_in(), "without the condition the second factor runs for everyone"
+
+
+def test_deleted_marker_declaration_fails_closed_and_is_repaired(twostep, admin: Admin, realm: str, make_user,
+                                                                 browser) -> None:  # type: ignore[no-untyped-def]
+    _setup(twostep)
+    u = make_user("user1", otp=True)
+    profile = admin.get(f"/{realm}/users/profile")
+    profile["attributes"] = [a for a in profile["attributes"] if a["name"] != "twostep_bypass"]
+    admin.put(f"/{realm}/users/profile", profile)
+    assert browser().login(u.username, u.password).kind == "otp"
+    st = twostep("status", "--json")
+    checks = {c["name"]: c for c in json.loads(st.out)["checks"]}
+    assert st.code == 1 and not checks["bypass marker declaration"]["ok"]
+    _setup(twostep)
+    decl = {a["name"]: a for a in admin.get(f"/{realm}/users/profile")["attributes"]}["twostep_bypass"]
+    assert decl["permissions"] == {"view": ["admin"], "edit": ["admin"]}
+
+
+def test_user_cannot_see_or_set_the_marker_in_the_account_api(twostep, admin: Admin, realm: str, make_user,
+                                                             keycloak) -> None:  # type: ignore[no-untyped-def]
+    _setup(twostep)
+    profile = admin.get(f"/{realm}/users/profile")
+    for a in profile["attributes"]:
+        if a["name"].startswith("twostep_"):
+            assert a["permissions"] == {"view": ["admin"], "edit": ["admin"]}, a
+    widened = admin.get(f"/{realm}/users/profile")
+    for a in widened["attributes"]:
+        if a["name"] == "twostep_bypass":
+            a["permissions"] = {"view": ["admin", "user"], "edit": ["admin", "user"]}
+    admin.put(f"/{realm}/users/profile", widened)
+    st = json.loads(twostep("status", "--json").out)
+    assert not {c["name"]: c for c in st["checks"]}["bypass marker declaration"]["ok"]
+    _setup(twostep)
+    decl = {a["name"]: a for a in admin.get(f"/{realm}/users/profile")["attributes"]}["twostep_bypass"]
+    assert decl["permissions"] == {"view": ["admin"], "edit": ["admin"]}
+
+
+def test_damaged_policy_record_enforces_on_everyone(twostep, admin: Admin, realm: str, make_user, browser) -> None:  # type: ignore[no-untyped-def]
+    admin.post(f"/{realm}/groups", {"name": "staff"})
+    outsider = make_user("outsider")
+    r = twostep("setup", "--no-service-client", "--enforce", "group:staff")
+    assert r.code == 0, r.err
+    rep = admin.get(f"/{realm}")
+    rep["attributes"]["twostep.policy"] = "{not json"
+    admin.put(f"/{realm}", {"attributes": rep["attributes"]})
+    st = twostep("status", "--json")
+    assert st.code == 1
+    checks = {c["name"]: c for c in json.loads(st.out)["checks"]}
+    assert not checks["policy record"]["ok"]
+    assert json.loads(st.out)["counts"]["users_in_scope"] >= 1, "a damaged record puts everyone in scope"
+    assert outsider.username
