@@ -52,10 +52,10 @@ class Admin:
         r = self.request("GET", path, params=params)
         return r.json() if r.content else None
 
-    def post(self, path: str, json: Any = None) -> requests.Response:  # noqa: A002
+    def post(self, path: str, json: Any = None) -> requests.Response:
         return self.request("POST", path, json=json)
 
-    def put(self, path: str, json: Any = None) -> requests.Response:  # noqa: A002
+    def put(self, path: str, json: Any = None) -> requests.Response:
         return self.request("PUT", path, json=json)
 
     def delete(self, path: str) -> requests.Response:
@@ -186,7 +186,7 @@ class Result:
 def twostep(keycloak: Keycloak, realm: str) -> Any:
     """Run the real `twostep` command as a subprocess (as an operator or cron would)."""
 
-    def run(*args: str, env: dict[str, str] | None = None, input: str | None = None) -> Result:  # noqa: A002
+    def run(*args: str, env: dict[str, str] | None = None, input: str | None = None) -> Result:
         e = keycloak.env(realm)
         if env:
             e.update(env)

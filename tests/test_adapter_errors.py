@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 import requests
 import responses
-
 from twostep.errors import BadRequest, Conflict, Forbidden, KeycloakUnavailable, NotFound, Unauthorized
 from twostep.keycloak_adapter import KeycloakClient
 from twostep.settings import load_settings
@@ -61,7 +60,7 @@ def test_missing_realm_is_named() -> None:
 @responses.activate
 def test_rejected_client_credentials() -> None:
     responses.add(responses.POST, TOKEN, status=401, json={"error": "unauthorized_client"})
-    with pytest.raises(Unauthorized, match="rejected the credentials of service account 'twostep-cli'"):
+    with pytest.raises(Unauthorized, match=r"rejected the credentials of service account 'twostep-cli'"):
         client().get_realm()
 
 
@@ -75,7 +74,7 @@ def test_token_endpoint_of_missing_realm() -> None:
 @responses.activate
 def test_connection_refused_is_unavailable() -> None:
     responses.add(responses.POST, TOKEN, body=requests.ConnectionError("refused"))
-    with pytest.raises(KeycloakUnavailable, match="cannot reach Keycloak at http://kc.test"):
+    with pytest.raises(KeycloakUnavailable, match=r"cannot reach Keycloak at http://kc\.test"):
         client().get_realm()
 
 

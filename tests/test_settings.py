@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from twostep.errors import ConfigError
 from twostep.settings import load_settings
 

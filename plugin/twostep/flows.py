@@ -78,7 +78,10 @@ def reset_spec(alias: str = RESET_FLOW) -> FlowSpec:
     ))
 
 
-def _relevant(config: dict[str, str] | None, like: tuple[tuple[str, str], ...] | None) -> tuple[tuple[str, str], ...] | None:
+Pairs = tuple[tuple[str, str], ...]
+
+
+def _relevant(config: dict[str, str] | None, like: Pairs | None) -> Pairs | None:
     if config is None:
         return None
     keys = [k for k, _ in like] if like else sorted(config)

@@ -122,7 +122,8 @@ def doctor(kc: KeycloakClient) -> Report:
     providers = {p["id"] for p in kc.get("/authentication/authenticator-providers", "authenticators") or []}
     for pid in ("auth-otp-form", "auth-recovery-authn-code-form", "conditional-user-attribute",
                 "conditional-user-configured"):
-        report.checks.append(Check(f"authenticator {pid}", pid in providers, "present" if pid in providers else "missing",
+        found = pid in providers
+        report.checks.append(Check(f"authenticator {pid}", found, "present" if found else "missing",
                                    "upgrade Keycloak to 26.3 or later"))
     ras = {r["alias"]: r for r in kc.required_actions()}
     for alias in ("CONFIGURE_TOTP", "CONFIGURE_RECOVERY_AUTHN_CODES"):

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import html
 import re
-from http.cookiejar import DefaultCookiePolicy
 import secrets
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
+from http.cookiejar import DefaultCookiePolicy
 from urllib.parse import parse_qs, urljoin, urlparse
 
 import requests

@@ -8,7 +8,9 @@ from ..errors import InvalidInput
 from ..flows import flow_id
 from ..policy import HARD_BYPASS_MAX_S, BruteForce, Enforcement, OtpPolicy
 from ..realm_setup import Desired, apply, plan, plan_teardown, read_actual
-from ..realm_status import Report, doctor as run_doctor, realm_status
+from ..realm_status import Report, realm_status
+from ..realm_status import doctor as run_doctor
+from ..web.client_setup import WEB_CLIENT_ID, normalize_url
 from .common import app, check_writable_new_file, emit_json, json_option, realm_options, write_secret_file
 from .durations import parse_duration
 
@@ -39,11 +41,16 @@ def _print_plan(actions: list[str], dry_run: bool, as_json: bool) -> None:
 @click.option("--otp-look-around", type=int, default=1, show_default=True)
 @click.option("--theme", metavar="NAME", help="Login theme to select for the realm (e.g. twostep).")
 @click.option("--no-service-client", is_flag=True, help="Do not create the twostep-cli service account client.")
-@click.option("--secret-file", metavar="FILE", help="Write a new client secret to FILE (mode 0600) instead of printing it.")
+@click.option("--secret-file", metavar="FILE",
+              help="Write a new client secret to FILE (mode 0600) instead of printing it.")
+@click.option("--web-url", metavar="URL",
+              help="Also create the web app's sign-in client twostep-web for the app served at URL.")
+@click.option("--web-secret-file", metavar="FILE",
+              help="Write the new twostep-web client secret to FILE (mode 0600) instead of printing it.")
 @json_option
 def setup(dry_run: bool, enforce: tuple[str, ...], grace_days: int, bypass_max: str, otp_algorithm: str,
           otp_digits: int, otp_period: int, otp_look_around: int, theme: str | None, no_service_client: bool,
-          secret_file: str | None, as_json: bool) -> None:
+          secret_file: str | None, web_url: str | None, web_secret_file: str | None, as_json: bool) -> None:
     """Put a realm under the two-step policy (idempotent)."""
     otp = OtpPolicy(algorithm=otp_algorithm, digits=otp_digits, period=otp_period, look_around=otp_look_around)
     otp.validate()
@@ -51,9 +58,11 @@ def setup(dry_run: bool, enforce: tuple[str, ...], grace_days: int, bypass_max: 
     if max_s > HARD_BYPASS_MAX_S or max_s < 300:
         raise InvalidInput("--bypass-max must be between 5m and 30d")
     desired = Desired(otp=otp, brute=BruteForce(), enforcement=Enforcement.parse(enforce, grace_days),
-                      bypass_max_s=max_s, theme=theme, service_client=not no_service_client)
-    if secret_file:
-        check_writable_new_file(secret_file)
+                      bypass_max_s=max_s, theme=theme, service_client=not no_service_client,
+                      web_url=normalize_url(web_url) if web_url else None)
+    for path in (secret_file, web_secret_file):
+        if path:
+            check_writable_new_file(path)
     a = app()
     kc = a.client()
     now = a.clock()
@@ -66,9 +75,10 @@ def setup(dry_run: bool, enforce: tuple[str, ...], grace_days: int, bypass_max: 
     shown: list[str] = []
 
     def secret(name: str, value: str) -> None:
-        if secret_file:
-            write_secret_file(secret_file, value + "\n")
-            shown.append(f"client secret of {name!r} written to {secret_file} (mode 0600)")
+        target = web_secret_file if name == WEB_CLIENT_ID else secret_file
+        if target:
+            write_secret_file(target, value + "\n")
+            shown.append(f"client secret of {name!r} written to {target} (mode 0600)")
         else:
             shown.append(f"client secret of {name!r} (shown once, store it now): {value}")
 

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# The product on this machine: a local Keycloak (fetched through Maven), a demo realm with demo
+# users under the two-step policy and the twostep login theme, and the admin pages.
+#   bash deploy/local/demo.sh        (Ctrl-C stops the pages; `deploy/local/keycloak.sh stop` stops Keycloak)
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+WEB_PORT="${TWOSTEP_WEB_PORT:-8000}"
+python3 -m pip install -q --disable-pip-version-check -e ".[web]"
+url="$(bash deploy/local/keycloak.sh start dev)"
+export TWOSTEP_URL="$url" TWOSTEP_ADMIN_USERNAME="${KC_BOOTSTRAP_ADMIN_USERNAME:-admin}" \
+       TWOSTEP_ADMIN_PASSWORD="${KC_BOOTSTRAP_ADMIN_PASSWORD:-admin}" TWOSTEP_REALM=demo
+twostep demo --realm demo --web-url "http://127.0.0.1:$WEB_PORT"
+if twostep web --help >/dev/null 2>&1; then
+  exec twostep web --realm demo --host 127.0.0.1 --port "$WEB_PORT" --setup-client
+fi

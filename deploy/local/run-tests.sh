@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Everything the test suite needs, then the suite: lint, types, unit and integration tests
+# against a real Keycloak that the harness (tests/conftest.py) downloads and starts itself.
+#   bash deploy/local/run-tests.sh [pytest args]
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+# Debian packages: Chromium for the browser tests (no browser download by test tools),
+# systemd-analyze and promtool for the static checks of deploy/.
+need=()
+command -v chromium >/dev/null || need+=(chromium)
+command -v systemd-analyze >/dev/null || need+=(systemd)
+command -v promtool >/dev/null || need+=(prometheus)
+command -v java >/dev/null || need+=(openjdk-17-jre-headless)
+command -v mvn >/dev/null || need+=(maven)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "installing Debian packages: ${need[*]}" >&2
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+python3 -m pip install -q --disable-pip-version-check -e ".[web,test]" -r deploy/requirements-ci.txt
+if [ -f package-lock.json ]; then npm ci --silent --no-audit --no-fund; fi
+
+bash deploy/local/keycloak.sh fetch >/dev/null
+
+ruff check plugin sync tests bench
+mypy
+
+# The harness starts Keycloak (instance "test") unless TWOSTEP_TEST_KEYCLOAK_URL points at one.
+exec python3 -m pytest "$@"

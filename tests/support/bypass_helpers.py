@@ -1,0 +1,67 @@
+"""Arranging bypasses in-process, through the real service API, with a shifted clock.
+
+The 5-minute minimum of a bypass is a rule of the service; tests never lower it. To get a bypass
+that ends a few seconds from now, a test calls the service with a clock set (300 s - a few s) in the
+past: the grant is validated exactly as the CLI would validate it, only "now" is earlier."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from twostep import bypass
+from twostep.audit import MemorySink
+from twostep.clock import fixed_clock
+from twostep.keycloak_adapter import KeycloakClient
+from twostep.settings import Settings
+
+
+def client(url: str, realm: str, **kw: Any) -> KeycloakClient:
+    return KeycloakClient(
+        Settings(url=url, realm=realm, admin_username="admin", admin_password="admin", **kw)
+    )
+
+
+def grant_ending_at(
+    kc: KeycloakClient, who: str, until: datetime, reason: str = "test", **kw: Any
+) -> dict[str, Any]:
+    """A real grant of the minimum length (5 min), made by a clock 5 min before `until`."""
+    granted = until - timedelta(seconds=bypass.MIN_BYPASS_S)
+    actor = bypass.Actor("tester@master", True, (("master", "tester"),))
+    req = bypass.GrantRequest(who=who, reason=reason, duration=timedelta(seconds=bypass.MIN_BYPASS_S), **kw)
+    return bypass.grant(kc, fixed_clock(granted), MemorySink([]), actor, req)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def audit_events(path: Path, kind: str | None = None) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    events = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return [e for e in events if kind is None or e["event"] == kind]
+
+
+def user_with_old_device(make_user: Any, admin: Any, realm: str, username: str) -> Any:
+    """A user whose OTP device predates any grant made with a clock shifted into the past (else the
+    sync would rightly see 'a new device enrolled after the grant' and end the bypass early)."""
+    import pyotp
+
+    from tests.conftest import otp_credential
+
+    user = make_user(username)
+    secret = pyotp.random_base32()
+    cred = otp_credential(secret)
+    cred["createdDate"] = int((utcnow() - timedelta(days=2)).timestamp() * 1000)
+    rep = admin.get(f"/{realm}/users/{user.id}")
+    rep["credentials"] = [cred]
+    admin.put(f"/{realm}/users/{user.id}", rep)
+    created = [
+        c["createdDate"] for c in admin.get(f"/{realm}/users/{user.id}/credentials") if c["type"] == "otp"
+    ]
+    assert created == [cred["createdDate"]], created
+    user.totp_secret = secret
+    return user
