@@ -5,7 +5,10 @@
 # live side by side. Each instance has its own unpacked copy, pid, port and log.
 # Env: KEYCLOAK_VERSION (26.7.3), TWOSTEP_CACHE (~/.cache/keycloak-twostep), KC_PORT (free port),
 #      KC_BOOTSTRAP_ADMIN_USERNAME/PASSWORD (admin/admin), KEYCLOAK_FRESH=1 (wipe the instance's data),
-#      KC_JAVA_HOME (JDK to run with).
+#      KC_JAVA_HOME (JDK to run with),
+#      KC_NO_THEME_LINKS=1 (do not link the project's theme folders in; removes links made before),
+#      KC_PROVIDERS="a.jar b.jar" (copy these JARs into the instance's providers/ before start;
+#      JARs copied by an earlier start are removed first; dev mode re-augments by itself).
 set -euo pipefail
 
 VERSION="${KEYCLOAK_VERSION:-26.7.3}"
@@ -55,7 +58,21 @@ start() {
   # The project's theme folders are linked in, so edits show without a rebuild (dev mode caches no themes).
   for t in "$REPO"/themes/*/; do
     [ -f "$t/login/theme.properties" ] || continue
+    if [ "${KC_NO_THEME_LINKS:-0}" = "1" ]; then
+      [ -L "$HOME_DIR/themes/$(basename "$t")" ] && rm -f "$HOME_DIR/themes/$(basename "$t")"
+      continue
+    fi
     ln -sfn "${t%/}" "$HOME_DIR/themes/$(basename "$t")"
+  done
+  # Extra provider JARs (e.g. the theme JAR): the ones a previous start copied go first.
+  if [ -f "$INST/providers.list" ]; then
+    while IFS= read -r old; do [ -n "$old" ] && rm -f "$HOME_DIR/providers/$old"; done < "$INST/providers.list"
+    rm -f "$INST/providers.list"
+  fi
+  for jar in ${KC_PROVIDERS:-}; do
+    [ -f "$jar" ] || die "KC_PROVIDERS: no such file $jar"
+    cp "$jar" "$HOME_DIR/providers/"
+    basename "$jar" >> "$INST/providers.list"
   done
   local port mport java
   port="${KC_PORT:-$(free_port)}"; mport="$(free_port)"; java="$(pick_java)"
