@@ -17,14 +17,17 @@ import hashlib
 import hmac
 import html.parser
 import http.cookiejar
+import io
 import json
 import os
 import struct
+import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+import zipfile
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -36,7 +39,8 @@ REPO = Path(__file__).resolve().parent.parent
 THEME_DIR = REPO / "themes" / "twostep" / "login"
 LOCALES = ("en", "de", "ru")
 CLIENT_ID = "twostep-theme-test"
-REDIRECT_URI = "http://127.0.0.1:1/theme-test-callback"
+# Nothing listens there: the tests stop at Keycloak's redirect to it.
+REDIRECT_URI = "http://127.0.0.1:59999/theme-test-callback"
 PASSWORD = "Theme-test-pass-1"
 OTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 # Twelve codes in Keycloak's own alphabet and length; the recovery page asks for #1 first.
@@ -92,12 +96,10 @@ EXPECTED_KEYS = {
 
 
 class Admin(Protocol):
-    """What the helpers need from an admin client: paths are relative to /admin/realms."""
+    """What the helpers need from an admin client (tests/conftest.py's Admin has it): ``path`` is
+    relative to /admin/realms, and an HTTP status of 400 or more raises AssertionError."""
 
-    def get(self, path: str, **kw: Any) -> requests.Response: ...
-    def post(self, path: str, **kw: Any) -> requests.Response: ...
-    def put(self, path: str, **kw: Any) -> requests.Response: ...
-    def delete(self, path: str, **kw: Any) -> requests.Response: ...
+    def request(self, method: str, path: str, **kw: Any) -> requests.Response: ...
 
 
 class SimpleAdmin:
@@ -105,51 +107,94 @@ class SimpleAdmin:
 
     def __init__(self, url: str, username: str = "admin", password: str = "admin") -> None:
         self.url = url.rstrip("/")
+        self.username, self.password = username, password
         self.session = requests.Session()
-        token = self.session.post(
+        self._expires = 0.0
+
+    def _authenticate(self) -> None:
+        # Master-realm admin tokens live 60 s by default: a screenshot run takes longer.
+        if time.monotonic() < self._expires:
+            return
+        token = requests.post(
             f"{self.url}/realms/master/protocol/openid-connect/token",
             data={"grant_type": "password", "client_id": "admin-cli",
-                  "username": username, "password": password},
+                  "username": self.username, "password": self.password},
             timeout=30,
         )
         token.raise_for_status()
-        self.session.headers["Authorization"] = f"Bearer {token.json()['access_token']}"
+        body = token.json()
+        self.session.headers["Authorization"] = f"Bearer {body['access_token']}"
+        self._expires = time.monotonic() + float(body.get("expires_in", 60)) * 0.7
 
-    def _call(self, method: str, path: str, **kw: Any) -> requests.Response:
+    def login_themes(self) -> set[str]:
+        """Names of the login themes Keycloak sees (GET /admin/serverinfo)."""
+        self._authenticate()
+        r = self.session.get(f"{self.url}/admin/serverinfo", timeout=60)
+        r.raise_for_status()
+        return {t["name"] for t in r.json()["themes"]["login"]}
+
+    def request(self, method: str, path: str, **kw: Any) -> requests.Response:
         kw.setdefault("timeout", 60)
-        return self.session.request(method, f"{self.url}/admin/realms{path}", **kw)
-
-    def get(self, path: str, **kw: Any) -> requests.Response:
-        return self._call("GET", path, **kw)
-
-    def post(self, path: str, **kw: Any) -> requests.Response:
-        return self._call("POST", path, **kw)
-
-    def put(self, path: str, **kw: Any) -> requests.Response:
-        return self._call("PUT", path, **kw)
-
-    def delete(self, path: str, **kw: Any) -> requests.Response:
-        return self._call("DELETE", path, **kw)
+        self._authenticate()
+        r = self.session.request(method, f"{self.url}/admin/realms{path}", **kw)
+        if r.status_code >= 400:
+            raise AssertionError(f"{method} {path} -> {r.status_code} {r.text[:300]}")
+        return r
 
 
-def _ok(resp: requests.Response, what: str) -> requests.Response:
-    if resp.status_code >= 300:
-        raise AssertionError(f"{what}: HTTP {resp.status_code} {resp.text[:500]}")
-    return resp
+def _get(admin: Admin, path: str, **params: Any) -> Any:
+    r = admin.request("GET", path, params=params or None)
+    return r.json() if r.content else None
+
+
+def _post(admin: Admin, path: str, body: Any = None) -> requests.Response:
+    return admin.request("POST", path, json=body)
+
+
+def _put(admin: Admin, path: str, body: Any) -> requests.Response:
+    return admin.request("PUT", path, json=body)
+
+
+def realm_exists(admin: Admin, realm: str) -> bool:
+    try:
+        admin.request("GET", f"/{realm}")
+    except AssertionError as exc:
+        if " -> 404 " in str(exc):
+            return False
+        raise
+    return True
 
 
 def load_messages(locale: str) -> dict[str, str]:
     """The theme's messages_<locale>.properties (UTF-8, as Keycloak 26 reads them)."""
-    out: dict[str, str] = {}
     text = (THEME_DIR / "messages" / f"messages_{locale}.properties").read_text(encoding="utf-8")
+    return parse_properties(text)
+
+
+KEYCLOAK_VERSION = os.environ.get("KEYCLOAK_VERSION", "26.7.3")
+
+
+def keycloak_themes_jar() -> zipfile.ZipFile:
+    """Keycloak's own themes JAR (keycloak.v2 and base templates and messages), read from the
+    distribution zip that ``deploy/local/keycloak.sh fetch`` provides (fetching it if needed)."""
+    out = subprocess.run(["bash", str(REPO / "deploy" / "local" / "keycloak.sh"), "fetch"],
+                         capture_output=True, text=True, check=True, timeout=900)
+    dist = zipfile.ZipFile(out.stdout.strip().splitlines()[-1])
+    inner = (f"keycloak-{KEYCLOAK_VERSION}/lib/lib/main/"
+             f"org.keycloak.keycloak-themes-{KEYCLOAK_VERSION}.jar")
+    return zipfile.ZipFile(io.BytesIO(dist.read(inner)))
+
+
+def parse_properties(text: str) -> dict[str, str]:
+    """key=value lines of a Keycloak messages file (no line continuations are used in ours)."""
+    out: dict[str, str] = {}
     for raw in text.splitlines():
         line = raw.strip()
         if not line or line.startswith(("#", "!")):
             continue
         key, sep, value = line.partition("=")
-        if not sep:
-            raise ValueError(f"messages_{locale}.properties: no '=' in {raw!r}")
-        out[key.strip()] = value.strip()
+        if sep:
+            out[key.strip()] = value.strip()
     return out
 
 
@@ -218,6 +263,8 @@ def setup_realm(admin: Admin, realm: str) -> None:
         "internationalizationEnabled": True,
         "supportedLocales": list(LOCALES),
         "defaultLocale": "en",
+        "displayName": "Example Company",
+        "displayNameHtml": "Example Company",
         # The walks log the same users in several times within one 30 s window. Keycloak applies
         # the OTP policy fields only when otpPolicyType is sent along.
         "otpPolicyType": "totp",
@@ -227,35 +274,32 @@ def setup_realm(admin: Admin, realm: str) -> None:
         "otpPolicyLookAheadWindow": 1,
         "otpPolicyCodeReusable": True,
     }
-    if admin.get(f"/{realm}").status_code == 404:
-        _ok(admin.post("", json={"realm": realm, "enabled": True}), "create realm")
-    _ok(admin.put(f"/{realm}", json=settings), "update realm")
-    stored = _ok(admin.get(f"/{realm}"), "read realm").json()
+    if not realm_exists(admin, realm):
+        _post(admin, "", {"realm": realm, "enabled": True})
+    _put(admin, f"/{realm}", settings)
+    stored = _get(admin, f"/{realm}")
     for key, value in settings.items():
-        if stored.get(key) != value and key != "supportedLocales":
+        if key != "supportedLocales" and stored.get(key) != value:
             raise AssertionError(f"realm setting {key}={value!r} not applied: {stored.get(key)!r}")
 
-    _ok(admin.post(f"/{realm}/clients", json={
+    _post(admin, f"/{realm}/clients", {
         "clientId": CLIENT_ID, "publicClient": True, "standardFlowEnabled": True,
         "redirectUris": [REDIRECT_URI], "webOrigins": ["+"],
-    }), "create client")
+    })
 
     # The stock browser flow has the backup-code form DISABLED: use a copy with it ALTERNATIVE
     # next to the OTP form, in the conditional 2FA subflow.
-    _ok(admin.post(f"/{realm}/authentication/flows/browser/copy", json={"newName": FLOW_ALIAS}),
-        "copy browser flow")
-    executions = _ok(admin.get(f"/{realm}/authentication/flows/{FLOW_ALIAS}/executions"),
-                     "list executions").json()
+    _post(admin, f"/{realm}/authentication/flows/browser/copy", {"newName": FLOW_ALIAS})
+    executions = _get(admin, f"/{realm}/authentication/flows/{FLOW_ALIAS}/executions")
     found = False
     for ex in executions:
         if ex.get("providerId") == "auth-recovery-authn-code-form":
             ex["requirement"] = "ALTERNATIVE"
-            _ok(admin.put(f"/{realm}/authentication/flows/{FLOW_ALIAS}/executions", json=ex),
-                "enable backup codes")
+            _put(admin, f"/{realm}/authentication/flows/{FLOW_ALIAS}/executions", ex)
             found = True
     if not found:
         raise AssertionError("the browser flow copy has no auth-recovery-authn-code-form")
-    _ok(admin.put(f"/{realm}", json={"realm": realm, "browserFlow": FLOW_ALIAS}), "bind flow")
+    _put(admin, f"/{realm}", {"realm": realm, "browserFlow": FLOW_ALIAS})
 
     users: dict[str, tuple[list[dict[str, Any]], list[str]]] = {
         "otp-user": ([otp_credential()], []),
@@ -266,31 +310,34 @@ def setup_realm(admin: Admin, realm: str) -> None:
     }
     for username, (creds, actions) in users.items():
         password = {"type": "password", "value": PASSWORD, "temporary": False}
-        _ok(admin.post(f"/{realm}/users", json={
+        _post(admin, f"/{realm}/users", {
             "username": username, "enabled": True, "email": f"{username}@example.test",
             "firstName": "Theme", "lastName": "Tester", "emailVerified": True,
             "credentials": [password, *creds], "requiredActions": actions,
-        }), f"create user {username}")
+        })
     # Keycloak asks for the credential that comes first: keep the OTP before the backup codes.
-    user_id = _ok(admin.get(f"/{realm}/users", params={"username": "codes-user", "exact": "true"}),
-                  "find codes-user").json()[0]["id"]
-    creds = _ok(admin.get(f"/{realm}/users/{user_id}/credentials"), "credentials").json()
-    types = [c["type"] for c in creds]
+    user_id = _get(admin, f"/{realm}/users", username="codes-user", exact="true")[0]["id"]
+    stored_creds = _get(admin, f"/{realm}/users/{user_id}/credentials")
+    types = [c["type"] for c in stored_creds]
     if "otp" not in types or "recovery-authn-codes" not in types:
         raise AssertionError(f"codes-user credentials not stored: {types}")
-    otp_id = next(c["id"] for c in creds if c["type"] == "otp")
-    _ok(admin.post(f"/{realm}/users/{user_id}/credentials/{otp_id}/moveToFirst"), "move otp first")
+    otp_id = next(c["id"] for c in stored_creds if c["type"] == "otp")
+    _post(admin, f"/{realm}/users/{user_id}/credentials/{otp_id}/moveToFirst")
 
 
 @contextmanager
 def theme_realm(admin: Admin, realm: str | None = None) -> Iterator[str]:
-    """A throwaway realm set up by setup_realm, deleted afterwards."""
+    """A throwaway realm set up by setup_realm, deleted afterwards (and before, if a run that
+    was interrupted left it behind)."""
     name = realm or f"twostep-theme-{uuid.uuid4().hex[:8]}"
+    if realm_exists(admin, name):
+        admin.request("DELETE", f"/{name}")
     try:
         setup_realm(admin, name)
         yield name
     finally:
-        admin.delete(f"/{name}")
+        with suppress(AssertionError):
+            admin.request("DELETE", f"/{name}")
 
 
 def auth_url(base_url: str, realm: str, locale: str) -> str:
@@ -396,7 +443,7 @@ class Walker:
 
     def login(self, s: requests.Session, username: str, locale: str) -> requests.Response:
         first = s.get(auth_url(self.base_url, self.realm, locale), timeout=60)
-        _ok(first, "auth request")
+        first.raise_for_status()
         return self._submit(s, first.text, "kc-form-login", username=username, password=PASSWORD)
 
     def reach(self, name: str, locale: str) -> Rendered:
@@ -504,24 +551,36 @@ def with_browser(fn: Callable[[Any], None]) -> None:
             browser.close()
 
 
+def visit_pages(browser: Any, base_url: str, realm: str, locale: str = "en",
+                names: Sequence[str] = PAGES) -> Iterator[tuple[str, int, Any]]:
+    """Yield (page name, viewport width, Playwright page) for every page at every viewport."""
+    for name in names:
+        for width, height in VIEWPORTS.values():
+            context = browser.new_context(viewport={"width": width, "height": height},
+                                          locale=locale, color_scheme="light")
+            try:
+                page = context.new_page()
+                browser_reach(page, base_url, realm, name, locale)
+                yield name, width, page
+            finally:
+                context.close()
+
+
+def screenshot_name(name: str, width: int) -> str:
+    return f"theme-{name}-{width}.png"
+
+
 def write_screenshots(base_url: str, admin: Admin, out: Path, locale: str = "en") -> list[Path]:
+    """Screenshots of every page, desktop and mobile, into ``out`` (docs/screenshots)."""
     out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
 
     def shoot(browser: Any) -> None:
-        with theme_realm(admin) as realm:
-            for name in PAGES:
-                for width, height in VIEWPORTS.values():
-                    context = browser.new_context(viewport={"width": width, "height": height},
-                                                  locale=locale, color_scheme="light")
-                    try:
-                        page = context.new_page()
-                        browser_reach(page, base_url, realm, name, locale)
-                        target = out / f"theme-{name}-{width}.png"
-                        page.screenshot(path=str(target), full_page=True)
-                        written.append(target)
-                    finally:
-                        context.close()
+        with theme_realm(admin, "twostep-theme-screenshots") as realm:
+            for name, width, page in visit_pages(browser, base_url, realm, locale):
+                target = out / screenshot_name(name, width)
+                page.screenshot(path=str(target), full_page=True)
+                written.append(target)
 
     with_browser(shoot)
     return written
