@@ -100,7 +100,7 @@ class KeycloakClient:
         if token is not None:
             # A signed-in person's own access token (web pages): Keycloak decides what they may do.
             conn = KeycloakOpenIDConnection(
-                server_url=settings.url, realm_name=self.realm, token={"access_token": token},
+                server_url=settings.url, realm_name=self.realm, token={"access_token": token, "expires_in": 300},
                 verify=settings.verify_tls, timeout=int(settings.timeout), max_retries=0,
             )
         elif settings.uses_service_account:
@@ -381,6 +381,79 @@ class KeycloakClient:
     def user_groups(self, user_id: str) -> list[JSON]:
         return list(self.get(f"/users/{q(user_id)}/groups", "user groups") or [])
 
+    # -- codes and devices ----------------------------------------------------------------------
+
+    def store_user_credential(self, user_id: str, credential: JSON,
+                              attributes: dict[str, list[str] | None] | None = None) -> None:
+        """Give one credential (and optionally set or drop attributes) through PUT /users/{id}:
+        Keycloak hands `credentials[]` to the provider of its type (for recovery-authn-codes the
+        provider deletes the old set first). Fetch-modify-put: the PUT validates the whole profile."""
+        user = self.get_user(user_id)
+        if attributes:
+            attrs = dict(user.get("attributes") or {})
+            for key, value in attributes.items():
+                if value is None:
+                    attrs.pop(key, None)
+                else:
+                    attrs[key] = value
+            user["attributes"] = attrs
+        user["credentials"] = [credential]
+        self.put(f"/users/{q(user_id)}", user, f"store {credential.get('type')} credential")
+
+    def set_user_attributes(self, user_id: str, attributes: dict[str, list[str] | None]) -> None:
+        """Set (list) or drop (None) some user attributes; fetch-modify-put."""
+        user = self.get_user(user_id)
+        attrs = dict(user.get("attributes") or {})
+        for key, value in attributes.items():
+            if value is None:
+                attrs.pop(key, None)
+            else:
+                attrs[key] = value
+        user["attributes"] = attrs
+        self.update_user(user_id, user)
+
+    def realm_smtp(self) -> dict[str, str]:
+        """The realm's SMTP settings (`smtpServer`); Keycloak masks the password."""
+        return dict(self.get_realm().get("smtpServer") or {})
+
+    # -- bypass and sync --------------------------------------------------------------------------
+
+    def iter_users_with_attribute(self, name: str, value: str, page_size: int = 100) -> Iterator[JSON]:
+        """Users whose OWN attribute `name` equals `value`: one targeted query, page by page, full
+        representations (attributes, totp, requiredActions). Cost grows with the matches, not the realm."""
+        return self.paged("/users", f"search users with {name}={value}", page_size,
+                          q=f"{name}:{value}", briefRepresentation="false")
+
+    def groups_with_attribute(self, name: str, value: str) -> list[JSON]:
+        """Groups (at any depth) carrying attribute `name` = `value`."""
+        found: list[JSON] = []
+        stack = list(self.paged("/groups", f"search groups with {name}={value}", 100,
+                                q=f"{name}:{value}", briefRepresentation="false", populateHierarchy="true"))
+        while stack:
+            g = stack.pop()
+            if value in ((g.get("attributes") or {}).get(name) or []):
+                found.append(g)
+            stack.extend(g.get("subGroups") or [])
+        return found
+
+    def get_group(self, group_id: str) -> JSON:
+        return self.get(f"/groups/{q(group_id)}", f"group {group_id!r}")
+
+    def update_group(self, group_id: str, rep: JSON) -> None:
+        self.put(f"/groups/{q(group_id)}", rep, f"update group {rep.get('path', group_id)!r}")
+
+    def delete_session(self, session_id: str) -> None:
+        self.delete(f"/sessions/{q(session_id)}", "end session")
+
+    def create_role(self, name: str, description: str) -> None:
+        """Realm role names are unique: a create is the one atomic claim Keycloak offers (409 = taken)."""
+        self.post("/roles", {"name": name, "description": description}, f"create role {name!r}")
+
+    def get_role(self, name: str) -> JSON:
+        return self.get(f"/roles/{q(name)}", f"role {name!r}")
+
+    def delete_role(self, name: str) -> None:
+        self.delete(f"/roles/{q(name)}", f"delete role {name!r}")
 
 def _short(exc: Exception) -> str:
     text = str(exc).strip().splitlines()

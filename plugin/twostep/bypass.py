@@ -1,0 +1,505 @@
+"""Time-limited bypass of the second factor: grant, extend, revoke, list, show, and the one way a
+bypass ends (used by `revoke` and by the sync job).
+
+State lives in Keycloak only. The marker attribute `twostep_bypass` has three meanings:
+  "true"    the login flow skips the second factor (the only value it skips for);
+  "ending"  the bypass is over (the second factor is back) but the clean-up of sessions opened
+            during it and of the record attributes is not finished yet: the sync finishes it;
+  absent    no bypass.
+The record attributes (`twostep_bypass_until`, `_by`, `_reason`, ...) say why and until when.
+"""
+
+from __future__ import annotations
+
+import getpass
+import hashlib
+import importlib
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from .audit import AuditSink, event
+from .clock import Clock
+from .enforcement import CONFIGURE_TOTP
+from .errors import Conflict, Forbidden, InvalidInput, NotFound, TwostepError
+from .keycloak_adapter import JSON, KeycloakClient
+from .policy import BYPASS_ATTR, BYPASS_VALUE, RECORD_ATTRS, RealmPolicy, parse_iso, utc_iso
+from .settings import Settings
+from .users import resolve_user
+
+UNTIL, BY, REASON, GRANTED, EXTENDED, RESET = RECORD_ATTRS
+ENDING_VALUE = "ending"
+MIN_BYPASS_S = 300
+PRESETS = ("1h", "8h", "1d", "3d", "7d")
+# Sessions whose start lies this far around the bypass window are counted as opened during it
+# (our clock and Keycloak's may differ a little; ending one session too many is the safe side).
+SESSION_SKEW_MS = 5_000
+LOCK_PREFIX = "twostep-lock-"
+LOCK_GENERATIONS = 6
+
+
+# -- the record ------------------------------------------------------------------------------------
+
+def _first(attrs: dict[str, Any], name: str) -> str:
+    values = attrs.get(name) or []
+    return str(values[0]) if values else ""
+
+
+def _parse(text: str) -> datetime | None:
+    if not text:
+        return None
+    try:
+        return parse_iso(text)
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True)
+class Record:
+    user_id: str
+    username: str
+    marker: str | None
+    until_raw: str
+    granted_raw: str
+    by: str
+    reason: str
+    extended: int
+    reset_device: bool
+
+    @property
+    def until(self) -> datetime | None:
+        return _parse(self.until_raw)
+
+    @property
+    def granted_at(self) -> datetime | None:
+        return _parse(self.granted_raw)
+
+    @property
+    def active(self) -> bool:
+        """The login flow skips the second factor for this user right now."""
+        return self.marker == BYPASS_VALUE
+
+    @property
+    def valid(self) -> bool:
+        """A record that explains the marker: parseable times in order, a granter, a reason."""
+        u, g = self.until, self.granted_at
+        return u is not None and g is not None and g <= u and bool(self.by) and bool(self.reason)
+
+    def as_dict(self, now: datetime) -> dict[str, Any]:
+        until = self.until
+        return {
+            "user_id": self.user_id, "username": self.username, "bypassed": self.active,
+            "state": self.state(now), "until": self.until_raw or None,
+            "seconds_left": max(0, int((until - now).total_seconds())) if until and self.active else None,
+            "granted_by": self.by or None, "granted_at": self.granted_raw or None,
+            "reason": self.reason or None,
+            "extended": self.extended, "reset_device": self.reset_device,
+        }
+
+    def state(self, now: datetime) -> str:
+        if self.marker is None:
+            return "none"
+        if self.marker == ENDING_VALUE:
+            return "ending"
+        if not self.active:
+            return "damaged-marker"
+        if not self.valid:
+            return "no-valid-record"
+        assert self.until is not None
+        return "expired" if self.until <= now else "active"
+
+    def lock_key(self) -> str:
+        return f"{self.user_id}|{self.granted_raw}|{self.until_raw}"
+
+
+def read_record(user: JSON) -> Record:
+    attrs = user.get("attributes") or {}
+    marker = _first(attrs, BYPASS_ATTR) or None
+    try:
+        extended = int(_first(attrs, EXTENDED) or 0)
+    except ValueError:
+        extended = 0
+    return Record(str(user["id"]), str(user.get("username", "")), marker, _first(attrs, UNTIL),
+                  _first(attrs, GRANTED), _first(attrs, BY), _first(attrs, REASON), extended,
+                  _first(attrs, RESET) == "true")
+
+
+# -- who is acting -----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Actor:
+    """The person (or job) behind the credentials, for the audit and the self-bypass rule.
+
+    identities: (realm, lower-cased username or e-mail) pairs naming the person at the keyboard.
+    operator: the credentials are the bootstrap admin of the master realm (server-side operator
+    credentials); only those may use --break-glass."""
+
+    name: str
+    operator: bool
+    identities: tuple[tuple[str, str], ...]
+
+
+def actor_from_settings(settings: Settings, realm: str) -> Actor:
+    if settings.uses_service_account:
+        who = settings.actor or _os_user()
+        return Actor(f"{who} (service account {settings.client_id})", False, ((realm, who.lower()),))
+    admin = settings.admin_username or "?"
+    ids = [(settings.admin_realm, admin.lower())]
+    name = f"{admin}@{settings.admin_realm}"
+    if settings.actor:
+        ids.append((realm, settings.actor.lower()))
+        name += f" for {settings.actor}"
+    return Actor(name, settings.admin_realm == "master" and bool(settings.admin_password), tuple(ids))
+
+
+def _os_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def is_self(actor: Actor, realm: str, user: JSON) -> bool:
+    names = {str(user.get("username") or "").lower(), str(user.get("email") or "").lower()} - {""}
+    return any(r == realm and n in names for r, n in actor.identities)
+
+
+# -- validation (pure) ------------------------------------------------------------------------------
+
+def validate_window(now: datetime, policy: RealmPolicy, duration: timedelta | None,
+                    until: datetime | None) -> datetime:
+    """The end of the bypass asked for, or InvalidInput. Between 5 minutes and the policy maximum."""
+    if (duration is None) == (until is None):
+        raise InvalidInput("give exactly one of --for DURATION or --until TIME")
+    if duration is not None:
+        if duration.total_seconds() <= 0:
+            raise InvalidInput("the bypass duration must be longer than zero")
+        end = now + duration
+    else:
+        assert until is not None
+        end = until
+        if end <= now:
+            raise InvalidInput(f"--until {utc_iso(end)} is not in the future")
+    seconds = (end - now).total_seconds()
+    if seconds < MIN_BYPASS_S:
+        raise InvalidInput("a bypass must last at least 5 minutes")
+    if seconds > policy.bypass_max_s:
+        raise InvalidInput(f"a bypass may last at most {_human(policy.bypass_max_s)} in realm policy "
+                           f"(asked for {_human(int(seconds))}); there is no 'forever'")
+    return end
+
+
+def _human(seconds: int) -> str:
+    d, rest = divmod(int(seconds), 86400)
+    h, rest = divmod(rest, 3600)
+    m = rest // 60
+    parts = (f"{d}d" if d else "", f"{h}h" if h else "", f"{m}m" if m else "")
+    return "".join(parts) or f"{seconds}s"
+
+
+def parse_until(text: str) -> datetime:
+    try:
+        return parse_iso(text.strip())
+    except ValueError:
+        raise InvalidInput(f"cannot read --until {text!r}: use ISO-8601, e.g. 2030-01-31T18:00:00Z") from None
+
+
+@dataclass(frozen=True)
+class GrantRequest:
+    who: str
+    reason: str
+    duration: timedelta | None = None
+    until: datetime | None = None
+    reset_device: bool = False
+    end_sessions: bool | None = None  # None: end them when resetting the device
+    extend: bool = False
+    break_glass: bool = False
+
+
+def _check_request(req: GrantRequest) -> None:
+    if not req.reason.strip():
+        raise InvalidInput("a reason is required (--reason TEXT)")
+    if req.reset_device and req.end_sessions is False:
+        raise InvalidInput("--reset-device always ends the user's sessions (the lost phone may hold one); "
+                           "drop --keep-sessions")
+
+
+def _policy(kc: KeycloakClient) -> RealmPolicy:
+    policy, _intact = RealmPolicy.effective(kc.get_realm().get("attributes") or {})
+    return policy
+
+
+# -- grant / extend ---------------------------------------------------------------------------------
+
+def grant(kc: KeycloakClient, clock: Clock, audit: AuditSink, actor: Actor, req: GrantRequest,
+          dry_run: bool = False) -> dict[str, Any]:
+    now = clock()
+    _check_request(req)
+    if req.break_glass and not actor.operator:
+        raise Forbidden("--break-glass needs the server-side operator credentials (bootstrap admin of the "
+                        "master realm), not a realm service account")
+    policy = _policy(kc)
+    until = validate_window(now, policy, req.duration, req.until)
+    user = resolve_user(kc, req.who)
+    rec = read_record(user)
+    self_bypass = is_self(actor, kc.realm, user)
+    if self_bypass and not req.break_glass:
+        raise Forbidden(f"you cannot bypass two-step authentication for yourself ({rec.username}); another "
+                        "admin must grant it (a sole admin with operator credentials: --break-glass)")
+    state = rec.state(now)
+    extending = state == "active"
+    if extending and not req.extend:
+        raise Conflict(f"{rec.username} is already bypassed until {rec.until_raw}; use --extend to change it")
+    if req.extend and not extending:
+        raise InvalidInput(f"{rec.username} has no active bypass to extend; grant one without --extend")
+    # Sessions opened under an earlier, not yet cleaned-up marker count as opened during this one.
+    granted = rec.granted_at if (rec.marker is not None and rec.granted_at is not None
+                                 and rec.granted_at <= now) else now
+    end_sessions = req.reset_device if req.end_sessions is None else req.end_sessions
+    changes = [f"set the bypass marker on {rec.username} until {utc_iso(until)}"]
+    if req.reset_device:
+        changes.append("remove the user's OTP devices (the lost phone becomes worthless)")
+    if CONFIGURE_TOTP in (user.get("requiredActions") or []):
+        changes.append("drop the pending CONFIGURE_TOTP (the user may enroll during the bypass, not forced)")
+    if end_sessions:
+        changes.append("end all of the user's sessions")
+    action = "bypass.extend" if extending else "bypass.grant"
+    result: dict[str, Any] = {"action": action, "dry_run": dry_run, "user_id": rec.user_id,
+                              "username": rec.username, "until": utc_iso(until), "changes": changes,
+                              "break_glass": req.break_glass}
+    if dry_run:
+        return result
+
+    attrs = dict(user.get("attributes") or {})
+    attrs.update({BYPASS_ATTR: [BYPASS_VALUE], UNTIL: [utc_iso(until)], BY: [actor.name],
+                  REASON: [req.reason.strip()], GRANTED: [utc_iso(granted)],
+                  EXTENDED: [str(rec.extended + 1 if extending else 0)],
+                  RESET: ["true" if (req.reset_device or (extending and rec.reset_device)) else "false"]})
+    user["attributes"] = attrs
+    user["requiredActions"] = [a for a in (user.get("requiredActions") or []) if a != CONFIGURE_TOTP]
+    kc.update_user(rec.user_id, user)
+    check = read_record(kc.get_user(rec.user_id))
+    if not check.active or check.until_raw != utc_iso(until):
+        raise TwostepError("Keycloak dropped the bypass attributes: they are not declared in the user "
+                           f"profile of realm {kc.realm!r}; run `twostep setup --realm {kc.realm}`")
+    devices_removed = 0
+    if req.reset_device:
+        for cred in kc.user_credentials(rec.user_id):
+            if cred.get("type") == "otp":
+                kc.delete_credential(rec.user_id, cred["id"])
+                devices_removed += 1
+    if end_sessions:
+        kc.logout_user(rec.user_id)
+    common: dict[str, Any] = {"realm": kc.realm, "actor": actor.name, "now": now, "user_id": rec.user_id,
+                              "username": rec.username}
+    audit.write(event(action, **common, until=utc_iso(until), reason=req.reason.strip(),
+                      previous_until=rec.until_raw if extending else None,
+                      reset_device=req.reset_device, devices_removed=devices_removed,
+                      sessions_ended=end_sessions, break_glass=req.break_glass, self_bypass=self_bypass))
+    if req.break_glass:
+        audit.write(event("bypass.break_glass", **common, until=utc_iso(until), reason=req.reason.strip(),
+                          self_bypass=self_bypass))
+    result["devices_removed"] = devices_removed
+    result["notified"] = notify_on_grant(kc, user, action, {"until": utc_iso(until), "reason": req.reason.strip(),
+                                                            "reset_device": req.reset_device}, audit, actor, now)
+    return result
+
+
+def notify_on_grant(kc: KeycloakClient, user: JSON, kind: str, details: dict[str, Any], audit: AuditSink,
+                    actor: Actor, now: datetime) -> str:
+    """Hook for the notification module (plugin/twostep/notify.py, another developer's): e-mail the user
+    that a bypass was granted. A no-op until that module exists; a failure never undoes the grant."""
+    try:
+        notify = importlib.import_module("twostep.notify")
+    except ImportError:
+        return "skipped: no notification module"
+    fn = getattr(notify, "notify_user", None)
+    if fn is None:
+        return "skipped: no notification module"
+    try:
+        return str(fn(kc, user, kind, details, audit, actor.name, now))
+    except (TwostepError, OSError, KeyError) as exc:
+        return f"failed: {exc}"
+
+
+# -- ending a bypass (revoke, expiry, early end, drift) ----------------------------------------------
+
+@dataclass(frozen=True)
+class EndPlan:
+    kind: str  # revoke | expire | end_early | drift
+    user_id: str
+    username: str
+    marker: str | None
+    lock_key: str
+    why: str
+    end_sessions: bool = True
+    # In scope of the enforcement policy and (reset device or grace over): no device -> CONFIGURE_TOTP.
+    require_device: bool = False
+
+
+def still_applies(plan: EndPlan, rec: Record) -> bool:
+    """The user is still in the state the plan was made for (else another run or an admin acted)."""
+    return rec.marker not in (None, ENDING_VALUE) and rec.lock_key() == plan.lock_key
+
+
+@dataclass
+class Lock:
+    names: list[str]
+    acquired: float
+    lease_s: float
+
+    def time_left(self) -> float:
+        return self.lease_s - (time.monotonic() - self.acquired)
+
+
+def lease_seconds(settings: Settings) -> float:
+    # A request may be retried (see the adapter): 4 timeouts and a margin bound one decisive write.
+    return 4 * settings.timeout + 5
+
+
+def acquire_lock(kc: KeycloakClient, key: str, lease_s: float) -> Lock | None:
+    """Keycloak has no compare-and-set, but realm role names are unique: creating the role
+    `twostep-lock-<hash>-<generation>` succeeds for exactly one caller. A lock whose lease is over
+    (its holder died or lost Keycloak) is taken over by creating the next generation, which again
+    only one caller can do. None: another run holds it."""
+    digest = hashlib.sha256(key.encode()).hexdigest()[:24]
+    names: list[str] = []
+    for gen in range(1, LOCK_GENERATIONS + 1):
+        name = f"{LOCK_PREFIX}{digest}-{gen}"
+        names.append(name)
+        start = time.monotonic()
+        try:
+            kc.create_role(name, f"twostep sync lock; lease until {time.time() + lease_s:.3f}")
+            return Lock(names, start, lease_s)
+        except Conflict:
+            try:
+                desc = str(kc.get_role(name).get("description") or "")
+            except NotFound:
+                return None  # released between our create and read: the holder finished
+            try:
+                lease_until = float(desc.rsplit(" ", 1)[-1])
+            except ValueError:
+                lease_until = 0.0
+            if time.time() < lease_until:
+                return None
+    return None
+
+
+def release_lock(kc: KeycloakClient, lock: Lock) -> None:
+    for name in lock.names:
+        try:
+            kc.delete_role(name)
+        except NotFound:
+            pass
+        except TwostepError:
+            return  # a lease runs out by itself
+
+
+def end_bypass(kc: KeycloakClient, plan: EndPlan, now: datetime, audit: AuditSink, actor: str,
+               lease_s: float, **audit_details: Any) -> str:
+    """End one bypass exactly once across concurrent runs. Returns done | skipped | busy.
+
+    1. claim the lock (unique role);  2. re-read: does the plan still apply?  3. decisive PUT: marker
+    "ending" (the second factor is back), CONFIGURE_TOTP if needed, audit event;  4. release;
+    5. finish: end the sessions opened during the bypass, then clear marker and record."""
+    lock = acquire_lock(kc, plan.lock_key, lease_s)
+    if lock is None:
+        return "busy"
+    try:
+        user = kc.get_user(plan.user_id)
+        rec = read_record(user)
+        if not still_applies(plan, rec):
+            return "skipped"
+        if lock.time_left() < kc.settings.timeout * 4 + 1:
+            return "busy"  # too late to write safely inside the lease; the next run does it
+        attrs = dict(user.get("attributes") or {})
+        attrs[BYPASS_ATTR] = [ENDING_VALUE]
+        ended_at = now
+        if rec.until is not None and plan.kind == "expire":
+            ended_at = rec.until
+        attrs[UNTIL] = [utc_iso(ended_at)]
+        user["attributes"] = attrs
+        actions = list(user.get("requiredActions") or [])
+        required = plan.require_device and not user.get("totp") and CONFIGURE_TOTP not in actions
+        if required:
+            user["requiredActions"] = [*actions, CONFIGURE_TOTP]
+        kc.update_user(plan.user_id, user)
+        action = {"revoke": "bypass.revoke", "expire": "bypass.expire", "end_early": "bypass.end_early",
+                  "drift": "drift.repair"}[plan.kind]
+        audit.write(event(action, realm=kc.realm, actor=actor, now=now, user_id=plan.user_id,
+                          username=plan.username, until=rec.until_raw or None, granted_by=rec.by or None,
+                          granted_at=rec.granted_raw or None, reason=plan.why,
+                          grant_reason=rec.reason or None, require_otp_setup=required, **audit_details))
+    finally:
+        release_lock(kc, lock)
+    finish(kc, plan.user_id, plan.end_sessions)
+    return "done"
+
+
+def finish(kc: KeycloakClient, user_id: str, end_sessions: bool = True) -> int:
+    """Idempotent clean-up of an ended bypass (marker "ending"): end the sessions opened while it was
+    active, then clear marker and record. Safe to repeat after a crash or by two runs at once."""
+    user = kc.get_user(user_id)
+    rec = read_record(user)
+    if rec.marker != ENDING_VALUE:
+        return 0
+    ended = 0
+    if end_sessions:
+        start, stop = rec.granted_at, rec.until
+        if start is None or stop is None:
+            kc.logout_user(user_id)  # no trustworthy window (hand-set marker): all sessions
+            ended = -1
+        else:
+            lo = int(start.timestamp() * 1000) - SESSION_SKEW_MS
+            hi = int(stop.timestamp() * 1000) + SESSION_SKEW_MS
+            for session in kc.user_sessions(user_id):
+                if lo <= int(session.get("start") or 0) <= hi:
+                    try:
+                        kc.delete_session(str(session["id"]))
+                        ended += 1
+                    except NotFound:
+                        pass
+    user = kc.get_user(user_id)
+    if read_record(user).marker == ENDING_VALUE:
+        attrs = {k: v for k, v in (user.get("attributes") or {}).items()
+                 if k != BYPASS_ATTR and k not in RECORD_ATTRS}
+        user["attributes"] = attrs
+        kc.update_user(user_id, user)
+    return ended
+
+
+# -- revoke, list, show -------------------------------------------------------------------------------
+
+def revoke(kc: KeycloakClient, clock: Clock, audit: AuditSink, actor: Actor, who: str, reason: str = "",
+           end_sessions: bool = True, dry_run: bool = False,
+           settings: Settings | None = None) -> dict[str, Any]:
+    now = clock()
+    user = resolve_user(kc, who)
+    rec = read_record(user)
+    if not rec.active:
+        raise NotFound(f"{rec.username} has no bypass to revoke")
+    plan = EndPlan("revoke", rec.user_id, rec.username, rec.marker, rec.lock_key(),
+                   reason.strip() or "revoked by an admin", end_sessions, require_device=False)
+    result: dict[str, Any] = {"action": "bypass.revoke", "dry_run": dry_run, "user_id": rec.user_id,
+                              "username": rec.username, "until": rec.until_raw or None,
+                              "changes": [f"remove the bypass of {rec.username} (second factor back at once)"]
+                              + (["end the sessions opened during the bypass"] if end_sessions else [])}
+    if dry_run:
+        return result
+    outcome = end_bypass(kc, plan, now, audit, actor.name, lease_seconds(settings or kc.settings))
+    if outcome != "done":
+        raise Conflict(f"the bypass of {rec.username} is being ended by another run; check "
+                       f"`twostep bypass show {rec.username}`")
+    return result
+
+
+def list_bypasses(kc: KeycloakClient, clock: Clock, page_size: int = 100) -> list[dict[str, Any]]:
+    now = clock()
+    users = kc.iter_users_with_attribute(BYPASS_ATTR, BYPASS_VALUE, page_size)
+    out = [read_record(u).as_dict(now) for u in users]
+    return sorted(out, key=lambda r: (r["until"] or "", r["username"]))
+
+
+def show(kc: KeycloakClient, clock: Clock, who: str) -> dict[str, Any]:
+    return read_record(resolve_user(kc, who)).as_dict(clock())

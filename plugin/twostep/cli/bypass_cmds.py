@@ -1,0 +1,122 @@
+"""twostep bypass grant | revoke | list | show."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from .. import bypass as svc
+from ..audit import AuditSink, sink_for
+from ..policy import utc_iso
+from .common import app, emit_json, json_option, realm_options
+from .durations import format_duration, parse_duration
+
+
+def _audit(as_json: bool) -> AuditSink:
+    # With --json the command's own output owns stdout; audit lines then go to stderr (or the file).
+    a = app()
+    return sink_for(a.settings.audit_file, sys.stderr if as_json else None)
+
+
+def _done(result: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        emit_json(result)
+        return
+    verb = "would" if result.get("dry_run") else "done:"
+    for change in result.get("changes", []):
+        click.echo(f"{verb} {change}")
+
+
+@click.group()
+def bypass() -> None:
+    """Switch the second factor off for one user for a limited time."""
+
+
+@bypass.command()
+@realm_options
+@click.argument("user")
+@click.option("--for", "duration", metavar="DURATION",
+              help="How long: " + ", ".join(svc.PRESETS) + " or any 5m..policy maximum (e.g. 90m, 1d12h).")
+@click.option("--until", "until", metavar="ISO-8601", help="End time, e.g. 2030-01-31T18:00:00Z.")
+@click.option("--reason", default="", help="Why (required; kept in the record and the audit).")
+@click.option("--reset-device", is_flag=True,
+              help="Lost phone: remove the user's OTP devices and end sessions.")
+@click.option("--end-sessions/--keep-sessions", "end_sessions", default=None,
+              help="End the user's sessions now (default: only with --reset-device).")
+@click.option("--extend", is_flag=True, help="Change the end of an active bypass (recorded as an extension).")
+@click.option("--break-glass", is_flag=True,
+              help="Sole admin, lost phone: allow a self-bypass (operator credentials only; audited).")
+@click.option("--dry-run", is_flag=True, help="Print what would change; change nothing.")
+@json_option
+def grant(user: str, duration: str | None, until: str | None, reason: str, reset_device: bool,
+          end_sessions: bool | None, extend: bool, break_glass: bool, dry_run: bool, as_json: bool) -> None:
+    """Grant USER (username, e-mail or id) a bypass."""
+    req = svc.GrantRequest(
+        who=user, reason=reason, duration=parse_duration(duration) if duration is not None else None,
+        until=svc.parse_until(until) if until is not None else None, reset_device=reset_device,
+        end_sessions=end_sessions, extend=extend, break_glass=break_glass)
+    if not reason.strip():
+        svc._check_request(req)
+    a = app()
+    kc = a.client()
+    actor = svc.actor_from_settings(a.settings, kc.realm)
+    result = svc.grant(kc, a.clock, _audit(as_json), actor, req, dry_run)
+    _done(result, as_json)
+
+
+@bypass.command()
+@realm_options
+@click.argument("user")
+@click.option("--reason", default="", help="Why (kept in the audit).")
+@click.option("--end-sessions/--keep-sessions", "end_sessions", default=True, show_default=True,
+              help="End the sessions opened while the bypass was active.")
+@click.option("--dry-run", is_flag=True, help="Print what would change; change nothing.")
+@json_option
+def revoke(user: str, reason: str, end_sessions: bool, dry_run: bool, as_json: bool) -> None:
+    """End USER's bypass now."""
+    a = app()
+    kc = a.client()
+    result = svc.revoke(kc, a.clock, _audit(as_json), svc.actor_from_settings(a.settings, kc.realm), user,
+                        reason, end_sessions, dry_run)
+    _done(result, as_json)
+
+
+@bypass.command(name="list")
+@realm_options
+@json_option
+def list_cmd(as_json: bool) -> None:
+    """Active bypasses: user, until, time left, granted by, reason."""
+    a = app()
+    rows = svc.list_bypasses(a.client(), a.clock)
+    if as_json:
+        emit_json({"bypasses": rows, "now": utc_iso(a.clock())})
+        return
+    if not rows:
+        click.echo("no active bypasses")
+        return
+    for r in rows:
+        left = format_duration(r["seconds_left"]) if r["seconds_left"] else "due now"
+        state = "" if r["state"] == "active" else f" [{r['state']}]"
+        click.echo(f"{r['username']}  until {r['until'] or '?'} ({left} left)  by {r['granted_by'] or '?'}"
+                   f"  reason: {r['reason'] or '?'}{state}")
+
+
+@bypass.command()
+@realm_options
+@click.argument("user")
+@json_option
+def show(user: str, as_json: bool) -> None:
+    """USER's bypass record."""
+    a = app()
+    rec = svc.show(a.client(), a.clock, user)
+    if as_json:
+        emit_json(rec)
+        return
+    if rec["state"] == "none":
+        click.echo(f"{rec['username']}: no bypass")
+        return
+    for key in ("username", "state", "until", "seconds_left", "granted_by", "granted_at", "reason",
+                "extended", "reset_device"):
+        click.echo(f"{key.replace('_', ' ')}: {rec[key]}")

@@ -1,0 +1,144 @@
+"""twostep sync: end bypasses on time, repair drift, enforce the policy (once, or --watch)."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import click
+
+from twostep.sync.reconcile import Options, State, Summary, run_once
+from twostep.sync.watch import watch
+
+from ..audit import AuditSink, sink_for
+from ..bypass import actor_from_settings, lease_seconds
+from ..errors import InvalidInput, KeycloakUnavailable, TwostepError
+from ..keycloak_adapter import KeycloakClient
+from .common import App, app, emit_json, json_option, realm_options
+
+
+def _print(summary: Summary, as_json: bool) -> None:
+    if as_json:
+        emit_json(summary.as_dict())
+        return
+    s = summary
+    head = "sync (dry run)" if s.dry_run else "sync"
+    click.echo(f"{head}: expired {s.expired}, ended early {s.ended_early}, "
+               f"drift repaired {s.drift_repaired}, "
+               f"finished {s.finished}, enforced {s.enforced}, handled by another run {s.handled_elsewhere}, "
+               f"active bypasses {s.bypassed_active}, next expiry {s.next_expiry or '-'}")
+    for a in s.actions:
+        click.echo(f"  {'would ' if s.dry_run else ''}{a['kind']} {a['target']}: {a['detail']}")
+    for w in s.warnings:
+        click.echo(f"  warning: {w}", err=True)
+    for e in s.errors:
+        click.echo(f"  error: {e}", err=True)
+
+
+def write_textfile(path: str, summary: Summary | None, realm: str, up: bool) -> None:
+    """Prometheus textfile-collector format, replaced atomically."""
+    lines = [
+        "# HELP twostep_sync_up 1 when the last sync pass reached Keycloak and every action succeeded.",
+        "# TYPE twostep_sync_up gauge",
+        f'twostep_sync_up{{realm="{realm}"}} {1 if up and summary and summary.ok else 0}',
+        "# HELP twostep_sync_last_run_timestamp_seconds When the last sync pass finished.",
+        "# TYPE twostep_sync_last_run_timestamp_seconds gauge",
+        f'twostep_sync_last_run_timestamp_seconds{{realm="{realm}"}} {time.time():.3f}',
+    ]
+    if summary is not None:
+        lines += ["# HELP twostep_sync_actions Actions done by the last sync pass, by kind.",
+                  "# TYPE twostep_sync_actions gauge"]
+        for kind in ("expired", "ended_early", "drift_repaired", "finished", "enforced"):
+            lines.append(f'twostep_sync_actions{{realm="{realm}",kind="{kind}"}} {getattr(summary, kind)}')
+        lines += ["# HELP twostep_sync_errors Failed actions in the last sync pass.",
+                  "# TYPE twostep_sync_errors gauge",
+                  f'twostep_sync_errors{{realm="{realm}"}} {len(summary.errors)}',
+                  "# HELP twostep_bypass_active Users with an active bypass.",
+                  "# TYPE twostep_bypass_active gauge",
+                  f'twostep_bypass_active{{realm="{realm}"}} {summary.bypassed_active}']
+    target = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=str(target.parent), prefix=".twostep-sync.", suffix=".tmp")
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write("\n".join(lines) + "\n")
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, target)
+
+
+@click.command()
+@realm_options
+@click.option("--once", "mode", flag_value="once", default=True,
+              help="One pass, then exit (default; for cron).")
+@click.option("--watch", "mode", flag_value="watch",
+              help="Keep running; end each bypass within ~1 s of its time.")
+@click.option("--max-sleep", type=click.FloatRange(0.2, 3600), default=30.0, show_default=True,
+              help="--watch: longest sleep between passes (new bypasses are seen within this).")
+@click.option("--full-every", type=click.FloatRange(1, 86400), default=300.0, show_default=True,
+              help="--watch: seconds between full passes (definitions, groups, enforcement).")
+@click.option("--end-sessions/--keep-sessions", "end_sessions", default=True, show_default=True,
+              help="End the sessions opened while an expired bypass was active.")
+@click.option("--end-early/--no-end-early", "end_early", default=True, show_default=True,
+              help="End a bypass once the user enrolled a new OTP device after the grant.")
+@click.option("--enforce/--no-enforce", "enforce", default=True, show_default=True,
+              help="Require OTP setup from users in scope whose grace period is over.")
+@click.option("--enforce-limit", type=click.IntRange(1, 10_000_000), default=10_000, show_default=True,
+              help="Users scanned by the enforcement pass per run.")
+@click.option("--textfile", metavar="PATH", help="Write Prometheus metrics (textfile collector) to PATH.")
+@click.option("--dry-run", is_flag=True, help="Print the plan; change nothing.")
+@json_option
+def sync(mode: str, max_sleep: float, full_every: float, end_sessions: bool, end_early: bool, enforce: bool,
+         enforce_limit: int, textfile: str | None, dry_run: bool, as_json: bool) -> None:
+    """Re-enable expired bypasses, repair drift, enforce the policy."""
+    if textfile and not Path(textfile).parent.is_dir():
+        raise InvalidInput(f"--textfile {textfile}: directory {Path(textfile).parent} does not exist")
+    if mode == "watch" and dry_run:
+        raise InvalidInput("--dry-run goes with --once")
+    a = app()
+    kc = a.client()
+    audit = sink_for(a.settings.audit_file, sys.stderr if as_json else None)
+    actor = "sync: " + actor_from_settings(a.settings, kc.realm).name
+    options = Options(end_sessions=end_sessions, end_early=end_early, enforce=enforce,
+                      enforce_limit=enforce_limit)
+    if mode == "watch":
+        _watch(a, kc, audit, actor, options, max_sleep, full_every, textfile, as_json)
+        return
+    try:
+        summary, _ = run_once(kc, a.clock(), audit, actor, lease_seconds(a.settings), options, dry_run)
+    except TwostepError:
+        if textfile:
+            write_textfile(textfile, None, kc.realm, False)
+        raise
+    if textfile:
+        write_textfile(textfile, summary, kc.realm, True)
+    _print(summary, as_json)
+    if not summary.ok:
+        first = summary.errors[0]
+        msg = f"sync incomplete: {len(summary.errors)} action(s) failed; first: {first}"
+        if summary.aborted:
+            raise KeycloakUnavailable(msg + " (stopped; the next run resumes)")
+        raise TwostepError(msg)
+
+
+def _watch(a: App, kc: KeycloakClient, audit: AuditSink, actor: str, options: Options, max_sleep: float,
+           full_every: float, textfile: str | None, as_json: bool) -> None:
+    from dataclasses import replace
+
+    def run(full: bool) -> tuple[Summary, State | None]:
+        opts = replace(options, full=full, enforce=options.enforce and full)
+        result: tuple[Summary, State | None] = run_once(kc, a.clock(), audit, actor,
+                                                        lease_seconds(a.settings), opts)
+        return result
+
+    def report(summary: Summary | None, error: str | None) -> None:
+        if textfile:
+            write_textfile(textfile, summary, kc.realm, error is None)
+        if error is not None:
+            click.echo(f"twostep: sync: {error} (retrying)", err=True)
+            return
+        assert summary is not None
+        if summary.actions or summary.errors:
+            _print(summary, as_json)
+
+    watch(run, a.clock, max_sleep, full_every, report)

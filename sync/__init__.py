@@ -1,0 +1,1 @@
+"""twostep.sync: the reconciler that ends bypasses on time, repairs drift and enforces the policy."""

@@ -1,0 +1,302 @@
+"""One sync pass: read what matters (targeted queries), plan (pure), apply.
+
+read_state  -> State       cost grows with bypassed users (one attribute query, paginated), plus a
+                           bounded enforcement scan and a few realm-level reads;
+plan(state, now) -> [Action]  pure: no I/O, the clock is an argument;
+apply(kc, actions, ...) -> Summary.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from twostep import flows
+from twostep.audit import AuditSink, event
+from twostep.bypass import (
+    ENDING_VALUE,
+    EndPlan,
+    end_bypass,
+    finish,
+    read_record,
+)
+from twostep.enforcement import grace_deadline, needs_enrollment, require_totp, users_in_scope
+from twostep.errors import KeycloakUnavailable, TwostepError, Unauthorized
+from twostep.keycloak_adapter import JSON, KeycloakClient
+from twostep.policy import BROWSER_FLOW, BYPASS_ATTR, BYPASS_VALUE, RealmPolicy, utc_iso
+from twostep.realm_setup import _desired_profile, rebuild_flow
+
+
+@dataclass(frozen=True)
+class Options:
+    end_sessions: bool = True      # end sessions opened while the bypass was active
+    end_early: bool = True         # end a bypass once the user enrolled a new OTP device after the grant
+    enforce: bool = True           # apply the enforcement policy (CONFIGURE_TOTP)
+    full: bool = True              # also check definitions and group markers (watch does it less often)
+    enforce_limit: int = 10_000    # users scanned by the enforcement pass per run
+    page_size: int = 100
+
+
+@dataclass
+class State:
+    realm: str
+    policy: RealmPolicy
+    policy_ok: bool = True
+    bypassed: list[JSON] = field(default_factory=list)       # marker "true" (or any value but "ending")
+    ending: list[JSON] = field(default_factory=list)         # marker "ending": clean-up unfinished
+    otp_created_ms: dict[str, list[int]] = field(default_factory=dict)
+    in_scope: dict[str, bool] = field(default_factory=dict)
+    group_markers: list[JSON] = field(default_factory=list)
+    profile_drift: bool = False
+    flow_drift: list[str] = field(default_factory=list)
+    to_enforce: list[JSON] = field(default_factory=list)
+    enforce_complete: bool = True
+
+
+@dataclass(frozen=True)
+class Action:
+    # expire | end_early | drift_user | finish | drift_group | repair_profile | repair_flow | enforce
+    kind: str
+    name: str
+    detail: str
+    user_id: str | None = None
+    end: EndPlan | None = None
+    group: JSON | None = field(default=None, compare=False)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "target": self.name, "detail": self.detail}
+
+
+# -- read ------------------------------------------------------------------------------------------
+
+def _scope_paths(policy: RealmPolicy) -> tuple[str, ...]:
+    return tuple("/" + g.strip("/") for g in policy.enforcement.groups)
+
+
+def _in_scope(kc: KeycloakClient, policy: RealmPolicy, user_id: str) -> bool:
+    mode = policy.enforcement.mode
+    if mode != "groups":
+        return mode == "all"
+    paths = _scope_paths(policy)
+    return any(str(g.get("path", "")) == p or str(g.get("path", "")).startswith(p + "/")
+               for g in kc.user_groups(user_id) for p in paths)
+
+
+def read_state(kc: KeycloakClient, now: datetime, options: Options = Options()) -> State:
+    policy, ok = RealmPolicy.effective(kc.get_realm().get("attributes") or {})
+    state = State(kc.realm, policy, ok)
+    for user in kc.iter_users_with_attribute(BYPASS_ATTR, BYPASS_VALUE, options.page_size):
+        state.bypassed.append(user)
+    for user in kc.iter_users_with_attribute(BYPASS_ATTR, ENDING_VALUE, options.page_size):
+        state.ending.append(user)
+    for user in state.bypassed:
+        rec = read_record(user)
+        if options.end_early and rec.valid and user.get("totp"):
+            creds = kc.user_credentials(rec.user_id)
+            state.otp_created_ms[rec.user_id] = [int(c.get("createdDate") or 0)
+                                                 for c in creds if c.get("type") == "otp"]
+        if rec.valid and rec.until is not None and rec.until > now and not _early(state, rec):
+            continue  # not ending in this pass: scope is not needed
+        state.in_scope[rec.user_id] = _in_scope(kc, policy, rec.user_id)
+    if options.full:
+        state.group_markers = kc.groups_with_attribute(BYPASS_ATTR, BYPASS_VALUE)
+        profile = kc.user_profile()
+        state.profile_drift = _desired_profile(profile) != profile
+        state.flow_drift = flows.differences(flows.browser_spec(),
+                                             flows.read_flow(kc, BROWSER_FLOW, flows.browser_spec()))
+    if options.enforce and policy.enforcement.mode != "none":
+        scanned = 0
+        for user in users_in_scope(kc, policy, options.page_size):
+            if scanned >= options.enforce_limit:
+                state.enforce_complete = False
+                break
+            scanned += 1
+            if needs_enrollment(user, policy, now):
+                state.to_enforce.append(user)
+    return state
+
+
+def _early(state: State, rec: Any) -> bool:
+    granted = rec.granted_at
+    return granted is not None and any(ms > granted.timestamp() * 1000
+                                       for ms in state.otp_created_ms.get(rec.user_id, []))
+
+
+# -- plan (pure) -----------------------------------------------------------------------------------
+
+def plan(state: State, now: datetime, options: Options = Options()) -> list[Action]:
+    actions: list[Action] = []
+    for user in state.bypassed:
+        rec = read_record(user)
+        in_scope = state.in_scope.get(rec.user_id, state.policy.enforcement.mode == "all")
+        grace_over = now >= grace_deadline(user, state.policy)
+        require = in_scope and (rec.reset_device or grace_over)
+
+        def end(kind: str, why: str, rec: Any = rec, require: bool = require) -> EndPlan:
+            return EndPlan(kind, rec.user_id, rec.username, rec.marker, rec.lock_key(), why,
+                           options.end_sessions, require)
+
+        if not rec.valid:
+            why = "bypass marker without a valid record (set by hand?): treated as expired"
+            actions.append(Action("drift_user", rec.username, why, rec.user_id, end("drift", why)))
+        elif rec.until is not None and rec.until <= now:
+            why = f"bypass time is up ({rec.until_raw})"
+            actions.append(Action("expire", rec.username, why, rec.user_id, end("expire", why)))
+        elif options.end_early and _early(state, rec):
+            why = "the user enrolled a new OTP device after the grant"
+            actions.append(Action("end_early", rec.username, why, rec.user_id, end("end_early", why)))
+    for user in state.ending:
+        actions.append(Action("finish", str(user.get("username")), "finish clean-up of an ended bypass",
+                              str(user["id"])))
+    for group in state.group_markers:
+        path = str(group.get("path") or group.get("name"))
+        actions.append(Action("drift_group", path, f"group {path} carries the bypass marker (ignored by the "
+                              "login flow, removed so no one mistakes it for a bypass)", group=group))
+    if state.profile_drift:
+        actions.append(Action("repair_profile", "user profile",
+                              "bypass marker/record declaration missing or not admin-only"))
+    if state.flow_drift:
+        actions.append(Action("repair_flow", BROWSER_FLOW, "; ".join(state.flow_drift)))
+    for user in state.to_enforce:
+        actions.append(Action("enforce", str(user.get("username")),
+                              "in scope, grace over, no OTP device: require CONFIGURE_TOTP", str(user["id"])))
+    return actions
+
+
+def next_expiry(state: State, now: datetime) -> datetime | None:
+    times = []
+    for user in state.bypassed:
+        rec = read_record(user)
+        if rec.valid and rec.until is not None and rec.until > now:
+            times.append(rec.until)
+    return min(times) if times else None
+
+
+# -- apply -----------------------------------------------------------------------------------------
+
+@dataclass
+class Summary:
+    run_id: str
+    dry_run: bool = False
+    expired: int = 0
+    ended_early: int = 0
+    drift_repaired: int = 0
+    finished: int = 0
+    enforced: int = 0
+    handled_elsewhere: int = 0
+    bypassed_active: int = 0
+    errors: list[str] = field(default_factory=list)
+    actions: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    next_expiry: str | None = None
+    aborted: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"run_id": self.run_id, "dry_run": self.dry_run, "ok": self.ok, "expired": self.expired,
+                "ended_early": self.ended_early, "drift_repaired": self.drift_repaired,
+                "finished": self.finished, "enforced": self.enforced,
+                "handled_by_another_run": self.handled_elsewhere, "bypassed_active": self.bypassed_active,
+                "errors": self.errors, "warnings": self.warnings, "next_expiry": self.next_expiry,
+                "actions": self.actions}
+
+
+_COUNTER = {"expire": "expired", "end_early": "ended_early", "drift_user": "drift_repaired",
+            "drift_group": "drift_repaired", "repair_profile": "drift_repaired",
+            "repair_flow": "drift_repaired", "finish": "finished", "enforce": "enforced"}
+
+
+def apply(kc: KeycloakClient, actions: list[Action], now: datetime, audit: AuditSink, actor: str,
+          lease_s: float, summary: Summary) -> Summary:
+    """Each action on its own: one failure does not stop the others, except losing Keycloak or our
+    credentials, which stops the run (every later request would fail the same way)."""
+    for action in actions:
+        try:
+            outcome = _apply_one(kc, action, now, audit, actor, lease_s, summary.run_id)
+        except (KeycloakUnavailable, Unauthorized) as exc:
+            summary.errors.append(f"{action.kind} {action.name}: {exc}")
+            summary.aborted = True
+            break
+        except TwostepError as exc:
+            summary.errors.append(f"{action.kind} {action.name}: {exc}")
+            continue
+        if outcome == "done":
+            counter = _COUNTER[action.kind]
+            setattr(summary, counter, getattr(summary, counter) + 1)
+            summary.actions.append(action.as_dict())
+        elif outcome == "busy":
+            summary.handled_elsewhere += 1
+    return summary
+
+
+def _apply_one(kc: KeycloakClient, action: Action, now: datetime, audit: AuditSink, actor: str,
+               lease_s: float, run_id: str) -> str:
+    if action.end is not None:
+        outcome = end_bypass(kc, action.end, now, audit, actor, lease_s, sync_run=run_id)
+        return "busy" if outcome == "skipped" else outcome
+    if action.kind == "finish":
+        assert action.user_id
+        finish(kc, action.user_id)
+        return "done"
+    if action.kind == "drift_group":
+        assert action.group is not None
+        group = kc.get_group(str(action.group["id"]))
+        attrs = dict(group.get("attributes") or {})
+        if BYPASS_ATTR not in attrs:
+            return "busy"
+        attrs.pop(BYPASS_ATTR)
+        group["attributes"] = attrs
+        kc.update_group(str(group["id"]), group)
+        audit.write(event("drift.repair", realm=kc.realm, actor=actor, now=now, group=action.name,
+                          reason=action.detail, sync_run=run_id))
+        return "done"
+    if action.kind == "repair_profile":
+        profile = kc.user_profile()
+        want = _desired_profile(profile)
+        if want == profile:
+            return "busy"
+        kc.update_user_profile(want)
+        audit.write(event("drift.repair", realm=kc.realm, actor=actor, now=now, target="user profile",
+                          reason=action.detail, sync_run=run_id))
+        return "done"
+    if action.kind == "repair_flow":
+        rebuild_flow(kc, flows.browser_spec(), "browserFlow")
+        audit.write(event("drift.repair", realm=kc.realm, actor=actor, now=now, target=action.name,
+                          reason=action.detail, sync_run=run_id))
+        return "done"
+    if action.kind == "enforce":
+        assert action.user_id
+        if not require_totp(kc, action.user_id):
+            return "busy"
+        audit.write(event("enforce", realm=kc.realm, actor=actor, now=now, user_id=action.user_id,
+                          username=action.name, reason=action.detail, sync_run=run_id))
+        return "done"
+    raise ValueError(action.kind)  # pragma: no cover
+
+
+def run_once(kc: KeycloakClient, now: datetime, audit: AuditSink, actor: str, lease_s: float,
+             options: Options = Options(), dry_run: bool = False) -> tuple[Summary, State | None]:
+    summary = Summary(run_id=uuid.uuid4().hex[:12], dry_run=dry_run)
+    state = read_state(kc, now, options)
+    actions = plan(state, now, options)
+    summary.bypassed_active = sum(1 for u in state.bypassed if read_record(u).state(now) == "active")
+    nxt = next_expiry(state, now)
+    summary.next_expiry = utc_iso(nxt) if nxt else None
+    if not state.policy_ok:
+        summary.warnings.append("realm policy record missing or damaged: acting on the fail-closed policy "
+                                f"(everyone, no grace); run `twostep setup --realm {kc.realm}`")
+    if not state.enforce_complete:
+        summary.warnings.append("enforcement pass stopped at --enforce-limit users; the rest next run")
+    if state.group_markers:
+        summary.warnings.append("groups carrying the bypass marker: "
+                                + ", ".join(str(g.get("path")) for g in state.group_markers))
+    if dry_run:
+        summary.actions = [a.as_dict() for a in actions]
+        return summary, state
+    apply(kc, actions, now, audit, actor, lease_s, summary)
+    return summary, state

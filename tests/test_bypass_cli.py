@@ -1,0 +1,217 @@
+"""`twostep bypass`: grant / extend / revoke / list / show, proven by real logins."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.conftest import Admin
+from tests.support.bypass_helpers import audit_events
+
+
+def _setup(twostep) -> None:  # type: ignore[no-untyped-def]
+    r = twostep("setup", "--no-service-client")
+    assert r.code == 0, r.err
+
+
+def _attrs(admin: Admin, realm: str, uid: str) -> dict:
+    return admin.get(f"/{realm}/users/{uid}").get("attributes") or {}
+
+
+def test_grant_lets_user_in_with_password_alone_others_still_asked(  # type: ignore[no-untyped-def]
+    twostep, make_user, browser, admin: Admin, realm: str, tmp_path
+) -> None:
+    _setup(twostep)
+    alice = make_user("alice", otp=True)
+    bob = make_user("bob", otp=True)
+    audit = tmp_path / "audit.jsonl"
+    env = {"TWOSTEP_AUDIT_FILE": str(audit)}
+    r = twostep("bypass", "grant", "alice", "--for", "8h", "--reason", "lost phone", env=env)
+    assert r.code == 0, r.err
+    assert _attrs(admin, realm, alice.id)["twostep_bypass"] == ["true"]
+
+    b = browser()
+    b.login(alice.username, alice.password)
+    assert b.logged_in(), "during the bypass the password alone is enough"
+    b2 = browser()
+    assert b2.login(bob.username, bob.password).kind == "otp", "others are still asked for their code"
+
+    listed = twostep("bypass", "list", "--json")
+    rows = json.loads(listed.out)["bypasses"]
+    assert [x["username"] for x in rows] == ["alice"]
+    assert rows[0]["reason"] == "lost phone" and 8 * 3600 - 120 < rows[0]["seconds_left"] <= 8 * 3600
+    text = twostep("bypass", "list")
+    assert "alice" in text.out and "lost phone" in text.out and "admin@master" in text.out
+    shown = json.loads(twostep("bypass", "show", "alice@example.test", "--json").out)
+    assert shown["state"] == "active" and shown["granted_by"] == "admin@master"
+
+    rv = twostep("bypass", "revoke", "alice", "--reason", "found it", env=env)
+    assert rv.code == 0, rv.err
+    attrs = _attrs(admin, realm, alice.id)
+    assert "twostep_bypass" not in attrs and "twostep_bypass_until" not in attrs
+    assert admin.get(f"/{realm}/users/{alice.id}/sessions") == [], (
+        "the session opened during the bypass ended"
+    )
+    b3 = browser()
+    assert b3.login(alice.username, alice.password).kind == "otp"
+    events = audit_events(audit)
+    assert [e["event"] for e in events if e["event"] != "notify"] == ["bypass.grant", "bypass.revoke"]
+    assert [e["event"] for e in events].count("notify") == 1, "the grant is notified (or its skip audited)"
+    assert not [r for r in admin.get(f"/{realm}/roles") if r["name"].startswith("twostep-lock-")]
+
+
+def test_extend_needs_flag_and_is_recorded(twostep, make_user, admin: Admin, realm: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    _setup(twostep)
+    carol = make_user("carol", otp=True)
+    env = {"TWOSTEP_AUDIT_FILE": str(tmp_path / "a.jsonl")}
+    assert twostep("bypass", "grant", "carol", "--for", "1h", "--reason", "trip", env=env).code == 0
+    first = _attrs(admin, realm, carol.id)["twostep_bypass_until"]
+    again = twostep("bypass", "grant", "carol", "--for", "1d", "--reason", "longer trip", env=env)
+    assert again.code != 0 and again.err.startswith("twostep: error:") and "--extend" in again.err
+    assert _attrs(admin, realm, carol.id)["twostep_bypass_until"] == first
+    ext = twostep(
+        "bypass", "grant", "carol", "--for", "1d", "--reason", "longer trip", "--extend", "--json", env=env
+    )
+    assert ext.code == 0, ext.err
+    assert json.loads(ext.out)["action"] == "bypass.extend"
+    attrs = _attrs(admin, realm, carol.id)
+    assert attrs["twostep_bypass_extended"] == ["1"] and attrs["twostep_bypass_until"] != first
+    assert attrs["twostep_bypass_reason"] == ["longer trip"]
+    events = [e for e in audit_events(tmp_path / "a.jsonl") if e["event"] != "notify"]
+    assert [e["event"] for e in events] == ["bypass.grant", "bypass.extend"]
+    assert events[1]["previous_until"] == first[0]
+
+
+def test_reset_device_removes_otp_and_ends_sessions(  # type: ignore[no-untyped-def]
+    twostep, make_user, browser, admin: Admin, realm: str
+) -> None:
+    _setup(twostep)
+    dan = make_user("dan", otp=True)
+    b = browser()
+    b.login(dan.username, dan.password)
+    b.submit({"otp": dan.code()})
+    assert b.logged_in() and len(admin.get(f"/{realm}/users/{dan.id}/sessions")) == 1
+    dry = twostep(
+        "bypass", "grant", "dan", "--for", "1d", "--reason", "lost phone", "--reset-device", "--dry-run"
+    )
+    assert dry.code == 0 and "would remove the user's OTP devices" in dry.out
+    assert [c["type"] for c in admin.get(f"/{realm}/users/{dan.id}/credentials")].count("otp") == 1
+    r = twostep("bypass", "grant", "dan", "--for", "1d", "--reason", "lost phone", "--reset-device")
+    assert r.code == 0, r.err
+    assert "otp" not in [c["type"] for c in admin.get(f"/{realm}/users/{dan.id}/credentials")]
+    assert admin.get(f"/{realm}/users/{dan.id}/sessions") == []
+    assert b.open().kind == "login", "the lost phone's session is gone"
+    b2 = browser()
+    b2.login(dan.username, dan.password)
+    assert b2.logged_in(), "not forced to enroll during the bypass"
+
+
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        (["--for", "0m"], "longer than zero"),
+        (["--for", "0"], "cannot read duration"),
+        (["--for", "-1h"], "cannot read duration"),
+        (["--for", "8d"], "at most 7d"),
+        (["--for", "4m"], "at least 5 minutes"),
+        (["--for", "soon"], "cannot read duration"),
+        (["--until", "2000-01-01T00:00:00Z"], "not in the future"),
+        (["--until", "tomorrow"], "cannot read --until"),
+        (["--for", "1h", "--until", "2099-01-01T00:00:00Z"], "exactly one"),
+        ([], "exactly one"),
+    ],
+)
+def test_bad_durations_change_nothing(twostep, make_user, admin: Admin, realm: str, args, needle) -> None:  # type: ignore[no-untyped-def]
+    _setup(twostep)
+    eve = make_user("eve", otp=True)
+    before = admin.get(f"/{realm}/users/{eve.id}")
+    r = twostep("bypass", "grant", "eve", *args, "--reason", "x")
+    assert r.code != 0
+    assert r.err.startswith("twostep: error:") and needle in r.err, r.err
+    assert len(r.err.strip().splitlines()) == 1 and "Traceback" not in r.err
+    assert admin.get(f"/{realm}/users/{eve.id}") == before
+
+
+def test_bad_users_self_bypass_and_empty_revoke(
+    twostep, make_user, admin: Admin, realm: str, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    _setup(twostep)
+    frank = make_user("frank", otp=True)
+    # Two people sharing one e-mail (allowed by this realm's settings): the e-mail is ambiguous.
+    admin.put(f"/{realm}", {"duplicateEmailsAllowed": True, "loginWithEmailAllowed": False})
+    make_user("amb1", email="amb@example.test")
+    make_user("amb2", email="amb@example.test")
+    audit = tmp_path / "audit.jsonl"
+    env = {"TWOSTEP_AUDIT_FILE": str(audit)}
+    cases = [
+        (("bypass", "grant", "nobody", "--for", "1h", "--reason", "x"), {}, "no user 'nobody'"),
+        (("bypass", "grant", "amb@example.test", "--for", "1h", "--reason", "x"), {}, "ambiguous"),
+        (("bypass", "grant", "frank", "--for", "1h"), {}, "reason is required"),
+        (
+            ("bypass", "grant", "frank", "--for", "1h", "--reason", "x"),
+            {"TWOSTEP_ACTOR": "frank"},
+            "yourself",
+        ),
+        (
+            ("bypass", "grant", "frank@example.test", "--for", "1h", "--reason", "x"),
+            {"TWOSTEP_ACTOR": "Frank"},
+            "yourself",
+        ),
+        (("bypass", "revoke", "frank"), {}, "no bypass to revoke"),
+        (
+            ("bypass", "grant", "frank", "--for", "1h", "--reason", "x", "--reset-device", "--keep-sessions"),
+            {},
+            "always ends",
+        ),
+    ]
+    before = admin.get(f"/{realm}/users/{frank.id}")
+    for args, extra, needle in cases:
+        r = twostep(*args, env={**env, **extra})
+        assert r.code != 0, args
+        assert r.err.startswith("twostep: error:") and needle in r.err, (args, r.err)
+        assert len(r.err.strip().splitlines()) == 1
+    assert admin.get(f"/{realm}/users/{frank.id}") == before
+    assert audit_events(audit) == []
+
+    # The one exception: break-glass with operator credentials, marked in the audit.
+    bg = twostep(
+        "bypass",
+        "grant",
+        "frank",
+        "--for",
+        "1h",
+        "--reason",
+        "sole admin lost phone",
+        "--break-glass",
+        env={**env, "TWOSTEP_ACTOR": "frank"},
+    )
+    assert bg.code == 0, bg.err
+    events = [e for e in audit_events(audit) if e["event"] != "notify"]
+    assert [e["event"] for e in events] == ["bypass.grant", "bypass.break_glass"]
+    assert events[0]["break_glass"] is True and events[0]["self_bypass"] is True
+
+
+def test_break_glass_refused_with_service_account(
+    twostep, make_user, admin: Admin, realm: str, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    secret_file = tmp_path / "secret"
+    assert twostep("setup", "--secret-file", str(secret_file)).code == 0
+    gina = make_user("gina", otp=True)
+    env = {
+        "TWOSTEP_CLIENT_ID": "twostep-cli",
+        "TWOSTEP_CLIENT_SECRET": secret_file.read_text().strip(),
+        "TWOSTEP_ADMIN_USERNAME": "",
+        "TWOSTEP_ADMIN_PASSWORD": "",
+        "TWOSTEP_ACTOR": "gina",
+    }
+    r = twostep("bypass", "grant", "gina", "--for", "1h", "--reason", "x", "--break-glass", env=env)
+    assert r.code != 0 and "operator credentials" in r.err
+    r = twostep("bypass", "grant", "gina", "--for", "1h", "--reason", "x", env=env)
+    assert r.code != 0 and "yourself" in r.err
+    assert "twostep_bypass" not in _attrs(admin, realm, gina.id)
+    ok = twostep(
+        "bypass", "grant", "gina", "--for", "1h", "--reason", "x", env={**env, "TWOSTEP_ACTOR": "helpdesk"}
+    )
+    assert ok.code == 0, ok.err
+    assert _attrs(admin, realm, gina.id)["twostep_bypass_by"] == ["helpdesk (service account twostep-cli)"]
