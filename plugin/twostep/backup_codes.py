@@ -1,0 +1,177 @@
+"""Backup codes as Keycloak's own `recovery-authn-codes` credential: generate, status, revoke.
+
+Only hashes go to Keycloak (`recovery_codes.credential_representation`); the plain codes are
+returned once to the caller and never logged or audited. Writing codes keeps the user's OTP
+device first in credential order, so a user with OTP still sees the OTP page first (since 26.4
+Keycloak follows credential order; upstream issues 44115, 46915).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any
+
+from . import audit, recovery_codes
+from .audit import AuditSink
+from .errors import InvalidInput, KeycloakUnavailable, NotFound
+from .keycloak_adapter import JSON, KeycloakClient
+from .notify import notify_user
+from .policy import CODES_ATTRS, POLICY_ATTR, RealmPolicy, utc_iso
+
+CODES_BY, CODES_AT = CODES_ATTRS
+DEFAULT_COUNT = 12
+LOW_WARNING = 3
+OTP_TYPE = "otp"
+
+
+@dataclass(frozen=True)
+class CodesStatus:
+    username: str
+    present: bool
+    total: int | None = None
+    remaining: int = 0
+    next_number: int | None = None
+    made_by: str | None = None  # "admin" or "user"
+    admin: str | None = None
+    made_at: str | None = None
+    low: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def codes_credentials(creds: list[JSON]) -> list[JSON]:
+    return [c for c in creds if c.get("type") == recovery_codes.CREDENTIAL_TYPE]
+
+
+def otp_credentials(creds: list[JSON]) -> list[JSON]:
+    return [c for c in creds if c.get("type") == OTP_TYPE]
+
+
+def _first(attrs: JSON, key: str) -> str | None:
+    values = (attrs or {}).get(key) or []
+    return str(values[0]) if values else None
+
+
+def in_scope(kc: KeycloakClient, user: JSON, policy: RealmPolicy) -> bool:
+    """Whether the realm's policy requires a second factor of this user."""
+    enf = policy.enforcement
+    if enf.mode == "all":
+        return True
+    if enf.mode == "none":
+        return False
+    paths = [str(g.get("path", "")).strip("/") for g in kc.user_groups(user["id"])]
+    wanted = [g.strip("/") for g in enf.groups]
+    return any(p == w or p.startswith(w + "/") for p in paths for w in wanted)
+
+
+def realm_policy(kc: KeycloakClient) -> RealmPolicy:
+    """The realm's two-step policy; an error when the realm was never set up."""
+    attrs = kc.get_realm().get("attributes") or {}
+    if not attrs.get(POLICY_ATTR):
+        raise InvalidInput(f"realm {kc.realm!r} is not under the two-step policy; run `twostep setup` first")
+    policy, _intact = RealmPolicy.effective(attrs)
+    return policy
+
+
+def check_eligible(kc: KeycloakClient, user: JSON, creds: list[JSON]) -> None:
+    """Backup codes are a second step: only for a user who must have one or already has a device."""
+    policy = realm_policy(kc)
+    if otp_credentials(creds) or in_scope(kc, user, policy):
+        return
+    raise InvalidInput(
+        f"user {user.get('username')!r} has no second factor and the policy of realm {kc.realm!r} "
+        "does not require one; backup codes would become their only second step. "
+        "Change the policy (twostep setup --enforce ...) or let the user enroll a device first"
+    )
+
+
+def keep_otp_first(kc: KeycloakClient, user_id: str) -> None:
+    """Move the OTP devices ahead of every other second factor, keeping their own order."""
+    creds = kc.user_credentials(user_id)
+    otps = otp_credentials(creds)
+    for cred in reversed(otps):
+        kc.move_credential_first(user_id, cred["id"])
+
+
+def validate_count(count: int) -> None:
+    if not recovery_codes.MIN_CODES <= count <= recovery_codes.MAX_CODES:
+        raise InvalidInput(
+            f"--count must be between {recovery_codes.MIN_CODES} and {recovery_codes.MAX_CODES}, got {count}"
+        )
+
+
+def generate(kc: KeycloakClient, user: JSON, *, count: int, actor: str, now: datetime, sink: AuditSink,
+             notify: bool = True, reason: str | None = None,
+             rng: recovery_codes.RandomSource | None = None) -> tuple[list[str], str]:
+    """Replace the user's backup codes with `count` fresh ones; returns (codes, notification outcome).
+
+    The codes are numbered 1..N in the returned order; Keycloak asks for them in that order.
+    """
+    validate_count(count)
+    uid = user["id"]
+    creds = kc.user_credentials(uid)
+    check_eligible(kc, user, creds)
+    codes = recovery_codes.generate_codes(count) if rng is None else recovery_codes.generate_codes(count, rng)
+    created_ms = int(now.timestamp() * 1000)
+    rep = recovery_codes.credential_representation(codes, created_ms, None)
+    kc.store_user_credential(uid, rep, {CODES_BY: [actor], CODES_AT: [str(created_ms)]})
+    after = kc.user_credentials(uid)
+    stored = codes_credentials(after)
+    if len(stored) != 1 or recovery_codes.parse_credential(stored[0]).remaining != count:
+        raise KeycloakUnavailable(
+            f"Keycloak did not store the backup codes of {user.get('username')!r} as expected "
+            "(is the recovery-authn-codes credential provider enabled?)"
+        )
+    if stored[0].get("createdDate") != created_ms:
+        # Keycloak chose its own creation time: record that one, so `status` can tell admin from user.
+        kc.set_user_attributes(uid, {CODES_AT: [str(stored[0].get("createdDate"))]})
+    keep_otp_first(kc, uid)
+    sink.write(audit.event("codes.generate", realm=kc.realm, actor=actor, now=now, user_id=uid,
+                           username=user.get("username"), codes_count=count,
+                           replaced=bool(codes_credentials(creds)), reason=reason))
+    outcome = "not requested"
+    if notify:
+        details = {"count": count, "reason": reason}
+        outcome = notify_user(kc, user, "codes.generate", details, sink, actor, now)
+    return codes, outcome
+
+
+def status(kc: KeycloakClient, user: JSON) -> CodesStatus:
+    username = str(user.get("username", ""))
+    stored = codes_credentials(kc.user_credentials(user["id"]))
+    if not stored:
+        return CodesStatus(username, False)
+    info = recovery_codes.parse_credential(stored[0])
+    attrs = user.get("attributes") or {}
+    by_admin = info.created_ms is not None and _first(attrs, CODES_AT) == str(info.created_ms)
+    made_at = None
+    if info.created_ms is not None:
+        made_at = utc_iso(datetime.fromtimestamp(info.created_ms / 1000).astimezone())
+    return CodesStatus(
+        username=username, present=True, total=info.total, remaining=info.remaining,
+        next_number=info.next_number, made_by="admin" if by_admin else "user",
+        admin=_first(attrs, CODES_BY) if by_admin else None, made_at=made_at,
+        low=info.remaining <= LOW_WARNING,
+    )
+
+
+def revoke(kc: KeycloakClient, user: JSON, *, actor: str, now: datetime, sink: AuditSink,
+           reason: str | None = None, notify: bool = True) -> tuple[int, str]:
+    """Delete the user's backup codes; returns (how many sets were removed, notification outcome)."""
+    uid = user["id"]
+    stored = codes_credentials(kc.user_credentials(uid))
+    if not stored:
+        raise NotFound(f"user {user.get('username')!r} has no backup codes")
+    for cred in stored:
+        kc.delete_credential(uid, cred["id"])
+    attrs = user.get("attributes") or {}
+    if any(k in attrs for k in CODES_ATTRS):
+        kc.set_user_attributes(uid, dict.fromkeys(CODES_ATTRS))
+    sink.write(audit.event("codes.revoke", realm=kc.realm, actor=actor, now=now, user_id=uid,
+                           username=user.get("username"), reason=reason))
+    outcome = "not requested"
+    if notify:
+        outcome = notify_user(kc, user, "codes.revoke", {"reason": reason}, sink, actor, now)
+    return len(stored), outcome

@@ -1,0 +1,149 @@
+"""OTP devices: list, admin reset (lost phone), and the user's own device change (changed phone).
+
+A device change never leaves the user without a device: the new one is enrolled first through
+Keycloak's own application-initiated action (`kc_action=CONFIGURE_TOTP`), and only once it exists
+are the old ones removed (`finish_device_change`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any
+
+from . import audit
+from .audit import AuditSink
+from .backup_codes import keep_otp_first, otp_credentials
+from .enforcement import CONFIGURE_TOTP, require_totp
+from .errors import Conflict, InvalidInput, NotFound
+from .keycloak_adapter import JSON, KeycloakClient
+from .notify import notify_user
+from .policy import utc_iso
+
+
+@dataclass(frozen=True)
+class Device:
+    id: str
+    label: str
+    created: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _device(cred: JSON) -> Device:
+    created = cred.get("createdDate")
+    when = utc_iso(datetime.fromtimestamp(int(created) / 1000).astimezone()) if created else None
+    return Device(str(cred["id"]), str(cred.get("userLabel") or "(no label)"), when)
+
+
+def list_devices(kc: KeycloakClient, user_id: str) -> list[Device]:
+    """The user's OTP devices in credential order: id, label, created. Never the secret
+    (the admin API strips secretData, and we only read these three fields)."""
+    return [_device(c) for c in otp_credentials(kc.user_credentials(user_id))]
+
+
+@dataclass(frozen=True)
+class ResetResult:
+    removed: list[Device]
+    required_action_added: bool
+    sessions_ended: int
+    notified: str
+
+
+def reset_otp(kc: KeycloakClient, user: JSON, *, actor: str, now: datetime, sink: AuditSink,
+              reason: str | None = None, dry_run: bool = False, notify: bool = True) -> ResetResult:
+    """Lost phone: remove every OTP device, require CONFIGURE_TOTP at next login, end all sessions."""
+    uid = user["id"]
+    devices = list_devices(kc, uid)
+    sessions = kc.user_sessions(uid)
+    if dry_run:
+        needs_action = CONFIGURE_TOTP not in (user.get("requiredActions") or [])
+        return ResetResult(devices, needs_action, len(sessions), "not sent (dry run)")
+    for d in devices:
+        kc.delete_credential(uid, d.id)
+    added = require_totp(kc, uid)
+    kc.logout_user(uid)
+    sink.write(audit.event("otp.reset", realm=kc.realm, actor=actor, now=now, user_id=uid,
+                           username=user.get("username"), reason=reason, devices_removed=len(devices),
+                           sessions_ended=len(sessions)))
+    outcome = "not requested"
+    if notify:
+        outcome = notify_user(kc, user, "otp.reset", {"reason": reason}, sink, actor, now)
+    return ResetResult(devices, added, len(sessions), outcome)
+
+
+# -- changed phone (self-service) ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DeviceChangePlan:
+    """What the device-change page needs: send the user to `kc_action`, remember `old_ids`."""
+
+    old_ids: tuple[str, ...]
+    kc_action: str = CONFIGURE_TOTP
+
+
+def change_device_plan(kc: KeycloakClient, user_id: str) -> DeviceChangePlan:
+    return DeviceChangePlan(tuple(d.id for d in list_devices(kc, user_id)))
+
+
+def new_device_id(kc: KeycloakClient, user_id: str, plan: DeviceChangePlan) -> str | None:
+    """The device enrolled since `plan` was made (the newest one if several), or None."""
+    fresh = [d for d in list_devices(kc, user_id) if d.id not in plan.old_ids]
+    if not fresh:
+        return None
+    return max(fresh, key=lambda d: d.created or "").id
+
+
+def finish_device_change(kc: KeycloakClient, user_id: str, new_credential_id: str, *,
+                         actor: str | None = None, now: datetime | None = None, sink: AuditSink | None = None,
+                         notify: bool = False) -> list[Device]:
+    """Keep only `new_credential_id` among the user's OTP devices; returns the removed ones.
+
+    Refuses unless the new device exists as an OTP credential of this user, so the user always
+    keeps at least one device. The new device is put first in credential order.
+    """
+    devices = list_devices(kc, user_id)
+    if not any(d.id == new_credential_id for d in devices):
+        raise NotFound("the new device is not (or no longer) registered; enroll it first "
+                       "(nothing was removed)")
+    keep_otp_first(kc, user_id)
+    kc.move_credential_first(user_id, new_credential_id)
+    removed: list[Device] = []
+    for d in devices:
+        if d.id != new_credential_id:
+            kc.delete_credential(user_id, d.id)
+            removed.append(d)
+    if sink is not None and now is not None:
+        user = kc.get_user(user_id)
+        who = actor or f"user:{user.get('username')}"
+        new_label = next(d.label for d in devices if d.id == new_credential_id)
+        sink.write(audit.event("otp.device_change", realm=kc.realm, actor=who, now=now, user_id=user_id,
+                               username=user.get("username"), devices_removed=len(removed), label=new_label))
+        if notify:
+            notify_user(kc, user, "device.change",
+                        {"label": new_label, "removed": ", ".join(d.label for d in removed) or None},
+                        sink, who, now)
+    return removed
+
+
+def remove_device(kc: KeycloakClient, user_id: str, cred_id: str, required: bool, *, actor: str | None = None,
+                  now: datetime | None = None, sink: AuditSink | None = None) -> Device:
+    """Remove one OTP device explicitly; refuses the last one when a second factor is required."""
+    if not cred_id:
+        raise InvalidInput("no device given")
+    devices = list_devices(kc, user_id)
+    target = next((d for d in devices if d.id == cred_id), None)
+    if target is None:
+        raise NotFound("no such device for this user")
+    if required and len(devices) == 1:
+        raise Conflict("this is your only device and two-step sign-in is required: "
+                       "add the new device first, then remove the old one")
+    kc.delete_credential(user_id, cred_id)
+    if sink is not None and now is not None:
+        user = kc.get_user(user_id)
+        who = actor or f"user:{user.get('username')}"
+        sink.write(audit.event("otp.device_remove", realm=kc.realm, actor=who, now=now,
+                               user_id=user_id, username=user.get("username"), label=target.label))
+    return target

@@ -1,0 +1,135 @@
+"""Tell a user by e-mail when an admin weakened or reset their second factor.
+
+Mail goes through the realm's own SMTP settings (`smtpServer` of the realm), so a stolen admin
+session cannot quietly change an account: the owner hears of it. Keycloak masks the SMTP password
+in the realm representation; when SMTP auth is on the password comes from `settings.smtp_password`.
+Messages never carry a secret: no code, no seed, no link that acts on the account.
+"""
+
+from __future__ import annotations
+
+import smtplib
+import ssl
+from datetime import datetime
+from email.message import EmailMessage
+from email.utils import formataddr, formatdate, make_msgid
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateNotFound
+
+from . import audit
+from .audit import AuditSink
+from .errors import InvalidInput
+from .keycloak_adapter import JSON, KeycloakClient
+from .policy import utc_iso
+
+TEMPLATES = Path(__file__).resolve().parent / "templates" / "email"
+SUBJECTS = {
+    "codes.generate": "New backup codes were made for your account",
+    "codes.revoke": "Your backup codes were revoked",
+    "otp.reset": "Your authenticator device was reset",
+    "bypass.grant": "Two-step sign-in was paused for your account",
+    "bypass.extend": "The pause of two-step sign-in on your account was extended",
+    "bypass.revoke": "Two-step sign-in is back on for your account",
+    "device.change": "Your authenticator device was changed",
+}
+# Detail keys a template may use; anything else is refused, so a caller can't slip a secret in.
+_ALLOWED_DETAILS = {"count", "reason", "until", "removed", "label", "reset_device"}
+
+_env = Environment(  # noqa: S701 - plain-text mail, not HTML
+    loader=FileSystemLoader(str(TEMPLATES)), undefined=StrictUndefined, keep_trailing_newline=True,
+    trim_blocks=True, lstrip_blocks=True,
+)
+
+
+def _template_name(kind: str) -> str:
+    return kind.replace(".", "_") + ".txt"
+
+
+def render(kind: str, user: JSON, realm: str, details: dict[str, Any], actor: str,
+           now: datetime) -> tuple[str, str]:
+    """(subject, body) for one notification."""
+    if kind not in SUBJECTS:
+        raise InvalidInput(f"unknown notification kind {kind!r}")
+    bad = sorted(k for k in details if k not in _ALLOWED_DETAILS)
+    if bad:
+        raise InvalidInput(f"notification details not allowed: {', '.join(bad)}")
+    full = " ".join(str(user.get(k) or "") for k in ("firstName", "lastName")).strip()
+    name = full or user.get("username", "")
+    try:
+        tpl = _env.get_template(_template_name(kind))
+    except TemplateNotFound:
+        raise InvalidInput(f"no e-mail template for {kind!r}") from None
+    body = tpl.render(name=name, username=user.get("username", ""), realm=realm, actor=actor,
+                      when=utc_iso(now), details={k: details.get(k) for k in _ALLOWED_DETAILS})
+    return SUBJECTS[kind], body
+
+
+def _truthy(value: Any) -> bool:
+    return str(value).strip().lower() in ("true", "1", "yes", "on")
+
+
+def _send(smtp: dict[str, str], password: str | None, msg: EmailMessage, timeout: float) -> None:
+    host = smtp.get("host", "")
+    use_ssl = _truthy(smtp.get("ssl", "false"))
+    port = int(smtp.get("port") or (465 if use_ssl else 25))
+    context = ssl.create_default_context()
+    conn: smtplib.SMTP
+    if use_ssl:
+        conn = smtplib.SMTP_SSL(host, port, timeout=timeout, context=context)
+    else:
+        conn = smtplib.SMTP(host, port, timeout=timeout)
+    try:
+        conn.ehlo()
+        if not use_ssl and _truthy(smtp.get("starttls", "false")):
+            conn.starttls(context=context)
+            conn.ehlo()
+        if _truthy(smtp.get("auth", "false")):
+            conn.login(smtp.get("user", ""), password or "")
+        conn.send_message(msg)
+    finally:
+        try:
+            conn.quit()
+        except smtplib.SMTPException:
+            conn.close()
+
+
+def notify_user(kc: KeycloakClient, user: dict[str, Any], kind: str, details: dict[str, Any],
+                audit_sink: AuditSink, actor: str, now: datetime) -> str:
+    """E-mail the user about an admin action; "sent", "skipped: why" or "failed: why". Always audited."""
+    subject, body = render(kind, user, kc.realm, details, actor, now)
+    outcome = _deliver(kc, user, subject, body)
+    result, _sep, why = outcome.partition(": ")
+    audit_sink.write(audit.event(
+        "notify", realm=kc.realm, actor=actor, now=now, user_id=user.get("id"), username=user.get("username"),
+        outcome=result, about=kind, detail=why or None,
+    ))
+    return outcome
+
+
+def _deliver(kc: KeycloakClient, user: dict[str, Any], subject: str, body: str) -> str:
+    to = (user.get("email") or "").strip()
+    if not to:
+        return "skipped: the user has no e-mail address"
+    smtp = kc.realm_smtp()
+    if not smtp.get("host") or not smtp.get("from"):
+        return "skipped: the realm has no SMTP server configured"
+    password = kc.settings.smtp_password
+    if _truthy(smtp.get("auth", "false")) and not password:
+        return "skipped: SMTP needs a password; set TWOSTEP_SMTP_PASSWORD (Keycloak does not reveal it)"
+    msg = EmailMessage()
+    msg["Subject"] = subject
+    msg["From"] = formataddr((smtp.get("fromDisplayName", ""), smtp["from"]))
+    msg["To"] = to
+    if smtp.get("replyTo"):
+        msg["Reply-To"] = formataddr((smtp.get("replyToDisplayName", ""), smtp["replyTo"]))
+    msg["Date"] = formatdate(localtime=False)
+    msg["Message-ID"] = make_msgid(domain=smtp["from"].rsplit("@", 1)[-1] or None)
+    msg.set_content(body)
+    try:
+        _send(smtp, password, msg, kc.settings.timeout)
+    except (OSError, smtplib.SMTPException, ValueError) as exc:
+        text = str(exc).strip().splitlines()
+        return f"failed: {type(exc).__name__}: {text[0][:160] if text else ''}".rstrip(": ")
+    return "sent"

@@ -1,0 +1,129 @@
+"""E-mail to the user when an admin changes their second factor, through the realm's own SMTP
+settings, received by a real SMTP server on loopback (aiosmtpd); and no secret anywhere."""
+
+from __future__ import annotations
+
+import email
+import json
+import socket
+import time
+from collections.abc import Iterator
+from email.message import Message
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from twostep.audit import MemorySink
+from twostep.notify import notify_user
+
+from tests.conftest import Admin
+from tests.support.twofactor import kc_client, setup_realm
+
+
+class Sink:
+    def __init__(self) -> None:
+        self.messages: list[Message] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.messages.append(email.message_from_bytes(envelope.content))
+        return "250 OK"
+
+    def wait(self, n: int, timeout: float = 20) -> list[Message]:
+        end = time.monotonic() + timeout
+        while len(self.messages) < n and time.monotonic() < end:
+            time.sleep(0.05)
+        return self.messages
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def smtp_sink(admin: Admin, realm: str) -> Iterator[Sink]:
+    sink = Sink()
+    port = _free_port()
+    controller = Controller(sink, hostname="127.0.0.1", port=port)
+    controller.start()
+    admin.put(f"/{realm}", {"smtpServer": {"host": "127.0.0.1", "port": str(port), "from": "it@example.test",
+                                           "fromDisplayName": "Example IT", "ssl": "false", "starttls": "false",
+                                           "auth": "false"}})
+    try:
+        yield sink
+    finally:
+        controller.stop()
+
+
+def body(msg: Message) -> str:
+    part = msg.get_payload(decode=True)
+    assert isinstance(part, bytes)
+    return part.decode()
+
+
+def test_admin_actions_email_the_user_without_secrets(twostep, make_user, smtp_sink: Sink, tmp_path,
+                                                      admin: Admin, realm: str) -> None:  # type: ignore[no-untyped-def]
+    setup_realm(twostep)
+    joan = make_user("joan", otp=True, email="joan@example.test")
+    audit_file = tmp_path / "audit.jsonl"
+    env = {"TWOSTEP_AUDIT_FILE": str(audit_file)}
+    out = tmp_path / "codes.txt"
+    r = twostep("codes", "generate", "joan", "--count", "6", "--out", str(out), "--reason", "lost phone", env=env)
+    assert r.code == 0, r.err
+    assert "user notified: sent" in r.out
+    codes = [ln.split()[-1] for ln in out.read_text().splitlines() if ln.strip().startswith("#")]
+    r2 = twostep("otp", "reset", "joan", "--reason", "phone stolen", env=env)
+    assert r2.code == 0, r2.err
+    assert "user notified: sent" in r2.out
+    r3 = twostep("codes", "revoke", "joan", env=env)
+    assert r3.code == 0, r3.err
+
+    msgs = smtp_sink.wait(3)
+    assert len(msgs) == 3
+    gen, reset, revoke = msgs
+    for m in msgs:
+        assert m["To"] == "joan@example.test"
+        assert "it@example.test" in m["From"] and "Example IT" in m["From"]
+    assert "backup codes" in gen["Subject"]
+    text = body(gen)
+    assert "6 backup codes" in text and "admin:admin" in text and "Reason given: lost phone" in text
+    assert "no longer work" in text and "Joan Test" in text
+    assert "authenticator device was reset" in reset["Subject"]
+    assert "set up a new device" in body(reset) and "phone stolen" in body(reset)
+    assert "revoked" in revoke["Subject"]
+
+    everything = "".join(m.as_string() for m in msgs)
+    assert joan.totp_secret not in everything
+    for code in codes:
+        assert code not in everything and code.replace("-", "") not in everything
+
+    events = [json.loads(line) for line in audit_file.read_text().splitlines()]
+    notes = [e for e in events if e["event"] == "notify"]
+    assert [(e["about"], e["outcome"]) for e in notes] == [
+        ("codes.generate", "sent"), ("otp.reset", "sent"), ("codes.revoke", "sent")]
+
+
+def test_notification_skipped_is_audited(twostep, keycloak, make_user, admin: Admin, realm: str) -> None:  # type: ignore[no-untyped-def]
+    setup_realm(twostep)
+    kim = make_user("kim", otp=True)
+    kc = kc_client(keycloak.url, realm)
+    user = kc.get_user(kim.id)
+    sink = MemorySink([])
+    from datetime import UTC, datetime
+
+    now = datetime.now(UTC)
+    assert notify_user(kc, user, "otp.reset", {}, sink, "admin:x", now) == \
+        "skipped: the realm has no SMTP server configured"
+    no_mail = dict(user, email="")
+    assert notify_user(kc, no_mail, "otp.reset", {}, sink, "admin:x", now) == \
+        "skipped: the user has no e-mail address"
+    admin.put(f"/{realm}", {"smtpServer": {"host": "127.0.0.1", "port": "2", "from": "it@example.test",
+                                           "auth": "true", "user": "mailer", "password": "pw"}})
+    assert notify_user(kc, user, "otp.reset", {}, sink, "admin:x", now).startswith("skipped: SMTP needs a password")
+    assert [e["outcome"] for e in sink.events] == ["skipped", "skipped", "skipped"]
+    assert all(e["event"] == "notify" and e["about"] == "otp.reset" for e in sink.events)
+    with pytest.raises(Exception, match="not allowed"):
+        notify_user(kc, user, "otp.reset", {"totp_secret": "X"}, sink, "admin:x", now)
+    r = twostep("codes", "generate", "kim", "--count", "5")
+    assert r.code == 0 and "user notified: skipped: SMTP needs a password" in r.out
