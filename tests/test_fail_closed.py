@@ -26,10 +26,9 @@ def _bypass(admin: Admin, realm: str, user_id: str) -> None:
     admin.put(f"/{realm}/users/{user_id}", rep)
 
 
-def _asks_second_factor(browser, user) -> bool:  # type: ignore[no-untyped-def]
-    b = browser()
-    page = b.login(user.username, user.password)
-    return not b.logged_in() and page.kind in ("otp", "other") and page.status in (200, 400)
+def _flow_ok(twostep) -> bool:  # type: ignore[no-untyped-def]
+    checks = {c["name"]: c for c in json.loads(twostep("status", "--json").out)["checks"]}
+    return bool(checks["flow 'twostep browser'"]["ok"])
 
 
 def test_marker_attribute_skips_second_factor_only_for_that_user(twostep, admin: Admin, realm: str, make_user,
@@ -71,7 +70,7 @@ def test_renamed_marker_in_condition_config_fails_closed(twostep, admin: Admin, 
     assert "rebuild flow 'twostep browser'" in plan.out
 
     _setup(twostep)
-    assert twostep("status").code == 0
+    assert _flow_ok(twostep)
     b = browser()
     b.login(bypassed.username, bypassed.password)
     assert b.logged_in(), "after repair the marker works again"
@@ -89,8 +88,9 @@ def test_deleted_condition_config_fails_closed(twostep, admin: Admin, realm: str
         b.login(user.username, user.password)
         assert not b.logged_in(), f"{user.username} must not get in with the password alone"
     assert twostep("status").code == 1
+    assert not _flow_ok(twostep)
     _setup(twostep)
-    assert twostep("status").code == 0
+    assert _flow_ok(twostep)
 
 
 def test_deleted_condition_step_fails_closed(twostep, admin: Admin, realm: str, make_user, browser) -> None:  # type: ignore[no-untyped-def]
@@ -153,3 +153,21 @@ def test_damaged_policy_record_enforces_on_everyone(twostep, admin: Admin, realm
     assert not checks["policy record"]["ok"]
     assert json.loads(st.out)["counts"]["users_in_scope"] >= 1, "a damaged record puts everyone in scope"
     assert outsider.username
+
+
+def test_status_fails_when_a_bypass_outlived_its_time(twostep, admin: Admin, realm: str, make_user) -> None:  # type: ignore[no-untyped-def]
+    """Keycloak's flow has no clock: if the sync job stops, status must say so loudly."""
+    _setup(twostep)
+    late = make_user("late", otp=True)
+    rep = admin.get(f"/{realm}/users/{late.id}")
+    rep.setdefault("attributes", {}).update({
+        "twostep_bypass": ["true"], "twostep_bypass_until": ["2026-01-01T00:00:00Z"],
+        "twostep_bypass_granted_at": ["2025-12-31T00:00:00Z"], "twostep_bypass_by": ["someone"],
+        "twostep_bypass_reason": ["lost phone"]})
+    admin.put(f"/{realm}/users/{late.id}", rep)
+    st = twostep("status", "--json")
+    assert st.code == 1
+    check = {c["name"]: c for c in json.loads(st.out)["checks"]}["bypasses ended on time"]
+    assert not check["ok"] and "late" in check["detail"] and "twostep sync" in check["detail"]
+    assert twostep("sync").code == 0
+    assert twostep("status").code == 0
