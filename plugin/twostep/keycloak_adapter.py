@@ -7,6 +7,8 @@ retries only what is safe to retry, and turns Keycloak's answers into our errors
 from __future__ import annotations
 
 import json
+import re
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +24,7 @@ from requests import Response
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
+from . import logs, metrics
 from .errors import (
     BadRequest,
     Conflict,
@@ -47,6 +50,25 @@ _SAFE_RETRY = Retry(
     allowed_methods=frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"}),
     raise_on_status=False,
 )
+
+
+_log = logs.get("twostep.keycloak")
+# Path segments kept as they are in a logged path template; every other segment (ids, names, aliases,
+# group paths) becomes {} so nothing a person typed or an id reaches the log.
+_LITERAL_SEGMENTS = frozenset({
+    "users", "credentials", "moveToFirst", "logout", "sessions", "roles", "roles-by-id", "groups", "group-by-path",
+    "children", "members", "clients", "client-secret", "service-account-user", "role-mappings", "realm",
+    "composites", "authentication", "flows", "executions", "execution", "flow", "config", "required-actions",
+    "profile", "partialImport", "count", "attack-detection", "brute-force", "events", "admin-events",
+    "client-scopes", "components", "default-default-client-scopes", "execute-actions-email", "reset-password",
+    "raise-priority", "lower-priority", "copy", "send-verify-email", "consents", "federated-identity",
+})
+
+
+def path_template(path: str) -> str:
+    """`/users/4f1.../credentials/9a2...` -> `/users/{}/credentials/{}` (query never included)."""
+    parts = path.split("?", 1)[0].split("/")
+    return "/".join(p if (not p or p in _LITERAL_SEGMENTS) else "{}" for p in parts) or "/"
 
 
 def q(segment: str) -> str:
@@ -171,6 +193,8 @@ class KeycloakClient:
         base = f"admin/realms/{q(self.realm)}" if realm_level else "admin/realms"
         url = base + path
         payload = None if body is None else json.dumps(body)
+        t0 = time.perf_counter()
+        status: int | None = None
         try:
             self.calls.count += 1
             if method == "GET":
@@ -183,14 +207,25 @@ class KeycloakClient:
                 resp = self._conn.raw_delete(url, data=payload, **(params or {}))
             else:  # pragma: no cover - programming error
                 raise ValueError(method)
+            status = resp.status_code
         except KeycloakConnectionError as exc:
             raise KeycloakUnavailable(f"{what}: cannot reach Keycloak at {self.settings.url} ({_short(exc)})") \
                 from None
+        finally:
+            self._observe(method, path, params, status, time.perf_counter() - t0)
         if resp.status_code >= 400:
             if resp.status_code == 404 and realm_level and (not path or self._realm_missing()):
                 raise NotFound(f"realm {self.realm!r} does not exist at {self.settings.url}")
             raise translate(resp, what)
         return resp
+
+    def _observe(self, method: str, path: str, params: dict[str, Any] | None, status: int | None,
+                 seconds: float) -> None:
+        """Latency histogram and one debug event: method, path template, parameter NAMES, status."""
+        metrics.observe_request(method, seconds)
+        _log.debug("keycloak.request", method=method, path=path_template(path), params=sorted(params or {}),
+                   status=status if status is not None else "unreachable", ms=round(seconds * 1000, 1),
+                   realm=self.realm)
 
     def _realm_missing(self) -> bool:
         try:

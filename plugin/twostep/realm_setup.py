@@ -9,6 +9,7 @@ import copy
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from . import flows
@@ -28,6 +29,8 @@ from .policy import (
     RealmPolicy,
     utc_iso,
 )
+from .web.client_setup import WEB_CLIENT_ID
+from .web.client_setup import plan_steps as web_client_steps
 
 REQUIRED_ACTIONS = ("CONFIGURE_TOTP", "CONFIGURE_RECOVERY_AUTHN_CODES")
 TEMP_SUFFIX = " rebuilding"
@@ -43,6 +46,7 @@ class Desired:
     bypass_max_s: int | None = None
     theme: str | None = None
     service_client: bool = True
+    web_url: str | None = None  # create/converge the web app's sign-in client (twostep.web.client_setup)
 
 
 @dataclass
@@ -57,6 +61,7 @@ class Actual:
     service_roles_missing: list[str]
     to_enforce: list[JSON]
     manage_service_client: bool = False
+    web_client: JSON | None = None
 
 
 Secret = Callable[[str, str], None]
@@ -70,9 +75,21 @@ class Action:
     run: Callable[[KeycloakClient, Secret], None] = field(compare=False, repr=False)
 
 
+def _call(method: str, arg: Any, kc: KeycloakClient, _secret: Secret) -> None:
+    getattr(kc, method)(arg)
+
+
+def _with_kc(fn: Callable[..., None], *args: Any) -> Callable[[KeycloakClient, Secret], None]:
+    return lambda kc, _secret: fn(kc, *args)
+
+
+def _enforce_all(user_ids: list[str], kc: KeycloakClient, _secret: Secret) -> None:
+    for uid in user_ids:
+        require_totp(kc, uid)
+
+
 def read_actual(kc: KeycloakClient, desired: Desired, now: datetime) -> Actual:
     realm = kc.get_realm()
-    policy, _ = RealmPolicy.effective(realm.get("attributes") or {})
     want_policy = _desired_policy(desired, realm, now)
     aliases = {f["alias"] for f in kc.flows()}
     # Signed in as the service account, the client exists (it is us) and its roles are what an
@@ -96,6 +113,7 @@ def read_actual(kc: KeycloakClient, desired: Desired, now: datetime) -> Actual:
         service_roles_missing=missing_roles,
         to_enforce=to_enforce,
         manage_service_client=manage_client,
+        web_client=kc.find_client(WEB_CLIENT_ID) if desired.web_url else None,
     )
 
 
@@ -139,6 +157,10 @@ def plan(desired: Desired, actual: Actual, now: datetime) -> list[Action]:
     if desired.theme is not None:
         fields["loginTheme"] = desired.theme
     changed = {k: v for k, v in fields.items() if realm.get(k) != v}
+    otp_fields = desired.otp.realm_fields()
+    if any(k in changed for k in otp_fields):
+        # Keycloak keeps OTP policy fields only when they arrive together (the type among them).
+        changed.update(otp_fields)
     attrs = dict(realm.get("attributes") or {})
     want_policy = _desired_policy(desired, realm, now).to_json()
     if attrs.get(POLICY_ATTR) != want_policy:
@@ -148,35 +170,35 @@ def plan(desired: Desired, actual: Actual, now: datetime) -> list[Action]:
         names = ", ".join(sorted(k for k in changed if k != "attributes"))
         text = "update realm settings: " + (names or "") + (
             (", " if names else "") + "policy record" if "attributes" in changed else "")
-        actions.append(Action(text, lambda kc, _s, c=changed: kc.update_realm(c)))
+        actions.append(Action(text, partial(_call, "update_realm", changed)))
 
     for ra in actual.required_actions:
         if ra["alias"] in REQUIRED_ACTIONS and not ra.get("enabled"):
             fixed = {**ra, "enabled": True}
             actions.append(Action(f"enable required action {ra['alias']}",
-                                  lambda kc, _s, f=fixed: kc.update_required_action(f)))
+                                  partial(_call, "update_required_action", fixed)))
 
     profile = _desired_profile(actual.profile)
     if profile != actual.profile:
         actions.append(Action("declare the bypass and backup-code record attributes (admin-only) in the user profile",
-                              lambda kc, _s, p=profile: kc.update_user_profile(p)))
+                              partial(_call, "update_user_profile", profile)))
 
     for alias in actual.leftovers:
         actions.append(Action(f"remove the half-built flow {alias!r} left by an interrupted run",
-                              lambda kc, _s, a=alias: _delete_flow_if_unbound(kc, a)))
+                              _with_kc(_delete_flow_if_unbound, alias)))
     binding = {"browserFlow": BROWSER_FLOW, "resetCredentialsFlow": RESET_FLOW}
     for spec, have, bind_key in ((flows.browser_spec(), actual.browser, "browserFlow"),
                                  (flows.reset_spec(), actual.reset, "resetCredentialsFlow")):
         drift = flows.differences(spec, have)
         if have is None:
-            actions.append(Action(f"create flow {spec.alias!r}", lambda kc, _s, sp=spec: flows.build_flow(kc, sp)))
+            actions.append(Action(f"create flow {spec.alias!r}", _with_kc(flows.build_flow, spec)))
         elif drift:
             actions.append(Action(f"rebuild flow {spec.alias!r} ({'; '.join(drift)})",
-                                  lambda kc, _s, sp=spec, k=bind_key: rebuild_flow(kc, sp, k)))
+                                  _with_kc(rebuild_flow, spec, bind_key)))
     unbound = {k: v for k, v in binding.items() if realm.get(k) != v}
     if unbound:
         actions.append(Action("bind " + " and ".join(f"{k}={v!r}" for k, v in unbound.items()),
-                              lambda kc, _s, b=unbound: kc.update_realm(b)))
+                              partial(_call, "update_realm", unbound)))
 
     if actual.manage_service_client:
         if actual.service_client is None:
@@ -186,11 +208,14 @@ def plan(desired: Desired, actual: Actual, now: datetime) -> list[Action]:
             actions.append(Action(f"grant {SERVICE_CLIENT_ID!r} missing roles "
                                   + ", ".join(actual.service_roles_missing), _grant_service_roles))
 
+    if desired.web_url:
+        actions += [Action(text, run) for text, run in web_client_steps(desired.web_url, actual.web_client)]
+
     if actual.to_enforce:
         users = [(u["id"], u.get("username", u["id"])) for u in actual.to_enforce]
         actions.append(Action(f"require OTP setup (CONFIGURE_TOTP) at next login for {len(users)} user(s) "
                               "in scope whose grace period is over",
-                              lambda kc, _s, us=users: [require_totp(kc, uid) for uid, _ in us] and None))
+                              partial(_enforce_all, [uid for uid, _ in users])))
     return actions
 
 
@@ -304,13 +329,13 @@ def plan_teardown(realm: JSON, existing_flows: set[str]) -> list[Action]:
             restore[key] = target
     if restore:
         actions.append(Action("restore " + " and ".join(f"{k}={v!r}" for k, v in restore.items()),
-                              lambda kc, _s, r=restore: kc.update_realm(r)))
+                              partial(_call, "update_realm", restore)))
     for alias in (BROWSER_FLOW, RESET_FLOW, BROWSER_FLOW + TEMP_SUFFIX, RESET_FLOW + TEMP_SUFFIX):
         if alias in existing_flows:
-            actions.append(Action(f"delete flow {alias!r}", lambda kc, _s, a=alias: _delete_flow_if_unbound(kc, a)))
+            actions.append(Action(f"delete flow {alias!r}", _with_kc(_delete_flow_if_unbound, alias)))
     attrs = dict(realm.get("attributes") or {})
     if POLICY_ATTR in attrs:
         attrs.pop(POLICY_ATTR)
         actions.append(Action("remove the policy record from the realm",
-                              lambda kc, _s, a=attrs: kc.update_realm({"attributes": a})))
+                              partial(_call, "update_realm", {"attributes": attrs})))
     return actions

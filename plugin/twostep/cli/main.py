@@ -11,9 +11,12 @@ from ..errors import TwostepError
 from .bypass_cmds import bypass
 from .codes_cmds import codes
 from .common import App
+from .demo_cmds import demo
 from .otp_cmds import otp
 from .policy_cmds import doctor, setup, status, teardown
 from .sync_cmds import sync
+from .theme_cmds import theme
+from .web_cmds import web
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -28,7 +31,7 @@ def cli(ctx: click.Context, config_file: str | None, realm: str | None) -> None:
     obj.realm = realm
 
 
-for command in (setup, teardown, status, doctor, codes, otp, bypass, sync):
+for command in (setup, teardown, status, doctor, codes, otp, bypass, sync, demo, web, theme):
     cli.add_command(command)
 
 

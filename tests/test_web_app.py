@@ -1,0 +1,414 @@
+"""The web app through the real OIDC sign-in against the real Keycloak: admin vs non-admin, CSRF,
+admin actions changing Keycloak as the CLI would, and bad form input changing nothing."""
+
+from __future__ import annotations
+
+import base64
+import html
+import os
+import re
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urljoin
+
+import pyotp
+import pytest
+import requests
+from twostep.settings import Settings
+from twostep.web.app import WebConfig, create_app
+from werkzeug.serving import make_server
+
+from tests.conftest import Admin, Keycloak, User
+from tests.support.login import LoginDriver, Page
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class WebApp:
+    url: str
+    realm: str
+    kc_url: str
+    audit: Path
+
+    def browser(self) -> LoginDriver:
+        return LoginDriver(self.kc_url, self.realm, client_id="twostep-web")
+
+    def sign_in(self, user: User, path: str = "/security") -> LoginDriver:
+        d = self.browser()
+        page = d.open_url(f"{self.url}/auth/login?next={path}")
+        assert page.kind == "login", page.summary()
+        page = d.submit({"username": user.username, "password": user.password})
+        if page.kind == "otp":
+            page = d.submit({"otp": user.code()})
+        assert page.url.startswith(self.url), page.summary()
+        return d
+
+
+@pytest.fixture
+def web(keycloak: Keycloak, realm: str, twostep: Any, tmp_path: Path) -> Iterator[WebApp]:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    secret_file = tmp_path / "web.secret"
+    r = twostep("setup", "--no-service-client", "--web-url", url, "--web-secret-file", str(secret_file))
+    assert r.code == 0, r.err
+    assert "twostep-web" in r.out and secret_file.stat().st_mode & 0o077 == 0
+    again = twostep("setup", "--no-service-client", "--web-url", url, "--dry-run")
+    assert "twostep-web" not in again.out, "the web client step must be idempotent"
+    audit = tmp_path / "audit.jsonl"
+    settings = Settings(url=keycloak.url, realm=realm, admin_username=keycloak.admin_username,
+                        admin_password=keycloak.admin_password, audit_file=str(audit))
+    app = create_app(settings, WebConfig(public_url=url, client_secret=secret_file.read_text().strip(),
+                                         token_dir=str(tmp_path / "tokens")))
+    server = make_server("127.0.0.1", port, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield WebApp(url, realm, keycloak.url, audit)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(10)
+
+
+def make_admin(admin: Admin, realm: str, user: User) -> None:
+    rm = admin.get(f"/{realm}/clients", clientId="realm-management")[0]
+    role = admin.get(f"/{realm}/clients/{rm['id']}/roles/realm-admin")
+    admin.post(f"/{realm}/users/{user.id}/role-mappings/clients/{rm['id']}", [role])
+
+
+def action_form(page: Page, action: str) -> dict[str, str]:
+    for f in page.forms:
+        if f.fields.get("action") == action:
+            return dict(f.fields)
+    raise AssertionError(f"no {action!r} form on {page.summary()}")
+
+
+def post(d: LoginDriver, url: str, data: dict[str, str]) -> Page:
+    return d._fetch("POST", url, data)
+
+
+def flashes(page: Page) -> list[str]:
+    return [html.unescape(m) for m in re.findall(r'<div class="flash [a-z]+" role="status">(.*?)</div>', page.text)]
+
+
+def attrs(admin: Admin, realm: str, user: User) -> dict[str, list[str]]:
+    return dict(admin.get(f"/{realm}/users/{user.id}").get("attributes") or {})
+
+
+@pytest.fixture
+def people(admin: Admin, realm: str, make_user: Any, web: WebApp) -> tuple[User, User]:
+    boss = make_user("boss", otp=True)
+    make_admin(admin, realm, boss)
+    eve = make_user("eve", otp=True)
+    return boss, eve
+
+
+def test_health_and_metrics(web: WebApp) -> None:
+    d = web.browser()
+    assert d.open_url(web.url + "/healthz").text == "ok\n"
+    assert "twostep_web_requests" in d.open_url(web.url + "/metrics").text
+
+
+def test_admin_vs_non_admin(web: WebApp, people: tuple[User, User]) -> None:
+    boss, eve = people
+    d = web.sign_in(eve, "/admin/users")
+    assert d.page is not None and d.page.status == 403, d.page.summary()
+    page = d.open_url(web.url + "/security")
+    assert page.status == 200 and "My two-step sign-in" in page.text and "phone" in page.text
+    assert "totpSecret" not in page.text
+
+    d = web.sign_in(boss, "/admin/users?q=eve")
+    assert d.page is not None and d.page.status == 200, d.page.summary()
+    assert f"/admin/users/{eve.id}" in d.page.text and f"/admin/users/{boss.id}" not in d.page.text
+    assert d.open_url(web.url + "/admin").status == 200
+    # The users page stays cheap on a large realm: one Keycloak call per page, whatever the page size.
+    r = d.s.get(web.url + "/admin/users?page=1", timeout=30)
+    assert r.status_code == 200 and r.headers["X-Keycloak-Calls"] == "1"
+    r = d.s.get(f"{web.url}/admin/users/{eve.id}", timeout=30)
+    assert r.status_code == 200 and int(r.headers["X-Keycloak-Calls"]) <= 5
+
+
+def test_grant_and_revoke_bypass_through_the_page(web: WebApp, people: tuple[User, User], admin: Admin) -> None:
+    boss, eve = people
+    d = web.sign_in(boss, f"/admin/users/{eve.id}")
+    page = d.page
+    assert page is not None and page.status == 200, page.summary()
+    form = action_form(page, "grant")
+    assert form["preset"] == "1h"
+    page = post(d, f"{web.url}/admin/users/{eve.id}/action", {**form, "reason": "lost phone", "confirm": "yes"})
+    assert any("set the bypass marker" in m for m in flashes(page)), flashes(page)
+    a = attrs(admin, web.realm, eve)
+    assert a["twostep_bypass"] == ["true"] and a["twostep_bypass_reason"] == ["lost phone"]
+    assert a["twostep_bypass_by"] == [f"boss@{web.realm} (web)"]
+    # The admin event names the real person: the change was made with boss's own token.
+    events = admin.get(f"/{web.realm}/admin-events", resourcePath=f"users/{eve.id}", max=20)
+    assert any(e["authDetails"]["userId"] == boss.id for e in events), events
+
+    form = action_form(page, "revoke")
+    page = post(d, f"{web.url}/admin/users/{eve.id}/action", {**form, "confirm": "yes"})
+    assert any("remove the bypass" in m for m in flashes(page)), flashes(page)
+    assert attrs(admin, web.realm, eve).get("twostep_bypass") is None
+    assert '"event": "bypass.revoke"' in web.audit.read_text()
+    audit_page = d.open_url(f"{web.url}/admin/audit?user=eve")
+    assert "bypass.grant" in audit_page.text and "lost phone" in audit_page.text
+
+
+def test_no_self_bypass_on_own_page(web: WebApp, people: tuple[User, User], admin: Admin) -> None:
+    boss, _ = people
+    d = web.sign_in(boss, f"/admin/users/{boss.id}")
+    assert d.page is not None and 'value="grant"' not in d.page.text
+    form = action_form(d.page, "reset_device")
+    page = post(d, f"{web.url}/admin/users/{boss.id}/action",
+                {**form, "action": "grant", "preset": "1h", "reason": "me", "confirm": "yes"})
+    assert any("yourself" in m for m in flashes(page)), flashes(page)
+    assert "twostep_bypass" not in attrs(admin, web.realm, boss)
+
+
+def test_csrf_and_bad_input_change_nothing(web: WebApp, people: tuple[User, User], admin: Admin) -> None:
+    boss, eve = people
+    d = web.sign_in(boss, f"/admin/users/{eve.id}")
+    assert d.page is not None
+    form = action_form(d.page, "grant")
+    url = f"{web.url}/admin/users/{eve.id}/action"
+    before = attrs(admin, web.realm, eve)
+
+    no_token = {k: v for k, v in form.items() if k != "csrf_token"}
+    page = post(d, url, {**no_token, "reason": "x", "confirm": "yes"})
+    assert page.status == 400 and "nothing was changed" in page.text
+
+    cases = [
+        ({"reason": "", "confirm": "yes"}, "reason is required"),
+        ({"reason": "r", "preset": "forever", "confirm": "yes"}, "choose a duration"),
+        ({"reason": "r", "preset": "custom", "custom": "soon", "confirm": "yes"}, "cannot read duration"),
+        ({"reason": "r", "preset": "custom", "custom": "90d", "confirm": "yes"}, "at most"),
+        ({"reason": "r"}, "I confirm"),
+        ({"reason": "r", "confirm": "yes", "user_id": boss.id}, "does not belong"),
+        ({"reason": "r", "confirm": "yes", "action": "make_admin"}, "Unknown action"),
+    ]
+    for values, expected in cases:
+        page = post(d, url, {**form, **values})
+        msgs = flashes(page)
+        assert any(expected in m and "othing was changed" in m for m in msgs), (values, msgs)
+        assert attrs(admin, web.realm, eve) == before, values
+
+    for bad in ("00000000-0000-0000-0000-000000000000", "not-a-uuid", "%3Cb%3Ebold"):
+        page = d.open_url(urljoin(web.url, f"/admin/users/{bad}"))
+        assert page.status == 404 and "No user with id" in page.text, page.summary()
+        assert "<b>bold" not in page.text, "user input must be escaped"
+
+
+def test_generate_codes_shown_once(web: WebApp, people: tuple[User, User], admin: Admin) -> None:
+    boss, eve = people
+    d = web.sign_in(boss, f"/admin/users/{eve.id}")
+    assert d.page is not None
+    form = action_form(d.page, "generate_codes")
+    page = post(d, f"{web.url}/admin/users/{eve.id}/action", {**form, "confirm": "yes", "reason": "travel"})
+    codes = re.findall(r"<li>([A-Z0-9]{4}-[A-Z0-9]{4}-[A-Z0-9]{4,5})</li>", page.text)
+    assert len(codes) == 12, page.summary()
+    types = [c["type"] for c in admin.get(f"/{web.realm}/users/{eve.id}/credentials")]
+    assert "recovery-authn-codes" in types
+    again = d.open_url(f"{web.url}/admin/users/{eve.id}")
+    assert not any(c in again.text for c in codes) and "12 of 12 left" in again.text
+    assert not any(c in web.audit.read_text() for c in codes)
+
+
+def test_sign_out_ends_keycloak_session(web: WebApp, people: tuple[User, User], admin: Admin) -> None:
+    _, eve = people
+    d = web.sign_in(eve)
+    assert len(admin.get(f"/{web.realm}/users/{eve.id}/sessions")) == 1
+    page = d.page
+    assert page is not None
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert token
+    post(d, web.url + "/auth/logout", {"csrf_token": token.group(1)})
+    assert admin.get(f"/{web.realm}/users/{eve.id}/sessions") == []
+    assert d.open_url(web.url + "/security").kind == "login"
+
+
+def csrf_of(page: Page) -> str:
+    m = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert m, page.summary()
+    return m.group(1)
+
+
+def test_user_changes_device_new_one_first(web: WebApp, people: tuple[User, User], admin: Admin) -> None:
+    _, eve = people
+    d = web.sign_in(eve)
+    assert d.page is not None
+    old = [c for c in admin.get(f"/{web.realm}/users/{eve.id}/credentials") if c["type"] == "otp"]
+    # The only device can't be removed while a second factor is required.
+    page = post(d, web.url + "/security/remove-device", {"csrf_token": csrf_of(d.page), "credential_id": old[0]["id"]})
+    assert any("only device" in m for m in flashes(page)), flashes(page)
+
+    page = post(d, web.url + "/security/change-device", {"csrf_token": csrf_of(page)})
+    assert page.kind == "configure-totp", page.summary()
+    secret = base64.b32encode(page.form_with("totpSecret").fields["totpSecret"].encode()).decode()
+    page = d.submit({"totp": pyotp.TOTP(secret).now(), "userLabel": "new phone"}, form_field="totpSecret")
+    assert page.url.startswith(web.url + "/security"), page.summary()
+    assert any("removed 1 old device" in m for m in flashes(page)), flashes(page)
+    otps = [c for c in admin.get(f"/{web.realm}/users/{eve.id}/credentials") if c["type"] == "otp"]
+    assert [c["userLabel"] for c in otps] == ["new phone"]
+    assert '"event": "otp.device_change"' in web.audit.read_text()
+
+
+def test_cancelled_device_change_keeps_old_device(web: WebApp, people: tuple[User, User], admin: Admin) -> None:
+    _, eve = people
+    d = web.sign_in(eve)
+    assert d.page is not None
+    page = post(d, web.url + "/security/change-device", {"csrf_token": csrf_of(d.page)})
+    assert page.kind == "configure-totp", page.summary()
+    page = d.submit({"cancel-aia": "true"}, form_field="totpSecret")
+    assert page.url.startswith(web.url + "/security"), page.summary()
+    assert any("old device was kept" in m or "cancelled" in m for m in flashes(page)), flashes(page)
+    otps = [c for c in admin.get(f"/{web.realm}/users/{eve.id}/credentials") if c["type"] == "otp"]
+    assert [c["userLabel"] for c in otps] == ["phone"]
+
+
+def test_twostep_web_serves_with_gunicorn(keycloak: Keycloak, realm: str, tmp_path: Path) -> None:
+    port = free_port()
+    env = keycloak.env(realm, TWOSTEP_WEB_CLIENT_SECRET="not-used-by-healthz")
+    proc = subprocess.Popen([sys.executable, "-m", "twostep", "web", "--port", str(port), "--workers", "2",
+                             "--token-dir", str(tmp_path / "tokens")], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        body = ""
+        while time.monotonic() < deadline:
+            try:
+                body = requests.get(f"http://127.0.0.1:{port}/healthz", timeout=2).text
+                break
+            except requests.ConnectionError:
+                time.sleep(0.3)
+        assert body == "ok\n"
+        home = requests.get(f"http://127.0.0.1:{port}/", timeout=5)
+        assert home.status_code == 200 and "Sign in" in home.text
+        assert "nosniff" in home.headers["X-Content-Type-Options"]
+    finally:
+        proc.terminate()
+        _out, err = proc.communicate(timeout=30)
+    assert "gunicorn" in err.lower() or "Booting worker" in err, err[-2000:]
+
+
+def test_twostep_web_needs_the_client_secret(keycloak: Keycloak, realm: str) -> None:
+    p = subprocess.run([sys.executable, "-m", "twostep", "web", "--port", "1"], env=keycloak.env(realm),
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 3 and "client secret" in p.stderr
+
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+VIEWPORTS = {"desktop": {"width": 1280, "height": 900}, "mobile": {"width": 390, "height": 844}}
+
+
+def _pw_sign_in(page: Any, web: WebApp, user: User, path: str) -> None:
+    page.goto(f"{web.url}/auth/login?next={path}")
+    page.fill("#username", user.username)
+    page.fill("#password", user.password)
+    page.click("#kc-login")
+    page.wait_for_selector("#otp")
+    page.fill("#otp", user.code())
+    page.click("#kc-login")
+    page.wait_for_url(f"{web.url}{path}*")
+
+
+def _shoot(page: Any, name: str) -> None:
+    """With TWOSTEP_WEB_SCREENSHOTS=DIR (e.g. docs/screenshots) each page is captured at desktop and
+    mobile widths as DIR/web-NAME-WIDTH.png."""
+    target = os.environ.get("TWOSTEP_WEB_SCREENSHOTS")
+    if not target:
+        return
+    Path(target).mkdir(parents=True, exist_ok=True)
+    for label, size in VIEWPORTS.items():
+        page.set_viewport_size(size)
+        page.screenshot(path=str(Path(target) / f"web-{name}-{label}.png"), full_page=True)
+    page.set_viewport_size(VIEWPORTS["desktop"])
+
+
+@pytest.mark.browser
+def test_browser_admin_grants_and_revokes_bypass(web: WebApp, people: tuple[User, User]) -> None:
+    from playwright.sync_api import sync_playwright
+
+    boss, eve = people
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = chromium.new_context(viewport=VIEWPORTS["desktop"]).new_page()
+            _pw_sign_in(page, web, boss, "/admin")
+            _shoot(page, "overview")
+            page.click("text=Users")
+            page.fill("#q", "eve")
+            page.click("button:has-text('Search')")
+            _shoot(page, "users")
+            page.click("a:has-text('eve')")
+            page.wait_for_url(f"{web.url}/admin/users/{eve.id}")
+            _shoot(page, "user")
+            grant = page.locator("form#grant")
+            grant.locator("input[value='1h']").check()
+            grant.locator("input[name='reason']").fill("phone at home")
+            grant.locator("input[name='confirm']").check()
+            grant.locator("button[type=submit]").click()
+            page.wait_for_selector(".flash.ok")
+            assert "set the bypass marker" in page.inner_text(".flash.ok")
+            _shoot(page, "user-bypassed")
+
+            # eve signs in to an app with her password alone.
+            d = LoginDriver(web.kc_url, web.realm)
+            d.login(eve.username, eve.password)
+            assert d.logged_in(), d.page.summary() if d.page else None
+
+            revoke = page.locator("form.action", has=page.locator("input[value='revoke']"))
+            revoke.locator("input[name='confirm']").check()
+            revoke.locator("button[type=submit]").click()
+            page.wait_for_selector(".flash.ok")
+            assert "remove the bypass" in page.inner_text(".flash.ok")
+
+            d = LoginDriver(web.kc_url, web.realm)
+            assert d.login(eve.username, eve.password).kind == "otp"
+
+            page.goto(f"{web.url}/admin/audit")
+            _shoot(page, "audit")
+            mine = chromium.new_context(viewport=VIEWPORTS["desktop"]).new_page()
+            _pw_sign_in(mine, web, eve, "/security")
+            _shoot(mine, "security")
+        finally:
+            chromium.close()
+
+
+@pytest.mark.browser
+def test_browser_user_changes_device(web: WebApp, people: tuple[User, User], admin: Admin) -> None:
+    from playwright.sync_api import sync_playwright
+
+    _, eve = people
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = chromium.new_context(viewport=VIEWPORTS["desktop"]).new_page()
+            _pw_sign_in(page, web, eve, "/security")
+            page.click("button:has-text('My mobile device has changed')")
+            page.wait_for_selector("input[name=totpSecret]", state="attached")
+            _shoot(page, "keycloak-new-device")
+            secret = base64.b32encode(page.input_value("input[name=totpSecret]").encode()).decode()
+            page.fill("#totp", pyotp.TOTP(secret).now())
+            page.fill("#userLabel", "new phone")
+            page.click("#kc-login, input[type=submit]")
+            page.wait_for_url(f"{web.url}/security*")
+            assert "removed 1 old device" in page.inner_text(".flash.ok")
+            assert "new phone" in page.inner_text("main")
+            _shoot(page, "security-device-changed")
+        finally:
+            chromium.close()
+    otps = [c for c in admin.get(f"/{web.realm}/users/{eve.id}/credentials") if c["type"] == "otp"]
+    assert [c["userLabel"] for c in otps] == ["new phone"]

@@ -1,0 +1,33 @@
+"""The twostep-web client step of `twostep setup` (pure planning)."""
+
+from __future__ import annotations
+
+import pytest
+from twostep.errors import InvalidInput
+from twostep.web.client_setup import WEB_CLIENT_ID, desired_rep, plan_steps
+
+
+def test_missing_client_is_created_with_pkce_and_exact_redirects() -> None:
+    steps = plan_steps("https://2fa.example.org/", None)
+    assert len(steps) == 1 and "create" in steps[0][0]
+    rep = desired_rep("https://2fa.example.org/")
+    assert rep["clientId"] == WEB_CLIENT_ID and rep["publicClient"] is False
+    assert rep["redirectUris"] == ["https://2fa.example.org/auth/callback"]
+    assert rep["attributes"] == {"pkce.code.challenge.method": "S256",
+                                 "post.logout.redirect.uris": "https://2fa.example.org/"}
+    assert rep["directAccessGrantsEnabled"] is False and rep["implicitFlowEnabled"] is False
+
+
+def test_matching_client_plans_nothing_and_drift_is_repaired() -> None:
+    have = {**desired_rep("http://127.0.0.1:8000"), "id": "x", "name": "renamed by an admin",
+            "attributes": {**desired_rep("http://127.0.0.1:8000")["attributes"], "other": "kept"}}
+    assert plan_steps("http://127.0.0.1:8000", have) == []
+    widened = {**have, "redirectUris": ["*"], "attributes": {"pkce.code.challenge.method": ""}}
+    (text, _run), = plan_steps("http://127.0.0.1:8000", widened)
+    assert "redirectUris" in text and "pkce" in text
+
+
+@pytest.mark.parametrize("url", ["ftp://x", "example.org", "https://x/?a=1", ""])
+def test_bad_web_url_is_refused(url: str) -> None:
+    with pytest.raises(InvalidInput):
+        plan_steps(url, None)
