@@ -9,7 +9,7 @@ python3 -m pip install -q --disable-pip-version-check -e ".[web]"
 url="$(bash deploy/local/keycloak.sh start dev)"
 export TWOSTEP_URL="$url" TWOSTEP_ADMIN_USERNAME="${KC_BOOTSTRAP_ADMIN_USERNAME:-admin}" \
        TWOSTEP_ADMIN_PASSWORD="${KC_BOOTSTRAP_ADMIN_PASSWORD:-admin}" TWOSTEP_REALM=demo
-twostep demo --realm demo --web-url "http://127.0.0.1:$WEB_PORT"
-if twostep web --help >/dev/null 2>&1; then
-  exec twostep web --realm demo --host 127.0.0.1 --port "$WEB_PORT" --setup-client
-fi
+STATE="${TWOSTEP_CACHE:-$HOME/.cache/keycloak-twostep}/instances/dev"
+twostep demo --realm demo --web-url "http://127.0.0.1:$WEB_PORT" --web-secret-file "$STATE/web-client-secret"
+echo "admin pages on http://127.0.0.1:$WEB_PORT (Ctrl-C to stop; Keycloak keeps running: deploy/local/keycloak.sh stop dev)"
+exec twostep web --realm demo --host 127.0.0.1 --port "$WEB_PORT" --client-secret-file "$STATE/web-client-secret"
