@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from twostep import flows
+from twostep import flows, logs, metrics
 from twostep.audit import AuditSink, event
 from twostep.bypass import (
     ENDING_VALUE,
@@ -27,6 +27,8 @@ from twostep.errors import KeycloakUnavailable, TwostepError, Unauthorized
 from twostep.keycloak_adapter import JSON, KeycloakClient
 from twostep.policy import BROWSER_FLOW, BYPASS_ATTR, BYPASS_VALUE, RealmPolicy, utc_iso
 from twostep.realm_setup import _desired_profile, rebuild_flow
+
+log = logs.get("twostep.sync")
 
 
 @dataclass(frozen=True)
@@ -192,6 +194,8 @@ class Summary:
     warnings: list[str] = field(default_factory=list)
     next_expiry: str | None = None
     aborted: bool = False
+    # users whose bypass this pass ended (or another run was ending): not pending any more (metrics)
+    ended_user_ids: set[str] = field(default_factory=set)
 
     @property
     def ok(self) -> bool:
@@ -219,19 +223,34 @@ def apply(kc: KeycloakClient, actions: list[Action], now: datetime, audit: Audit
         try:
             outcome = _apply_one(kc, action, now, audit, actor, lease_s, summary.run_id)
         except (KeycloakUnavailable, Unauthorized) as exc:
+            _failed(kc.realm, action, exc, summary, stops=True)
             summary.errors.append(f"{action.kind} {action.name}: {exc}")
             summary.aborted = True
             break
         except TwostepError as exc:
+            _failed(kc.realm, action, exc, summary, stops=False)
             summary.errors.append(f"{action.kind} {action.name}: {exc}")
             continue
         if outcome == "done":
             counter = _COUNTER[action.kind]
             setattr(summary, counter, getattr(summary, counter) + 1)
             summary.actions.append(action.as_dict())
+            metrics.record_action(kc.realm, action.kind)
         elif outcome == "busy":
             summary.handled_elsewhere += 1
+        if action.end is not None and action.user_id:
+            summary.ended_user_ids.add(action.user_id)
+        log.info("sync.action", kind=action.kind, target=action.name, user_id=action.user_id,
+                 outcome="done" if outcome == "done" else "handled_elsewhere", detail=action.detail,
+                 run_id=summary.run_id, realm=kc.realm)
     return summary
+
+
+def _failed(realm: str, action: Action, exc: TwostepError, summary: Summary, stops: bool) -> None:
+    kind = metrics.error_kind(exc)
+    metrics.record_error(realm, kind)
+    log.error("sync.error", str(exc), kind=kind, action=action.kind, target=action.name, user_id=action.user_id,
+              run_id=summary.run_id, realm=realm, stops_pass=stops)
 
 
 def _apply_one(kc: KeycloakClient, action: Action, now: datetime, audit: AuditSink, actor: str,
@@ -282,7 +301,16 @@ def _apply_one(kc: KeycloakClient, action: Action, now: datetime, audit: AuditSi
 def run_once(kc: KeycloakClient, now: datetime, audit: AuditSink, actor: str, lease_s: float,
              options: Options = Options(), dry_run: bool = False) -> tuple[Summary, State | None]:
     summary = Summary(run_id=uuid.uuid4().hex[:12], dry_run=dry_run)
-    state = read_state(kc, now, options)
+    try:
+        state = read_state(kc, now, options)
+    except TwostepError as exc:
+        if not dry_run:
+            kind = metrics.error_kind(exc)
+            metrics.record_error(kc.realm, kind)
+            metrics.record_failed_pass(kc.realm)
+            log.error("sync.error", str(exc), kind=kind, action="read", run_id=summary.run_id, realm=kc.realm,
+                      stops_pass=True)
+        raise
     actions = plan(state, now, options)
     summary.bypassed_active = sum(1 for u in state.bypassed if read_record(u).state(now) == "active")
     nxt = next_expiry(state, now)
@@ -299,4 +327,22 @@ def run_once(kc: KeycloakClient, now: datetime, audit: AuditSink, actor: str, le
         summary.actions = [a.as_dict() for a in actions]
         return summary, state
     apply(kc, actions, now, audit, actor, lease_s, summary)
+    pending = pending_end(state, now, summary)
+    metrics.record_pass(kc.realm, ok=summary.ok, active=summary.bypassed_active,
+                        next_end=pending.timestamp() if pending else None)
+    log.info("sync.pass", kind="full" if options.full else "expiry", run_id=summary.run_id, realm=kc.realm,
+             ok=summary.ok, expired=summary.expired, ended_early=summary.ended_early,
+             drift_repaired=summary.drift_repaired, enforced=summary.enforced, errors=len(summary.errors),
+             active=summary.bypassed_active, next_expiry=summary.next_expiry)
     return summary, state
+
+
+def pending_end(state: State, now: datetime, summary: Summary) -> datetime | None:
+    """Earliest end among the bypasses still in force after the pass: those not yet due, and those due
+    that the pass did not end (failed, or not reached after losing Keycloak)."""
+    ends = []
+    for user in state.bypassed:
+        rec = read_record(user)
+        if rec.valid and rec.until is not None and rec.user_id not in summary.ended_user_ids:
+            ends.append(rec.until)
+    return min(ends) if ends else None

@@ -102,3 +102,14 @@ def test_calls_are_counted() -> None:
     kc.get_realm()
     kc.get_realm()
     assert kc.calls.count == 3  # one token, two reads
+
+
+@responses.activate
+def test_expired_personal_token_is_unauthorized() -> None:
+    """The web pages act with the signed-in person's token; when Keycloak rejects it, the page must
+    learn 'sign in again', not crash on python-keycloak's own error."""
+    s = load_settings(env={"TWOSTEP_URL": URL}, realm="acme")
+    kc = KeycloakClient(s, token="expired-token")
+    responses.add(responses.GET, f"{URL}/admin/realms/acme/users/count", status=401, json={"error": "HTTP 401"})
+    with pytest.raises(Unauthorized, match=r"sign in again|rejected our credentials"):
+        kc.count_users()

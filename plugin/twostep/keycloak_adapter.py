@@ -7,7 +7,6 @@ retries only what is safe to retry, and turns Keycloak's answers into our errors
 from __future__ import annotations
 
 import json
-import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -211,6 +210,13 @@ class KeycloakClient:
         except KeycloakConnectionError as exc:
             raise KeycloakUnavailable(f"{what}: cannot reach Keycloak at {self.settings.url} ({_short(exc)})") \
                 from None
+        except KeycloakError as exc:
+            # python-keycloak signs in again after a 401 and raises its own error when it cannot
+            # (a signed-in person's token has expired, or our credentials were revoked meanwhile).
+            code = getattr(exc, "response_code", None)
+            if code is not None and code >= 500:
+                raise KeycloakUnavailable(f"{what}: Keycloak answered HTTP {code}") from None
+            raise Unauthorized(f"{what}: the sign-in to Keycloak is no longer valid; sign in again") from None
         finally:
             self._observe(method, path, params, status, time.perf_counter() - t0)
         if resp.status_code >= 400:

@@ -7,6 +7,7 @@ import sys
 
 import click
 
+from .. import logs
 from ..errors import TwostepError
 from .bypass_cmds import bypass
 from .codes_cmds import codes
@@ -22,10 +23,16 @@ from .web_cmds import web
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option("--config", "config_file", metavar="FILE", help="TOML settings file (else $TWOSTEP_CONFIG).")
 @click.option("--realm", metavar="R", help="Realm to act on (else $TWOSTEP_REALM).")
+@click.option("--log-format", type=click.Choice(logs.FORMATS), envvar="TWOSTEP_LOG_FORMAT",
+              help="Logs on stderr: json (one event per line) or text. Default: text on a terminal, else json.")
 @click.version_option(package_name="keycloak-twostep")
 @click.pass_context
-def cli(ctx: click.Context, config_file: str | None, realm: str | None) -> None:
+def cli(ctx: click.Context, config_file: str | None, realm: str | None, log_format: str | None) -> None:
     """Two-step authentication on Keycloak: policy, bypass, backup codes, devices."""
+    try:
+        logs.configure(log_format)
+    except ValueError as exc:  # a bad TWOSTEP_LOG_LEVEL
+        raise click.UsageError(str(exc)) from None
     obj = ctx.ensure_object(App)
     obj.config_file = config_file
     obj.realm = realm

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import sys
-import tempfile
-import time
 from pathlib import Path
 
 import click
@@ -13,11 +10,14 @@ import click
 from twostep.sync.reconcile import Options, State, Summary, run_once
 from twostep.sync.watch import watch
 
+from .. import logs, metrics
 from ..audit import AuditSink, sink_for
 from ..bypass import actor_from_settings, lease_seconds
 from ..errors import InvalidInput, KeycloakUnavailable, TwostepError
 from ..keycloak_adapter import KeycloakClient
 from .common import App, app, emit_json, json_option, realm_options
+
+_log = logs.get("twostep.sync")
 
 
 def _print(summary: Summary, as_json: bool) -> None:
@@ -38,33 +38,9 @@ def _print(summary: Summary, as_json: bool) -> None:
         click.echo(f"  error: {e}", err=True)
 
 
-def write_textfile(path: str, summary: Summary | None, realm: str, up: bool) -> None:
-    """Prometheus textfile-collector format, replaced atomically."""
-    lines = [
-        "# HELP twostep_sync_up 1 when the last sync pass reached Keycloak and every action succeeded.",
-        "# TYPE twostep_sync_up gauge",
-        f'twostep_sync_up{{realm="{realm}"}} {1 if up and summary and summary.ok else 0}',
-        "# HELP twostep_sync_last_run_timestamp_seconds When the last sync pass finished.",
-        "# TYPE twostep_sync_last_run_timestamp_seconds gauge",
-        f'twostep_sync_last_run_timestamp_seconds{{realm="{realm}"}} {time.time():.3f}',
-    ]
-    if summary is not None:
-        lines += ["# HELP twostep_sync_actions Actions done by the last sync pass, by kind.",
-                  "# TYPE twostep_sync_actions gauge"]
-        for kind in ("expired", "ended_early", "drift_repaired", "finished", "enforced"):
-            lines.append(f'twostep_sync_actions{{realm="{realm}",kind="{kind}"}} {getattr(summary, kind)}')
-        lines += ["# HELP twostep_sync_errors Failed actions in the last sync pass.",
-                  "# TYPE twostep_sync_errors gauge",
-                  f'twostep_sync_errors{{realm="{realm}"}} {len(summary.errors)}',
-                  "# HELP twostep_bypass_active Users with an active bypass.",
-                  "# TYPE twostep_bypass_active gauge",
-                  f'twostep_bypass_active{{realm="{realm}"}} {summary.bypassed_active}']
-    target = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=str(target.parent), prefix=".twostep-sync.", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write("\n".join(lines) + "\n")
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, target)
+def write_textfile(path: str) -> None:
+    """Prometheus textfile-collector format (the same names `--metrics-port` serves), replaced atomically."""
+    metrics.write_textfile(path)
 
 
 @click.command()
@@ -85,16 +61,26 @@ def write_textfile(path: str, summary: Summary | None, realm: str, up: bool) -> 
               help="Require OTP setup from users in scope whose grace period is over.")
 @click.option("--enforce-limit", type=click.IntRange(1, 10_000_000), default=10_000, show_default=True,
               help="Users scanned by the enforcement pass per run.")
-@click.option("--textfile", metavar="PATH", help="Write Prometheus metrics (textfile collector) to PATH.")
+@click.option("--textfile", metavar="PATH",
+              help="Write Prometheus metrics (textfile collector) to PATH after each pass, atomically.")
+@click.option("--metrics-port", type=click.IntRange(1, 65535), metavar="N",
+              help="--watch: serve Prometheus metrics on http://HOST:N/metrics.")
+@click.option("--metrics-host", default="127.0.0.1", show_default=True, metavar="HOST",
+              help="--watch: address for --metrics-port (loopback unless you mean it).")
 @click.option("--dry-run", is_flag=True, help="Print the plan; change nothing.")
 @json_option
 def sync(mode: str, max_sleep: float, full_every: float, end_sessions: bool, end_early: bool, enforce: bool,
-         enforce_limit: int, textfile: str | None, dry_run: bool, as_json: bool) -> None:
+         enforce_limit: int, textfile: str | None, metrics_port: int | None, metrics_host: str, dry_run: bool,
+         as_json: bool) -> None:
     """Re-enable expired bypasses, repair drift, enforce the policy."""
     if textfile and not Path(textfile).parent.is_dir():
         raise InvalidInput(f"--textfile {textfile}: directory {Path(textfile).parent} does not exist")
     if mode == "watch" and dry_run:
         raise InvalidInput("--dry-run goes with --once")
+    if metrics_port is not None and mode != "watch":
+        raise InvalidInput("--metrics-port goes with --watch (use --textfile with --once)")
+    if textfile:
+        metrics.load_textfile(textfile)
     a = app()
     kc = a.client()
     audit = sink_for(a.settings.audit_file, sys.stderr if as_json else None)
@@ -102,16 +88,21 @@ def sync(mode: str, max_sleep: float, full_every: float, end_sessions: bool, end
     options = Options(end_sessions=end_sessions, end_early=end_early, enforce=enforce,
                       enforce_limit=enforce_limit)
     if mode == "watch":
+        if metrics_port is not None:
+            try:
+                metrics.serve(metrics_port, metrics_host)
+            except OSError as exc:
+                raise InvalidInput(f"--metrics-port {metrics_port}: cannot listen on {metrics_host} "
+                                   f"({exc.strerror})") from None
+            _log.info("sync.metrics", f"serving metrics on http://{metrics_host}:{metrics_port}/metrics",
+                      host=metrics_host, port=metrics_port)
         _watch(a, kc, audit, actor, options, max_sleep, full_every, textfile, as_json)
         return
     try:
         summary, _ = run_once(kc, a.clock(), audit, actor, lease_seconds(a.settings), options, dry_run)
-    except TwostepError:
-        if textfile:
-            write_textfile(textfile, None, kc.realm, False)
-        raise
-    if textfile:
-        write_textfile(textfile, summary, kc.realm, True)
+    finally:
+        if textfile and not dry_run:
+            write_textfile(textfile)
     _print(summary, as_json)
     if not summary.ok:
         first = summary.errors[0]
@@ -133,7 +124,7 @@ def _watch(a: App, kc: KeycloakClient, audit: AuditSink, actor: str, options: Op
 
     def report(summary: Summary | None, error: str | None) -> None:
         if textfile:
-            write_textfile(textfile, summary, kc.realm, error is None)
+            write_textfile(textfile)
         if error is not None:
             click.echo(f"twostep: sync: {error} (retrying)", err=True)
             return

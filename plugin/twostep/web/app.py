@@ -80,13 +80,12 @@ class ServiceClients:
 
 
 def _metrics(app: Flask) -> None:
-    try:
-        from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
-    except ImportError:  # the web extra brings it; without it /metrics says so
-        app.add_url_rule("/metrics", "metrics", lambda: Response("prometheus_client not installed\n", 501,
-                                                                  mimetype="text/plain"))
-        return
+    from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+
+    from ..metrics import attach
+
     registry = CollectorRegistry()
+    attach(registry)  # the shared twostep_* metrics (Keycloak latency, bypass gauges) next to the page metrics
     reqs = Counter("twostep_web_requests", "HTTP requests", ["endpoint", "method", "status"], registry=registry)
     lat = Histogram("twostep_web_request_seconds", "Request latency", ["endpoint"], registry=registry)
     kc_calls = Counter("twostep_web_keycloak_calls", "Keycloak admin calls made by pages", ["endpoint"],

@@ -1,0 +1,486 @@
+"""Scale figures for issue 7 (benchmarks, not tests). Loopback only; every part bounded in count and time.
+
+    PYTHONPATH=. python bench/scale.py expiry  [--url URL]   # 10k vs 100k realm, 1,000 bypasses, vs naive
+    PYTHONPATH=. python bench/scale.py enforce [--url URL]   # require_totp vs raw PUT at 1/4/8 concurrent
+    PYTHONPATH=. python bench/scale.py login   [--url URL]   # twostep flow vs stock browser flow, 200 each
+    PYTHONPATH=. python bench/scale.py memory  [--url URL] [--minutes 10]   # RSS of sync --watch (and web)
+
+Each prints a table and writes bench/results/<part>.json. Realms are named bench-*, and deleted at the
+end unless --keep. The Keycloak is shared with other developers' tests: figures are noisy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pyotp
+import requests
+from twostep import bypass
+from twostep.audit import MemorySink
+from twostep.bypass import lease_seconds, read_record
+from twostep.clock import fixed_clock
+from twostep.enforcement import require_totp
+from twostep.keycloak_adapter import KeycloakClient
+from twostep.policy import BYPASS_ATTR, BYPASS_VALUE, RealmPolicy, utc_iso
+from twostep.settings import Settings
+from twostep.sync.reconcile import Options, State, Summary, apply, plan, run_once
+
+RESULTS = Path(__file__).parent / "results"
+OPTS = Options(end_sessions=True, end_early=False, enforce=False, full=False)
+BATCH = 2000
+
+
+def log(msg: str) -> None:
+    print(f"[{datetime.now():%H:%M:%S}] {msg}", file=sys.stderr, flush=True)
+
+
+def settings(url: str, realm: str) -> Settings:
+    return Settings(url=url, realm=realm, admin_username="admin", admin_password="admin", timeout=300)
+
+
+def env_for(url: str, realm: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TWOSTEP_")}
+    env.update({"TWOSTEP_URL": url, "TWOSTEP_ADMIN_USERNAME": "admin", "TWOSTEP_ADMIN_PASSWORD": "admin",
+                "TWOSTEP_REALM": realm, "TWOSTEP_LOG_FORMAT": "json"})
+    return env
+
+
+def twostep(url: str, realm: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "twostep", *args], env=env_for(url, realm), check=True,
+                          capture_output=True, text=True)
+
+
+@contextmanager
+def bench_realms(url: str, n: int, keep: bool, *setup_args: str) -> Iterator[list[str]]:
+    master = KeycloakClient(settings(url, "master"), "master")
+    names = ["bench-" + uuid.uuid4().hex[:8] for _ in range(n)]
+    try:
+        for name in names:
+            master.request("POST", "", what="create realm", body={"realm": name, "enabled": True}, realm_level=False)
+            if setup_args:
+                twostep(url, name, "setup", "--no-service-client", *setup_args)
+        yield names
+    finally:
+        if not keep:
+            for name in names:
+                try:
+                    master.request("DELETE", f"/{name}", what="delete realm", realm_level=False)
+                    log(f"deleted realm {name}")
+                except Exception as exc:  # report and go on: the other realms must go too
+                    log(f"could not delete {name}: {exc}")
+
+
+def record(now: datetime, expired: bool) -> dict[str, list[str]]:
+    until = now - timedelta(minutes=5) if expired else now + timedelta(hours=4)
+    return {BYPASS_ATTR: [BYPASS_VALUE], "twostep_bypass_until": [utc_iso(until)],
+            "twostep_bypass_granted_at": [utc_iso(now - timedelta(hours=2))], "twostep_bypass_by": ["bench"],
+            "twostep_bypass_reason": ["bench"], "twostep_bypass_extended": ["0"],
+            "twostep_bypass_reset_device": ["false"]}
+
+
+def seed(kc: KeycloakClient, n: int, bypassed: int, expired: int, now: datetime,
+         extra: Callable[[int], dict[str, Any]] | None = None) -> list[str]:
+    """Partial import in batches of 2,000; the first `bypassed` users carry a bypass, `expired` of them over."""
+    expired_names = []
+    t0 = time.monotonic()
+    for start in range(0, n, BATCH):
+        users = []
+        for i in range(start, min(n, start + BATCH)):
+            u: dict[str, Any] = {"username": f"u{i:06d}", "enabled": True, "email": f"u{i:06d}@bench.test",
+                                 "firstName": "U", "lastName": f"{i}"}
+            if i < bypassed:
+                u["attributes"] = record(now, i < expired)
+                if i < expired:
+                    expired_names.append(u["username"])
+            if extra:
+                u.update(extra(i))
+            users.append(u)
+        kc.post("/partialImport", {"ifResourceExists": "SKIP", "users": users}, "partial import")
+        if (start // BATCH) % 10 == 9:
+            log(f"  {kc.realm}: {start + BATCH} users ({time.monotonic() - t0:.0f}s)")
+    log(f"seeded {kc.realm}: {n} users ({bypassed} bypassed, {expired} expired) in {time.monotonic() - t0:.1f}s")
+    return expired_names
+
+
+def reexpire(kc: KeycloakClient, names: list[str], now: datetime) -> None:
+    for name in names:
+        (u,) = kc.find_users(username=name, exact="true", briefRepresentation="true")
+        rep = kc.get_user(u["id"])
+        rep["attributes"] = {**(rep.get("attributes") or {}), **record(now, True)}
+        kc.update_user(u["id"], rep)
+
+
+def measure(kc: KeycloakClient, fn: Callable[[], Any]) -> tuple[float, int, Any]:
+    kc.get_realm()  # signed in outside the measurement
+    kc.calls.count = 0
+    t0 = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - t0, kc.calls.count, out
+
+
+def naive_find(kc: KeycloakClient, first: int = 0, pages: int | None = None) -> list[Any]:
+    """Every user's full representation, page by page (what a pass without a targeted query must do)."""
+    found, page = [], 0
+    while pages is None or page < pages:
+        batch = kc.get("/users", "list users", first=first + page * 100, max=100, briefRepresentation="false")
+        if not batch:
+            break
+        found += [u for u in batch if read_record(u).marker is not None]
+        page += 1
+        if len(batch) < 100:
+            break
+    return found
+
+
+def naive_apply(kc: KeycloakClient, bypassed: list[Any], now: datetime) -> Summary:
+    state = State(kc.realm, RealmPolicy.effective(kc.get_realm().get("attributes") or {})[0], True, bypassed=bypassed)
+    return apply(kc, plan(state, now, OPTS), now, MemorySink([]), "bench-naive", lease_seconds(kc.settings),
+                 Summary(run_id=uuid.uuid4().hex[:12]))
+
+
+# -- expiry ----------------------------------------------------------------------------------------
+
+def part_expiry(args: argparse.Namespace) -> dict[str, Any]:
+    sizes = [int(s) for s in args.sizes.split(",")]
+    out: dict[str, Any] = {"bypassed": args.bypassed, "expired": args.expired, "realms": {}}
+    with bench_realms(args.url, len(sizes), args.keep, "--enforce", "none") as names:
+        now = datetime.now(UTC)
+        for size, realm in zip(sizes, names, strict=True):
+            kc = KeycloakClient(settings(args.url, realm))
+            exp_names = seed(kc, size, args.bypassed, args.expired, now)
+            row: dict[str, Any] = {"users": size, "realm": realm}
+            # 1. the sync's read (dry run: the targeted query, no writes), then the real pass.
+            t, c, _ = measure(kc, lambda kc=kc: run_once(kc, now, MemorySink([]), "bench", 60, OPTS, dry_run=True))
+            row["targeted_find"] = {"s": round(t, 3), "requests": c}
+            t, c, (summary, _) = measure(
+                kc, lambda kc=kc: run_once(kc, now, MemorySink([]), "bench", lease_seconds(kc.settings), OPTS))
+            row["targeted_pass"] = {"s": round(t, 3), "requests": c, "expired": summary.expired,
+                                    "errors": len(summary.errors)}
+            log(f"{size}: targeted pass {t:.2f}s {c} req, expired {summary.expired}")
+            reexpire(kc, exp_names, now)
+            total_pages = -(-size // 100)
+            if size <= args.naive_full_max:
+                t, c, found = measure(kc, lambda kc=kc: naive_find(kc))
+                row["naive_find"] = {"s": round(t, 3), "requests": c, "found": len(found), "measured": "full scan"}
+            else:
+                # Bounded: sample pages spread over the realm (offset pagination gets slower further in),
+                # extrapolate to all pages. Said so in the results.
+                starts = [int(i * (size - 100 * args.sample_pages_per_point) / (args.sample_points - 1))
+                          for i in range(args.sample_points)]
+                times, reqs, found_n = [], 0, 0
+                for st in starts:
+                    t, c, found = measure(kc, lambda kc=kc, st=st: naive_find(kc, st, args.sample_pages_per_point))
+                    times.append(t / args.sample_pages_per_point)
+                    reqs += c
+                    found_n += len(found)
+                per_page = statistics.mean(times)
+                row["naive_find"] = {"s": round(per_page * total_pages, 3), "requests": total_pages,
+                                     "measured": f"{args.sample_points * args.sample_pages_per_point} of "
+                                                 f"{total_pages} pages sampled at {args.sample_points} offsets, "
+                                                 "extrapolated", "s_per_page": round(per_page, 4),
+                                     "s_per_page_by_offset": [round(x, 4) for x in times]}
+            # the naive pass then does the same expiries as the targeted one: measure them once here
+            bypassed = [u for u in kc.iter_users_with_attribute(BYPASS_ATTR, BYPASS_VALUE)]
+            t, c, summary = measure(kc, lambda kc=kc, b=bypassed: naive_apply(kc, b, now))
+            row["expiry_writes"] = {"s": round(t, 3), "requests": c, "expired": summary.expired}
+            row["naive_pass"] = {"s": round(row["naive_find"]["s"] + t, 3),
+                                 "requests": row["naive_find"]["requests"] + c}
+            log(f"{size}: naive pass {row['naive_pass']}")
+            out["realms"][str(size)] = row
+    print_expiry(out)
+    return out
+
+
+def print_expiry(out: dict[str, Any]) -> None:
+    print(f"\nsync expiry pass: {out['bypassed']} bypassed users, {out['expired']} expired")
+    print(f"{'users':>8} {'targeted s':>11} {'req':>6} {'find s':>8} {'find req':>9} "
+          f"{'naive s':>9} {'naive req':>10} {'wall x':>7} {'req x':>7}")
+    for size, r in out["realms"].items():
+        t, n = r["targeted_pass"], r["naive_pass"]
+        print(f"{size:>8} {t['s']:>11.2f} {t['requests']:>6} {r['targeted_find']['s']:>8.2f} "
+              f"{r['targeted_find']['requests']:>9} {n['s']:>9.2f} {n['requests']:>10} "
+              f"{n['s'] / t['s']:>7.1f} {n['requests'] / t['requests']:>7.1f}")
+
+
+# -- enforcement -----------------------------------------------------------------------------------
+
+def part_enforce(args: argparse.Namespace) -> dict[str, Any]:
+    out: dict[str, Any] = {"users": args.users, "per_run": args.per_run, "max_s": args.max_s, "runs": []}
+    with bench_realms(args.url, 1, args.keep, "--enforce", "none") as (realm,):
+        kc = KeycloakClient(settings(args.url, realm))
+        seed(kc, args.users, 0, 0, datetime.now(UTC))
+        ids = [u["id"] for u in kc.iter_users(1000, briefRepresentation="true")]
+        random.Random(7).shuffle(ids)
+        local = threading.local()
+
+        def client() -> KeycloakClient:
+            if not hasattr(local, "kc"):
+                local.kc = KeycloakClient(settings(args.url, realm))
+            c: KeycloakClient = local.kc
+            return c
+
+        def ours(uid: str) -> None:
+            require_totp(client(), uid)
+
+        reps: dict[str, Any] = {}
+
+        def raw(uid: str) -> None:
+            client().update_user(uid, reps[uid])
+
+        cursor = 0
+        for conc in (1, 4, 8):
+            for name, fn in (("require_totp", ours), ("raw_put", raw)):
+                chunk = ids[cursor: cursor + args.per_run]
+                cursor += args.per_run
+                if name == "raw_put":  # fetched outside the clock: the raw rate is the write alone
+                    for uid in chunk:
+                        reps[uid] = kc.get_user(uid)
+                deadline = time.monotonic() + args.max_s
+                done = 0
+                lock = threading.Lock()
+
+                def work(uid: str, fn: Callable[[str], None] = fn, deadline: float = deadline,
+                         lock: threading.Lock = lock) -> None:
+                    nonlocal done
+                    if time.monotonic() > deadline:
+                        return
+                    fn(uid)
+                    with lock:
+                        done += 1
+
+                with ThreadPoolExecutor(conc) as pool:
+                    list(pool.map(client_warm, [client] * conc))
+                    t0 = time.perf_counter()
+                    list(pool.map(work, chunk))
+                    wall = time.perf_counter() - t0
+                row = {"method": name, "concurrency": conc, "users": done, "s": round(wall, 2),
+                       "users_per_s": round(done / wall, 1)}
+                out["runs"].append(row)
+                log(f"enforce {row}")
+    print("\nbulk enforcement (users/s), same Keycloak, same concurrency")
+    print(f"{'conc':>5} {'require_totp':>13} {'raw PUT':>9} {'ratio':>6}")
+    for conc in (1, 4, 8):
+        a = next(r for r in out["runs"] if r["concurrency"] == conc and r["method"] == "require_totp")
+        b = next(r for r in out["runs"] if r["concurrency"] == conc and r["method"] == "raw_put")
+        print(f"{conc:>5} {a['users_per_s']:>13} {b['users_per_s']:>9} {a['users_per_s'] / b['users_per_s']:>6.2f}")
+    return out
+
+
+def client_warm(factory: Callable[[], KeycloakClient]) -> None:
+    factory().get_realm()
+
+
+# -- login latency ---------------------------------------------------------------------------------
+
+def part_login(args: argparse.Namespace) -> dict[str, Any]:
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from tests.support.login import REDIRECT_URI, TEST_CLIENT, LoginDriver
+
+    n = args.logins
+    password = "Bench-" + uuid.uuid4().hex[:10]
+    secrets_ = [pyotp.random_base32() for _ in range(n)]
+
+    def creds(i: int) -> dict[str, Any]:
+        return {"credentials": [
+            {"type": "password", "value": password, "temporary": False},
+            {"type": "otp", "userLabel": "phone", "secretData": json.dumps({"value": secrets_[i]}),
+             "credentialData": json.dumps({"subType": "totp", "digits": 6, "counter": 0, "period": 30,
+                                           "algorithm": "HmacSHA1", "secretEncoding": "BASE32"})}],
+            "emailVerified": True}
+
+    out: dict[str, Any] = {"logins": n}
+    with bench_realms(args.url, 2, args.keep) as (ours, stock):
+        for realm in (ours, stock):
+            kc = KeycloakClient(settings(args.url, realm))
+            kc.post("/clients", {"clientId": TEST_CLIENT, "publicClient": True, "standardFlowEnabled": True,
+                                 "redirectUris": [REDIRECT_URI]}, "test client")
+        twostep(args.url, ours, "setup", "--no-service-client")
+        for realm in (ours, stock):
+            seed(KeycloakClient(settings(args.url, realm)), n, 0, 0, datetime.now(UTC), creds)
+        flows = {ours: [], stock: []}  # type: dict[str, list[float]]
+        for i in range(n):  # interleaved, each user once per realm (a TOTP code is accepted once)
+            for realm in ((ours, stock) if i % 2 == 0 else (stock, ours)):
+                d = LoginDriver(args.url, realm)
+                t0 = time.perf_counter()
+                page = d.login(f"u{i:06d}", password)
+                assert page.kind == "otp", (realm, page.summary())
+                d.submit({"otp": pyotp.TOTP(secrets_[i]).now()})
+                dt = time.perf_counter() - t0
+                assert d.logged_in(), (realm, d.page.summary() if d.page else None)
+                flows[realm].append(dt)
+        for label, realm in (("twostep", ours), ("stock", stock)):
+            xs = sorted(flows[realm])
+            out[label] = {"median_ms": round(statistics.median(xs) * 1000, 1),
+                          "p95_ms": round(xs[int(0.95 * (len(xs) - 1))] * 1000, 1), "n": len(xs)}
+    print(f"\nlogin latency (password + OTP, {n} logins each, interleaved)")
+    print(f"{'flow':<9} {'median ms':>10} {'p95 ms':>8}")
+    for label in ("twostep", "stock"):
+        print(f"{label:<9} {out[label]['median_ms']:>10} {out[label]['p95_ms']:>8}")
+    return out
+
+
+# -- memory ----------------------------------------------------------------------------------------
+
+def rss_kb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def children(pid: int) -> list[int]:
+    try:
+        return [int(x) for x in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def part_memory(args: argparse.Namespace) -> dict[str, Any]:
+    out: dict[str, Any] = {"minutes_planned": args.minutes, "samples": []}
+    with bench_realms(args.url, 1, args.keep) as (realm,):
+        kc = KeycloakClient(settings(args.url, realm))
+        web_port = free_port()
+        secret_file = Path(f"/tmp/bench-web-secret-{uuid.uuid4().hex[:6]}")
+        twostep(args.url, realm, "setup", "--no-service-client", "--web-url", f"http://127.0.0.1:{web_port}",
+                "--web-secret-file", str(secret_file))
+        seed(kc, args.users, 0, 0, datetime.now(UTC))
+        metrics_port = free_port()
+        env = env_for(args.url, realm)
+        procs = {"sync_watch": subprocess.Popen(
+            [sys.executable, "-m", "twostep", "sync", "--watch", "--max-sleep", "2",
+             "--metrics-port", str(metrics_port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)}
+        web_ok = True
+        try:
+            procs["web"] = subprocess.Popen(
+                [sys.executable, "-m", "twostep", "web", "--port", str(web_port), "--workers", "2",
+                 "--client-secret-file", str(secret_file)], env=env, stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL)
+        except OSError:
+            web_ok = False
+        actor = bypass.Actor("bench@master", True, (("master", "bench"),))
+        t_end = time.monotonic() + args.minutes * 60
+        grants = scrapes = web_hits = 0
+        next_sample = time.monotonic()
+        i = 0
+        try:
+            time.sleep(3)
+            while time.monotonic() < t_end:
+                # a bypass that ends in ~2 s (granted by a clock 298 s in the past), on a rotating user
+                who = f"u{i % args.users:06d}"
+                i += 1
+                until = datetime.now(UTC) + timedelta(seconds=2)
+                try:
+                    req = bypass.GrantRequest(who=who, reason="bench", duration=timedelta(seconds=bypass.MIN_BYPASS_S))
+                    bypass.grant(kc, fixed_clock(until - timedelta(seconds=bypass.MIN_BYPASS_S)), MemorySink([]),
+                                 actor, req)
+                    grants += 1
+                except Exception as exc:  # already bypassed (watch not done yet): skip, keep the loop going
+                    log(f"grant {who}: {exc}")
+                try:
+                    requests.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5)
+                    scrapes += 1
+                except requests.RequestException:
+                    pass
+                if web_ok and procs["web"].poll() is None:
+                    for path in ("/healthz", "/metrics", "/"):
+                        try:
+                            requests.get(f"http://127.0.0.1:{web_port}{path}", timeout=5, allow_redirects=False)
+                            web_hits += 1
+                        except requests.RequestException:
+                            pass
+                if time.monotonic() >= next_sample:
+                    sample: dict[str, Any] = {"t_s": round(args.minutes * 60 - (t_end - time.monotonic())),
+                                              "grants": grants}
+                    if procs["sync_watch"].poll() is None:
+                        sample["sync_watch_kb"] = rss_kb(procs["sync_watch"].pid)
+                    if web_ok and procs["web"].poll() is None:
+                        pids = [procs["web"].pid, *children(procs["web"].pid)]
+                        sample["web_kb"] = sum(rss_kb(p) for p in pids)
+                        sample["web_processes"] = len(pids)
+                    out["samples"].append(sample)
+                    log(f"memory {sample}")
+                    next_sample += args.sample_s
+                time.sleep(args.pause_s)
+            text = requests.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).text
+            out["final_metrics"] = [ln for ln in text.splitlines()
+                                    if ln.startswith(("twostep_bypass_expired_total", "twostep_bypass_active",
+                                                      "twostep_sync_errors_total"))]
+        finally:
+            for p in procs.values():
+                p.terminate()
+            for p in procs.values():
+                try:
+                    p.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+            secret_file.unlink(missing_ok=True)
+        out.update({"grants": grants, "scrapes": scrapes, "web_hits": web_hits, "web_started": web_ok,
+                    "web_exit": procs["web"].returncode if "web" in procs else None})
+    first, last = out["samples"][0], out["samples"][-1]
+    print(f"\nRSS after {last['t_s']} s of traffic ({grants} grants/expiries, {scrapes} scrapes, {web_hits} web hits)")
+    for key in ("sync_watch_kb", "web_kb"):
+        if key in last:
+            print(f"{key:<14} start {first.get(key, 0) / 1024:.1f} MiB  end {last[key] / 1024:.1f} MiB  "
+                  f"max {max(s.get(key, 0) for s in out['samples']) / 1024:.1f} MiB")
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("part", choices=["expiry", "enforce", "login", "memory"])
+    ap.add_argument("--url", default="http://127.0.0.1:49091")
+    ap.add_argument("--keep", action="store_true")
+    ap.add_argument("--sizes", default="10000,100000")
+    ap.add_argument("--bypassed", type=int, default=1000)
+    ap.add_argument("--expired", type=int, default=100)
+    ap.add_argument("--naive-full-max", type=int, default=10_000)
+    ap.add_argument("--sample-points", type=int, default=5)
+    ap.add_argument("--sample-pages-per-point", type=int, default=4)
+    ap.add_argument("--users", type=int, default=10_000)
+    ap.add_argument("--per-run", type=int, default=1500)
+    ap.add_argument("--max-s", type=float, default=60.0)
+    ap.add_argument("--logins", type=int, default=200)
+    ap.add_argument("--minutes", type=float, default=10.0)
+    ap.add_argument("--sample-s", type=float, default=30.0)
+    ap.add_argument("--pause-s", type=float, default=0.5)
+    args = ap.parse_args()
+    if args.part == "memory" and args.users == 10_000:
+        args.users = 200
+    url = args.url.rstrip("/")
+    if not url.startswith(("http://127.0.0.1", "http://localhost")):
+        sys.exit("loopback only")
+    args.url = url
+    started = datetime.now(UTC)
+    parts = {"expiry": part_expiry, "enforce": part_enforce, "login": part_login, "memory": part_memory}
+    result = parts[args.part](args)
+    result.update({"started": utc_iso(started), "finished": utc_iso(datetime.now(UTC)), "cores": os.cpu_count(),
+                   "note": "shared Keycloak 26.7.3 (dev mode, H2) on a 2-core machine; other developers' "
+                           "tests ran against it at the same time"})
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f"{args.part}.json").write_text(json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
