@@ -431,26 +431,14 @@ class KeycloakClient:
         provider deletes the old set first). Fetch-modify-put: the PUT validates the whole profile."""
         user = self.get_user(user_id)
         if attributes:
-            attrs = dict(user.get("attributes") or {})
-            for key, value in attributes.items():
-                if value is None:
-                    attrs.pop(key, None)
-                else:
-                    attrs[key] = value
-            user["attributes"] = attrs
+            _merge_attributes(user, attributes)
         user["credentials"] = [credential]
         self.put(f"/users/{q(user_id)}", user, f"store {credential.get('type')} credential")
 
     def set_user_attributes(self, user_id: str, attributes: dict[str, list[str] | None]) -> None:
         """Set (list) or drop (None) some user attributes; fetch-modify-put."""
         user = self.get_user(user_id)
-        attrs = dict(user.get("attributes") or {})
-        for key, value in attributes.items():
-            if value is None:
-                attrs.pop(key, None)
-            else:
-                attrs[key] = value
-        user["attributes"] = attrs
+        _merge_attributes(user, attributes)
         self.update_user(user_id, user)
 
     def realm_smtp(self) -> dict[str, str]:
@@ -495,6 +483,17 @@ class KeycloakClient:
 
     def delete_role(self, name: str) -> None:
         self.delete(f"/roles/{q(name)}", f"delete role {name!r}")
+
+def _merge_attributes(user: JSON, attributes: dict[str, list[str] | None]) -> None:
+    """Set (list) or drop (None) attributes in a user representation about to be PUT back."""
+    attrs = dict(user.get("attributes") or {})
+    for key, value in attributes.items():
+        if value is None:
+            attrs.pop(key, None)
+        else:
+            attrs[key] = value
+    user["attributes"] = attrs
+
 
 def _short(exc: Exception) -> str:
     text = str(exc).strip().splitlines()

@@ -184,9 +184,10 @@ class LoginDriver:
         raise AssertionError("no 'try another way' on " + self.page.summary())
 
     def choose(self, label_contains: str) -> Page:
-        """On the select-authenticator page, pick the option whose own form mentions `label_contains`."""
+        """On the select-authenticator page, pick the option whose list item (its form plus the
+        headline Keycloak puts beside it) mentions `label_contains`."""
         assert self.page is not None
-        blocks = re.findall(r"<form\b.*?</form>", self.page.text, re.S | re.I)
+        blocks = re.findall(r"<li\b.*?</li>", self.page.text, re.S | re.I)
         for block in blocks:
             if "authenticationExecution" in block and label_contains.lower() in html.unescape(block).lower():
                 form = _Forms()

@@ -5,25 +5,15 @@ from __future__ import annotations
 
 import html
 import re
-from urllib.parse import urljoin
 
-from tests.support.login import LoginDriver, Page, _Forms
+from tests.support.login import LoginDriver, Page
 
 RECOVERY_OPTION = "Recovery Authentication Code"
 OTP_OPTION = "Authenticator Application"
 
 
 def choose_option(b: LoginDriver, label_contains: str) -> Page:
-    """Pick the option whose list item (form plus its headline) mentions `label_contains`."""
-    assert b.page is not None
-    items = re.findall(r"<li\b.*?</li>", b.page.text, re.S | re.I)
-    for item in items:
-        if "authenticationExecution" in item and label_contains.lower() in html.unescape(item).lower():
-            parser = _Forms()
-            parser.feed(item)
-            form = parser.forms[0]
-            return b._fetch("POST", html.unescape(urljoin(b.page.url, form.action)), form.fields)
-    raise AssertionError(f"no option {label_contains!r} on " + b.page.summary())
+    return b.choose(label_contains)
 
 
 def to_recovery_form(b: LoginDriver) -> Page:
