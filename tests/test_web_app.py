@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import html
+import json
 import os
 import re
 import socket
@@ -14,6 +15,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin
@@ -21,6 +23,9 @@ from urllib.parse import urljoin
 import pyotp
 import pytest
 import requests
+from twostep import recovery_codes
+from twostep.enforcement import grace_deadline
+from twostep.policy import RealmPolicy, utc_iso
 from twostep.settings import Settings
 from twostep.web.app import WebConfig, create_app
 from werkzeug.serving import make_server
@@ -133,11 +138,79 @@ def test_admin_vs_non_admin(web: WebApp, people: tuple[User, User]) -> None:
     assert d.page is not None and d.page.status == 200, d.page.summary()
     assert f"/admin/users/{eve.id}" in d.page.text and f"/admin/users/{boss.id}" not in d.page.text
     assert d.open_url(web.url + "/admin").status == 200
-    # The users page stays cheap on a large realm: one Keycloak call per page, whatever the page size.
+    # The users page stays bounded on a large realm: one list call, then one credentials call per row
+    # shown (backup codes left), so at most 1 + 20 per page whatever the realm size.
     r = d.s.get(web.url + "/admin/users?page=1", timeout=30)
-    assert r.status_code == 200 and r.headers["X-Keycloak-Calls"] == "1"
+    shown = len(user_rows(r.text))
+    assert r.status_code == 200 and shown >= 2 and r.headers["X-Keycloak-Calls"] == str(1 + shown)
+    r = d.s.get(web.url + "/admin/users?q=eve", timeout=30)
+    assert len(user_rows(r.text)) == 1 and r.headers["X-Keycloak-Calls"] == "2"
     r = d.s.get(f"{web.url}/admin/users/{eve.id}", timeout=30)
     assert r.status_code == 200 and int(r.headers["X-Keycloak-Calls"]) <= 5
+
+
+def user_rows(text: str) -> dict[str, str]:
+    """The users table's rows (or the overview's listed users): user id -> the row's HTML."""
+    return {m.group(1): m.group(0) for m in re.finditer(
+        r'<tr[^>]*>\s*<td><a href="/admin/users/([0-9a-f-]{36})">.*?</tr>', text, re.S)}
+
+
+def store_codes(admin: Admin, realm: str, user: User, total: int, remaining: int) -> None:
+    """Store a backup code set of `total` codes of which only the last `remaining` are left, as
+    Keycloak keeps it after `total - remaining` codes were used (numbers 1..total, lowest asked first)."""
+    codes = [f"CODE-{i:04d}-TEST" for i in range(1, total + 1)]
+    rep = recovery_codes.credential_representation(codes, int(time.time() * 1000), None)
+    rep["credentialData"] = recovery_codes.credential_data_json(total, remaining)
+    rep["secretData"] = json.dumps({"codes": [
+        {"number": i, "encodedHashedValue": recovery_codes.hash_code(c)}
+        for i, c in enumerate(codes, 1) if i > total - remaining]}, separators=(",", ":"))
+    current = admin.get(f"/{realm}/users/{user.id}")
+    current["credentials"] = [rep]
+    admin.put(f"/{realm}/users/{user.id}", current)
+    stored = [c for c in admin.get(f"/{realm}/users/{user.id}/credentials") if c["type"] == "recovery-authn-codes"]
+    assert len(stored) == 1 and recovery_codes.parse_credential(stored[0]).remaining == remaining, stored
+
+
+def test_overview_lists_not_enrolled_and_low_on_codes(web: WebApp, people: tuple[User, User], admin: Admin,
+                                                      make_user: Any, twostep: Any) -> None:
+    boss, eve = people
+    r = twostep("setup", "--no-service-client", "--web-url", web.url, "--grace-days", "14")
+    assert r.code == 0, r.err
+    newbie = make_user("newbie")  # in scope (everyone), no OTP device
+    carol = make_user("carol", otp=True)
+    store_codes(admin, web.realm, carol, total=5, remaining=2)
+    store_codes(admin, web.realm, eve, total=5, remaining=4)
+
+    d = web.sign_in(boss, "/admin")
+    page = d.page
+    assert page is not None and page.status == 200, page.summary()
+    not_enrolled = page.text.split('id="not-enrolled"', 1)[1].split('id="low-codes"', 1)[0]
+    low_codes = page.text.split('id="low-codes"', 1)[1]
+    pending = user_rows(not_enrolled)
+    assert list(pending) == [newbie.id], not_enrolled
+    policy, _ = RealmPolicy.effective(admin.get(f"/{web.realm}")["attributes"])
+    deadline = grace_deadline(admin.get(f"/{web.realm}/users/{newbie.id}"), policy)
+    assert deadline > datetime.now(UTC) + timedelta(days=13)
+    assert f'<time datetime="{utc_iso(deadline)}">' in pending[newbie.id] and "in grace period" in pending[newbie.id]
+    low = user_rows(low_codes)
+    assert list(low) == [carol.id], low_codes  # eve has 4 left: not low
+    assert "2/5" in low[carol.id]
+
+    # `twostep status --json`: the old keys stay, the new ones are added.
+    st = json.loads(twostep("status", "--json").out)
+    assert {"users_in_scope", "enrolled_otp", "with_backup_codes", "complete", "bypassed_now"} <= set(st["counts"])
+    assert st["counts"]["not_enrolled"] == 1 and st["counts"]["low_backup_codes"] == 1
+    assert st["counts"]["users_in_scope"] == 4 and st["counts"]["with_backup_codes"] == 2
+    assert [u["username"] for u in st["lists"]["not_enrolled"]] == ["newbie"]
+    assert st["lists"]["low_backup_codes"] == [{"id": carol.id, "username": "carol", "remaining": 2, "total": 5}]
+
+    r = d.s.get(web.url + "/admin/users", timeout=30)
+    rows = user_rows(r.text)
+    assert set(rows) == {boss.id, eve.id, newbie.id, carol.id}
+    assert r.headers["X-Keycloak-Calls"] == str(1 + len(rows))
+    assert re.search(r'<span class="warn"[^>]*>2/5</span>', rows[carol.id]), rows[carol.id]
+    assert re.search(r'<span class=""[^>]*>4/5</span>', rows[eve.id]), rows[eve.id]
+    assert "none" in rows[newbie.id]
 
 
 def test_grant_and_revoke_bypass_through_the_page(web: WebApp, people: tuple[User, User], admin: Admin) -> None:

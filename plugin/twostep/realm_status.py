@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import heapq
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from . import flows
+from . import flows, recovery_codes
+from .backup_codes import LOW_WARNING
 from .bypass import list_bypasses
-from .enforcement import users_in_scope
+from .enforcement import CONFIGURE_TOTP, grace_deadline, is_bypassed, users_in_scope
 from .errors import Forbidden, NotFound, TwostepError
 from .keycloak_adapter import KeycloakClient
-from .policy import ADMIN_ONLY_ATTRS, BROWSER_FLOW, RESET_FLOW, RealmPolicy
+from .policy import ADMIN_ONLY_ATTRS, BROWSER_FLOW, RESET_FLOW, RealmPolicy, utc_iso
 from .realm_setup import Desired, read_actual
 
 COUNT_LIMIT = 5000
+LIST_LIMIT = 50
+"""Longest list of named users (not yet enrolled, low on backup codes) a report carries."""
 
 
 @dataclass
@@ -30,13 +34,16 @@ class Report:
     realm: str
     checks: list[Check] = field(default_factory=list)
     counts: dict[str, Any] = field(default_factory=dict)
+    lists: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    """Bounded lists of named users ("not_enrolled", "low_backup_codes"), first LIST_LIMIT each."""
 
     @property
     def ok(self) -> bool:
         return all(c.ok for c in self.checks)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"realm": self.realm, "ok": self.ok, "checks": [asdict(c) for c in self.checks], "counts": self.counts}
+        return {"realm": self.realm, "ok": self.ok, "checks": [asdict(c) for c in self.checks], "counts": self.counts,
+                "lists": self.lists}
 
 
 def realm_status(kc: KeycloakClient, now: datetime, count_limit: int = COUNT_LIMIT) -> Report:
@@ -78,7 +85,7 @@ def realm_status(kc: KeycloakClient, now: datetime, count_limit: int = COUNT_LIM
         bound = realm.get(key)
         report.checks.append(Check(f"{key} binding", bound == spec.alias, f"bound to {bound!r}", setup_fix))
 
-    report.counts = _counts(kc, policy, count_limit)
+    report.counts, report.lists = _counts(kc, policy, count_limit, now)
     # Keycloak's flow has no clock: only a twostep process ends a bypass. A bypass past its time
     # means the sync job is not running, so status fails loudly (and the alert rule fires).
     bypasses = list_bypasses(kc, lambda: now)
@@ -93,19 +100,44 @@ def realm_status(kc: KeycloakClient, now: datetime, count_limit: int = COUNT_LIM
     return report
 
 
-def _counts(kc: KeycloakClient, policy: RealmPolicy, limit: int) -> dict[str, Any]:
+def _counts(kc: KeycloakClient, policy: RealmPolicy, limit: int, now: datetime,
+            list_limit: int = LIST_LIMIT) -> tuple[dict[str, Any], dict[str, list[dict[str, Any]]]]:
+    """One walk over the users in scope (at most `limit`), one credentials read each: the counts, plus
+    the first `list_limit` users not yet enrolled (earliest grace deadline first) and low on backup
+    codes (fewest left first)."""
     in_scope = enrolled = with_codes = 0
     complete = True
+    pending: list[tuple[datetime, str, dict[str, Any]]] = []
+    low: list[tuple[int, str, dict[str, Any]]] = []
     for user in users_in_scope(kc, policy):
         if in_scope >= limit:
             complete = False
             break
         in_scope += 1
-        enrolled += 1 if user.get("totp") else 0
-        types = {c.get("type") for c in kc.user_credentials(user["id"])}
-        with_codes += 1 if "recovery-authn-codes" in types else 0
-    return {"users_in_scope": in_scope, "enrolled_otp": enrolled, "with_backup_codes": with_codes,
-            "complete": complete}
+        name = str(user.get("username") or "")
+        if user.get("totp"):
+            enrolled += 1
+        else:
+            deadline = grace_deadline(user, policy)
+            pending.append((deadline, name, {
+                "id": user["id"], "username": name, "deadline": utc_iso(deadline), "overdue": now >= deadline,
+                "bypassed": is_bypassed(user), "pending": CONFIGURE_TOTP in (user.get("requiredActions") or [])}))
+        codes = [c for c in kc.user_credentials(user["id"]) if c.get("type") == recovery_codes.CREDENTIAL_TYPE]
+        if not codes:
+            continue
+        with_codes += 1
+        try:
+            info = recovery_codes.parse_credential(codes[0])
+        except recovery_codes.CredentialFormatError:
+            continue  # unreadable: counted as having codes, not listed
+        if info.remaining <= LOW_WARNING:
+            low.append((info.remaining, name,
+                        {"id": user["id"], "username": name, "remaining": info.remaining, "total": info.total}))
+    counts = {"users_in_scope": in_scope, "enrolled_otp": enrolled, "with_backup_codes": with_codes,
+              "complete": complete, "not_enrolled": len(pending), "low_backup_codes": len(low)}
+    lists = {"not_enrolled": [e[2] for e in heapq.nsmallest(list_limit, pending, key=lambda e: e[:2])],
+             "low_backup_codes": [e[2] for e in heapq.nsmallest(list_limit, low, key=lambda e: e[:2])]}
+    return counts, lists
 
 
 def doctor(kc: KeycloakClient) -> Report:

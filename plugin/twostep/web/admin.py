@@ -10,7 +10,7 @@ from typing import Any
 
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, session, url_for
 
-from .. import backup_codes, bypass, devices
+from .. import backup_codes, bypass, devices, recovery_codes
 from ..audit import AuditSink, event, sink_for
 from ..cli.durations import parse_duration
 from ..errors import InvalidInput, NotFound, TwostepError
@@ -52,8 +52,9 @@ def overview() -> Any:
     try:
         report = realm_status(kc, ext()["clock"](), count_limit=OVERVIEW_COUNT_LIMIT)
     except TwostepError as exc:
-        return render_template("admin_overview.html", report=None, error=str(exc))
-    return render_template("admin_overview.html", report=report, error=None)
+        return render_template("admin_overview.html", report=None, error=str(exc),
+                               low_warning=backup_codes.LOW_WARNING)
+    return render_template("admin_overview.html", report=report, error=None, low_warning=backup_codes.LOW_WARNING)
 
 
 def _page_arg() -> int:
@@ -71,7 +72,8 @@ def users() -> Any:
     page = _page_arg()
     size = ext()["web"].page_size
     # One list call per page: full representations carry totp, requiredActions and attributes;
-    # one extra row tells whether a next page exists (no count call).
+    # one extra row tells whether a next page exists (no count call). Then one credentials call per
+    # row shown (backup codes left): 1 + rows calls per page.
     params: dict[str, Any] = {"first": (page - 1) * size, "max": size + 1, "briefRepresentation": "false"}
     if q:
         params["search"] = q
@@ -83,8 +85,21 @@ def users() -> Any:
         rows.append({"id": u["id"], "username": u.get("username"), "email": u.get("email"),
                      "name": " ".join(x for x in (u.get("firstName"), u.get("lastName")) if x),
                      "otp": bool(u.get("totp")), "bypass": rec.as_dict(now),
-                     "pending": list(u.get("requiredActions") or [])})
+                     "pending": list(u.get("requiredActions") or []), "codes": _codes_cell(kc, u["id"])})
     return render_template("admin_users.html", rows=rows, q=q, page=page, has_next=len(found) > size)
+
+
+def _codes_cell(kc: KeycloakClient, user_id: str) -> dict[str, Any]:
+    """Backup codes left for the users list: present, remaining, total (None: unknown), low."""
+    stored = backup_codes.codes_credentials(kc.user_credentials(user_id))
+    if not stored:
+        return {"present": False}
+    try:
+        info = recovery_codes.parse_credential(stored[0])
+    except recovery_codes.CredentialFormatError:
+        return {"present": True, "unreadable": True}
+    return {"present": True, "remaining": info.remaining, "total": info.total,
+            "low": info.remaining <= backup_codes.LOW_WARNING}
 
 
 def _load_user(user_id: str) -> JSON:
