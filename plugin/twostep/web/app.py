@@ -330,17 +330,13 @@ def login_required(fn: F) -> F:
 
 
 def admin_required(fn: F) -> F:
+    @login_required
     @wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        token = access_token() if session.get("user") else None
-        if token is None:
-            session.pop("user", None)
-            return redirect(url_for("login", next=request.full_path.rstrip("?")))
-        if ADMIN_ROLE not in admin_roles(token):
+        if ADMIN_ROLE not in admin_roles(g.access_token):
             abort(403, "These pages are for admins of the realm (Keycloak role realm-management/"
                        f"{ADMIN_ROLE}). Your own page is /security.")
-        g.access_token = token
-        g.kc = KeycloakClient(ext()["settings"], ext()["realm"], token=token)
+        g.kc = KeycloakClient(ext()["settings"], ext()["realm"], token=g.access_token)
         return fn(*args, **kwargs)
 
     return cast(F, wrapper)
