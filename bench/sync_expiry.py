@@ -15,69 +15,20 @@ import subprocess
 import sys
 import time
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from scale import reexpire, seed  # one seeding path for every benchmark
 from twostep.audit import MemorySink
 from twostep.bypass import lease_seconds, read_record
 from twostep.keycloak_adapter import KeycloakClient
-from twostep.policy import BYPASS_ATTR, BYPASS_VALUE, utc_iso
 from twostep.settings import Settings
 from twostep.sync.reconcile import Options, State, Summary, apply, plan, run_once
 
 OPTS = Options(end_sessions=True, end_early=False, enforce=False, full=False)
-
-
-def record(now: datetime, expired: bool) -> dict[str, list[str]]:
-    granted = now - timedelta(hours=2)
-    until = now - timedelta(minutes=5) if expired else now + timedelta(hours=4)
-    return {
-        BYPASS_ATTR: [BYPASS_VALUE],
-        "twostep_bypass_until": [utc_iso(until)],
-        "twostep_bypass_granted_at": [utc_iso(granted)],
-        "twostep_bypass_by": ["bench"],
-        "twostep_bypass_reason": ["bench"],
-        "twostep_bypass_extended": ["0"],
-        "twostep_bypass_reset_device": ["false"],
-    }
-
-
-def seed(kc: KeycloakClient, n: int, bypassed: int, expired: int, now: datetime) -> list[str]:
-    users: list[dict[str, Any]] = []
-    expired_names = []
-    for i in range(n):
-        u: dict[str, Any] = {
-            "username": f"u{i:05d}",
-            "enabled": True,
-            "email": f"u{i:05d}@bench.test",
-            "firstName": "U",
-            "lastName": f"{i}",
-        }
-        if i < bypassed:
-            u["attributes"] = record(now, i < expired)
-            if i < expired:
-                expired_names.append(u["username"])
-        users.append(u)
-    t0 = time.monotonic()
-    for start in range(0, n, 2000):
-        kc.post(
-            "/partialImport",
-            {"ifResourceExists": "SKIP", "users": users[start : start + 2000]},
-            "partial import",
-        )
-    print(
-        f"seeded {n} users ({bypassed} bypassed, {expired} expired) in {time.monotonic() - t0:.1f}s",
-        file=sys.stderr,
-    )
-    return expired_names
-
-
-def reexpire(kc: KeycloakClient, names: list[str], now: datetime) -> None:
-    for name in names:
-        (u,) = kc.find_users(username=name, exact="true", briefRepresentation="true")
-        rep = kc.get_user(u["id"])
-        rep["attributes"] = {**(rep.get("attributes") or {}), **record(now, True)}
-        kc.update_user(u["id"], rep)
 
 
 def naive_pass(kc: KeycloakClient, now: datetime) -> Summary:

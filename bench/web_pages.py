@@ -27,7 +27,7 @@ from werkzeug.serving import make_server
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from sync_expiry import seed
+from scale import seed
 from twostep.keycloak_adapter import KeycloakClient
 from twostep.otp_credential import new_totp_secret, otp_credential_representation
 from twostep.settings import Settings

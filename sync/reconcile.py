@@ -22,7 +22,7 @@ from twostep.bypass import (
     finish,
     read_record,
 )
-from twostep.enforcement import grace_deadline, needs_enrollment, require_totp, users_in_scope
+from twostep.enforcement import grace_deadline, needs_enrollment, require_totp, user_in_scope, users_in_scope
 from twostep.errors import KeycloakUnavailable, TwostepError, Unauthorized
 from twostep.keycloak_adapter import JSON, KeycloakClient
 from twostep.policy import BROWSER_FLOW, BYPASS_ATTR, BYPASS_VALUE, RealmPolicy, utc_iso
@@ -73,19 +73,6 @@ class Action:
 
 # -- read ------------------------------------------------------------------------------------------
 
-def _scope_paths(policy: RealmPolicy) -> tuple[str, ...]:
-    return tuple("/" + g.strip("/") for g in policy.enforcement.groups)
-
-
-def _in_scope(kc: KeycloakClient, policy: RealmPolicy, user_id: str) -> bool:
-    mode = policy.enforcement.mode
-    if mode != "groups":
-        return mode == "all"
-    paths = _scope_paths(policy)
-    return any(str(g.get("path", "")) == p or str(g.get("path", "")).startswith(p + "/")
-               for g in kc.user_groups(user_id) for p in paths)
-
-
 def read_state(kc: KeycloakClient, now: datetime, options: Options = Options()) -> State:
     policy, ok = RealmPolicy.effective(kc.get_realm().get("attributes") or {})
     state = State(kc.realm, policy, ok)
@@ -101,7 +88,7 @@ def read_state(kc: KeycloakClient, now: datetime, options: Options = Options()) 
                                                  for c in creds if c.get("type") == "otp"]
         if rec.valid and rec.until is not None and rec.until > now and not _early(state, rec):
             continue  # not ending in this pass: scope is not needed
-        state.in_scope[rec.user_id] = _in_scope(kc, policy, rec.user_id)
+        state.in_scope[rec.user_id] = user_in_scope(kc, rec.user_id, policy)
     if options.full:
         state.group_markers = kc.groups_with_attribute(BYPASS_ATTR, BYPASS_VALUE)
         profile = kc.user_profile()

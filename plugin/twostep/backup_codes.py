@@ -14,6 +14,7 @@ from typing import Any
 
 from . import audit, recovery_codes
 from .audit import AuditSink
+from .enforcement import user_in_scope
 from .errors import InvalidInput, KeycloakUnavailable, NotFound
 from .keycloak_adapter import JSON, KeycloakClient
 from .notify import notify_user
@@ -56,14 +57,7 @@ def _first(attrs: JSON, key: str) -> str | None:
 
 def in_scope(kc: KeycloakClient, user: JSON, policy: RealmPolicy) -> bool:
     """Whether the realm's policy requires a second factor of this user."""
-    enf = policy.enforcement
-    if enf.mode == "all":
-        return True
-    if enf.mode == "none":
-        return False
-    paths = [str(g.get("path", "")).strip("/") for g in kc.user_groups(user["id"])]
-    wanted = [g.strip("/") for g in enf.groups]
-    return any(p == w or p.startswith(w + "/") for p in paths for w in wanted)
+    return user_in_scope(kc, user["id"], policy)
 
 
 def realm_policy(kc: KeycloakClient) -> RealmPolicy:

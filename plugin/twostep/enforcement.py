@@ -44,6 +44,16 @@ def users_in_scope(kc: KeycloakClient, policy: RealmPolicy, page_size: int = 100
                 yield user
 
 
+def user_in_scope(kc: KeycloakClient, user_id: str, policy: RealmPolicy) -> bool:
+    """Whether the policy requires a second factor of this one user (a named group or any subgroup)."""
+    enf = policy.enforcement
+    if enf.mode != "groups":
+        return enf.mode == "all"
+    wanted = [g.strip("/") for g in enf.groups]
+    paths = [str(g.get("path", "")).strip("/") for g in kc.user_groups(user_id)]
+    return any(p == w or p.startswith(w + "/") for p in paths for w in wanted)
+
+
 def is_bypassed(user: JSON) -> bool:
     return BYPASS_VALUE in (user.get("attributes") or {}).get(BYPASS_ATTR, [])
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import json
 import os
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -90,11 +89,3 @@ def check_writable_new_file(path: str) -> None:
         raise InvalidInput(f"cannot write {path}: directory {parent} does not exist")
     if not os.access(parent, os.W_OK):
         raise InvalidInput(f"cannot write {path}: directory {parent} is not writable")
-
-
-def err(msg: str) -> None:
-    click.echo(msg, err=True)
-
-
-def stdout_is_tty() -> bool:
-    return sys.stdout.isatty()

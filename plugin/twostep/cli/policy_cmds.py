@@ -5,7 +5,6 @@ from __future__ import annotations
 import click
 
 from ..errors import InvalidInput
-from ..flows import flow_id
 from ..policy import HARD_BYPASS_MAX_S, BruteForce, Enforcement, OtpPolicy
 from ..realm_setup import Desired, apply, plan, plan_teardown, read_actual
 from ..realm_status import Report, realm_status
@@ -99,7 +98,6 @@ def teardown(dry_run: bool, as_json: bool) -> None:
     if not dry_run:
         apply(kc, actions, lambda _n, _v: None)
     _print_plan([x.text for x in actions], dry_run, as_json)
-    _ = flow_id  # teardown deletes by id, resolved inside the actions
 
 
 def _print_report(report: Report, as_json: bool) -> None:
