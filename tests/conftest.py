@@ -21,6 +21,8 @@ from tests.support.login import REDIRECT_URI, TEST_CLIENT, LoginDriver
 
 ROOT = Path(__file__).resolve().parent.parent
 KC_SCRIPT = ROOT / "deploy" / "local" / "keycloak.sh"
+# Separate instance names let several checkouts run their suites side by side.
+INSTANCE = os.environ.get("TWOSTEP_TEST_INSTANCE", "test")
 
 
 class Admin:
@@ -93,14 +95,14 @@ def keycloak() -> Iterator[Keycloak]:
     env = {**os.environ, "KEYCLOAK_FRESH": "1", "KC_BOOTSTRAP_ADMIN_USERNAME": user,
            "KC_BOOTSTRAP_ADMIN_PASSWORD": password}
     t0 = time.monotonic()
-    out = subprocess.run(["bash", str(KC_SCRIPT), "start", "test"], env=env, capture_output=True, text=True)
+    out = subprocess.run(["bash", str(KC_SCRIPT), "start", INSTANCE], env=env, capture_output=True, text=True)
     if out.returncode != 0:
         pytest.exit(f"could not start Keycloak: {out.stderr.strip()[-2000:]}", returncode=3)
     sys.stderr.write(f"\n[harness] Keycloak started in {time.monotonic() - t0:.1f}s at {out.stdout.strip()}\n")
     try:
         yield Keycloak(out.stdout.strip().splitlines()[-1], user, password)
     finally:
-        subprocess.run(["bash", str(KC_SCRIPT), "stop", "test"], capture_output=True)
+        subprocess.run(["bash", str(KC_SCRIPT), "stop", INSTANCE], capture_output=True)
 
 
 @pytest.fixture(scope="session")
