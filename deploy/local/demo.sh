@@ -5,7 +5,8 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 WEB_PORT="${TWOSTEP_WEB_PORT:-8000}"
-python3 -m pip install -q --disable-pip-version-check -e ".[web]"
+. deploy/local/venv.sh
+venv_install ".[web]"
 url="$(bash deploy/local/keycloak.sh start dev)"
 export TWOSTEP_URL="$url" TWOSTEP_ADMIN_USERNAME="${KC_BOOTSTRAP_ADMIN_USERNAME:-admin}" \
        TWOSTEP_ADMIN_PASSWORD="${KC_BOOTSTRAP_ADMIN_PASSWORD:-admin}" TWOSTEP_REALM=demo

@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 
-as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+. deploy/local/venv.sh
 
 # Debian packages: Chromium for the browser tests (no browser download by test tools),
 # systemd-analyze and promtool for the static checks of deploy/.
@@ -21,7 +21,7 @@ if [ ${#need[@]} -gt 0 ]; then
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 
-python3 -m pip install -q --disable-pip-version-check -e ".[web,test]" -r deploy/requirements-ci.txt
+venv_install ".[web,test]" -r deploy/requirements-ci.txt
 if [ -f package-lock.json ]; then npm ci --silent --no-audit --no-fund; fi
 
 bash deploy/local/keycloak.sh fetch >/dev/null

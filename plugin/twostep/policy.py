@@ -37,6 +37,16 @@ SERVICE_ROLES = ("view-users", "query-users", "manage-users", "query-groups", "v
 
 DEFAULT_BYPASS_MAX_S = 7 * 24 * 3600
 HARD_BYPASS_MAX_S = 30 * 24 * 3600
+FAIL_CLOSED_BYPASS_MAX_S = 3600
+
+# docs/formats.md: the identifiers the Keycloak provider (plugin/keycloak) shares with us.
+CONDITION_PROVIDER = "twostep-condition-second-factor"
+BYPASS_CREDENTIAL = "twostep-bypass"
+CODES_PROVENANCE_CREDENTIAL = "twostep-codes-provenance"
+BYPASS_INDEX_GROUP = "twostep-bypass"
+BACKUP_CODES_CHOICES = ("required", "offered", "off")
+STORE_CREDENTIAL = "credential"  # provider mode: records are credentials, the provider decides
+STORE_ATTRIBUTES = "attributes"  # fallback mode: records are user attributes, sync ends bypasses
 
 
 @dataclass(frozen=True)
@@ -132,6 +142,13 @@ class RealmPolicy:
     bypass_max_s: int = DEFAULT_BYPASS_MAX_S
     previous_browser_flow: str | None = None
     previous_reset_flow: str | None = None
+    backup_codes: str = "required"
+    record_store: str = STORE_ATTRIBUTES
+    decided_by: str = "sync"
+
+    @property
+    def provider_mode(self) -> bool:
+        return self.record_store == STORE_CREDENTIAL
 
     def to_json(self) -> str:
         data = asdict(self)
@@ -152,6 +169,9 @@ class RealmPolicy:
                 bypass_max_s=min(int(data.get("bypass_max_s", DEFAULT_BYPASS_MAX_S)), HARD_BYPASS_MAX_S),
                 previous_browser_flow=data.get("previous_browser_flow"),
                 previous_reset_flow=data.get("previous_reset_flow"),
+                backup_codes=_choice(data.get("backup_codes", "required"), BACKUP_CODES_CHOICES),
+                record_store=_choice(data.get("record_store", STORE_ATTRIBUTES), (STORE_ATTRIBUTES, STORE_CREDENTIAL)),
+                decided_by=_choice(data.get("decided_by", "sync"), ("sync", "provider")),
             )
         except (ValueError, KeyError, TypeError):
             return None
@@ -163,7 +183,13 @@ class RealmPolicy:
         parsed = cls.from_json(realm_attributes.get(POLICY_ATTR))
         if parsed is not None and parsed.enforcement.mode in ("all", "groups", "none"):
             return parsed, True
-        return cls(Enforcement("all", (), 0), "", 3600), False
+        return cls(Enforcement("all", (), 0), "", FAIL_CLOSED_BYPASS_MAX_S), False
+
+
+def _choice(value: Any, allowed: tuple[str, ...]) -> str:
+    if value not in allowed:
+        raise ValueError(f"{value!r} is not one of {allowed}")
+    return str(value)
 
 
 def utc_iso(ts: datetime) -> str:
