@@ -308,6 +308,18 @@ class KeycloakClient:
             f"create flow {alias!r}",
         )
 
+    def copy_flow(self, source: str, new_alias: str) -> None:
+        """Keycloak's deep copy: subflows become "<new_alias> <subflow>", configs are copied too."""
+        self.post(f"/authentication/flows/{q(source)}/copy", {"newName": new_alias},
+                  f"copy flow {source!r} to {new_alias!r}")
+
+    def raise_priority(self, execution_id: str) -> None:
+        self.post(f"/authentication/executions/{q(execution_id)}/raise-priority", {},
+                  "move a step up")
+
+    def authenticator_providers(self) -> set[str]:
+        return {str(p["id"]) for p in self.get("/authentication/authenticator-providers", "authenticators") or []}
+
     def delete_flow(self, flow_id: str, alias: str) -> None:
         self.delete(f"/authentication/flows/{q(flow_id)}", f"delete flow {alias!r}")
 
