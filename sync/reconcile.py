@@ -32,7 +32,7 @@ class Options:
     end_early: bool = True         # end a bypass once the user enrolled a new OTP device after the grant
     enforce: bool = True           # apply the enforcement policy (CONFIGURE_TOTP)
     full: bool = True              # also check definitions and group markers (watch does it less often)
-    enforce_limit: int = 10_000    # users scanned by the enforcement pass per run
+    enforce_limit: int = 10_000    # users the enforcement pass changes per run (CONFIGURE_TOTP)
     page_size: int = 100
 
 
@@ -96,13 +96,13 @@ def read_state(kc: KeycloakClient, now: datetime, options: Options = Options()) 
                                              flows.read_flow(kc, BROWSER_FLOW, flows.browser_spec()))
     # With the provider, enrollment is decided at sign-in; the scan only serves the fallback flow.
     if options.enforce and policy.enforcement.mode != "none" and isinstance(state.store, AttributeStore):
-        scanned = 0
+        # The limit counts the users this pass would change, not the ones it reads: an enrolled majority
+        # never hides the users after them.
         for user in users_in_scope(kc, policy, options.page_size):
-            if scanned >= options.enforce_limit:
-                state.enforce_complete = False
-                break
-            scanned += 1
             if needs_enrollment(user, policy, now):
+                if len(state.to_enforce) >= options.enforce_limit:
+                    state.enforce_complete = False
+                    break
                 state.to_enforce.append(user)
     return state
 
@@ -224,6 +224,12 @@ def apply(kc: KeycloakClient, actions: list[Action], now: datetime, audit: Audit
             _failed(kc.realm, action, exc, summary, stops=False)
             summary.errors.append(f"{action.kind} {action.name}: {exc}")
             continue
+        except (ValueError, TypeError, KeyError, OverflowError) as exc:
+            # A record or answer we could not handle: this user fails, the pass goes on for the others.
+            wrapped = TwostepError(f"unexpected data ({type(exc).__name__}: {exc})")
+            _failed(kc.realm, action, wrapped, summary, stops=False)
+            summary.errors.append(f"{action.kind} {action.name}: {wrapped}")
+            continue
         if outcome == "done":
             counter = _COUNTER[action.kind]
             setattr(summary, counter, getattr(summary, counter) + 1)
@@ -231,7 +237,8 @@ def apply(kc: KeycloakClient, actions: list[Action], now: datetime, audit: Audit
             metrics.record_action(kc.realm, action.kind)
         elif outcome == "busy":
             summary.handled_elsewhere += 1
-        if action.end is not None and action.user_id:
+        if action.end is not None and action.user_id and outcome == "done":
+            # Only an end this pass made counts: one another run keeps "busy" stays pending (and overdue).
             summary.ended_user_ids.add(action.user_id)
         log.info("sync.action", kind=action.kind, target=action.name, user_id=action.user_id,
                  outcome="done" if outcome == "done" else "handled_elsewhere", detail=action.detail,

@@ -194,21 +194,18 @@ def grant(kc: KeycloakClient, clock: Clock, audit: AuditSink, actor: Actor, req:
     if dry_run:
         return result
 
-    if rec.marker is not None and not extending:
-        # An earlier bypass not yet cleaned up: its sessions were opened without the second factor.
-        end_window_sessions(kc, rec, stop=now)
-    fields = {"marker": BYPASS_VALUE, "until": utc_iso(until), "by": actor.name, "reason": req.reason.strip(),
-              "granted_at": utc_iso(granted), "extended": str(rec.extended + 1 if extending else 0),
-              "reset_device": "true" if (req.reset_device or (extending and rec.reset_device)) else "false"}
-    store.write(kc, user, fields,
-                required_actions=[a for a in (user.get("requiredActions") or []) if a != CONFIGURE_TOTP])
-    check = store.read(kc, kc.get_user(rec.user_id))
-    if not check.active or check.until_raw != utc_iso(until):
-        if isinstance(store, CredentialStore):
-            raise TwostepError("Keycloak dropped the bypass record: the twostep provider (credential type "
-                               f"twostep-bypass) is not loaded; see `twostep doctor --realm {kc.realm}`")
-        raise TwostepError("Keycloak dropped the bypass attributes: they are not declared in the user "
-                           f"profile of realm {kc.realm!r}; run `twostep setup --realm {kc.realm}`")
+    lock = acquire_lock(kc, user_lock_key(rec.user_id), lease_seconds(kc.settings))
+    if lock is None:
+        raise Conflict(f"another change to the bypass of {rec.username} is in progress; try again in a minute")
+    try:
+        # Re-read under the lock: a revoke or an expiry that won the race must not be undone.
+        user = kc.get_user(rec.user_id)
+        if store.read(kc, user).lock_key() != rec.lock_key():
+            raise Conflict(f"the bypass of {rec.username} changed while this grant was prepared; check "
+                           f"`twostep bypass show {rec.username}` and try again")
+        _write_grant(kc, store, user, rec, actor, req, now, granted, until, extending)
+    finally:
+        release_lock(kc, lock)
     devices_removed = 0
     if req.reset_device:
         for cred in kc.user_credentials(rec.user_id):
@@ -230,6 +227,25 @@ def grant(kc: KeycloakClient, clock: Clock, audit: AuditSink, actor: Actor, req:
     result["notified"] = notify_on_grant(kc, user, action, {"until": utc_iso(until), "reason": req.reason.strip(),
                                                             "reset_device": req.reset_device}, audit, actor, now)
     return result
+
+
+def _write_grant(kc: KeycloakClient, store: RecordStore, user: JSON, rec: Record, actor: Actor,
+                 req: GrantRequest, now: datetime, granted: datetime, until: datetime, extending: bool) -> None:
+    if rec.marker is not None and not extending:
+        # An earlier bypass not yet cleaned up: its sessions were opened without the second factor.
+        end_window_sessions(kc, rec, stop=now)
+    fields = {"marker": BYPASS_VALUE, "until": utc_iso(until), "by": actor.name, "reason": req.reason.strip(),
+              "granted_at": utc_iso(granted), "extended": str(rec.extended + 1 if extending else 0),
+              "reset_device": "true" if (req.reset_device or (extending and rec.reset_device)) else "false"}
+    store.write(kc, user, fields,
+                required_actions=[a for a in (user.get("requiredActions") or []) if a != CONFIGURE_TOTP])
+    check = store.read(kc, kc.get_user(rec.user_id))
+    if not check.active or check.until_raw != utc_iso(until):
+        if isinstance(store, CredentialStore):
+            raise TwostepError("Keycloak dropped the bypass record: the twostep provider (credential type "
+                               f"twostep-bypass) is not loaded; see `twostep doctor --realm {kc.realm}`")
+        raise TwostepError("Keycloak dropped the bypass attributes: they are not declared in the user "
+                           f"profile of realm {kc.realm!r}; run `twostep setup --realm {kc.realm}`")
 
 
 def notify_on_grant(kc: KeycloakClient, user: JSON, kind: str, details: dict[str, Any], audit: AuditSink,
@@ -284,6 +300,11 @@ def lease_seconds(settings: Settings) -> float:
     return 4 * settings.timeout + 5
 
 
+def user_lock_key(user_id: str) -> str:
+    """Grant, extend, revoke and expiry of one user's bypass all take this one lock."""
+    return f"user|{user_id}"
+
+
 def acquire_lock(kc: KeycloakClient, key: str, lease_s: float) -> Lock | None:
     """Keycloak has no compare-and-set, but realm role names are unique: creating the role
     `twostep-lock-<hash>-<generation>` succeeds for exactly one caller. A lock whose lease is over
@@ -329,7 +350,7 @@ def end_bypass(kc: KeycloakClient, plan: EndPlan, now: datetime, audit: AuditSin
     1. claim the lock (unique role);  2. re-read: does the plan still apply?  3. decisive write: marker
     "ending" (the second factor is back), CONFIGURE_TOTP if needed, audit event;  4. release;
     5. finish: end the sessions opened during the bypass, then clear the record."""
-    lock = acquire_lock(kc, plan.lock_key, lease_s)
+    lock = acquire_lock(kc, user_lock_key(plan.user_id), lease_s)
     if lock is None:
         return "busy"
     _policy, store = realm_context(kc)
