@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from .policy import FAIL_CLOSED_BYPASS_MAX_S, HARD_BYPASS_MAX_S
+from .policy import DEFAULT_BYPASS_MAX_S, FAIL_CLOSED_BYPASS_MAX_S, HARD_BYPASS_MAX_S
 from .records import parse_time, record_from_fields
 
 CONFIGURE_TOTP = "CONFIGURE_TOTP"
@@ -21,8 +21,10 @@ CONFIGURE_CODES = "CONFIGURE_RECOVERY_AUTHN_CODES"
 
 @dataclass(frozen=True)
 class SignInPolicy:
-    """The part of the realm policy the provider reads, parsed as strictly as the provider parses it."""
+    """The part of the realm policy the provider reads, parsed as strictly as the provider parses it.
+    Not intact (missing or damaged): everyone in scope, no grace, 1 h, codes required."""
 
+    intact: bool = False
     grace_days: int = 0
     enforce_since: datetime | None = None
     bypass_max_s: int = FAIL_CLOSED_BYPASS_MAX_S
@@ -30,24 +32,29 @@ class SignInPolicy:
 
     @classmethod
     def parse(cls, text: str | None) -> SignInPolicy:
-        """The fail-closed default (everyone, no grace, 1 h, codes required) when missing or damaged."""
         try:
             data = json.loads(text or "")
             enf = data["enforcement"]
-            mode, grace = enf["mode"], enf["grace_days"]
-            max_s = data.get("bypass_max_s", FAIL_CLOSED_BYPASS_MAX_S)
-            codes = data.get("backup_codes", "required")
+            mode, grace, groups = enf["mode"], enf["grace_days"], enf.get("groups", [])
+            max_s = data.get("bypass_max_s", DEFAULT_BYPASS_MAX_S)
             since_raw = data.get("enforce_since", "")
+            choices = [(data.get(k, absent), allowed) for k, absent, allowed in _CHOICES]
             if (mode not in ("all", "groups", "none") or not _is_int(grace) or not 0 <= grace <= 365
-                    or not _is_int(max_s) or codes not in ("required", "offered", "off")
-                    or not isinstance(since_raw, str)):
+                    or not isinstance(groups, list) or not all(isinstance(g, str) for g in groups)
+                    or not _is_int(max_s) or max_s < 0 or not isinstance(since_raw, str)
+                    or any(v not in allowed for v, allowed in choices)):
                 return cls()
             since = parse_time(since_raw) if since_raw else None
             if since_raw and since is None:
-                return cls()
-            return cls(grace, since, min(int(max_s), HARD_BYPASS_MAX_S), codes)
-        except (ValueError, KeyError, TypeError):
+                return cls()  # a start we cannot read could only ever widen the grace
+            return cls(True, grace, since, min(int(max_s), HARD_BYPASS_MAX_S), str(choices[0][0]))
+        except (ValueError, KeyError, TypeError, AttributeError):
             return cls()
+
+
+_CHOICES = (("backup_codes", "required", ("required", "offered", "off")),
+            ("record_store", "attributes", ("attributes", "credential")),
+            ("decided_by", "sync", ("sync", "provider")))
 
 
 def _is_int(v: Any) -> bool:
@@ -57,6 +64,7 @@ def _is_int(v: Any) -> bool:
 def decide(now: datetime, policy: SignInPolicy, created: datetime, in_scope: bool,
            record: dict[str, Any] | None, has_device: bool, has_codes: bool) -> tuple[str, list[str]]:
     """(outcome, required actions to add to this login); outcomes as in docs/formats.md."""
+    in_scope = in_scope or not policy.intact
     rec = record_from_fields({"id": "-"}, record)
     if rec.counts(now, policy.bypass_max_s):
         return "BYPASS", []

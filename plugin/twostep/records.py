@@ -82,7 +82,7 @@ class Record:
     def valid(self) -> bool:
         """A record that explains the marker: well-formed times in order, a granter, a reason."""
         u, g = self.until, self.granted_at
-        return u is not None and g is not None and g <= u and bool(self.by) and bool(self.reason)
+        return u is not None and g is not None and g <= u and bool(self.by.strip()) and bool(self.reason.strip())
 
     def counts(self, now: datetime, bypass_max_s: int) -> bool:
         """The rule the provider applies at sign-in (docs/formats.md, "A bypass counts only if")."""
