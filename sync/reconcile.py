@@ -16,11 +16,18 @@ from typing import Any
 from twostep import flows, logs, metrics
 from twostep.audit import AuditSink, event
 from twostep.bypass import EndPlan, end_bypass, finish
-from twostep.enforcement import grace_deadline, needs_enrollment, require_totp, user_in_scope, users_in_scope
+from twostep.enforcement import (
+    grace_deadline,
+    has_device,
+    needs_enrollment,
+    require_totp,
+    user_in_scope,
+    users_in_scope,
+)
 from twostep.errors import KeycloakUnavailable, TwostepError, Unauthorized
 from twostep.keycloak_adapter import JSON, KeycloakClient
 from twostep.policy import BROWSER_FLOW, BYPASS_ATTR, BYPASS_VALUE, RealmPolicy, utc_iso
-from twostep.realm_setup import _desired_profile, rebuild_flow
+from twostep.realm_setup import _desired_profile, browser_target, rebuild_flow
 from twostep.records import ENDING_VALUE, AttributeStore, Record, RecordStore, store_for
 
 log = logs.get("twostep.sync")
@@ -92,14 +99,17 @@ def read_state(kc: KeycloakClient, now: datetime, options: Options = Options()) 
         state.group_markers = kc.groups_with_attribute(BYPASS_ATTR, BYPASS_VALUE)
         profile = kc.user_profile()
         state.profile_drift = _desired_profile(profile) != profile
-        state.flow_drift = flows.differences(flows.browser_spec(),
-                                             flows.read_flow(kc, BROWSER_FLOW, flows.browser_spec()))
+        target = browser_target(kc, policy if ok else None)
+        # Only damage to our flow is repaired here. When the realm's own flow changed since setup
+        # (or cannot be adapted any more), adapting it again is setup's job; status reports it.
+        if target is not None:
+            state.flow_drift = flows.differences(target.desired, target.actual) if target.desired else []
     # With the provider, enrollment is decided at sign-in; the scan only serves the fallback flow.
     if options.enforce and policy.enforcement.mode != "none" and isinstance(state.store, AttributeStore):
         # The limit counts the users this pass would change, not the ones it reads: an enrolled majority
         # never hides the users after them.
         for user in users_in_scope(kc, policy, options.page_size):
-            if needs_enrollment(user, policy, now):
+            if needs_enrollment(user, policy, now) and not has_device(kc, user):
                 if len(state.to_enforce) >= options.enforce_limit:
                     state.enforce_complete = False
                     break
@@ -291,7 +301,11 @@ def _apply_one(kc: KeycloakClient, action: Action, now: datetime, audit: AuditSi
                           reason=action.detail, sync_run=run_id))
         return "done"
     if action.kind == "repair_flow":
-        rebuild_flow(kc, flows.browser_spec(), "browserFlow")
+        policy, ok = RealmPolicy.effective(kc.get_realm().get("attributes") or {})
+        target = browser_target(kc, policy if ok else None)
+        if target is None or target.desired is None:
+            return "busy"
+        rebuild_flow(kc, target)
         audit.write(event("drift.repair", realm=kc.realm, actor=actor, now=now, target=action.name,
                           reason=action.detail, sync_run=run_id))
         return "done"

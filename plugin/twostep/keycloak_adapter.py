@@ -308,6 +308,18 @@ class KeycloakClient:
             f"create flow {alias!r}",
         )
 
+    def copy_flow(self, source: str, new_alias: str) -> None:
+        """Keycloak's deep copy: subflows become "<new_alias> <subflow>", configs are copied too."""
+        self.post(f"/authentication/flows/{q(source)}/copy", {"newName": new_alias},
+                  f"copy flow {source!r} to {new_alias!r}")
+
+    def raise_priority(self, execution_id: str) -> None:
+        self.post(f"/authentication/executions/{q(execution_id)}/raise-priority", {},
+                  "move a step up")
+
+    def authenticator_providers(self) -> set[str]:
+        return {str(p["id"]) for p in self.get("/authentication/authenticator-providers", "authenticators") or []}
+
     def delete_flow(self, flow_id: str, alias: str) -> None:
         self.delete(f"/authentication/flows/{q(flow_id)}", f"delete flow {alias!r}")
 
@@ -506,9 +518,6 @@ class KeycloakClient:
     def leave_group(self, user_id: str, group_id: str) -> None:
         self.delete(f"/users/{q(user_id)}/groups/{q(group_id)}", "leave group")
 
-    def authenticator_providers(self) -> list[JSON]:
-        """Every authenticator factory the server has (conditions included): tells whether our JAR is loaded."""
-        return list(self.get("/authentication/authenticator-providers", "authenticator providers") or [])
 
 def _merge_attributes(user: JSON, attributes: dict[str, list[str] | None]) -> None:
     """Set (list) or drop (None) attributes in a user representation about to be PUT back."""

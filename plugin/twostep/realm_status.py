@@ -13,7 +13,7 @@ from .bypass import list_bypasses
 from .enforcement import CONFIGURE_TOTP, grace_deadline, users_in_scope
 from .errors import Forbidden, NotFound, TwostepError
 from .keycloak_adapter import KeycloakClient
-from .policy import ADMIN_ONLY_ATTRS, BROWSER_FLOW, RESET_FLOW, RealmPolicy, utc_iso
+from .policy import ADMIN_ONLY_ATTRS, BROWSER_FLOW, CONDITION_PROVIDER, POLICY_ATTR, RESET_FLOW, RealmPolicy, utc_iso
 from .realm_setup import Desired, read_actual
 
 COUNT_LIMIT = 5000
@@ -54,8 +54,11 @@ def realm_status(kc: KeycloakClient, now: datetime, count_limit: int = COUNT_LIM
     report.checks.append(Check("policy record", intact,
                                policy.enforcement.describe() if intact else
                                "missing or damaged: acting as 'everyone, no grace, 1 h bypass maximum'", setup_fix))
-    desired = Desired(enforcement=policy.enforcement, bypass_max_s=policy.bypass_max_s, service_client=False)
+    desired = Desired(enforcement=policy.enforcement, bypass_max_s=policy.bypass_max_s, service_client=False,
+                      decide_with="sync" if intact and not policy.provider_mode else "auto",
+                      backup_codes=policy.backup_codes)
     actual = read_actual(kc, desired, now)
+    report.checks.append(decision_check(kc.realm, policy if intact else None, actual.provider_loaded))
 
     otp_ok = realm.get("otpPolicyCodeReusable") is False and realm.get("otpPolicyType") in ("totp", "hotp")
     report.checks.append(Check("OTP policy", otp_ok,
@@ -77,13 +80,23 @@ def realm_status(kc: KeycloakClient, now: datetime, count_limit: int = COUNT_LIM
            if n not in decls or decls[n].get("permissions") != {"view": ["admin"], "edit": ["admin"]}]
     report.checks.append(Check("bypass marker declaration", not bad,
                                "admin-only" if not bad else "missing or not admin-only: " + ", ".join(bad), setup_fix))
-    for spec, have, key in ((flows.browser_spec(), actual.browser, "browserFlow"),
-                            (flows.reset_spec(), actual.reset, "resetCredentialsFlow")):
-        drift = flows.differences(spec, have)
-        report.checks.append(Check(f"flow {spec.alias!r}", not drift, "as specified" if not drift else "; ".join(drift),
-                                   setup_fix))
-        bound = realm.get(key)
-        report.checks.append(Check(f"{key} binding", bound == spec.alias, f"bound to {bound!r}", setup_fix))
+    for t in actual.flows:
+        recorded = policy.browser_source_digest if t.key == "browserFlow" else policy.reset_source_digest
+        if t.error:
+            report.checks.append(Check(f"flow {t.alias!r}", False, t.error, f"change {t.source!r}, then {setup_fix}"))
+        else:
+            assert t.desired is not None
+            drift = flows.differences(t.desired, t.actual)
+            report.checks.append(Check(f"flow {t.alias!r}", not drift,
+                                       f"the realm's flow {t.source!r} adapted" if not drift else "; ".join(drift),
+                                       setup_fix))
+        if intact and recorded:
+            same = recorded == t.digest
+            report.checks.append(Check(
+                f"source flow {t.source!r}", same, "unchanged since setup" if same else
+                f"changed since setup: {t.alias!r} no longer matches it", f"{setup_fix} (adapts it again)"))
+        bound = realm.get(t.key)
+        report.checks.append(Check(f"{t.key} binding", bound == t.alias, f"bound to {bound!r}", setup_fix))
 
     bypasses = list_bypasses(kc, lambda: now)
     report.counts, report.lists = _counts(kc, policy, count_limit, now,
@@ -100,6 +113,25 @@ def realm_status(kc: KeycloakClient, now: datetime, count_limit: int = COUNT_LIM
         + ", ".join(sorted(b["username"] for b in overdue)[:10]) + " - is `twostep sync` running?",
         f"twostep sync --realm {kc.realm}; then schedule it (deploy/cron, deploy/systemd, deploy/kubernetes)"))
     return report
+
+
+PROVIDER_FIX = ("install the twostep provider JAR into Keycloak's providers/ (docs/provider.md), "
+                "then run twostep setup again")
+
+
+def decision_check(realm: str, policy: RealmPolicy | None, loaded: bool) -> Check:
+    """Who ends a bypass on time: the provider at sign-in, or only the sync job."""
+    name = "bypass expiry decided by"
+    if policy is not None and policy.provider_mode:
+        if loaded:
+            return Check(name, True, "the server: the twostep provider's condition decides at every sign-in "
+                                     "(bypass window, scope, grace, enrollment)")
+        return Check(name, False, f"the flow uses {CONDITION_PROVIDER!r} but Keycloak does not have it loaded: "
+                                  "sign-ins fail", PROVIDER_FIX)
+    hint = (f"the provider is loaded: `twostep setup --realm {realm}` lets the server decide" if loaded
+            else f"fix: {PROVIDER_FIX}")
+    return Check(name, True, "sync only (fallback mode): a bypass ends only when `twostep sync` runs, "
+                             f"however long that takes; {hint}")
 
 
 def _counts(kc: KeycloakClient, policy: RealmPolicy, limit: int, now: datetime, bypassed: set[str],
@@ -164,7 +196,7 @@ def doctor(kc: KeycloakClient) -> Report:
                                    "copy themes/twostep into Keycloak's themes/ or the theme JAR into providers/"))
     except Forbidden:
         report.checks.append(Check("Keycloak version", True, "not readable with these credentials (needs view-system)"))
-    providers = {p["id"] for p in kc.get("/authentication/authenticator-providers", "authenticators") or []}
+    providers = kc.authenticator_providers()
     for pid in ("auth-otp-form", "auth-recovery-authn-code-form", "conditional-user-attribute",
                 "conditional-user-configured"):
         found = pid in providers
@@ -177,6 +209,9 @@ def doctor(kc: KeycloakClient) -> Report:
                                    "enabled" if ra and ra.get("enabled") else "missing or disabled",
                                    f"twostep setup --realm {kc.realm}"))
     realm = kc.get_realm()
+    attrs = realm.get("attributes") or {}
+    policy = RealmPolicy.effective(attrs)[0] if POLICY_ATTR in attrs else None
+    report.checks.append(decision_check(kc.realm, policy, CONDITION_PROVIDER in providers))
     for key, alias in (("browserFlow", BROWSER_FLOW), ("resetCredentialsFlow", RESET_FLOW)):
         report.checks.append(Check(f"{key} binding", realm.get(key) == alias, f"bound to {realm.get(key)!r}",
                                    f"twostep setup --realm {kc.realm}"))

@@ -258,7 +258,7 @@ class CredentialStore:
 
 
 def provider_loaded(kc: KeycloakClient) -> bool:
-    return any(p.get("id") == CONDITION_PROVIDER for p in kc.authenticator_providers())
+    return CONDITION_PROVIDER in kc.authenticator_providers()
 
 
 def store_for(kc: KeycloakClient, policy: RealmPolicy | None = None) -> RecordStore:
