@@ -45,6 +45,9 @@ public final class TwostepCondition implements ConditionalAuthenticator {
     @Override
     public boolean matchCondition(AuthenticationFlowContext context) {
         TwostepDecision.Result result = decide(context);
+        if (result.requiredActions().isEmpty()) {
+            return result.outcome() == TwostepDecision.Outcome.REQUIRED;
+        }
         try {
             AuthenticationSessionModel auth = context.getAuthenticationSession();
             for (String action : result.requiredActions()) {
