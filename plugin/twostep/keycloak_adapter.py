@@ -447,6 +447,12 @@ class KeycloakClient:
         user["credentials"] = [credential]
         self.put(f"/users/{q(user_id)}", user, f"store {credential.get('type')} credential")
 
+    def store_user_credentials(self, user_id: str, credentials: list[JSON]) -> None:
+        """Several credentials in one PUT /users/{id} (each goes to the provider of its type)."""
+        user = self.get_user(user_id)
+        user["credentials"] = credentials
+        self.put(f"/users/{q(user_id)}", user, "store " + ", ".join(str(c.get("type")) for c in credentials))
+
     def set_user_attributes(self, user_id: str, attributes: dict[str, list[str] | None]) -> None:
         """Set (list) or drop (None) some user attributes; fetch-modify-put."""
         user = self.get_user(user_id)
@@ -495,6 +501,23 @@ class KeycloakClient:
 
     def delete_role(self, name: str) -> None:
         self.delete(f"/roles/{q(name)}", f"delete role {name!r}")
+
+    def create_group(self, name: str) -> str:
+        """A top-level group; its id. A concurrent create (409) answers with the existing one."""
+        try:
+            return self.created_id(self.post("/groups", {"name": name}, f"create group {name!r}"))
+        except Conflict:
+            found = self.find_group_by_path(name)
+            if found is None:
+                raise
+            return str(found["id"])
+
+    def join_group(self, user_id: str, group_id: str) -> None:
+        self.put(f"/users/{q(user_id)}/groups/{q(group_id)}", None, "join group")
+
+    def leave_group(self, user_id: str, group_id: str) -> None:
+        self.delete(f"/users/{q(user_id)}/groups/{q(group_id)}", "leave group")
+
 
 def _merge_attributes(user: JSON, attributes: dict[str, list[str] | None]) -> None:
     """Set (list) or drop (None) attributes in a user representation about to be PUT back."""

@@ -33,6 +33,7 @@ from .policy import (
     RealmPolicy,
     utc_iso,
 )
+from .records import provider_loaded
 from .web.client_setup import WEB_CLIENT_ID
 from .web.client_setup import plan_steps as web_client_steps
 
@@ -128,10 +129,6 @@ def browser_target(kc: KeycloakClient, policy: RealmPolicy | None) -> FlowTarget
     if t.error or (policy.browser_source_digest and t.digest != policy.browser_source_digest):
         return None
     return t
-
-
-def provider_loaded(kc: KeycloakClient) -> bool:
-    return CONDITION_PROVIDER in kc.authenticator_providers()
 
 
 @dataclass

@@ -10,7 +10,7 @@ from typing import Any
 from . import flows, recovery_codes
 from .backup_codes import LOW_WARNING
 from .bypass import list_bypasses
-from .enforcement import CONFIGURE_TOTP, grace_deadline, is_bypassed, users_in_scope
+from .enforcement import CONFIGURE_TOTP, grace_deadline, users_in_scope
 from .errors import Forbidden, NotFound, TwostepError
 from .keycloak_adapter import KeycloakClient
 from .policy import ADMIN_ONLY_ATTRS, BROWSER_FLOW, CONDITION_PROVIDER, POLICY_ATTR, RESET_FLOW, RealmPolicy, utc_iso
@@ -98,14 +98,16 @@ def realm_status(kc: KeycloakClient, now: datetime, count_limit: int = COUNT_LIM
         bound = realm.get(t.key)
         report.checks.append(Check(f"{t.key} binding", bound == t.alias, f"bound to {bound!r}", setup_fix))
 
-    report.counts, report.lists = _counts(kc, policy, count_limit, now)
-    # Keycloak's flow has no clock: only a twostep process ends a bypass. A bypass past its time
-    # means the sync job is not running, so status fails loudly (and the alert rule fires).
     bypasses = list_bypasses(kc, lambda: now)
-    overdue = [b for b in bypasses if b["state"] in ("expired", "no-valid-record")]
+    report.counts, report.lists = _counts(kc, policy, count_limit, now,
+                                          bypassed={b["user_id"] for b in bypasses if b["bypassed"]})
+    # Without the provider the flow has no clock: only a twostep process ends a bypass, so one past
+    # its time means the sync job is not running: status fails loudly (and the alert rule fires).
+    # With the provider the server already asks again; what is left is clean-up (sessions, record).
+    overdue = [b for b in bypasses if b["state"] in ("expired", "no-valid-record", "too-long")]
     report.counts["bypassed_now"] = sum(1 for b in bypasses if b["state"] == "active")
     report.checks.append(Check(
-        "bypasses ended on time", not overdue,
+        "bypasses ended on time", not overdue or policy.provider_mode,
         "none overdue" if not overdue else
         f"{len(overdue)} bypass(es) past their time or without a valid record: "
         + ", ".join(sorted(b["username"] for b in overdue)[:10]) + " - is `twostep sync` running?",
@@ -132,7 +134,7 @@ def decision_check(realm: str, policy: RealmPolicy | None, loaded: bool) -> Chec
                              f"however long that takes; {hint}")
 
 
-def _counts(kc: KeycloakClient, policy: RealmPolicy, limit: int, now: datetime,
+def _counts(kc: KeycloakClient, policy: RealmPolicy, limit: int, now: datetime, bypassed: set[str],
             list_limit: int = LIST_LIMIT) -> tuple[dict[str, Any], dict[str, list[dict[str, Any]]]]:
     """One walk over the users in scope (at most `limit`), one credentials read each: the counts, plus
     the first `list_limit` users not yet enrolled (earliest grace deadline first) and low on backup
@@ -153,7 +155,7 @@ def _counts(kc: KeycloakClient, policy: RealmPolicy, limit: int, now: datetime,
             deadline = grace_deadline(user, policy)
             pending.append((deadline, name, {
                 "id": user["id"], "username": name, "deadline": utc_iso(deadline), "overdue": now >= deadline,
-                "bypassed": is_bypassed(user), "pending": CONFIGURE_TOTP in (user.get("requiredActions") or [])}))
+                "bypassed": user["id"] in bypassed, "pending": CONFIGURE_TOTP in (user.get("requiredActions") or [])}))
         codes = [c for c in kc.user_credentials(user["id"]) if c.get("type") == recovery_codes.CREDENTIAL_TYPE]
         if not codes:
             continue
