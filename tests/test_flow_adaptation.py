@@ -344,3 +344,6 @@ def test_fallback_mode_keeps_todays_behaviour_and_says_sync_is_the_clock(twostep
         r = twostep("setup", "--no-service-client", "--decide-with", "provider")
         assert r.code != 0 and len(r.err.strip().splitlines()) == 1 and CONDITION_PROVIDER in r.err
         assert json.loads(admin.get(f"/{realm}")["attributes"]["twostep.policy"])["decided_by"] == "sync"
+    assert twostep("teardown").code == 0
+    rep = admin.get(f"/{realm}")
+    assert (rep["browserFlow"], rep["resetCredentialsFlow"]) == ("browser", "reset credentials")

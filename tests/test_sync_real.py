@@ -181,7 +181,7 @@ def test_watch_ends_bypass_within_two_seconds(twostep, keycloak, make_user, admi
         deadline = time.time() + 20
         while time.time() < deadline:
             marker = record_fields(admin, realm, lea.id).get("marker")
-            if marker != ["true"]:
+            if marker != "true":
                 removed = utcnow()
                 break
             time.sleep(0.05)
