@@ -101,9 +101,8 @@ def _second_factor(alias: str, condition: Step, webauthn: bool, codes: bool) -> 
 
 # -- reading -------------------------------------------------------------------------------------
 
-def read_flow(kc: KeycloakClient, alias: str, spec: FlowSpec | None = None) -> FlowSpec | None:
+def read_flow(kc: KeycloakClient, alias: str) -> FlowSpec | None:
     """The flow as Keycloak has it (every config key of every step), None when it does not exist."""
-    del spec  # every key is read now; kept for callers that still pass the shape they expect
     flows = {f["alias"]: f for f in kc.flows()}
     if alias not in flows:
         return None
@@ -220,7 +219,12 @@ def _offer_codes(children: tuple[Node, ...]) -> tuple[Node, ...]:
 def _add_subflow(source: FlowSpec, alias: str, condition: Step, *, reset: bool, webauthn: bool,
                  codes: bool) -> tuple[Node, ...]:
     anchors = (RESET_ANCHOR,) if reset else PASSWORD_STEPS
-    new = _second_factor(f"{alias} second factor", condition, webauthn=webauthn, codes=codes)
+    # Subflow aliases are unique in a realm: never reuse a name the copy already gives a subflow.
+    taken = {f"{alias} {name}" for name in _sub_aliases(source.children)}
+    name = f"{alias} second factor"
+    while name in taken:
+        name += " (twostep)"
+    new = _second_factor(name, condition, webauthn=webauthn, codes=codes)
     done = False
 
     def walk(nodes: tuple[Node, ...], where: str) -> tuple[Node, ...]:
@@ -247,6 +251,14 @@ def _add_subflow(source: FlowSpec, alias: str, condition: Step, *, reset: bool, 
         raise CannotAdapt(f"cannot adapt flow {source.alias!r}: it has no second-factor subflow and no enabled "
                           f"{what} step to put one after")
     return children
+
+
+def _sub_aliases(nodes: tuple[Node, ...]) -> set[str]:
+    out: set[str] = set()
+    for n in nodes:
+        if isinstance(n, Sub):
+            out |= {n.alias} | _sub_aliases(n.children)
+    return out
 
 
 def tree(spec: FlowSpec, source: str | None = None) -> str:
