@@ -8,15 +8,20 @@ cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 . deploy/local/venv.sh
 
 # Debian packages: Chromium for the browser tests (no browser download by test tools),
-# systemd-analyze and promtool for the static checks of deploy/.
+# systemd-analyze and promtool for the static checks of deploy/, slapd and ldap-utils for the
+# LDAP federation tests (the harness runs its own slapd on a loopback port with its own config).
 need=()
 command -v chromium >/dev/null || need+=(chromium)
 command -v systemd-analyze >/dev/null || need+=(systemd)
 command -v promtool >/dev/null || need+=(prometheus)
 command -v java >/dev/null || need+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null || need+=(maven)
+[ -x /usr/sbin/slapd ] || need+=(slapd)
+command -v ldapsearch >/dev/null || need+=(ldap-utils)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing Debian packages: ${need[*]}" >&2
+  # No system directory: slapd's package then creates no database and starts no daemon on port 389.
+  echo "slapd slapd/no_configuration boolean true" | as_root debconf-set-selections
   as_root apt-get update -qq
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi

@@ -1,0 +1,77 @@
+"""Users from a real OpenLDAP directory, federated in each edit mode, with real logins.
+
+The directory is Debian's slapd started by the harness (tests/support/ldap.py, seeded from
+tests/data/ldap-seed.ldif); the realm federates it through the admin REST API as an operator would.
+In READ_ONLY mode the user's directory entry must be byte-for-byte the same afterwards: the dump
+holds every user attribute (`*`) and every operational one (`+`), so any write, even one that
+rewrote a value with itself, would show as a new entryCSN / modifyTimestamp / modifiersName. Nothing
+is left out of the comparison: without the syncprov overlay there is no contextCSN, and slapd keeps
+no last-bind time unless the lastbind overlay is loaded (it is not). The server's audit log
+(every add, modify, delete, rename it accepted) must stay empty too.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import pytest
+
+from tests.conftest import Admin
+from tests.support.ldap import EDIT_MODES, PASSWORDS, Directory
+from tests.support.login import LoginDriver
+from tests.support.twofactor import credential_types, setup_realm
+from tests.test_otp_reset import enroll
+
+
+def _ldap_user(admin: Admin, realm: str, username: str) -> dict[str, Any]:
+    found = admin.get(f"/{realm}/users", username=username, exact="true")
+    assert len(found) == 1 and found[0].get("federationLink"), found
+    return found[0]  # type: ignore[no-any-return]
+
+
+def _enrolled(twostep, browser, admin: Admin, realm: str, username: str) -> tuple[dict[str, Any], str]:  # type: ignore[no-untyped-def]
+    """Import the user (an admin search imports from the directory, as a first sign-in does), let
+    the sync ask for a device, then sign in with the directory password and enroll on Keycloak's
+    own page. (A user imported by the sync's own listing is younger than that run's clock, so
+    their grace period starts with the next run.)"""
+    user = _ldap_user(admin, realm, username)
+    r = twostep("sync")
+    assert r.code == 0, r.err
+    assert "CONFIGURE_TOTP" in admin.get(f"/{realm}/users/{user['id']}")["requiredActions"]
+    b: LoginDriver = browser()
+    page = b.login(username, PASSWORDS[username])
+    assert page.kind == "configure-totp", page.summary()
+    secret = enroll(b, "ldap phone")
+    assert b.logged_in(), b.page.summary() if b.page else ""
+    return user, secret
+
+
+@pytest.mark.parametrize("mode", EDIT_MODES)
+def test_federated_user_enrolls_and_signs_in_with_code(  # type: ignore[no-untyped-def]
+    mode, twostep, federate, browser, admin: Admin, realm: str, directory: Directory
+) -> None:
+    import pyotp
+
+    setup_realm(twostep)
+    federate(mode)
+    entry_before, tree_before, writes_before = directory.entry_dump("bob"), directory.tree_dump(), directory.writes()
+    user, secret = _enrolled(twostep, browser, admin, realm, "bob")
+    assert credential_types(admin, realm, user["id"]).count("otp") == 1
+
+    b = browser()
+    page = b.login("bob", PASSWORDS["bob"])
+    assert page.kind == "otp", "a federated user with a device is asked for the code: " + page.summary()
+    # The enrollment used this window's code and reuse is off: the next window's (look-around 1).
+    page = b.submit({"otp": pyotp.TOTP(secret).at(time.time() + 30)})
+    assert b.logged_in(), page.summary()
+    wrong = browser()
+    assert wrong.login("bob", "not-the-directory-password").kind == "login", "the directory checks the password"
+
+    listed = json.loads(twostep("otp", "list", "bob", "--json").out)
+    assert [d["label"] for d in listed["devices"]] == ["ldap phone"]
+    # Enrollment and sign-in write nothing to the directory, whatever the edit mode.
+    assert directory.entry_dump("bob") == entry_before
+    assert directory.tree_dump() == tree_before
+    assert directory.writes() == writes_before
