@@ -126,6 +126,13 @@ class Directory:
             raise AssertionError(f"ldapsearch tree -> {out.returncode}: {out.stderr.decode(errors='replace')}")
         return out.stdout
 
+    def delete(self, dn: str) -> None:
+        """Remove one entry (tests that made the server write clean up after themselves)."""
+        out = subprocess.run([_tool("ldapdelete"), "-x", "-H", self.url, "-D", self.bind_dn, "-w", self.bind_password,
+                              dn], capture_output=True, timeout=30)
+        if out.returncode != 0:
+            raise AssertionError(f"ldapdelete {dn} -> {out.returncode}: {out.stderr.decode(errors='replace')}")
+
     def writes(self) -> str:
         """Everything the audit log recorded so far (empty: no write reached the directory)."""
         return self.audit_log.read_text() if self.audit_log.exists() else ""
