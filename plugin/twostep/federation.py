@@ -61,8 +61,8 @@ def assess(components: list[dict[str, Any]], mappers: dict[str, list[dict[str, A
     """Pure: findings for each LDAP federation, from its component and its mappers' representations.
     `record_store` is the policy's (`credential` = provider mode, `attributes` = fallback mode)."""
     out: list[Finding] = []
-    setup_fix = f"install the twostep provider JAR (plugin/keycloak) in Keycloak's providers/, restart Keycloak, " \
-                f"then run `twostep setup --realm {realm}`"
+    setup_fix = f"install the twostep provider JAR into Keycloak's providers/ (docs/provider.md), restart " \
+                f"Keycloak, then run `twostep setup --realm {realm}`"
     for comp in components:
         if comp.get("providerId") != "ldap":
             continue
