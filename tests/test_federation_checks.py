@@ -112,8 +112,7 @@ def _user_id(admin: Admin, realm: str, username: str) -> str:
 def test_read_only_federation_in_fallback_mode_is_reported_and_grant_fails(  # type: ignore[no-untyped-def]
     twostep, federate, admin: Admin, realm: str, directory: Directory
 ) -> None:
-    setup_realm(twostep)
-    _set_record_store(admin, realm, STORE_ATTRIBUTES)
+    setup_realm(twostep, "--decide-with", "sync")  # fallback mode: records in user attributes
     federate("READ_ONLY")
     code, checks = _report(twostep, "status")
     edit = checks["federation 'ldap' edit mode"]
@@ -137,8 +136,7 @@ def test_read_only_federation_in_fallback_mode_is_reported_and_grant_fails(  # t
 @pytest.mark.parametrize("mode", ["WRITABLE", "UNSYNCED"])
 def test_writable_federation_in_fallback_mode_is_fine(twostep, federate, admin: Admin, realm: str,  # type: ignore[no-untyped-def]
                                                       mode: str) -> None:
-    setup_realm(twostep)
-    _set_record_store(admin, realm, STORE_ATTRIBUTES)
+    setup_realm(twostep, "--decide-with", "sync")
     federate(mode)
     code, checks = _report(twostep, "status")
     fed = {k: v for k, v in checks.items() if k.startswith("federation")}
@@ -153,7 +151,7 @@ def test_import_off_is_reported_and_otp_reset_fails_closed(  # type: ignore[no-u
 
     from tests.conftest import otp_credential
 
-    setup_realm(twostep)
+    setup_realm(twostep, "--backup-codes", "offered")  # the sign-in below ends after the code
     federate("READ_ONLY", import_enabled=False)
     code, checks = _report(twostep, "status")
     imp = checks["federation 'ldap' import"]
@@ -222,6 +220,8 @@ def test_group_mapper_in_ldap_only_mode_is_reported_and_writes_to_the_directory(
     bypass index included: joining it is written to the directory, even when the federation is
     READ_ONLY. This is why provider mode needs that check."""
     setup_realm(twostep)
+    # Status reads only the policy's record_store for this check: provider mode, whatever this
+    # server has loaded.
     _set_record_store(admin, realm, STORE_CREDENTIAL)
     cid = federate("READ_ONLY")
     admin.post(f"/{realm}/components", {

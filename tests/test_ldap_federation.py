@@ -24,7 +24,14 @@ from tests.conftest import Admin
 from tests.support.bypass_helpers import client, grant_ending_at, utcnow
 from tests.support.ldap import EDIT_MODES, PASSWORDS, Directory
 from tests.support.login import LoginDriver
-from tests.support.twofactor import credential_types, requested_number, setup_realm, to_recovery_form
+from tests.support.twofactor import (
+    OTP_OPTION,
+    choose_option,
+    credential_types,
+    requested_number,
+    setup_realm,
+    to_recovery_form,
+)
 from tests.test_otp_reset import enroll
 
 
@@ -34,19 +41,30 @@ def _ldap_user(admin: Admin, realm: str, username: str) -> dict[str, Any]:
     return found[0]  # type: ignore[no-any-return]
 
 
+def _decided_by(admin: Admin, realm: str) -> str:
+    return str(json.loads(admin.get(f"/{realm}")["attributes"][POLICY_ATTR]).get("decided_by", "sync"))
+
+
 def _enrolled(twostep, browser, admin: Admin, realm: str, username: str) -> tuple[dict[str, Any], str]:  # type: ignore[no-untyped-def]
-    """Import the user (an admin search imports from the directory, as a first sign-in does), let
-    the sync ask for a device, then sign in with the directory password and enroll on Keycloak's
-    own page. (A user imported by the sync's own listing is younger than that run's clock, so
-    their grace period starts with the next run.)"""
+    """Sign in with the directory password and enroll on Keycloak's own pages.
+
+    The user is imported first (an admin search imports from the directory, as a first sign-in
+    does). Provider mode: the condition asks for a device (and backup codes) at this sign-in.
+    Fallback mode: the sync asks for a device (CONFIGURE_TOTP); a user imported by the sync's own
+    listing is younger than that run's clock, so their grace period starts with the next run."""
     user = _ldap_user(admin, realm, username)
-    r = twostep("sync")
-    assert r.code == 0, r.err
-    assert "CONFIGURE_TOTP" in admin.get(f"/{realm}/users/{user['id']}")["requiredActions"]
+    provider = _decided_by(admin, realm) == "provider"
+    if not provider:
+        r = twostep("sync")
+        assert r.code == 0, r.err
+        assert "CONFIGURE_TOTP" in admin.get(f"/{realm}/users/{user['id']}")["requiredActions"]
     b: LoginDriver = browser()
     page = b.login(username, PASSWORDS[username])
     assert page.kind == "configure-totp", page.summary()
     secret = enroll(b, "ldap phone")
+    if provider:
+        assert b.page is not None and b.page.kind == "configure-recovery-codes", b.page.summary() if b.page else ""
+        b.submit({"kcRecoveryCodesConfirmation": "on"}, form_field="generatedRecoveryAuthnCodes")
     assert b.logged_in(), b.page.summary() if b.page else ""
     return user, secret
 
@@ -80,23 +98,21 @@ def test_federated_user_enrolls_and_signs_in_with_code(  # type: ignore[no-untyp
     assert directory.writes() == writes_before
 
 
-def _decided_by(admin: Admin, realm: str) -> str:
-    return str(json.loads(admin.get(f"/{realm}")["attributes"][POLICY_ATTR]).get("decided_by", "sync"))
+# (edit mode, setup's --decide-with): "auto" is provider mode when Keycloak has the twostep
+# provider loaded (records in credentials), else fallback mode (records in user attributes), and
+# "sync" is fallback mode always. READ_ONLY needs provider mode: in fallback mode the grant is
+# refused there with error-user-attribute-read-only, which test_federation_checks.py shows with the
+# status check that warns about it.
+RECORD_CASES = [("WRITABLE", "auto"), ("UNSYNCED", "auto"), ("WRITABLE", "sync")]
 
 
-# READ_ONLY joins this list when the records move into credentials (docs/formats.md, provider
-# mode): until then the grant fails there with error-user-attribute-read-only, which
-# test_federation_checks.py shows together with the status check that warns about it.
-RECORD_MODES = ("WRITABLE", "UNSYNCED")
-
-
-@pytest.mark.parametrize("mode", RECORD_MODES)
+@pytest.mark.parametrize(("mode", "decide"), RECORD_CASES)
 def test_bypass_reset_and_admin_codes_for_a_federated_user(  # type: ignore[no-untyped-def]
-    mode, twostep, federate, browser, keycloak, admin: Admin, realm: str, directory: Directory
+    mode, decide, twostep, federate, browser, keycloak, admin: Admin, realm: str, directory: Directory
 ) -> None:
     import pyotp
 
-    setup_realm(twostep)
+    setup_realm(twostep, "--decide-with", decide)
     federate(mode)
     entry_before, tree_before, writes_before = directory.entry_dump("alice"), directory.tree_dump(), directory.writes()
     pw = PASSWORDS["alice"]
@@ -124,20 +140,7 @@ def test_bypass_reset_and_admin_codes_for_a_federated_user(  # type: ignore[no-u
     page = browser().login("alice", pw)
     assert page.kind == "otp", "the bypass is over: " + page.summary()
 
-    # Lost phone: the device is reset, the next sign-in enrolls a new one.
-    r = twostep("otp", "reset", "alice", "--reason", "lost phone", "--no-notify")
-    assert r.code == 0, r.err
-    assert "otp" not in credential_types(admin, realm, user["id"])
-    b = browser()
-    page = b.login("alice", pw)
-    assert page.kind == "configure-totp", page.summary()
-    new_secret = enroll(b, "new phone")
-    assert b.logged_in()
-    b = browser()
-    assert b.login("alice", pw).kind == "otp"
-    assert b.submit({"otp": pyotp.TOTP(new_secret).at(time.time() + 30)}).kind == "done"
-
-    # Admin-made backup codes: code #1 signs in once, not twice.
+    # Admin-made backup codes (they replace any the user made): code #1 signs in once, not twice.
     r = twostep("codes", "generate", "alice", "--count", "5", "--json", "--no-notify")
     assert r.code == 0, r.err
     codes = [c["code"] for c in json.loads(r.out)["codes"]]
@@ -152,6 +155,29 @@ def test_bypass_reset_and_admin_codes_for_a_federated_user(  # type: ignore[no-u
     assert requested_number(to_recovery_form(b)) == 2
     page = b.submit({"recoveryCodeInput": codes[0]})
     assert not b.logged_in() and page.kind == "recovery-code", "a used code never works again"
+
+    # Lost phone: the device is reset; the next sign-in is still two steps (a backup code) and
+    # then enrolls a new device.
+    r = twostep("otp", "reset", "alice", "--reason", "lost phone", "--no-notify")
+    assert r.code == 0, r.err
+    assert "otp" not in credential_types(admin, realm, user["id"])
+    time.sleep(1.2)  # brute-force protection: the failed code above was less than a second ago
+    b = browser()
+    b.login("alice", pw)
+    assert requested_number(to_recovery_form(b)) == 2
+    page = b.submit({"recoveryCodeInput": codes[1]})
+    assert page.kind == "configure-totp", page.summary()
+    new_secret = enroll(b, "new phone")
+    assert b.logged_in(), b.page.summary() if b.page else ""
+    b = browser()
+    page = b.login("alice", pw)
+    if page.kind == "recovery-code":
+        # The codes credential is now older than the new device, and Keycloak 26.4+ offers the
+        # older one first (upstream 44115); the device is one "try another way" away.
+        b.try_another_way()
+        page = choose_option(b, OTP_OPTION)
+    assert page.kind == "otp", page.summary()
+    assert b.submit({"otp": pyotp.TOTP(new_secret).at(time.time() + 30)}).kind == "done"
 
     # None of this wrote to the directory, in any edit mode (READ_ONLY: it could not have).
     assert directory.entry_dump("alice") == entry_before
