@@ -7,7 +7,9 @@ cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 WEB_PORT="${TWOSTEP_WEB_PORT:-8000}"
 . deploy/local/venv.sh
 venv_install ".[web]"
-url="$(bash deploy/local/keycloak.sh start dev)"
+# The provider JAR (condition, record credentials, theme) goes into the dev Keycloak's providers/.
+jar="$(bash deploy/local/provider.sh build)"
+url="$(KC_PROVIDERS="$jar" bash deploy/local/keycloak.sh start dev)"
 export TWOSTEP_URL="$url" TWOSTEP_ADMIN_USERNAME="${KC_BOOTSTRAP_ADMIN_USERNAME:-admin}" \
        TWOSTEP_ADMIN_PASSWORD="${KC_BOOTSTRAP_ADMIN_PASSWORD:-admin}" TWOSTEP_REALM=demo
 STATE="${TWOSTEP_CACHE:-$HOME/.cache/keycloak-twostep}/instances/dev"

@@ -14,7 +14,8 @@ need=()
 command -v chromium >/dev/null || need+=(chromium)
 command -v systemd-analyze >/dev/null || need+=(systemd)
 command -v promtool >/dev/null || need+=(prometheus)
-command -v java >/dev/null || need+=(openjdk-17-jre-headless)
+# A JDK, not only a JRE: the provider (plugin/keycloak) is compiled here.
+command -v javac >/dev/null || need+=(openjdk-17-jdk-headless)
 command -v mvn >/dev/null || need+=(maven)
 [ -x /usr/sbin/slapd ] || need+=(slapd)
 command -v ldapsearch >/dev/null || need+=(ldap-utils)
@@ -30,6 +31,9 @@ venv_install ".[web,test]" -r deploy/requirements-ci.txt
 if [ -f package-lock.json ]; then npm ci --silent --no-audit --no-fund; fi
 
 bash deploy/local/keycloak.sh fetch >/dev/null
+# The provider JAR (its JUnit tests run in the build); the harness starts Keycloak with it.
+TWOSTEP_PROVIDER_JAR="$(bash deploy/local/provider.sh build)"
+export TWOSTEP_PROVIDER_JAR
 
 ruff check plugin sync tests bench
 mypy
