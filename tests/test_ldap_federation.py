@@ -98,12 +98,13 @@ def test_federated_user_enrolls_and_signs_in_with_code(  # type: ignore[no-untyp
     assert directory.writes() == writes_before
 
 
-# (edit mode, setup's --decide-with): "auto" is provider mode when Keycloak has the twostep
-# provider loaded (records in credentials), else fallback mode (records in user attributes), and
-# "sync" is fallback mode always. READ_ONLY needs provider mode: in fallback mode the grant is
-# refused there with error-user-attribute-read-only, which test_federation_checks.py shows with the
-# status check that warns about it.
-RECORD_CASES = [("WRITABLE", "auto"), ("UNSYNCED", "auto"), ("WRITABLE", "sync")]
+# (edit mode, setup's --decide-with): "provider" keeps the records in credentials (the harness
+# starts Keycloak with the twostep provider), "sync" is fallback mode (records in user attributes).
+# READ_ONLY needs provider mode: in fallback mode the grant is refused there with
+# error-user-attribute-read-only, which test_federation_checks.py shows with the status check
+# that warns about it.
+RECORD_CASES = [("READ_ONLY", "provider"), ("WRITABLE", "provider"), ("UNSYNCED", "provider"),
+                ("WRITABLE", "sync")]
 
 
 @pytest.mark.parametrize(("mode", "decide"), RECORD_CASES)
