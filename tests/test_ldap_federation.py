@@ -125,7 +125,17 @@ def test_bypass_reset_and_admin_codes_for_a_federated_user(  # type: ignore[no-u
     b = browser()
     b.login("alice", pw)
     assert b.logged_in(), "during the bypass the password alone is enough: " + (b.page.summary() if b.page else "")
+    in_index = [g["name"] for g in admin.get(f"/{realm}/users/{user['id']}/groups") if g["name"] == "twostep-bypass"]
+    if decide == "provider":  # the record is a credential, the index a local group (docs/formats.md)
+        assert "twostep-bypass" in credential_types(admin, realm, user["id"]) and in_index
+    else:
+        assert (admin.get(f"/{realm}/users/{user['id']}")["attributes"] or {}).get("twostep_bypass") == ["true"]
+    ext = twostep("bypass", "grant", "alice", "--for", "2h", "--reason", "still lost", "--extend", "--json")
+    assert ext.code == 0 and json.loads(ext.out)["action"] == "bypass.extend", ext.err
+    shown = json.loads(twostep("bypass", "show", "alice", "--json").out)
+    assert shown["state"] == "active" and shown["reason"] == "still lost" and shown["extended"] in (1, "1"), shown
     assert twostep("bypass", "revoke", "alice", "--reason", "found it").code == 0
+    assert json.loads(twostep("bypass", "show", "alice", "--json").out)["state"] == "none"
     assert browser().login("alice", pw).kind == "otp"
 
     # A bypass that ends on its own (made by a clock 5 minutes early, so it ends seconds from now).
@@ -135,11 +145,16 @@ def test_bypass_reset_and_admin_codes_for_a_federated_user(  # type: ignore[no-u
     b.login("alice", pw)
     assert b.logged_in(), "bypassed until " + until.isoformat()
     time.sleep(max(0.0, (until - utcnow()).total_seconds()) + 1.5)
-    if _decided_by(admin, realm) == "sync":
+    if decide == "sync":
         # Fallback mode: Keycloak's flow has no clock, the sync job ends bypasses.
         assert twostep("sync").code == 0
     page = browser().login("alice", pw)
     assert page.kind == "otp", "the bypass is over: " + page.summary()
+    # Provider mode: the server already asked again; the sync clears the record and the index.
+    assert twostep("sync").code == 0
+    assert json.loads(twostep("bypass", "show", "alice", "--json").out)["state"] == "none"
+    assert "twostep-bypass" not in credential_types(admin, realm, user["id"])
+    assert not [g for g in admin.get(f"/{realm}/users/{user['id']}/groups") if g["name"] == "twostep-bypass"]
 
     # Admin-made backup codes (they replace any the user made): code #1 signs in once, not twice.
     r = twostep("codes", "generate", "alice", "--count", "5", "--json", "--no-notify")
@@ -179,6 +194,11 @@ def test_bypass_reset_and_admin_codes_for_a_federated_user(  # type: ignore[no-u
         page = choose_option(b, OTP_OPTION)
     assert page.kind == "otp", page.summary()
     assert b.submit({"otp": pyotp.TOTP(new_secret).at(time.time() + 30)}).kind == "done"
+
+    # A healthy federation: status has no complaint about it in this mode.
+    report = json.loads(twostep("status", "--json").out)
+    fed = [c for c in report["checks"] if c["name"].startswith("federation 'ldap'")]
+    assert fed and all(c["ok"] for c in fed), fed
 
     # None of this wrote to the directory, in any edit mode (READ_ONLY: it could not have).
     assert directory.entry_dump("alice") == entry_before
