@@ -204,3 +204,70 @@ def test_bypass_reset_and_admin_codes_for_a_federated_user(  # type: ignore[no-u
     assert directory.entry_dump("alice") == entry_before
     assert directory.tree_dump() == tree_before
     assert directory.writes() == writes_before
+
+
+def test_read_only_federated_user_changes_device(  # type: ignore[no-untyped-def]
+    twostep, federate, browser, keycloak, admin: Admin, realm: str, directory: Directory
+) -> None:
+    """Changed phone (self-service, Keycloak's own kc_action): the new device first, then the old
+    one goes; at no step has the user no device. READ_ONLY, the directory untouched."""
+    import base64
+
+    import pyotp
+    from twostep import devices
+    from twostep.audit import MemorySink
+
+    setup_realm(twostep)
+    federate("READ_ONLY")
+    entry_before, writes_before = directory.entry_dump("carol"), directory.writes()
+    user, old_secret = _enrolled(twostep, browser, admin, realm, "carol")
+    kc = client(keycloak.url, realm)
+    plan = devices.change_device_plan(kc, user["id"])
+    assert len(plan.old_ids) == 1
+
+    b = browser()
+    b.login("carol", PASSWORDS["carol"])
+    assert b.submit({"otp": pyotp.TOTP(old_secret).at(time.time() + 30)}).kind == "done"
+    page = b.open(kc_action=plan.kc_action)
+    assert page.kind == "configure-totp", page.summary()
+    secret = base64.b32encode(page.form_with("totpSecret").fields["totpSecret"].encode()).decode()
+    page = b.submit({"totp": pyotp.TOTP(secret).now(), "userLabel": "new phone"}, form_field="totpSecret")
+    assert b.logged_in() and "kc_action_status=success" in page.url, page.summary()
+    new_id = devices.new_device_id(kc, user["id"], plan)
+    assert new_id is not None and credential_types(admin, realm, user["id"]).count("otp") == 2
+    removed = devices.finish_device_change(kc, user["id"], new_id, now=utcnow(), sink=MemorySink([]))
+    assert [d.id for d in removed] == list(plan.old_ids)
+    assert [d.label for d in devices.list_devices(kc, user["id"])] == ["new phone"]
+
+    b2 = browser()
+    assert b2.login("carol", PASSWORDS["carol"]).kind == "otp"
+    assert b2.submit({"otp": pyotp.TOTP(secret).at(time.time() + 30)}).kind == "done"
+    assert directory.entry_dump("carol") == entry_before and directory.writes() == writes_before
+
+
+def test_read_only_federated_users_scope_by_local_group_and_grace(  # type: ignore[no-untyped-def]
+    twostep, federate, browser, admin: Admin, realm: str, directory: Directory
+) -> None:
+    """Provider mode. Enforcement by a local group works for directory users (Keycloak accepts the
+    membership in READ_ONLY mode); a grace period lets a new member in with the password for now."""
+    admin.post(f"/{realm}/groups", {"name": "staff"})
+    setup_realm(twostep, "--decide-with", "provider", "--enforce", "group:staff", "--grace-days", "7")
+    federate("READ_ONLY")
+    writes_before = directory.writes()
+    staff = next(g for g in admin.get(f"/{realm}/groups", search="staff") if g["name"] == "staff")
+    dave = _ldap_user(admin, realm, "dave")
+    _ldap_user(admin, realm, "erin")  # imported, not in the group
+    admin.put(f"/{realm}/users/{dave['id']}/groups/{staff['id']}")
+    b = browser()
+    b.login("dave", PASSWORDS["dave"])
+    assert b.logged_in(), "in grace (7 days from the import): the password alone for now"
+
+    r = twostep("setup", "--no-service-client", "--decide-with", "provider", "--enforce", "group:staff",
+                "--grace-days", "0")
+    assert r.code == 0, r.err
+    page = browser().login("dave", PASSWORDS["dave"])
+    assert page.kind == "configure-totp", "in scope through the local group, grace over: " + page.summary()
+    b = browser()
+    b.login("erin", PASSWORDS["erin"])
+    assert b.logged_in(), "out of scope: the password alone"
+    assert directory.writes() == writes_before
