@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from twostep import federation
-from twostep.policy import POLICY_ATTR, STORE_ATTRIBUTES, STORE_CREDENTIAL
+from twostep.policy import STORE_ATTRIBUTES, STORE_CREDENTIAL
 
 from tests.conftest import Admin
 from tests.support.ldap import PASSWORDS, Directory
@@ -87,14 +87,6 @@ def test_assess_skips_other_providers() -> None:
 
 
 # -- integration: the report and the failure it warns about --------------------------------------
-
-
-def _set_record_store(admin: Admin, realm: str, store: str) -> None:
-    rep = admin.get(f"/{realm}")
-    attrs = rep.get("attributes") or {}
-    policy = json.loads(attrs[POLICY_ATTR])
-    policy["record_store"] = store
-    admin.put(f"/{realm}", {"attributes": {**attrs, POLICY_ATTR: json.dumps(policy)}})
 
 
 def _report(twostep, command: str) -> tuple[int, dict[str, dict[str, Any]]]:  # type: ignore[no-untyped-def]
@@ -219,10 +211,7 @@ def test_group_mapper_in_ldap_only_mode_is_reported_and_writes_to_the_directory(
     """A group-ldap-mapper in LDAP_ONLY mode with groups path '/' owns every group, the top-level
     bypass index included: joining it is written to the directory, even when the federation is
     READ_ONLY. This is why provider mode needs that check."""
-    setup_realm(twostep)
-    # Status reads only the policy's record_store for this check: provider mode, whatever this
-    # server has loaded.
-    _set_record_store(admin, realm, STORE_CREDENTIAL)
+    setup_realm(twostep, "--decide-with", "provider")
     cid = federate("READ_ONLY")
     admin.post(f"/{realm}/components", {
         "name": "groups", "providerId": "group-ldap-mapper", "parentId": cid,
@@ -238,8 +227,16 @@ def test_group_mapper_in_ldap_only_mode_is_reported_and_writes_to_the_directory(
     gm = checks["federation 'ldap' group mappers"]
     assert code == 1 and not gm["ok"] and "'groups'" in gm["detail"] and "Groups Path" in gm["fix"]
 
+    # bypass grant refuses before it writes anything: the index group would go to the directory.
     uid = _user_id(admin, realm, "dave")
     writes = directory.writes()
+    r = twostep("bypass", "grant", "dave", "--for", "1h", "--reason", "lost phone")
+    assert r.code != 0 and r.err.startswith("twostep: error:") and "'groups'" in r.err and "Groups Path" in r.err, r.err
+    assert len(r.err.strip().splitlines()) == 1
+    assert directory.writes() == writes
+    assert "twostep-bypass" not in credential_types(admin, realm, uid)
+
+    # What the grant avoided: Keycloak itself writes the membership (and the group) to the directory.
     admin.post(f"/{realm}/groups", {"name": "twostep-bypass"})
     gid = next(g["id"] for g in admin.get(f"/{realm}/groups", search="twostep-bypass") if g["name"] == "twostep-bypass")
     admin.put(f"/{realm}/users/{uid}/groups/{gid}")
@@ -255,3 +252,9 @@ def test_group_mapper_in_ldap_only_mode_is_reported_and_writes_to_the_directory(
     admin.put(f"/{realm}/components/{mapper['id']}", mapper)
     _, checks = _report(twostep, "status")
     assert checks["federation 'ldap' group mappers"]["ok"]
+    admin.delete(f"/{realm}/groups/{gid}")  # the index group Keycloak tied to the directory
+    writes = directory.writes()
+    r = twostep("bypass", "grant", "dave", "--for", "1h", "--reason", "lost phone")
+    assert r.code == 0, r.err
+    assert "twostep-bypass" in credential_types(admin, realm, uid)
+    assert directory.writes() == writes, "with the fixed mapper the grant writes nothing to the directory"

@@ -98,7 +98,8 @@ def assess(components: list[dict[str, Any]], mappers: dict[str, list[dict[str, A
                 f"{mode}: records are credentials in Keycloak's own database" if record_store == STORE_CREDENTIAL
                 else f"{mode}: user attributes are stored in Keycloak's database"))
         if record_store == STORE_CREDENTIAL:
-            blocking = [m for m in mappers.get(str(comp.get("id")), []) if _manages_index_group(m)]
+            # (bypass grant refuses such a user too: records.refuse_directory_write)
+            blocking = [m for m in mappers.get(str(comp.get("id")), []) if manages_index_group(m)]
             out.append(Finding(
                 f"{label} group mappers", not blocking,
                 "none keeps the bypass index group in the directory" if not blocking else
@@ -110,7 +111,7 @@ def assess(components: list[dict[str, Any]], mappers: dict[str, list[dict[str, A
     return out
 
 
-def _manages_index_group(mapper: dict[str, Any]) -> bool:
+def manages_index_group(mapper: dict[str, Any]) -> bool:
     if mapper.get("providerId") != "group-ldap-mapper":
         return False
     cfg = mapper.get("config") or {}
