@@ -27,7 +27,9 @@ if [ ${#need[@]} -gt 0 ]; then
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 
-venv_install ".[web,test]" -r deploy/requirements-ci.txt
+# Locked, hash-checked versions (deploy/requirements-test.lock: pyproject's web and test extras plus
+# deploy/requirements-ci.txt), then the project itself with --no-deps.
+venv_install_locked deploy/requirements-test.lock ".[web,test]"
 if [ -f package-lock.json ]; then npm ci --silent --no-audit --no-fund; fi
 
 bash deploy/local/keycloak.sh fetch >/dev/null
