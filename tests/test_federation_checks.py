@@ -258,3 +258,20 @@ def test_group_mapper_in_ldap_only_mode_is_reported_and_writes_to_the_directory(
     assert r.code == 0, r.err
     assert "twostep-bypass" in credential_types(admin, realm, uid)
     assert directory.writes() == writes, "with the fixed mapper the grant writes nothing to the directory"
+
+
+def test_checks_work_with_the_service_account(twostep, federate, admin: Admin, realm: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The least-privilege client setup creates can read the federation and ask Keycloak to test it."""
+    secret_file = tmp_path / "secret"
+    r = twostep("setup", "--decide-with", "sync", "--secret-file", str(secret_file))
+    assert r.code == 0, r.err
+    federate("READ_ONLY")
+    env = {"TWOSTEP_CLIENT_ID": "twostep-cli", "TWOSTEP_CLIENT_SECRET": secret_file.read_text().strip(),
+           "TWOSTEP_ADMIN_USERNAME": "", "TWOSTEP_ADMIN_PASSWORD": ""}
+    r = twostep("doctor", "--json", env=env)
+    assert r.code == 1, r.err
+    checks = {c["name"]: c for c in json.loads(r.out)["checks"]}
+    assert "service account twostep-cli" in checks["connection and credentials"]["detail"]
+    assert not checks["federation 'ldap' edit mode"]["ok"], "READ_ONLY in fallback mode, seen by the service account"
+    reach = checks["federation 'ldap' reachable"]
+    assert reach["ok"] and reach["detail"].startswith("connected and bound"), reach
