@@ -11,8 +11,10 @@ from urllib.parse import quote
 
 import pyotp
 import pytest
+import requests
 
 from tests.conftest import Admin, User
+from tests.support.login import REDIRECT_URI, TEST_CLIENT
 from tests.support.twofactor import codes_on_config_page, to_recovery_form
 
 CONDITION = "twostep-condition-second-factor"
@@ -135,6 +137,16 @@ def test_valid_bypass_is_password_alone(admin: Admin, provider_realm: str, make_
     b = browser()
     page = b.login(user.username, user.password)
     assert b.logged_in(), page.summary()
+
+    # The user's own account API does not show the record (no enabled authenticator refers to it).
+    tok = requests.post(f"{b.base}/realms/{provider_realm}/protocol/openid-connect/token", timeout=30, data={
+        "grant_type": "authorization_code", "code": b.code, "client_id": TEST_CLIENT, "redirect_uri": REDIRECT_URI})
+    assert tok.status_code == 200, tok.text[:300]
+    mine = requests.get(f"{b.base}/realms/{provider_realm}/account/credentials", timeout=30, headers={
+        "Authorization": "Bearer " + tok.json()["access_token"], "Accept": "application/json"})
+    assert mine.status_code == 200, mine.text[:300]
+    types = {c["type"] for c in mine.json()}
+    assert "otp" in types and not types & {"twostep-bypass", "twostep-codes-provenance"}, types
 
 
 @pytest.mark.parametrize(("case", "fields", "policy_text"), [
