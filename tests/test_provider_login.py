@@ -222,3 +222,19 @@ def test_out_of_scope_user_and_group_scope(admin: Admin, provider_realm: str, ma
     b = browser()
     page = b.login(inside.username, inside.password)
     assert page.kind == "configure-totp", "a subgroup member is in scope: " + page.summary()
+
+
+def test_bypass_ends_at_until_without_sync(admin: Admin, provider_realm: str, make_user: Any, browser: Any) -> None:
+    """The provider is the clock: the same record lets the user in before `until` and not after,
+    with no sync run in between."""
+    user: User = make_user("tom", otp=True)
+    until = int(time.time()) + 15
+    put_record(admin, provider_realm, user.id, record(until=utc(until)))
+    b = browser()
+    page = b.login(user.username, user.password)
+    assert time.time() < until, "the first login took too long to prove anything"
+    assert b.logged_in(), page.summary()
+    time.sleep(max(0.0, until - time.time()) + 1)
+    b = browser()
+    assert b.login(user.username, user.password).kind == "otp"
+    assert len(stored(admin, provider_realm, user.id, "twostep-bypass")) == 1, "the record itself is untouched"
