@@ -8,7 +8,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 . deploy/local/venv.sh
 
 # Debian packages: Chromium for the browser tests (no browser download by test tools),
-# systemd-analyze and promtool for the static checks of deploy/.
+# systemd-analyze and promtool for the static checks of deploy/, slapd and ldap-utils for the
+# LDAP federation tests (the harness runs its own slapd on a loopback port with its own config).
 need=()
 command -v chromium >/dev/null || need+=(chromium)
 command -v systemd-analyze >/dev/null || need+=(systemd)
@@ -16,8 +17,12 @@ command -v promtool >/dev/null || need+=(prometheus)
 # A JDK, not only a JRE: the provider (plugin/keycloak) is compiled here.
 command -v javac >/dev/null || need+=(openjdk-17-jdk-headless)
 command -v mvn >/dev/null || need+=(maven)
+[ -x /usr/sbin/slapd ] || need+=(slapd)
+command -v ldapsearch >/dev/null || need+=(ldap-utils)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing Debian packages: ${need[*]}" >&2
+  # No system directory: slapd's package then creates no database and starts no daemon on port 389.
+  echo "slapd slapd/no_configuration boolean true" | as_root debconf-set-selections
   as_root apt-get update -qq
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from . import flows, recovery_codes
+from . import federation, flows, recovery_codes
 from .backup_codes import LOW_WARNING
 from .bypass import list_bypasses
 from .enforcement import CONFIGURE_TOTP, grace_deadline, users_in_scope
@@ -98,6 +98,7 @@ def realm_status(kc: KeycloakClient, now: datetime, count_limit: int = COUNT_LIM
         bound = realm.get(t.key)
         report.checks.append(Check(f"{t.key} binding", bound == t.alias, f"bound to {bound!r}", setup_fix))
 
+    report.checks.extend(_federation_checks(kc, policy.record_store))
     bypasses = list_bypasses(kc, lambda: now)
     report.counts, report.lists = _counts(kc, policy, count_limit, now,
                                           bypassed={b["user_id"] for b in bypasses if b["bypassed"]})
@@ -113,6 +114,18 @@ def realm_status(kc: KeycloakClient, now: datetime, count_limit: int = COUNT_LIM
         + ", ".join(sorted(b["username"] for b in overdue)[:10]) + " - is `twostep sync` running?",
         f"twostep sync --realm {kc.realm}; then schedule it (deploy/cron, deploy/systemd, deploy/kubernetes)"))
     return report
+
+
+def _federation_checks(kc: KeycloakClient, record_store: str, test_connections: bool = False) -> list[Check]:
+    """One check per federation setting that would stop twostep from working for its users."""
+    try:
+        comps, mappers = federation.read(kc)
+    except Forbidden:
+        return [Check("user federation", True, "not checked with these credentials (needs view-realm)")]
+    found = federation.assess(comps, mappers, record_store, kc.realm)
+    if test_connections:
+        found += federation.reachability(kc, comps)
+    return [Check(f.name, f.ok, f.detail, f.fix) for f in found]
 
 
 PROVIDER_FIX = ("install the twostep provider JAR into Keycloak's providers/ (docs/provider.md), "
@@ -215,4 +228,6 @@ def doctor(kc: KeycloakClient) -> Report:
     for key, alias in (("browserFlow", BROWSER_FLOW), ("resetCredentialsFlow", RESET_FLOW)):
         report.checks.append(Check(f"{key} binding", realm.get(key) == alias, f"bound to {realm.get(key)!r}",
                                    f"twostep setup --realm {kc.realm}"))
+    store = RealmPolicy.effective(attrs)[0].record_store
+    report.checks.extend(_federation_checks(kc, store, test_connections=True))
     return report

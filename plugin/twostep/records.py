@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from .errors import NotFound, TwostepError
+from . import federation
+from .errors import Conflict, Forbidden, NotFound, TwostepError
 from .keycloak_adapter import JSON, KeycloakClient
 from .policy import (
     BYPASS_ATTR,
@@ -224,6 +225,7 @@ class CredentialStore:
     def write(self, kc: KeycloakClient, user: JSON, fields: dict[str, str],
               required_actions: list[str] | None = None) -> None:
         uid = str(user["id"])
+        refuse_directory_write(kc, user)
         # Index first: a member without a record is cleaned up by sync; a record outside the index
         # would still end on time at sign-in, but sync could not find it to end its sessions.
         gid = self._group_id(kc, create=True)
@@ -257,6 +259,28 @@ class CredentialStore:
             return
         for user in list(kc.iter_group_members(gid, page_size, brief=False)):
             yield user, self.read(kc, user)
+
+
+def refuse_directory_write(kc: KeycloakClient, user: JSON) -> None:
+    """Joining the index group must not reach an LDAP directory: a group-ldap-mapper in LDAP_ONLY
+    mode whose groups path covers it would create the group and the membership in the directory,
+    even for a READ_ONLY federation (see federation.py). Refuse before anything is written."""
+    link = user.get("federationLink")
+    if not link:
+        return
+    try:
+        mappers = kc.get("/components", "list the federation's mappers", parent=link,
+                         type=federation.LDAP_MAPPER) or []
+    except Forbidden:
+        # Someone with manage-users but not view-realm (web pages): they cannot see the mappers;
+        # `twostep status` reports such a mapper to whoever can.
+        return
+    owners = [m for m in mappers if federation.manages_index_group(m)]
+    if owners:
+        raise Conflict(f"{user.get('username')}'s directory would be written: the federation's group mapper "
+                       f"{owners[0].get('name')!r} keeps top-level groups in LDAP (mode LDAP_ONLY, groups path "
+                       f"'/'), the bypass index group {BYPASS_INDEX_GROUP!r} included; set its Groups Path to a "
+                       "subgroup such as /ldap (or its mode to READ_ONLY or IMPORT), then try again")
 
 
 def provider_loaded(kc: KeycloakClient) -> bool:
