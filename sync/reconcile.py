@@ -15,18 +15,20 @@ from typing import Any
 
 from twostep import flows, logs, metrics
 from twostep.audit import AuditSink, event
-from twostep.bypass import (
-    ENDING_VALUE,
-    EndPlan,
-    end_bypass,
-    finish,
-    read_record,
+from twostep.bypass import EndPlan, end_bypass, finish
+from twostep.enforcement import (
+    grace_deadline,
+    has_device,
+    needs_enrollment,
+    require_totp,
+    user_in_scope,
+    users_in_scope,
 )
-from twostep.enforcement import grace_deadline, needs_enrollment, require_totp, user_in_scope, users_in_scope
 from twostep.errors import KeycloakUnavailable, TwostepError, Unauthorized
 from twostep.keycloak_adapter import JSON, KeycloakClient
 from twostep.policy import BROWSER_FLOW, BYPASS_ATTR, BYPASS_VALUE, RealmPolicy, utc_iso
-from twostep.realm_setup import _desired_profile, rebuild_flow
+from twostep.realm_setup import _desired_profile, browser_target, rebuild_flow
+from twostep.records import ENDING_VALUE, AttributeStore, Record, RecordStore, store_for
 
 log = logs.get("twostep.sync")
 
@@ -37,7 +39,7 @@ class Options:
     end_early: bool = True         # end a bypass once the user enrolled a new OTP device after the grant
     enforce: bool = True           # apply the enforcement policy (CONFIGURE_TOTP)
     full: bool = True              # also check definitions and group markers (watch does it less often)
-    enforce_limit: int = 10_000    # users scanned by the enforcement pass per run
+    enforce_limit: int = 10_000    # users the enforcement pass changes per run (CONFIGURE_TOTP)
     page_size: int = 100
 
 
@@ -46,8 +48,10 @@ class State:
     realm: str
     policy: RealmPolicy
     policy_ok: bool = True
-    bypassed: list[JSON] = field(default_factory=list)       # marker "true" (or any value but "ending")
-    ending: list[JSON] = field(default_factory=list)         # marker "ending": clean-up unfinished
+    bypassed: list[tuple[JSON, Record]] = field(default_factory=list)  # marker "true" (or any but "ending")
+    ending: list[tuple[JSON, Record]] = field(default_factory=list)    # marker "ending": clean-up unfinished
+    unindexed: list[tuple[JSON, Record]] = field(default_factory=list)  # in the index group, no record
+    store: RecordStore = field(default_factory=AttributeStore)
     otp_created_ms: dict[str, list[int]] = field(default_factory=dict)
     in_scope: dict[str, bool] = field(default_factory=dict)
     group_markers: list[JSON] = field(default_factory=list)
@@ -59,7 +63,7 @@ class State:
 
 @dataclass(frozen=True)
 class Action:
-    # expire | end_early | drift_user | finish | drift_group | repair_profile | repair_flow | enforce
+    # expire | end_early | drift_user | finish | unindex | drift_group | repair_profile | repair_flow | enforce
     kind: str
     name: str
     detail: str
@@ -75,34 +79,40 @@ class Action:
 
 def read_state(kc: KeycloakClient, now: datetime, options: Options = Options()) -> State:
     policy, ok = RealmPolicy.effective(kc.get_realm().get("attributes") or {})
-    state = State(kc.realm, policy, ok)
-    for user in kc.iter_users_with_attribute(BYPASS_ATTR, BYPASS_VALUE, options.page_size):
-        state.bypassed.append(user)
-    for user in kc.iter_users_with_attribute(BYPASS_ATTR, ENDING_VALUE, options.page_size):
-        state.ending.append(user)
-    for user in state.bypassed:
-        rec = read_record(user)
+    state = State(kc.realm, policy, ok, store=store_for(kc, policy if ok else None))
+    for user, rec in state.store.find(kc, options.page_size):
+        if rec.marker == ENDING_VALUE:
+            state.ending.append((user, rec))
+        elif rec.marker is None:
+            state.unindexed.append((user, rec))
+        else:
+            state.bypassed.append((user, rec))
+    for user, rec in state.bypassed:
         if options.end_early and rec.valid and user.get("totp"):
             creds = kc.user_credentials(rec.user_id)
             state.otp_created_ms[rec.user_id] = [int(c.get("createdDate") or 0)
                                                  for c in creds if c.get("type") == "otp"]
-        if rec.valid and rec.until is not None and rec.until > now and not _early(state, rec):
+        if rec.state(now, policy.bypass_max_s) == "active" and not _early(state, rec):
             continue  # not ending in this pass: scope is not needed
         state.in_scope[rec.user_id] = user_in_scope(kc, rec.user_id, policy)
     if options.full:
         state.group_markers = kc.groups_with_attribute(BYPASS_ATTR, BYPASS_VALUE)
         profile = kc.user_profile()
         state.profile_drift = _desired_profile(profile) != profile
-        state.flow_drift = flows.differences(flows.browser_spec(),
-                                             flows.read_flow(kc, BROWSER_FLOW, flows.browser_spec()))
-    if options.enforce and policy.enforcement.mode != "none":
-        scanned = 0
+        target = browser_target(kc, policy if ok else None)
+        # Only damage to our flow is repaired here. When the realm's own flow changed since setup
+        # (or cannot be adapted any more), adapting it again is setup's job; status reports it.
+        if target is not None:
+            state.flow_drift = flows.differences(target.desired, target.actual) if target.desired else []
+    # With the provider, enrollment is decided at sign-in; the scan only serves the fallback flow.
+    if options.enforce and policy.enforcement.mode != "none" and isinstance(state.store, AttributeStore):
+        # The limit counts the users this pass would change, not the ones it reads: an enrolled majority
+        # never hides the users after them.
         for user in users_in_scope(kc, policy, options.page_size):
-            if scanned >= options.enforce_limit:
-                state.enforce_complete = False
-                break
-            scanned += 1
-            if needs_enrollment(user, policy, now):
+            if needs_enrollment(user, policy, now) and not has_device(kc, user):
+                if len(state.to_enforce) >= options.enforce_limit:
+                    state.enforce_complete = False
+                    break
                 state.to_enforce.append(user)
     return state
 
@@ -117,8 +127,7 @@ def _early(state: State, rec: Any) -> bool:
 
 def plan(state: State, now: datetime, options: Options = Options()) -> list[Action]:
     actions: list[Action] = []
-    for user in state.bypassed:
-        rec = read_record(user)
+    for user, rec in state.bypassed:
         in_scope = state.in_scope.get(rec.user_id, state.policy.enforcement.mode == "all")
         grace_over = now >= grace_deadline(user, state.policy)
         require = in_scope and (rec.reset_device or grace_over)
@@ -127,8 +136,12 @@ def plan(state: State, now: datetime, options: Options = Options()) -> list[Acti
             return EndPlan(kind, rec.user_id, rec.username, rec.marker, rec.lock_key(), why,
                            options.end_sessions, require)
 
-        if not rec.valid:
+        status = rec.state(now, state.policy.bypass_max_s)
+        if status in ("damaged-marker", "no-valid-record"):
             why = "bypass marker without a valid record (set by hand?): treated as expired"
+            actions.append(Action("drift_user", rec.username, why, rec.user_id, end("drift", why)))
+        elif status == "too-long":
+            why = "bypass window longer than the realm maximum (not honoured at sign-in): ended"
             actions.append(Action("drift_user", rec.username, why, rec.user_id, end("drift", why)))
         elif rec.until is not None and rec.until <= now:
             why = f"bypass time is up ({rec.until_raw})"
@@ -136,8 +149,11 @@ def plan(state: State, now: datetime, options: Options = Options()) -> list[Acti
         elif options.end_early and _early(state, rec):
             why = "the user enrolled a new OTP device after the grant"
             actions.append(Action("end_early", rec.username, why, rec.user_id, end("end_early", why)))
-    for user in state.ending:
+    for user, _rec in state.ending:
         actions.append(Action("finish", str(user.get("username")), "finish clean-up of an ended bypass",
+                              str(user["id"])))
+    for user, _rec in state.unindexed:
+        actions.append(Action("unindex", str(user.get("username")), "in the bypass index without a record",
                               str(user["id"])))
     for group in state.group_markers:
         path = str(group.get("path") or group.get("name"))
@@ -156,8 +172,7 @@ def plan(state: State, now: datetime, options: Options = Options()) -> list[Acti
 
 def next_expiry(state: State, now: datetime) -> datetime | None:
     times = []
-    for user in state.bypassed:
-        rec = read_record(user)
+    for _user, rec in state.bypassed:
         if rec.valid and rec.until is not None and rec.until > now:
             times.append(rec.until)
     return min(times) if times else None
@@ -199,7 +214,8 @@ class Summary:
 
 _COUNTER = {"expire": "expired", "end_early": "ended_early", "drift_user": "drift_repaired",
             "drift_group": "drift_repaired", "repair_profile": "drift_repaired",
-            "repair_flow": "drift_repaired", "finish": "finished", "enforce": "enforced"}
+            "repair_flow": "drift_repaired", "finish": "finished", "enforce": "enforced",
+            "unindex": "drift_repaired"}
 
 
 def apply(kc: KeycloakClient, actions: list[Action], now: datetime, audit: AuditSink, actor: str,
@@ -218,6 +234,12 @@ def apply(kc: KeycloakClient, actions: list[Action], now: datetime, audit: Audit
             _failed(kc.realm, action, exc, summary, stops=False)
             summary.errors.append(f"{action.kind} {action.name}: {exc}")
             continue
+        except (ValueError, TypeError, KeyError, OverflowError) as exc:
+            # A record or answer we could not handle: this user fails, the pass goes on for the others.
+            wrapped = TwostepError(f"unexpected data ({type(exc).__name__}: {exc})")
+            _failed(kc.realm, action, wrapped, summary, stops=False)
+            summary.errors.append(f"{action.kind} {action.name}: {wrapped}")
+            continue
         if outcome == "done":
             counter = _COUNTER[action.kind]
             setattr(summary, counter, getattr(summary, counter) + 1)
@@ -225,7 +247,8 @@ def apply(kc: KeycloakClient, actions: list[Action], now: datetime, audit: Audit
             metrics.record_action(kc.realm, action.kind)
         elif outcome == "busy":
             summary.handled_elsewhere += 1
-        if action.end is not None and action.user_id:
+        if action.end is not None and action.user_id and outcome == "done":
+            # Only an end this pass made counts: one another run keeps "busy" stays pending (and overdue).
             summary.ended_user_ids.add(action.user_id)
         log.info("sync.action", kind=action.kind, target=action.name, user_id=action.user_id,
                  outcome="done" if outcome == "done" else "handled_elsewhere", detail=action.detail,
@@ -249,6 +272,13 @@ def _apply_one(kc: KeycloakClient, action: Action, now: datetime, audit: AuditSi
         assert action.user_id
         finish(kc, action.user_id)
         return "done"
+    if action.kind == "unindex":
+        assert action.user_id
+        store = store_for(kc)
+        if store.read(kc, kc.get_user(action.user_id)).marker is not None:
+            return "busy"  # a grant arrived meanwhile
+        store.clear(kc, action.user_id)
+        return "done"
     if action.kind == "drift_group":
         assert action.group is not None
         group = kc.get_group(str(action.group["id"]))
@@ -271,7 +301,11 @@ def _apply_one(kc: KeycloakClient, action: Action, now: datetime, audit: AuditSi
                           reason=action.detail, sync_run=run_id))
         return "done"
     if action.kind == "repair_flow":
-        rebuild_flow(kc, flows.browser_spec(), "browserFlow")
+        policy, ok = RealmPolicy.effective(kc.get_realm().get("attributes") or {})
+        target = browser_target(kc, policy if ok else None)
+        if target is None or target.desired is None:
+            return "busy"
+        rebuild_flow(kc, target)
         audit.write(event("drift.repair", realm=kc.realm, actor=actor, now=now, target=action.name,
                           reason=action.detail, sync_run=run_id))
         return "done"
@@ -299,7 +333,7 @@ def run_once(kc: KeycloakClient, now: datetime, audit: AuditSink, actor: str, le
                       stops_pass=True)
         raise
     actions = plan(state, now, options)
-    summary.bypassed_active = sum(1 for u in state.bypassed if read_record(u).state(now) == "active")
+    summary.bypassed_active = sum(1 for _u, r in state.bypassed if r.state(now, state.policy.bypass_max_s) == "active")
     nxt = next_expiry(state, now)
     summary.next_expiry = utc_iso(nxt) if nxt else None
     if not state.policy_ok:
@@ -328,8 +362,7 @@ def pending_end(state: State, now: datetime, summary: Summary) -> datetime | Non
     """Earliest end among the bypasses still in force after the pass: those not yet due, and those due
     that the pass did not end (failed, or not reached after losing Keycloak)."""
     ends = []
-    for user in state.bypassed:
-        rec = read_record(user)
+    for _user, rec in state.bypassed:
         if rec.valid and rec.until is not None and rec.user_id not in summary.ended_user_ids:
             ends.append(rec.until)
     return min(ends) if ends else None

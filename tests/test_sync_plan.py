@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from twostep.bypass import read_record
 from twostep.policy import Enforcement, RealmPolicy, utc_iso
+from twostep.records import AttributeStore
 from twostep.sync.reconcile import Options, State, next_expiry, plan
 from twostep.sync.watch import sleep_seconds
 
@@ -42,8 +42,12 @@ def user(
     }
 
 
+def read_record(u: dict[str, Any]) -> Any:
+    return AttributeStore().read(None, u)  # type: ignore[arg-type]  # the attribute store reads no Keycloak
+
+
 def state(*users: dict[str, Any], **kw: Any) -> State:
-    return State("r", RealmPolicy(Enforcement("all", (), 0)), bypassed=list(users), **kw)
+    return State("r", RealmPolicy(Enforcement("all", (), 0)), bypassed=[(u, read_record(u)) for u in users], **kw)
 
 
 def kinds(actions: list[Any]) -> list[tuple[str, str]]:
@@ -101,7 +105,7 @@ def test_end_plans_require_device_when_in_scope() -> None:
 
 def test_finish_groups_definitions_and_enforce() -> None:
     s = state(
-        ending=[{"id": "u9", "username": "half"}],
+        ending=[({"id": "u9", "username": "half"}, read_record({"id": "u9", "username": "half"}))],
         group_markers=[{"id": "g", "path": "/ops"}],
         profile_drift=True,
         flow_drift=["x"],

@@ -8,6 +8,7 @@ Keycloak follows credential order; upstream issues 44115, 46915).
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
@@ -18,7 +19,8 @@ from .enforcement import user_in_scope
 from .errors import InvalidInput, KeycloakUnavailable, NotFound
 from .keycloak_adapter import JSON, KeycloakClient
 from .notify import notify_user
-from .policy import CODES_ATTRS, POLICY_ATTR, RealmPolicy, utc_iso
+from .policy import CODES_ATTRS, CODES_PROVENANCE_CREDENTIAL, POLICY_ATTR, RealmPolicy, utc_iso
+from .records import STORE_CREDENTIAL_NAME, store_for
 
 CODES_BY, CODES_AT = CODES_ATTRS
 DEFAULT_COUNT = 12
@@ -48,6 +50,28 @@ def codes_credentials(creds: list[JSON]) -> list[JSON]:
 
 def otp_credentials(creds: list[JSON]) -> list[JSON]:
     return [c for c in creds if c.get("type") == OTP_TYPE]
+
+
+def _provenance(actor: str, now: datetime, codes_created_ms: int) -> JSON:
+    data = {"by": actor, "at": utc_iso(now), "codes_created": str(codes_created_ms)}
+    return {"type": CODES_PROVENANCE_CREDENTIAL, "userLabel": "twostep backup codes made by an admin",
+            "secretData": "{}", "credentialData": json.dumps(data, sort_keys=True, separators=(",", ":"))}
+
+
+def provenance(user: JSON, creds: list[JSON]) -> tuple[str | None, str | None]:
+    """(admin who made the codes, createdDate of the codes they made) from either store; Nones if unknown."""
+    for cred in creds:
+        if cred.get("type") == CODES_PROVENANCE_CREDENTIAL:
+            try:
+                data = json.loads(str(cred.get("credentialData") or ""))
+            except ValueError:
+                return None, None
+            if isinstance(data, dict):
+                by, ms = data.get("by"), data.get("codes_created")
+                return (by if isinstance(by, str) else None), (ms if isinstance(ms, str) else None)
+            return None, None
+    attrs = user.get("attributes") or {}
+    return _first(attrs, CODES_BY), _first(attrs, CODES_AT)
 
 
 def _first(attrs: JSON, key: str) -> str | None:
@@ -110,7 +134,12 @@ def generate(kc: KeycloakClient, user: JSON, *, count: int, actor: str, now: dat
     codes = recovery_codes.generate_codes(count) if rng is None else recovery_codes.generate_codes(count, rng)
     created_ms = int(now.timestamp() * 1000)
     rep = recovery_codes.credential_representation(codes, created_ms, None)
-    kc.store_user_credential(uid, rep, {CODES_BY: [actor], CODES_AT: [str(created_ms)]})
+    in_credential = store_for(kc).name == STORE_CREDENTIAL_NAME
+    if in_credential:
+        # LDAP users in READ_ONLY mode can't take attributes: the provenance is a credential too.
+        kc.store_user_credentials(uid, [rep, _provenance(actor, now, created_ms)])
+    else:
+        kc.store_user_credential(uid, rep, {CODES_BY: [actor], CODES_AT: [str(created_ms)]})
     after = kc.user_credentials(uid)
     stored = codes_credentials(after)
     if len(stored) != 1 or recovery_codes.parse_credential(stored[0]).remaining != count:
@@ -120,7 +149,11 @@ def generate(kc: KeycloakClient, user: JSON, *, count: int, actor: str, now: dat
         )
     if stored[0].get("createdDate") != created_ms:
         # Keycloak chose its own creation time: record that one, so `status` can tell admin from user.
-        kc.set_user_attributes(uid, {CODES_AT: [str(stored[0].get("createdDate"))]})
+        real_ms = int(stored[0].get("createdDate") or 0)
+        if in_credential:
+            kc.store_user_credentials(uid, [_provenance(actor, now, real_ms)])
+        else:
+            kc.set_user_attributes(uid, {CODES_AT: [str(real_ms)]})
     keep_otp_first(kc, uid)
     sink.write(audit.event("codes.generate", realm=kc.realm, actor=actor, now=now, user_id=uid,
                            username=user.get("username"), codes_count=count,
@@ -134,19 +167,20 @@ def generate(kc: KeycloakClient, user: JSON, *, count: int, actor: str, now: dat
 
 def status(kc: KeycloakClient, user: JSON) -> CodesStatus:
     username = str(user.get("username", ""))
-    stored = codes_credentials(kc.user_credentials(user["id"]))
+    creds = kc.user_credentials(user["id"])
+    stored = codes_credentials(creds)
     if not stored:
         return CodesStatus(username, False)
     info = recovery_codes.parse_credential(stored[0])
-    attrs = user.get("attributes") or {}
-    by_admin = info.created_ms is not None and _first(attrs, CODES_AT) == str(info.created_ms)
+    admin, admin_ms = provenance(user, creds)
+    by_admin = info.created_ms is not None and admin_ms == str(info.created_ms)
     made_at = None
     if info.created_ms is not None:
         made_at = utc_iso(datetime.fromtimestamp(info.created_ms / 1000).astimezone())
     return CodesStatus(
         username=username, present=True, total=info.total, remaining=info.remaining,
         next_number=info.next_number, made_by="admin" if by_admin else "user",
-        admin=_first(attrs, CODES_BY) if by_admin else None, made_at=made_at,
+        admin=admin if by_admin else None, made_at=made_at,
         low=info.remaining <= LOW_WARNING,
     )
 
@@ -158,7 +192,7 @@ def revoke(kc: KeycloakClient, user: JSON, *, actor: str, now: datetime, sink: A
     stored = codes_credentials(kc.user_credentials(uid))
     if not stored:
         raise NotFound(f"user {user.get('username')!r} has no backup codes")
-    for cred in stored:
+    for cred in stored + [c for c in kc.user_credentials(uid) if c.get("type") == CODES_PROVENANCE_CREDENTIAL]:
         kc.delete_credential(uid, cred["id"])
     attrs = user.get("attributes") or {}
     if any(k in attrs for k in CODES_ATTRS):

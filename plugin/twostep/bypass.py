@@ -1,12 +1,13 @@
 """Time-limited bypass of the second factor: grant, extend, revoke, list, show, and the one way a
 bypass ends (used by `revoke` and by the sync job).
 
-State lives in Keycloak only. The marker attribute `twostep_bypass` has three meanings:
-  "true"    the login flow skips the second factor (the only value it skips for);
+State lives in Keycloak only, in the record store the realm's policy names (twostep.records):
+a `twostep-bypass` credential read by the provider at sign-in, or (fallback, no provider) admin-only
+attributes read by the flow's attribute condition. The record's marker has three meanings:
+  "true"    bypassed (the provider also checks the times against its own clock);
   "ending"  the bypass is over (the second factor is back) but the clean-up of sessions opened
-            during it and of the record attributes is not finished yet: the sync finishes it;
+            during it and of the record is not finished yet: the sync finishes it;
   absent    no bypass.
-The record attributes (`twostep_bypass_until`, `_by`, `_reason`, ...) say why and until when.
 """
 
 from __future__ import annotations
@@ -24,12 +25,11 @@ from .clock import Clock
 from .enforcement import CONFIGURE_TOTP
 from .errors import Conflict, Forbidden, InvalidInput, NotFound, TwostepError
 from .keycloak_adapter import JSON, KeycloakClient
-from .policy import BYPASS_ATTR, BYPASS_VALUE, RECORD_ATTRS, RealmPolicy, parse_iso, utc_iso
+from .policy import BYPASS_VALUE, HARD_BYPASS_MAX_S, RealmPolicy, parse_iso, utc_iso
+from .records import ENDING_VALUE, CredentialStore, Record, RecordStore, store_for
 from .settings import Settings
 from .users import resolve_user
 
-UNTIL, BY, REASON, GRANTED, EXTENDED, RESET = RECORD_ATTRS
-ENDING_VALUE = "ending"
 MIN_BYPASS_S = 300
 PRESETS = ("1h", "8h", "1d", "3d", "7d")
 # Sessions whose start lies this far around the bypass window are counted as opened during it
@@ -37,92 +37,6 @@ PRESETS = ("1h", "8h", "1d", "3d", "7d")
 SESSION_SKEW_MS = 5_000
 LOCK_PREFIX = "twostep-lock-"
 LOCK_GENERATIONS = 6
-
-
-# -- the record ------------------------------------------------------------------------------------
-
-def _first(attrs: dict[str, Any], name: str) -> str:
-    values = attrs.get(name) or []
-    return str(values[0]) if values else ""
-
-
-def _parse(text: str) -> datetime | None:
-    if not text:
-        return None
-    try:
-        return parse_iso(text)
-    except ValueError:
-        return None
-
-
-@dataclass(frozen=True)
-class Record:
-    user_id: str
-    username: str
-    marker: str | None
-    until_raw: str
-    granted_raw: str
-    by: str
-    reason: str
-    extended: int
-    reset_device: bool
-
-    @property
-    def until(self) -> datetime | None:
-        return _parse(self.until_raw)
-
-    @property
-    def granted_at(self) -> datetime | None:
-        return _parse(self.granted_raw)
-
-    @property
-    def active(self) -> bool:
-        """The login flow skips the second factor for this user right now."""
-        return self.marker == BYPASS_VALUE
-
-    @property
-    def valid(self) -> bool:
-        """A record that explains the marker: parseable times in order, a granter, a reason."""
-        u, g = self.until, self.granted_at
-        return u is not None and g is not None and g <= u and bool(self.by) and bool(self.reason)
-
-    def as_dict(self, now: datetime) -> dict[str, Any]:
-        until = self.until
-        return {
-            "user_id": self.user_id, "username": self.username, "bypassed": self.active,
-            "state": self.state(now), "until": self.until_raw or None,
-            "seconds_left": max(0, int((until - now).total_seconds())) if until and self.active else None,
-            "granted_by": self.by or None, "granted_at": self.granted_raw or None,
-            "reason": self.reason or None,
-            "extended": self.extended, "reset_device": self.reset_device,
-        }
-
-    def state(self, now: datetime) -> str:
-        if self.marker is None:
-            return "none"
-        if self.marker == ENDING_VALUE:
-            return "ending"
-        if not self.active:
-            return "damaged-marker"
-        if not self.valid:
-            return "no-valid-record"
-        assert self.until is not None
-        return "expired" if self.until <= now else "active"
-
-    def lock_key(self) -> str:
-        return f"{self.user_id}|{self.granted_raw}|{self.until_raw}"
-
-
-def read_record(user: JSON) -> Record:
-    attrs = user.get("attributes") or {}
-    marker = _first(attrs, BYPASS_ATTR) or None
-    try:
-        extended = int(_first(attrs, EXTENDED) or 0)
-    except ValueError:
-        extended = 0
-    return Record(str(user["id"]), str(user.get("username", "")), marker, _first(attrs, UNTIL),
-                  _first(attrs, GRANTED), _first(attrs, BY), _first(attrs, REASON), extended,
-                  _first(attrs, RESET) == "true")
 
 
 # -- who is acting -----------------------------------------------------------------------------------
@@ -225,9 +139,14 @@ def _check_request(req: GrantRequest) -> None:
                            "drop --keep-sessions")
 
 
-def _policy(kc: KeycloakClient) -> RealmPolicy:
-    policy, _intact = RealmPolicy.effective(kc.get_realm().get("attributes") or {})
-    return policy
+def realm_context(kc: KeycloakClient) -> tuple[RealmPolicy, RecordStore]:
+    """The policy to act on (fail-closed when damaged) and the store that holds the records."""
+    policy, intact = RealmPolicy.effective(kc.get_realm().get("attributes") or {})
+    return policy, store_for(kc, policy if intact else None)
+
+
+def read_record(kc: KeycloakClient, user: JSON) -> Record:
+    return realm_context(kc)[1].read(kc, user)
 
 
 # -- grant / extend ---------------------------------------------------------------------------------
@@ -239,23 +158,27 @@ def grant(kc: KeycloakClient, clock: Clock, audit: AuditSink, actor: Actor, req:
     if req.break_glass and not actor.operator:
         raise Forbidden("--break-glass needs the server-side operator credentials (bootstrap admin of the "
                         "master realm), not a realm service account")
-    policy = _policy(kc)
+    policy, store = realm_context(kc)
     until = validate_window(now, policy, req.duration, req.until)
     user = resolve_user(kc, req.who)
-    rec = read_record(user)
+    rec = store.read(kc, user)
     self_bypass = is_self(actor, kc.realm, user)
     if self_bypass and not req.break_glass:
         raise Forbidden(f"you cannot bypass two-step authentication for yourself ({rec.username}); another "
                         "admin must grant it (a sole admin with operator credentials: --break-glass)")
-    state = rec.state(now)
+    state = rec.state(now, policy.bypass_max_s)
     extending = state == "active"
     if extending and not req.extend:
         raise Conflict(f"{rec.username} is already bypassed until {rec.until_raw}; use --extend to change it")
     if req.extend and not extending:
         raise InvalidInput(f"{rec.username} has no active bypass to extend; grant one without --extend")
-    # Sessions opened under an earlier, not yet cleaned-up marker count as opened during this one.
-    granted = rec.granted_at if (rec.marker is not None and rec.granted_at is not None
-                                 and rec.granted_at <= now) else now
+    # An extension keeps its start: the whole window is what the provider bounds by the policy maximum.
+    granted = rec.granted_at if extending and rec.granted_at is not None else now
+    window = int((until - granted).total_seconds())
+    if window > min(policy.bypass_max_s, HARD_BYPASS_MAX_S):
+        raise InvalidInput(f"the bypass of {rec.username} began {utc_iso(granted)}; extended to {utc_iso(until)} "
+                           f"it would last {_human(window)}, more than the realm maximum "
+                           f"{_human(policy.bypass_max_s)}: revoke it and grant a new one")
     end_sessions = req.reset_device if req.end_sessions is None else req.end_sessions
     changes = [f"set the bypass marker on {rec.username} until {utc_iso(until)}"]
     if req.reset_device:
@@ -271,18 +194,18 @@ def grant(kc: KeycloakClient, clock: Clock, audit: AuditSink, actor: Actor, req:
     if dry_run:
         return result
 
-    attrs = dict(user.get("attributes") or {})
-    attrs.update({BYPASS_ATTR: [BYPASS_VALUE], UNTIL: [utc_iso(until)], BY: [actor.name],
-                  REASON: [req.reason.strip()], GRANTED: [utc_iso(granted)],
-                  EXTENDED: [str(rec.extended + 1 if extending else 0)],
-                  RESET: ["true" if (req.reset_device or (extending and rec.reset_device)) else "false"]})
-    user["attributes"] = attrs
-    user["requiredActions"] = [a for a in (user.get("requiredActions") or []) if a != CONFIGURE_TOTP]
-    kc.update_user(rec.user_id, user)
-    check = read_record(kc.get_user(rec.user_id))
-    if not check.active or check.until_raw != utc_iso(until):
-        raise TwostepError("Keycloak dropped the bypass attributes: they are not declared in the user "
-                           f"profile of realm {kc.realm!r}; run `twostep setup --realm {kc.realm}`")
+    lock = acquire_lock(kc, user_lock_key(rec.user_id), lease_seconds(kc.settings))
+    if lock is None:
+        raise Conflict(f"another change to the bypass of {rec.username} is in progress; try again in a minute")
+    try:
+        # Re-read under the lock: a revoke or an expiry that won the race must not be undone.
+        user = kc.get_user(rec.user_id)
+        if store.read(kc, user).lock_key() != rec.lock_key():
+            raise Conflict(f"the bypass of {rec.username} changed while this grant was prepared; check "
+                           f"`twostep bypass show {rec.username}` and try again")
+        _write_grant(kc, store, user, rec, actor, req, now, granted, until, extending)
+    finally:
+        release_lock(kc, lock)
     devices_removed = 0
     if req.reset_device:
         for cred in kc.user_credentials(rec.user_id):
@@ -304,6 +227,25 @@ def grant(kc: KeycloakClient, clock: Clock, audit: AuditSink, actor: Actor, req:
     result["notified"] = notify_on_grant(kc, user, action, {"until": utc_iso(until), "reason": req.reason.strip(),
                                                             "reset_device": req.reset_device}, audit, actor, now)
     return result
+
+
+def _write_grant(kc: KeycloakClient, store: RecordStore, user: JSON, rec: Record, actor: Actor,
+                 req: GrantRequest, now: datetime, granted: datetime, until: datetime, extending: bool) -> None:
+    if rec.marker is not None and not extending:
+        # An earlier bypass not yet cleaned up: its sessions were opened without the second factor.
+        end_window_sessions(kc, rec, stop=now)
+    fields = {"marker": BYPASS_VALUE, "until": utc_iso(until), "by": actor.name, "reason": req.reason.strip(),
+              "granted_at": utc_iso(granted), "extended": str(rec.extended + 1 if extending else 0),
+              "reset_device": "true" if (req.reset_device or (extending and rec.reset_device)) else "false"}
+    store.write(kc, user, fields,
+                required_actions=[a for a in (user.get("requiredActions") or []) if a != CONFIGURE_TOTP])
+    check = store.read(kc, kc.get_user(rec.user_id))
+    if not check.active or check.until_raw != utc_iso(until):
+        if isinstance(store, CredentialStore):
+            raise TwostepError("Keycloak dropped the bypass record: the twostep provider (credential type "
+                               f"twostep-bypass) is not loaded; see `twostep doctor --realm {kc.realm}`")
+        raise TwostepError("Keycloak dropped the bypass attributes: they are not declared in the user "
+                           f"profile of realm {kc.realm!r}; run `twostep setup --realm {kc.realm}`")
 
 
 def notify_on_grant(kc: KeycloakClient, user: JSON, kind: str, details: dict[str, Any], audit: AuditSink,
@@ -358,6 +300,11 @@ def lease_seconds(settings: Settings) -> float:
     return 4 * settings.timeout + 5
 
 
+def user_lock_key(user_id: str) -> str:
+    """Grant, extend, revoke and expiry of one user's bypass all take this one lock."""
+    return f"user|{user_id}"
+
+
 def acquire_lock(kc: KeycloakClient, key: str, lease_s: float) -> Lock | None:
     """Keycloak has no compare-and-set, but realm role names are unique: creating the role
     `twostep-lock-<hash>-<generation>` succeeds for exactly one caller. A lock whose lease is over
@@ -400,31 +347,29 @@ def end_bypass(kc: KeycloakClient, plan: EndPlan, now: datetime, audit: AuditSin
                lease_s: float, **audit_details: Any) -> str:
     """End one bypass exactly once across concurrent runs. Returns done | skipped | busy.
 
-    1. claim the lock (unique role);  2. re-read: does the plan still apply?  3. decisive PUT: marker
+    1. claim the lock (unique role);  2. re-read: does the plan still apply?  3. decisive write: marker
     "ending" (the second factor is back), CONFIGURE_TOTP if needed, audit event;  4. release;
-    5. finish: end the sessions opened during the bypass, then clear marker and record."""
-    lock = acquire_lock(kc, plan.lock_key, lease_s)
+    5. finish: end the sessions opened during the bypass, then clear the record."""
+    lock = acquire_lock(kc, user_lock_key(plan.user_id), lease_s)
     if lock is None:
         return "busy"
+    _policy, store = realm_context(kc)
     try:
         user = kc.get_user(plan.user_id)
-        rec = read_record(user)
+        rec = store.read(kc, user)
         if not still_applies(plan, rec):
             return "skipped"
         if lock.time_left() < kc.settings.timeout * 4 + 1:
             return "busy"  # too late to write safely inside the lease; the next run does it
-        attrs = dict(user.get("attributes") or {})
-        attrs[BYPASS_ATTR] = [ENDING_VALUE]
-        ended_at = now
-        if rec.until is not None and plan.kind == "expire":
-            ended_at = rec.until
-        attrs[UNTIL] = [utc_iso(ended_at)]
-        user["attributes"] = attrs
+        fields = rec.fields()
+        fields["marker"] = ENDING_VALUE
+        # The window of "sessions opened during the bypass" closes now, when it is really ended: a
+        # record whose times can't be read keeps its raw values and finish() ends every session.
+        if rec.until is not None:
+            fields["until"] = utc_iso(max(now, rec.until) if plan.kind == "expire" else now)
         actions = list(user.get("requiredActions") or [])
         required = plan.require_device and not user.get("totp") and CONFIGURE_TOTP not in actions
-        if required:
-            user["requiredActions"] = [*actions, CONFIGURE_TOTP]
-        kc.update_user(plan.user_id, user)
+        store.write(kc, user, fields, required_actions=[*actions, CONFIGURE_TOTP] if required else actions)
         action = {"revoke": "bypass.revoke", "expire": "bypass.expire", "end_early": "bypass.end_early",
                   "drift": "drift.repair"}[plan.kind]
         audit.write(event(action, realm=kc.realm, actor=actor, now=now, user_id=plan.user_id,
@@ -433,39 +378,41 @@ def end_bypass(kc: KeycloakClient, plan: EndPlan, now: datetime, audit: AuditSin
                           grant_reason=rec.reason or None, require_otp_setup=required, **audit_details))
     finally:
         release_lock(kc, lock)
-    finish(kc, plan.user_id, plan.end_sessions)
+    finish(kc, plan.user_id, plan.end_sessions, store)
     return "done"
 
 
-def finish(kc: KeycloakClient, user_id: str, end_sessions: bool = True) -> int:
+def end_window_sessions(kc: KeycloakClient, rec: Record, stop: datetime | None = None) -> int:
+    """End the sessions that began between the grant and `stop` (default: the record's end, which
+    end_bypass set to the moment the bypass was really ended); all of them when the record's times
+    can't be read."""
+    start, stop = rec.granted_at, stop or rec.until
+    if start is None or stop is None:
+        kc.logout_user(rec.user_id)  # no trustworthy window (hand-set record): all sessions
+        return -1
+    lo = int(start.timestamp() * 1000) - SESSION_SKEW_MS
+    hi = int(stop.timestamp() * 1000) + SESSION_SKEW_MS
+    ended = 0
+    for session in kc.user_sessions(rec.user_id):
+        if lo <= int(session.get("start") or 0) <= hi:
+            try:
+                kc.delete_session(str(session["id"]))
+                ended += 1
+            except NotFound:
+                pass
+    return ended
+
+
+def finish(kc: KeycloakClient, user_id: str, end_sessions: bool = True, store: RecordStore | None = None) -> int:
     """Idempotent clean-up of an ended bypass (marker "ending"): end the sessions opened while it was
-    active, then clear marker and record. Safe to repeat after a crash or by two runs at once."""
-    user = kc.get_user(user_id)
-    rec = read_record(user)
+    active, then clear the record. Safe to repeat after a crash or by two runs at once."""
+    store = store or realm_context(kc)[1]
+    rec = store.read(kc, kc.get_user(user_id))
     if rec.marker != ENDING_VALUE:
         return 0
-    ended = 0
-    if end_sessions:
-        start, stop = rec.granted_at, rec.until
-        if start is None or stop is None:
-            kc.logout_user(user_id)  # no trustworthy window (hand-set marker): all sessions
-            ended = -1
-        else:
-            lo = int(start.timestamp() * 1000) - SESSION_SKEW_MS
-            hi = int(stop.timestamp() * 1000) + SESSION_SKEW_MS
-            for session in kc.user_sessions(user_id):
-                if lo <= int(session.get("start") or 0) <= hi:
-                    try:
-                        kc.delete_session(str(session["id"]))
-                        ended += 1
-                    except NotFound:
-                        pass
-    user = kc.get_user(user_id)
-    if read_record(user).marker == ENDING_VALUE:
-        attrs = {k: v for k, v in (user.get("attributes") or {}).items()
-                 if k != BYPASS_ATTR and k not in RECORD_ATTRS}
-        user["attributes"] = attrs
-        kc.update_user(user_id, user)
+    ended = end_window_sessions(kc, rec) if end_sessions else 0
+    if store.read(kc, kc.get_user(user_id)).marker == ENDING_VALUE:
+        store.clear(kc, user_id)
     return ended
 
 
@@ -476,7 +423,7 @@ def revoke(kc: KeycloakClient, clock: Clock, audit: AuditSink, actor: Actor, who
            settings: Settings | None = None) -> dict[str, Any]:
     now = clock()
     user = resolve_user(kc, who)
-    rec = read_record(user)
+    rec = read_record(kc, user)
     if not rec.active:
         raise NotFound(f"{rec.username} has no bypass to revoke")
     plan = EndPlan("revoke", rec.user_id, rec.username, rec.marker, rec.lock_key(),
@@ -496,10 +443,15 @@ def revoke(kc: KeycloakClient, clock: Clock, audit: AuditSink, actor: Actor, who
 
 def list_bypasses(kc: KeycloakClient, clock: Clock, page_size: int = 100) -> list[dict[str, Any]]:
     now = clock()
-    users = kc.iter_users_with_attribute(BYPASS_ATTR, BYPASS_VALUE, page_size)
-    out = [read_record(u).as_dict(now) for u in users]
+    policy, store = realm_context(kc)
+    out = [rec.as_dict(now, policy.bypass_max_s) for _user, rec in store.find(kc, page_size) if rec.active]
     return sorted(out, key=lambda r: (r["until"] or "", r["username"]))
 
 
 def show(kc: KeycloakClient, clock: Clock, who: str) -> dict[str, Any]:
-    return read_record(resolve_user(kc, who)).as_dict(clock())
+    return show_user(kc, resolve_user(kc, who), clock())
+
+
+def show_user(kc: KeycloakClient, user: JSON, now: datetime) -> dict[str, Any]:
+    policy, store = realm_context(kc)
+    return store.read(kc, user).as_dict(now, policy.bypass_max_s)

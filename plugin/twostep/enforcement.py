@@ -75,6 +75,17 @@ def needs_enrollment(user: JSON, policy: RealmPolicy, now: datetime) -> bool:
     return now >= grace_deadline(user, policy)
 
 
+DEVICE_CREDENTIALS = ("otp", "webauthn")
+
+
+def has_device(kc: KeycloakClient, user: JSON) -> bool:
+    """An OTP app or a security key: either is a second factor, and a user with a key is not made
+    to add an app. Full representations carry `totp`; a key needs one credentials read."""
+    if user.get("totp"):
+        return True
+    return any(c.get("type") in DEVICE_CREDENTIALS for c in kc.user_credentials(str(user["id"])))
+
+
 def require_totp(kc: KeycloakClient, user_id: str) -> bool:
     """Add CONFIGURE_TOTP; fetch-modify-put because a PUT replaces the whole set. False if already there."""
     user = kc.get_user(user_id)

@@ -1,19 +1,32 @@
-"""The login flows the policy needs, described as data, read back from Keycloak, and built."""
+"""The login flows: the realm's own flow read back from Keycloak, adapted (not replaced), and built.
+
+`twostep browser` is a deep copy of whatever browser flow the realm had bound, with the twostep
+condition put first into each second-factor conditional subflow. Every other step, requirement and
+config stays as the realm's admins made it (cookie, Kerberos, identity providers, Organizations,
+identity-first login, WebAuthn, passkeys, custom steps). The same for `twostep reset credentials`.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+import json
+from dataclasses import dataclass, field, replace
 from typing import Union
 
+from .errors import TwostepError
 from .keycloak_adapter import JSON, KeycloakClient
-from .policy import BROWSER_FLOW, BYPASS_ATTR, BYPASS_VALUE, RESET_FLOW
+from .policy import BROWSER_FLOW, BYPASS_ATTR, BYPASS_VALUE, CONDITION_PROVIDER, RESET_FLOW
+
+Pairs = tuple[tuple[str, str], ...]
 
 
 @dataclass(frozen=True)
 class Step:
     provider: str
     requirement: str
-    config: tuple[tuple[str, str], ...] | None = None
+    config: Pairs | None = None
+    # How the step came to be in an adapted flow (for the --dry-run tree); not part of its shape.
+    note: str = field(default="", compare=False)
 
 
 @dataclass(frozen=True)
@@ -21,6 +34,7 @@ class Sub:
     alias: str
     requirement: str
     children: tuple[Node, ...]
+    note: str = field(default="", compare=False)
 
 
 Node = Union[Step, Sub]  # noqa: UP007 - a runtime alias used before `|` unions of forward refs work
@@ -33,9 +47,11 @@ class FlowSpec:
     children: tuple[Node, ...]
 
 
+ADDED = "added"
+
 # `not=true`: the step runs unless the user's OWN attribute equals the marker value. A missing or
 # renamed attribute, or the value on a group (include_group_attributes=false), means "run it".
-MARKER_CONDITION: tuple[tuple[str, str], ...] = (
+MARKER_CONDITION: Pairs = (
     ("attribute_expected_value", BYPASS_VALUE),
     ("attribute_name", BYPASS_ATTR),
     ("include_group_attributes", "false"),
@@ -43,17 +59,45 @@ MARKER_CONDITION: tuple[tuple[str, str], ...] = (
     ("regex", "false"),
 )
 
+# Steps that ask for a second factor. A conditional subflow holding one of them is where the
+# twostep condition goes; one that runs with no conditional subflow around it cannot be guarded.
+SECOND_FACTOR_STEPS = frozenset({"auth-otp-form", "webauthn-authenticator", "auth-recovery-authn-code-form",
+                                 "auth-conditional-otp-form"})
+PASSWORD_STEPS = ("auth-username-password-form", "auth-password-form")
+RESET_ANCHOR = "reset-credential-email"
+RECOVERY_FORM = "auth-recovery-authn-code-form"
+WEBAUTHN_FORM = "webauthn-authenticator"
 
-def _second_factor(alias: str) -> Sub:
-    # conditional-user-configured: only users who HAVE an OTP device or backup codes get here;
-    # with ALTERNATIVE steps Keycloak would end on an error page for a user with neither.
-    # Users in scope without a device get CONFIGURE_TOTP from the enforcement pass instead.
-    return Sub(alias, "CONDITIONAL", (
-        Step("conditional-user-attribute", "REQUIRED", MARKER_CONDITION),
-        Step("conditional-user-configured", "REQUIRED"),
-        Step("auth-otp-form", "ALTERNATIVE"),
-        Step("auth-recovery-authn-code-form", "ALTERNATIVE"),
-    ))
+
+class CannotAdapt(TwostepError):
+    """The realm's flow has a shape where no condition can safely guard the second factor."""
+
+    exit_code = 9
+
+
+def provider_condition() -> Step:
+    """Provider mode: the server decides (bypass window, scope, grace, enrollment) at each login."""
+    return Step(CONDITION_PROVIDER, "REQUIRED", None, ADDED)
+
+
+def marker_condition() -> Step:
+    """Fallback mode: the admin-only marker attribute, ended by sync."""
+    return Step("conditional-user-attribute", "REQUIRED", MARKER_CONDITION, ADDED)
+
+
+# -- the fixed shapes of earlier versions (kept for reference in tests and the sync plan) ------------
+
+def _second_factor(alias: str, condition: Step | None = None, webauthn: bool = False,
+                   codes: bool = True) -> Sub:
+    # conditional-user-configured: only users who HAVE a second factor get here; with ALTERNATIVE
+    # steps only, Keycloak would end on an error page for a user with none of them.
+    steps: list[Node] = [condition or marker_condition(), Step("conditional-user-configured", "REQUIRED"),
+                         Step("auth-otp-form", "ALTERNATIVE")]
+    if webauthn:
+        steps.append(Step(WEBAUTHN_FORM, "ALTERNATIVE"))
+    if codes:
+        steps.append(Step(RECOVERY_FORM, "ALTERNATIVE"))
+    return Sub(alias, "CONDITIONAL", tuple(steps), ADDED)
 
 
 def browser_spec(alias: str = BROWSER_FLOW) -> FlowSpec:
@@ -68,8 +112,6 @@ def browser_spec(alias: str = BROWSER_FLOW) -> FlowSpec:
 
 
 def reset_spec(alias: str = RESET_FLOW) -> FlowSpec:
-    # Keycloak's own reset flow logs a user with OTP in without it (upstream issue 12759): ask for
-    # the existing second factor after the e-mail link and before the new password.
     return FlowSpec(alias, "twostep: forgot password still asks for the second factor", (
         Step("reset-credentials-choose-user", "REQUIRED"),
         Step("reset-credential-email", "REQUIRED"),
@@ -78,23 +120,15 @@ def reset_spec(alias: str = RESET_FLOW) -> FlowSpec:
     ))
 
 
-Pairs = tuple[tuple[str, str], ...]
-
-
-def _relevant(config: dict[str, str] | None, like: Pairs | None) -> Pairs | None:
-    if config is None:
-        return None
-    keys = [k for k, _ in like] if like else sorted(config)
-    return tuple((k, str(config.get(k, ""))) for k in keys)
-
+# -- reading -------------------------------------------------------------------------------------
 
 def read_flow(kc: KeycloakClient, alias: str, spec: FlowSpec | None = None) -> FlowSpec | None:
-    """The flow as Keycloak has it, in the same shape as a spec (None when it does not exist)."""
+    """The flow as Keycloak has it (every config key of every step), None when it does not exist."""
+    del spec  # every key is read now; kept for callers that still pass the shape they expect
     flows = {f["alias"]: f for f in kc.flows()}
     if alias not in flows:
         return None
     flat = kc.flow_executions(alias)
-    wanted = _config_shapes(spec.children if spec else ())
     pos = 0
 
     def build(level: int) -> tuple[Node, ...]:
@@ -106,24 +140,153 @@ def read_flow(kc: KeycloakClient, alias: str, spec: FlowSpec | None = None) -> F
             if ex.get("authenticationFlow"):
                 out.append(Sub(ex["displayName"], ex["requirement"], build(level + 1)))
             else:
-                config = None
+                config: Pairs | None = None
                 if ex.get("authenticationConfig"):
-                    config = kc.execution_config(ex["authenticationConfig"]).get("config", {})
-                provider = ex.get("providerId", "")
-                out.append(Step(provider, ex["requirement"], _relevant(config, wanted.get(provider))))
+                    raw = kc.execution_config(ex["authenticationConfig"]).get("config") or {}
+                    config = tuple((k, str(raw[k])) for k in sorted(raw))
+                out.append(Step(ex.get("providerId", ""), ex["requirement"], config))
         return tuple(out)
 
     return FlowSpec(alias, flows[alias].get("description", ""), build(0))
 
 
-def _config_shapes(nodes: tuple[Node, ...]) -> dict[str, tuple[tuple[str, str], ...]]:
-    out: dict[str, tuple[tuple[str, str], ...]] = {}
+def digest(spec: FlowSpec) -> str:
+    """A short fingerprint of a flow's shape (subflow names, steps, requirements, configs), kept in
+    the policy record so status can tell when the realm's own flow changed after setup."""
+
+    def enc(nodes: tuple[Node, ...]) -> list[object]:
+        return [["sub", n.alias, n.requirement, enc(n.children)] if isinstance(n, Sub)
+                else ["step", n.provider, n.requirement, [list(p) for p in n.config or ()]] for n in nodes]
+
+    return hashlib.sha256(json.dumps(enc(spec.children), separators=(",", ":")).encode()).hexdigest()[:16]
+
+
+# -- adapting ------------------------------------------------------------------------------------
+
+def adapt(source: FlowSpec, alias: str, condition: Step, *, reset: bool = False, backup_codes: str = "required",
+          webauthn: bool = False) -> FlowSpec:
+    """The realm's flow plus the twostep condition, as the copy `POST .../flows/{source}/copy` makes
+    it (every subflow renamed `"<alias> <subflow>"`). Raises CannotAdapt on a shape where a second
+    factor would run with no conditional subflow around it (no condition could skip it for a bypass)."""
+    _check_guardable(source.children, source.alias, [])
+    codes = backup_codes != "off"
+    targets = _targets(source.children)
+    if targets:
+        children = _insert(source.children, alias, condition, targets, codes)
+    else:
+        children = _add_subflow(source, alias, condition, reset=reset, webauthn=webauthn, codes=codes)
+    return FlowSpec(alias, source.description, children)
+
+
+def _check_guardable(nodes: tuple[Node, ...], where: str, ancestors: list[Sub]) -> None:
+    for n in nodes:
+        if n.requirement == "DISABLED":
+            continue  # never runs, whatever it holds
+        if isinstance(n, Sub):
+            _check_guardable(n.children, n.alias, [*ancestors, n])
+        elif n.provider in SECOND_FACTOR_STEPS and not any(a.requirement == "CONDITIONAL" for a in ancestors):
+            place = "at the top level" if not ancestors else f"in subflow {where!r}, which is not conditional"
+            raise CannotAdapt(
+                f"cannot adapt flow: step {n.provider!r} is {n.requirement} {place}; no condition can guard "
+                "it, so a bypass could never skip it. Put it into a CONDITIONAL subflow (as Keycloak's own "
+                "browser flow does), then run setup again")
+
+
+def _targets(nodes: tuple[Node, ...], nearest: str | None = None) -> set[str]:
+    """Aliases of the conditional subflows nearest around each second-factor step."""
+    out: set[str] = set()
     for n in nodes:
         if isinstance(n, Sub):
-            out.update(_config_shapes(n.children))
-        elif n.config:
-            out[n.provider] = n.config
+            out |= _targets(n.children, n.alias if n.requirement == "CONDITIONAL" else nearest)
+        elif n.provider in SECOND_FACTOR_STEPS and nearest is not None:
+            out.add(nearest)
     return out
+
+
+def _insert(nodes: tuple[Node, ...], alias: str, condition: Step, targets: set[str], codes: bool) -> tuple[Node, ...]:
+    out: list[Node] = []
+    for n in nodes:
+        if not isinstance(n, Sub):
+            out.append(n)
+            continue
+        children = _insert(n.children, alias, condition, targets, codes)
+        if n.alias in targets:
+            if condition not in children:
+                children = (condition, *children)
+            if codes:
+                children = _offer_codes(children)
+        out.append(Sub(f"{alias} {n.alias}", n.requirement, children))
+    return tuple(out)
+
+
+def _offer_codes(children: tuple[Node, ...]) -> tuple[Node, ...]:
+    """Backup codes on: the recovery-code form must be usable where the other second factors are
+    offered as alternatives (Keycloak's own flow has it, DISABLED)."""
+    factors = [c for c in children if isinstance(c, Step) and c.provider in SECOND_FACTOR_STEPS]
+    if any(c.requirement == "REQUIRED" for c in factors):
+        return children  # alternatives beside a REQUIRED step are ignored by Keycloak: leave it be
+    out: list[Node] = []
+    found = False
+    for c in children:
+        if isinstance(c, Step) and c.provider == RECOVERY_FORM:
+            found = True
+            if c.requirement == "DISABLED":
+                c = replace(c, requirement="ALTERNATIVE", note="DISABLED -> ALTERNATIVE (backup codes on)")
+        out.append(c)
+    if not found:
+        out.append(Step(RECOVERY_FORM, "ALTERNATIVE", None, ADDED))
+    return tuple(out)
+
+
+def _add_subflow(source: FlowSpec, alias: str, condition: Step, *, reset: bool, webauthn: bool,
+                 codes: bool) -> tuple[Node, ...]:
+    anchors = (RESET_ANCHOR,) if reset else PASSWORD_STEPS
+    new = _second_factor(f"{alias} second factor", condition, webauthn=webauthn, codes=codes)
+    done = False
+
+    def walk(nodes: tuple[Node, ...], where: str) -> tuple[Node, ...]:
+        nonlocal done
+        out: list[Node] = []
+        for n in nodes:
+            if isinstance(n, Sub):
+                out.append(Sub(f"{alias} {n.alias}", n.requirement, walk(n.children, n.alias)))
+                continue
+            out.append(n)
+            if not done and n.provider in anchors and n.requirement != "DISABLED":
+                if n.requirement != "REQUIRED":
+                    raise CannotAdapt(
+                        f"cannot adapt flow: step {n.provider!r} is {n.requirement} in {where!r}; a second-factor "
+                        "subflow beside it would make Keycloak ignore its alternatives. Make it REQUIRED inside "
+                        "its own subflow, then run setup again")
+                out.append(new)
+                done = True
+        return tuple(out)
+
+    children = walk(source.children, source.alias)
+    if not done:
+        what = RESET_ANCHOR if reset else " or ".join(PASSWORD_STEPS)
+        raise CannotAdapt(f"cannot adapt flow {source.alias!r}: it has no second-factor subflow and no enabled "
+                          f"{what} step to put one after")
+    return children
+
+
+def tree(spec: FlowSpec, source: str | None = None) -> str:
+    """The flow as an indented tree; what setup adds or changes is marked."""
+    head = "    " + spec.alias + (f"  (copy of {source!r})" if source else "")
+    lines = [head]
+
+    def walk(nodes: tuple[Node, ...], prefix: str) -> None:
+        for i, n in enumerate(nodes):
+            last = i == len(nodes) - 1
+            branch = "└── " if last else "├── "
+            name = f"[{n.alias}]" if isinstance(n, Sub) else n.provider
+            mark = "  <- added" if n.note == ADDED else (f"  <- {n.note}" if n.note else "")
+            lines.append(f"{prefix}{branch}{name}  {n.requirement}{mark}")
+            if isinstance(n, Sub):
+                walk(n.children, prefix + ("    " if last else "│   "))
+
+    walk(spec.children, "    " * 2)
+    return "\n".join(lines)
 
 
 def differences(spec: FlowSpec, actual: FlowSpec | None) -> list[str]:
@@ -153,7 +316,8 @@ def _diff(want: tuple[Node, ...], have: tuple[Node, ...], where: str, out: list[
             elif w.requirement != h.requirement:
                 out.append(f"{where}: {w.provider} is {h.requirement}, expected {w.requirement}")
             elif w.config != h.config:
-                out.append(f"{where}: {w.provider} condition config is damaged or missing")
+                out.append(f"{where}: {w.provider} condition config is damaged or missing"
+                           if w.note == ADDED else f"{where}: {w.provider} config differs")
         elif w is not None and h is not None:
             out.append(f"{where}: step {i + 1} is {_name(h)}, expected {_name(w)}")
 
@@ -162,25 +326,68 @@ def _name(n: Node) -> str:
     return f"subflow {n.alias!r}" if isinstance(n, Sub) else repr(n.provider)
 
 
+# -- building ------------------------------------------------------------------------------------
+
 def build_flow(kc: KeycloakClient, spec: FlowSpec) -> None:
-    """Create the flow from nothing. Keycloak adds each step DISABLED; we set its requirement
-    right after, and the flow is bound only once complete (see setup)."""
+    """Create a flow from nothing (no source). Keycloak adds each step DISABLED; we set its
+    requirement right after, and the flow is bound only once complete (see setup)."""
     kc.create_flow(spec.alias, spec.description)
-    _add(kc, spec.alias, spec.children, spec.alias)
+    _add(kc, spec.alias, spec.children)
 
 
-def _add(kc: KeycloakClient, parent: str, nodes: tuple[Node, ...], top: str) -> None:
+def build_adapted(kc: KeycloakClient, source: str, spec: FlowSpec) -> None:
+    """Deep-copy the realm's flow (Keycloak copies subflows and configs), then add what `adapt`
+    added, each at its place. The result is read back: a flow that is not exactly the adapted
+    form is deleted again, so a half-built or misordered flow is never left to be bound."""
+    kc.copy_flow(source, spec.alias)
+    try:
+        _amend(kc, spec.alias, spec.children)
+        drift = differences(spec, read_flow(kc, spec.alias))
+        if drift:
+            raise TwostepError(f"the adapted flow {spec.alias!r} did not come out as planned: " + "; ".join(drift))
+    except BaseException:
+        realm = kc.get_realm()
+        fid = flow_id(kc, spec.alias)
+        if fid and spec.alias not in (realm.get("browserFlow"), realm.get("resetCredentialsFlow")):
+            kc.delete_flow(fid, spec.alias)
+        raise
+
+
+def _level0(kc: KeycloakClient, parent: str) -> list[JSON]:
+    return [e for e in kc.flow_executions(parent) if e["level"] == 0]
+
+
+def _amend(kc: KeycloakClient, parent: str, nodes: tuple[Node, ...]) -> None:
+    for i, node in enumerate(nodes):
+        if node.note == ADDED:
+            count = len(_level0(kc, parent))
+            created = _create(kc, parent, node)
+            for _ in range(count - i):  # appended last; move it up to its place
+                kc.raise_priority(created["id"])
+        elif node.note:  # a copied step whose requirement the policy changes
+            kc.set_requirement(parent, _level0(kc, parent)[i], node.requirement)
+        elif isinstance(node, Sub):
+            _amend(kc, node.alias, node.children)
+
+
+def _create(kc: KeycloakClient, parent: str, node: Node) -> JSON:
+    if isinstance(node, Sub):
+        kc.add_subflow(parent, node.alias)
+    else:
+        kc.add_execution(parent, node.provider)
+    created: JSON = _level0(kc, parent)[-1]
+    kc.set_requirement(parent, created, node.requirement)
+    if isinstance(node, Sub):
+        _add(kc, node.alias, node.children)
+    elif node.config:
+        # The parent's alias is unique in the realm, so the config alias is too.
+        kc.add_execution_config(created["id"], f"{parent} {node.provider}", dict(node.config))
+    return created
+
+
+def _add(kc: KeycloakClient, parent: str, nodes: tuple[Node, ...]) -> None:
     for node in nodes:
-        if isinstance(node, Sub):
-            kc.add_subflow(parent, node.alias)
-        else:
-            kc.add_execution(parent, node.provider)
-        created: JSON = [e for e in kc.flow_executions(parent) if e["level"] == 0][-1]
-        kc.set_requirement(parent, created, node.requirement)
-        if isinstance(node, Sub):
-            _add(kc, node.alias, node.children, top)
-        elif node.config:
-            kc.add_execution_config(created["id"], f"{top} {node.provider}", dict(node.config))
+        _create(kc, parent, node)
 
 
 def flow_id(kc: KeycloakClient, alias: str) -> str | None:

@@ -308,6 +308,18 @@ class KeycloakClient:
             f"create flow {alias!r}",
         )
 
+    def copy_flow(self, source: str, new_alias: str) -> None:
+        """Keycloak's deep copy: subflows become "<new_alias> <subflow>", configs are copied too."""
+        self.post(f"/authentication/flows/{q(source)}/copy", {"newName": new_alias},
+                  f"copy flow {source!r} to {new_alias!r}")
+
+    def raise_priority(self, execution_id: str) -> None:
+        self.post(f"/authentication/executions/{q(execution_id)}/raise-priority", {},
+                  "move a step up")
+
+    def authenticator_providers(self) -> set[str]:
+        return {str(p["id"]) for p in self.get("/authentication/authenticator-providers", "authenticators") or []}
+
     def delete_flow(self, flow_id: str, alias: str) -> None:
         self.delete(f"/authentication/flows/{q(flow_id)}", f"delete flow {alias!r}")
 
@@ -435,6 +447,12 @@ class KeycloakClient:
         user["credentials"] = [credential]
         self.put(f"/users/{q(user_id)}", user, f"store {credential.get('type')} credential")
 
+    def store_user_credentials(self, user_id: str, credentials: list[JSON]) -> None:
+        """Several credentials in one PUT /users/{id} (each goes to the provider of its type)."""
+        user = self.get_user(user_id)
+        user["credentials"] = credentials
+        self.put(f"/users/{q(user_id)}", user, "store " + ", ".join(str(c.get("type")) for c in credentials))
+
     def set_user_attributes(self, user_id: str, attributes: dict[str, list[str] | None]) -> None:
         """Set (list) or drop (None) some user attributes; fetch-modify-put."""
         user = self.get_user(user_id)
@@ -483,6 +501,23 @@ class KeycloakClient:
 
     def delete_role(self, name: str) -> None:
         self.delete(f"/roles/{q(name)}", f"delete role {name!r}")
+
+    def create_group(self, name: str) -> str:
+        """A top-level group; its id. A concurrent create (409) answers with the existing one."""
+        try:
+            return self.created_id(self.post("/groups", {"name": name}, f"create group {name!r}"))
+        except Conflict:
+            found = self.find_group_by_path(name)
+            if found is None:
+                raise
+            return str(found["id"])
+
+    def join_group(self, user_id: str, group_id: str) -> None:
+        self.put(f"/users/{q(user_id)}/groups/{q(group_id)}", None, "join group")
+
+    def leave_group(self, user_id: str, group_id: str) -> None:
+        self.delete(f"/users/{q(user_id)}/groups/{q(group_id)}", "leave group")
+
 
 def _merge_attributes(user: JSON, attributes: dict[str, list[str] | None]) -> None:
     """Set (list) or drop (None) attributes in a user representation about to be PUT back."""

@@ -145,6 +145,10 @@ class RealmPolicy:
     backup_codes: str = "required"
     record_store: str = STORE_ATTRIBUTES
     decided_by: str = "sync"
+    # Fingerprints (flows.digest) of the realm's own flows that setup adapted: status compares
+    # them with the source flows now, to say when an admin changed a source after setup.
+    browser_source_digest: str = ""
+    reset_source_digest: str = ""
 
     @property
     def provider_mode(self) -> bool:
@@ -172,6 +176,8 @@ class RealmPolicy:
                 backup_codes=_choice(data.get("backup_codes", "required"), BACKUP_CODES_CHOICES),
                 record_store=_choice(data.get("record_store", STORE_ATTRIBUTES), (STORE_ATTRIBUTES, STORE_CREDENTIAL)),
                 decided_by=_choice(data.get("decided_by", "sync"), ("sync", "provider")),
+                browser_source_digest=str(data.get("browser_source_digest", "")),
+                reset_source_digest=str(data.get("reset_source_digest", "")),
             )
         except (ValueError, KeyError, TypeError):
             return None

@@ -13,26 +13,33 @@ from functools import partial
 from typing import Any
 
 from . import flows
-from .enforcement import needs_enrollment, require_totp, users_in_scope
+from .enforcement import has_device, needs_enrollment, require_totp, users_in_scope
+from .errors import InvalidInput
 from .keycloak_adapter import JSON, KeycloakClient
 from .policy import (
     ADMIN_ONLY_ATTRS,
     BROWSER_FLOW,
+    CONDITION_PROVIDER,
     POLICY_ATTR,
     PROFILE_GROUP,
     RESET_FLOW,
     SERVICE_CLIENT_ID,
     SERVICE_ROLES,
+    STORE_ATTRIBUTES,
+    STORE_CREDENTIAL,
     BruteForce,
     Enforcement,
     OtpPolicy,
     RealmPolicy,
     utc_iso,
 )
+from .records import provider_loaded
 from .web.client_setup import WEB_CLIENT_ID
 from .web.client_setup import plan_steps as web_client_steps
 
 REQUIRED_ACTIONS = ("CONFIGURE_TOTP", "CONFIGURE_RECOVERY_AUTHN_CODES")
+DECIDE_CHOICES = ("auto", "provider", "sync")
+WEBAUTHN_REGISTER = "webauthn-register"
 TEMP_SUFFIX = " rebuilding"
 ADMIN_ONLY = {"view": ["admin"], "edit": ["admin"]}
 ENFORCE_LIMIT = 100_000
@@ -47,13 +54,89 @@ class Desired:
     theme: str | None = None
     service_client: bool = True
     web_url: str | None = None  # create/converge the web app's sign-in client (twostep.web.client_setup)
+    # Who decides at sign-in: the provider's condition (provider), the marker attribute that sync
+    # ends (sync), or the provider when Keycloak has it loaded (auto).
+    decide_with: str = "auto"
+    backup_codes: str = "required"
+
+
+@dataclass
+class FlowTarget:
+    """One of our flows: the realm's own flow it is adapted from, its adapted form, what Keycloak has."""
+
+    key: str  # realm field it is bound to: browserFlow | resetCredentialsFlow
+    alias: str
+    source: str
+    source_spec: flows.FlowSpec | None
+    condition: flows.Step
+    reset: bool
+    backup_codes: str
+    webauthn: bool
+    actual: flows.FlowSpec | None
+    desired: flows.FlowSpec | None = None
+    error: str = ""
+
+    def spec_for(self, alias: str) -> flows.FlowSpec:
+        assert self.source_spec is not None
+        return flows.adapt(self.source_spec, alias, self.condition, reset=self.reset,
+                           backup_codes=self.backup_codes, webauthn=self.webauthn)
+
+    @property
+    def digest(self) -> str:
+        return flows.digest(self.source_spec) if self.source_spec else ""
+
+
+def source_flows(realm: JSON, current: RealmPolicy | None) -> tuple[str, str]:
+    """The realm's own browser and reset flows: what is bound now, unless that is ours (then what
+    the policy record says was bound before setup, else Keycloak's built-in flows)."""
+    browser = (current.previous_browser_flow if current else None) or "browser"
+    reset = (current.previous_reset_flow if current else None) or "reset credentials"
+    if realm.get("browserFlow") not in (BROWSER_FLOW, BROWSER_FLOW + TEMP_SUFFIX, None):
+        browser = str(realm["browserFlow"])
+    if realm.get("resetCredentialsFlow") not in (RESET_FLOW, RESET_FLOW + TEMP_SUFFIX, None):
+        reset = str(realm["resetCredentialsFlow"])
+    return browser, reset
+
+
+def flow_targets(kc: KeycloakClient, realm: JSON, current: RealmPolicy | None, provider_mode: bool,
+                 backup_codes: str, required_actions: list[JSON]) -> list[FlowTarget]:
+    browser, reset = source_flows(realm, current)
+    condition = flows.provider_condition() if provider_mode else flows.marker_condition()
+    webauthn = any(ra["alias"] == WEBAUTHN_REGISTER and ra.get("enabled") for ra in required_actions)
+    out: list[FlowTarget] = []
+    for key, alias, source, is_reset in (("browserFlow", BROWSER_FLOW, browser, False),
+                                         ("resetCredentialsFlow", RESET_FLOW, reset, True)):
+        t = FlowTarget(key, alias, source, flows.read_flow(kc, source), condition, is_reset, backup_codes,
+                       webauthn, flows.read_flow(kc, alias))
+        if t.source_spec is None:
+            t.error = f"the realm's own flow {source!r} (bound as {key} before setup) does not exist"
+        else:
+            try:
+                t.desired = t.spec_for(alias)
+            except flows.CannotAdapt as exc:
+                t.error = f"{exc} (flow {source!r})"
+        out.append(t)
+    return out
+
+
+def browser_target(kc: KeycloakClient, policy: RealmPolicy | None) -> FlowTarget | None:
+    """Our browser flow as the policy record says setup adapted it; None when there is nothing to
+    repair safely (no record, source changed since setup, or the source cannot be adapted)."""
+    if policy is None:
+        return None
+    realm = kc.get_realm()
+    t = flow_targets(kc, realm, policy, policy.provider_mode, policy.backup_codes, kc.required_actions())[0]
+    if t.error or (policy.browser_source_digest and t.digest != policy.browser_source_digest):
+        return None
+    return t
 
 
 @dataclass
 class Actual:
     realm: JSON
-    browser: flows.FlowSpec | None
-    reset: flows.FlowSpec | None
+    flows: list[FlowTarget]
+    provider_loaded: bool
+    provider_mode: bool
     leftovers: list[str]
     required_actions: list[JSON]
     profile: JSON
@@ -90,7 +173,15 @@ def _enforce_all(user_ids: list[str], kc: KeycloakClient, _secret: Secret) -> No
 
 def read_actual(kc: KeycloakClient, desired: Desired, now: datetime) -> Actual:
     realm = kc.get_realm()
-    want_policy = _desired_policy(desired, realm, now)
+    loaded = provider_loaded(kc)
+    if desired.decide_with == "provider" and not loaded:
+        raise InvalidInput(f"--decide-with provider: Keycloak has no authenticator {CONDITION_PROVIDER!r}; "
+                           "install the twostep provider JAR (docs/provider.md) or use --decide-with sync")
+    provider_mode = desired.decide_with == "provider" or (desired.decide_with == "auto" and loaded)
+    required_actions = kc.required_actions()
+    current = RealmPolicy.from_json((realm.get("attributes") or {}).get(POLICY_ATTR))
+    targets = flow_targets(kc, realm, current, provider_mode, desired.backup_codes, required_actions)
+    want_policy = _desired_policy(desired, realm, now, provider_mode, targets)
     aliases = {f["alias"] for f in kc.flows()}
     # Signed in as the service account, the client exists (it is us) and its roles are what an
     # admin gave it; reading clients would need view-clients, which it deliberately lacks.
@@ -100,14 +191,16 @@ def read_actual(kc: KeycloakClient, desired: Desired, now: datetime) -> Actual:
     if client is not None:
         missing_roles = _missing_service_roles(kc, client)
     to_enforce = [
-        u for u in users_in_scope(kc, want_policy) if needs_enrollment(u, want_policy, now)
+        u for u in users_in_scope(kc, want_policy)
+        if needs_enrollment(u, want_policy, now) and not has_device(kc, u)
     ][:ENFORCE_LIMIT]
     return Actual(
         realm=realm,
-        browser=flows.read_flow(kc, BROWSER_FLOW, flows.browser_spec()),
-        reset=flows.read_flow(kc, RESET_FLOW, flows.reset_spec()),
+        flows=targets,
+        provider_loaded=loaded,
+        provider_mode=provider_mode,
         leftovers=sorted(a for a in aliases if a in {BROWSER_FLOW + TEMP_SUFFIX, RESET_FLOW + TEMP_SUFFIX}),
-        required_actions=kc.required_actions(),
+        required_actions=required_actions,
         profile=kc.user_profile(),
         service_client=client,
         service_roles_missing=missing_roles,
@@ -126,26 +219,31 @@ def _missing_service_roles(kc: KeycloakClient, client: JSON) -> list[str]:
     return [r for r in SERVICE_ROLES if r not in have]
 
 
-def _desired_policy(desired: Desired, realm: JSON, now: datetime) -> RealmPolicy:
+def _desired_policy(desired: Desired, realm: JSON, now: datetime, provider_mode: bool,
+                    targets: list[FlowTarget]) -> RealmPolicy:
     current = RealmPolicy.from_json((realm.get("attributes") or {}).get(POLICY_ATTR))
     since = utc_iso(now)
     if current is not None and current.enforcement == desired.enforcement and current.enforce_since:
         since = current.enforce_since
-    prev_browser = current.previous_browser_flow if current else None
-    prev_reset = current.previous_reset_flow if current else None
-    if realm.get("browserFlow") not in (BROWSER_FLOW, BROWSER_FLOW + TEMP_SUFFIX):
-        prev_browser = realm.get("browserFlow")
-    if realm.get("resetCredentialsFlow") not in (RESET_FLOW, RESET_FLOW + TEMP_SUFFIX):
-        prev_reset = realm.get("resetCredentialsFlow")
+    prev_browser, prev_reset = source_flows(realm, current)
     max_s = desired.bypass_max_s if desired.bypass_max_s is not None else (
         current.bypass_max_s if current else RealmPolicy().bypass_max_s)
-    return RealmPolicy(desired.enforcement, since, max_s, prev_browser, prev_reset)
+    digests = {t.key: t.digest for t in targets}
+    return RealmPolicy(desired.enforcement, since, max_s, prev_browser, prev_reset,
+                       backup_codes=desired.backup_codes,
+                       record_store=STORE_CREDENTIAL if provider_mode else STORE_ATTRIBUTES,
+                       decided_by="provider" if provider_mode else "sync",
+                       browser_source_digest=digests.get("browserFlow", ""),
+                       reset_source_digest=digests.get("resetCredentialsFlow", ""))
 
 
 def plan(desired: Desired, actual: Actual, now: datetime) -> list[Action]:
     """Pure: what has to change for the realm to match the policy."""
     actions: list[Action] = []
     realm = actual.realm
+    for t in actual.flows:
+        if t.error:  # refuse before anything changes
+            raise flows.CannotAdapt(t.error)
 
     fields: dict[str, Any] = {
         **desired.otp.realm_fields(),
@@ -162,7 +260,7 @@ def plan(desired: Desired, actual: Actual, now: datetime) -> list[Action]:
         # Keycloak keeps OTP policy fields only when they arrive together (the type among them).
         changed.update(otp_fields)
     attrs = dict(realm.get("attributes") or {})
-    want_policy = _desired_policy(desired, realm, now).to_json()
+    want_policy = _desired_policy(desired, realm, now, actual.provider_mode, actual.flows).to_json()
     if attrs.get(POLICY_ATTR) != want_policy:
         attrs[POLICY_ATTR] = want_policy
         changed["attributes"] = attrs
@@ -177,6 +275,14 @@ def plan(desired: Desired, actual: Actual, now: datetime) -> list[Action]:
             fixed = {**ra, "enabled": True}
             actions.append(Action(f"enable required action {ra['alias']}",
                                   partial(_call, "update_required_action", fixed)))
+    ras = {ra["alias"]: ra for ra in actual.required_actions}
+    totp, codes = ras.get(REQUIRED_ACTIONS[0]), ras.get(REQUIRED_ACTIONS[1])
+    if totp and codes and int(totp.get("priority") or 0) >= int(codes.get("priority") or 0):
+        # Keycloak runs required actions by priority (lowest first): the device comes first, then
+        # the backup codes for it.
+        first = {**totp, "priority": int(codes.get("priority") or 0) - 1}
+        actions.append(Action("run required action CONFIGURE_TOTP before CONFIGURE_RECOVERY_AUTHN_CODES",
+                              partial(_call, "update_required_action", first)))
 
     profile = _desired_profile(actual.profile)
     if profile != actual.profile:
@@ -187,14 +293,16 @@ def plan(desired: Desired, actual: Actual, now: datetime) -> list[Action]:
         actions.append(Action(f"remove the half-built flow {alias!r} left by an interrupted run",
                               _with_kc(_delete_flow_if_unbound, alias)))
     binding = {"browserFlow": BROWSER_FLOW, "resetCredentialsFlow": RESET_FLOW}
-    for spec, have, bind_key in ((flows.browser_spec(), actual.browser, "browserFlow"),
-                                 (flows.reset_spec(), actual.reset, "resetCredentialsFlow")):
-        drift = flows.differences(spec, have)
-        if have is None:
-            actions.append(Action(f"create flow {spec.alias!r}", _with_kc(flows.build_flow, spec)))
+    for t in actual.flows:
+        assert t.desired is not None
+        drift = flows.differences(t.desired, t.actual)
+        shape = flows.tree(t.desired, t.source)
+        if t.actual is None:
+            actions.append(Action(f"create flow {t.alias!r}: the realm's flow {t.source!r} adapted\n{shape}",
+                                  _with_kc(flows.build_adapted, t.source, t.desired)))
         elif drift:
-            actions.append(Action(f"rebuild flow {spec.alias!r} ({'; '.join(drift)})",
-                                  _with_kc(rebuild_flow, spec, bind_key)))
+            actions.append(Action(f"rebuild flow {t.alias!r} ({'; '.join(drift)})\n{shape}",
+                                  _with_kc(rebuild_flow, t)))
     unbound = {k: v for k, v in binding.items() if realm.get(k) != v}
     if unbound:
         actions.append(Action("bind " + " and ".join(f"{k}={v!r}" for k, v in unbound.items()),
@@ -249,22 +357,22 @@ def _delete_flow_if_unbound(kc: KeycloakClient, alias: str) -> None:
         kc.delete_flow(fid, alias)
 
 
-def rebuild_flow(kc: KeycloakClient, spec: flows.FlowSpec, bind_key: str) -> None:
-    """Replace a damaged flow without ever binding a half-built one: build a complete copy,
+def rebuild_flow(kc: KeycloakClient, target: FlowTarget) -> None:
+    """Replace a damaged or stale flow without ever binding a half-built one: build a complete copy,
     bind it, rebuild the original, bind it back, drop the copy."""
-    temp = flows.browser_spec(spec.alias + TEMP_SUFFIX) if bind_key == "browserFlow" \
-        else flows.reset_spec(spec.alias + TEMP_SUFFIX)
+    assert target.desired is not None
+    temp = target.spec_for(target.alias + TEMP_SUFFIX)
     _delete_flow_if_unbound(kc, temp.alias)
-    flows.build_flow(kc, temp)
-    was_bound = kc.get_realm().get(bind_key) == spec.alias
+    flows.build_adapted(kc, target.source, temp)
+    was_bound = kc.get_realm().get(target.key) == target.alias
     if was_bound:
-        kc.update_realm({bind_key: temp.alias})
-    fid = flows.flow_id(kc, spec.alias)
+        kc.update_realm({target.key: temp.alias})
+    fid = flows.flow_id(kc, target.alias)
     if fid:
-        kc.delete_flow(fid, spec.alias)
-    flows.build_flow(kc, spec)
+        kc.delete_flow(fid, target.alias)
+    flows.build_adapted(kc, target.source, target.desired)
     if was_bound:
-        kc.update_realm({bind_key: spec.alias})
+        kc.update_realm({target.key: target.alias})
     _delete_flow_if_unbound(kc, temp.alias)
 
 

@@ -10,10 +10,10 @@ from typing import Any
 from . import flows, recovery_codes
 from .backup_codes import LOW_WARNING
 from .bypass import list_bypasses
-from .enforcement import CONFIGURE_TOTP, grace_deadline, is_bypassed, users_in_scope
+from .enforcement import CONFIGURE_TOTP, grace_deadline, users_in_scope
 from .errors import Forbidden, NotFound, TwostepError
 from .keycloak_adapter import KeycloakClient
-from .policy import ADMIN_ONLY_ATTRS, BROWSER_FLOW, RESET_FLOW, RealmPolicy, utc_iso
+from .policy import ADMIN_ONLY_ATTRS, BROWSER_FLOW, CONDITION_PROVIDER, POLICY_ATTR, RESET_FLOW, RealmPolicy, utc_iso
 from .realm_setup import Desired, read_actual
 
 TESTED_VERSIONS = ((26, 4, 0), (26, 7, 3))
@@ -57,8 +57,11 @@ def realm_status(kc: KeycloakClient, now: datetime, count_limit: int = COUNT_LIM
     report.checks.append(Check("policy record", intact,
                                policy.enforcement.describe() if intact else
                                "missing or damaged: acting as 'everyone, no grace, 1 h bypass maximum'", setup_fix))
-    desired = Desired(enforcement=policy.enforcement, bypass_max_s=policy.bypass_max_s, service_client=False)
+    desired = Desired(enforcement=policy.enforcement, bypass_max_s=policy.bypass_max_s, service_client=False,
+                      decide_with="sync" if intact and not policy.provider_mode else "auto",
+                      backup_codes=policy.backup_codes)
     actual = read_actual(kc, desired, now)
+    report.checks.append(decision_check(kc.realm, policy if intact else None, actual.provider_loaded))
 
     otp_ok = realm.get("otpPolicyCodeReusable") is False and realm.get("otpPolicyType") in ("totp", "hotp")
     report.checks.append(Check("OTP policy", otp_ok,
@@ -80,22 +83,34 @@ def realm_status(kc: KeycloakClient, now: datetime, count_limit: int = COUNT_LIM
            if n not in decls or decls[n].get("permissions") != {"view": ["admin"], "edit": ["admin"]}]
     report.checks.append(Check("bypass marker declaration", not bad,
                                "admin-only" if not bad else "missing or not admin-only: " + ", ".join(bad), setup_fix))
-    for spec, have, key in ((flows.browser_spec(), actual.browser, "browserFlow"),
-                            (flows.reset_spec(), actual.reset, "resetCredentialsFlow")):
-        drift = flows.differences(spec, have)
-        report.checks.append(Check(f"flow {spec.alias!r}", not drift, "as specified" if not drift else "; ".join(drift),
-                                   setup_fix))
-        bound = realm.get(key)
-        report.checks.append(Check(f"{key} binding", bound == spec.alias, f"bound to {bound!r}", setup_fix))
+    for t in actual.flows:
+        recorded = policy.browser_source_digest if t.key == "browserFlow" else policy.reset_source_digest
+        if t.error:
+            report.checks.append(Check(f"flow {t.alias!r}", False, t.error, f"change {t.source!r}, then {setup_fix}"))
+        else:
+            assert t.desired is not None
+            drift = flows.differences(t.desired, t.actual)
+            report.checks.append(Check(f"flow {t.alias!r}", not drift,
+                                       f"the realm's flow {t.source!r} adapted" if not drift else "; ".join(drift),
+                                       setup_fix))
+        if intact and recorded:
+            same = recorded == t.digest
+            report.checks.append(Check(
+                f"source flow {t.source!r}", same, "unchanged since setup" if same else
+                f"changed since setup: {t.alias!r} no longer matches it", f"{setup_fix} (adapts it again)"))
+        bound = realm.get(t.key)
+        report.checks.append(Check(f"{t.key} binding", bound == t.alias, f"bound to {bound!r}", setup_fix))
 
-    report.counts, report.lists = _counts(kc, policy, count_limit, now)
-    # Keycloak's flow has no clock: only a twostep process ends a bypass. A bypass past its time
-    # means the sync job is not running, so status fails loudly (and the alert rule fires).
     bypasses = list_bypasses(kc, lambda: now)
-    overdue = [b for b in bypasses if b["state"] in ("expired", "no-valid-record")]
+    report.counts, report.lists = _counts(kc, policy, count_limit, now,
+                                          bypassed={b["user_id"] for b in bypasses if b["bypassed"]})
+    # Without the provider the flow has no clock: only a twostep process ends a bypass, so one past
+    # its time means the sync job is not running: status fails loudly (and the alert rule fires).
+    # With the provider the server already asks again; what is left is clean-up (sessions, record).
+    overdue = [b for b in bypasses if b["state"] in ("expired", "no-valid-record", "too-long")]
     report.counts["bypassed_now"] = sum(1 for b in bypasses if b["state"] == "active")
     report.checks.append(Check(
-        "bypasses ended on time", not overdue,
+        "bypasses ended on time", not overdue or policy.provider_mode,
         "none overdue" if not overdue else
         f"{len(overdue)} bypass(es) past their time or without a valid record: "
         + ", ".join(sorted(b["username"] for b in overdue)[:10]) + " - is `twostep sync` running?",
@@ -103,7 +118,26 @@ def realm_status(kc: KeycloakClient, now: datetime, count_limit: int = COUNT_LIM
     return report
 
 
-def _counts(kc: KeycloakClient, policy: RealmPolicy, limit: int, now: datetime,
+PROVIDER_FIX = ("install the twostep provider JAR into Keycloak's providers/ (docs/provider.md), "
+                "then run twostep setup again")
+
+
+def decision_check(realm: str, policy: RealmPolicy | None, loaded: bool) -> Check:
+    """Who ends a bypass on time: the provider at sign-in, or only the sync job."""
+    name = "bypass expiry decided by"
+    if policy is not None and policy.provider_mode:
+        if loaded:
+            return Check(name, True, "the server: the twostep provider's condition decides at every sign-in "
+                                     "(bypass window, scope, grace, enrollment)")
+        return Check(name, False, f"the flow uses {CONDITION_PROVIDER!r} but Keycloak does not have it loaded: "
+                                  "sign-ins fail", PROVIDER_FIX)
+    hint = (f"the provider is loaded: `twostep setup --realm {realm}` lets the server decide" if loaded
+            else f"fix: {PROVIDER_FIX}")
+    return Check(name, True, "sync only (fallback mode): a bypass ends only when `twostep sync` runs, "
+                             f"however long that takes; {hint}")
+
+
+def _counts(kc: KeycloakClient, policy: RealmPolicy, limit: int, now: datetime, bypassed: set[str],
             list_limit: int = LIST_LIMIT) -> tuple[dict[str, Any], dict[str, list[dict[str, Any]]]]:
     """One walk over the users in scope (at most `limit`), one credentials read each: the counts, plus
     the first `list_limit` users not yet enrolled (earliest grace deadline first) and low on backup
@@ -124,7 +158,7 @@ def _counts(kc: KeycloakClient, policy: RealmPolicy, limit: int, now: datetime,
             deadline = grace_deadline(user, policy)
             pending.append((deadline, name, {
                 "id": user["id"], "username": name, "deadline": utc_iso(deadline), "overdue": now >= deadline,
-                "bypassed": is_bypassed(user), "pending": CONFIGURE_TOTP in (user.get("requiredActions") or [])}))
+                "bypassed": user["id"] in bypassed, "pending": CONFIGURE_TOTP in (user.get("requiredActions") or [])}))
         codes = [c for c in kc.user_credentials(user["id"]) if c.get("type") == recovery_codes.CREDENTIAL_TYPE]
         if not codes:
             continue
@@ -189,7 +223,7 @@ def doctor(kc: KeycloakClient) -> Report:
                                    "copy themes/twostep into Keycloak's themes/ or the theme JAR into providers/"))
     except Forbidden:
         report.checks.append(Check("Keycloak version", True, "not readable with these credentials (needs view-system)"))
-    providers = {p["id"] for p in kc.get("/authentication/authenticator-providers", "authenticators") or []}
+    providers = kc.authenticator_providers()
     for pid in ("auth-otp-form", "auth-recovery-authn-code-form", "conditional-user-attribute",
                 "conditional-user-configured"):
         found = pid in providers
@@ -202,6 +236,9 @@ def doctor(kc: KeycloakClient) -> Report:
                                    "enabled" if ra and ra.get("enabled") else "missing or disabled",
                                    f"twostep setup --realm {kc.realm}"))
     realm = kc.get_realm()
+    attrs = realm.get("attributes") or {}
+    policy = RealmPolicy.effective(attrs)[0] if POLICY_ATTR in attrs else None
+    report.checks.append(decision_check(kc.realm, policy, CONDITION_PROVIDER in providers))
     for key, alias in (("browserFlow", BROWSER_FLOW), ("resetCredentialsFlow", RESET_FLOW)):
         report.checks.append(Check(f"{key} binding", realm.get(key) == alias, f"bound to {realm.get(key)!r}",
                                    f"twostep setup --realm {kc.realm}"))

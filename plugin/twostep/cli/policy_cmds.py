@@ -5,8 +5,8 @@ from __future__ import annotations
 import click
 
 from ..errors import InvalidInput
-from ..policy import HARD_BYPASS_MAX_S, BruteForce, Enforcement, OtpPolicy
-from ..realm_setup import Desired, apply, plan, plan_teardown, read_actual
+from ..policy import BACKUP_CODES_CHOICES, HARD_BYPASS_MAX_S, BruteForce, Enforcement, OtpPolicy
+from ..realm_setup import DECIDE_CHOICES, Desired, apply, plan, plan_teardown, read_actual
 from ..realm_status import Report, realm_status
 from ..realm_status import doctor as run_doctor
 from ..web.client_setup import WEB_CLIENT_ID, normalize_url
@@ -46,10 +46,16 @@ def _print_plan(actions: list[str], dry_run: bool, as_json: bool) -> None:
               help="Also create the web app's sign-in client twostep-web for the app served at URL.")
 @click.option("--web-secret-file", metavar="FILE",
               help="Write the new twostep-web client secret to FILE (mode 0600) instead of printing it.")
+@click.option("--decide-with", type=click.Choice(DECIDE_CHOICES), default="auto", show_default=True,
+              help="Who decides at sign-in: the twostep provider in Keycloak (bypasses end on time), or "
+                   "sync (a marker attribute that `twostep sync` clears); auto = provider when loaded.")
+@click.option("--backup-codes", type=click.Choice(BACKUP_CODES_CHOICES), default="required", show_default=True,
+              help="Backup codes after the first second factor: required, offered, or off.")
 @json_option
 def setup(dry_run: bool, enforce: tuple[str, ...], grace_days: int, bypass_max: str, otp_algorithm: str,
           otp_digits: int, otp_period: int, otp_look_around: int, theme: str | None, no_service_client: bool,
-          secret_file: str | None, web_url: str | None, web_secret_file: str | None, as_json: bool) -> None:
+          secret_file: str | None, web_url: str | None, web_secret_file: str | None, decide_with: str,
+          backup_codes: str, as_json: bool) -> None:
     """Put a realm under the two-step policy (idempotent)."""
     otp = OtpPolicy(algorithm=otp_algorithm, digits=otp_digits, period=otp_period, look_around=otp_look_around)
     otp.validate()
@@ -58,7 +64,8 @@ def setup(dry_run: bool, enforce: tuple[str, ...], grace_days: int, bypass_max: 
         raise InvalidInput("--bypass-max must be between 5m and 30d")
     desired = Desired(otp=otp, brute=BruteForce(), enforcement=Enforcement.parse(enforce, grace_days),
                       bypass_max_s=max_s, theme=theme, service_client=not no_service_client,
-                      web_url=normalize_url(web_url) if web_url else None)
+                      web_url=normalize_url(web_url) if web_url else None, decide_with=decide_with,
+                      backup_codes=backup_codes)
     for path in (secret_file, web_secret_file):
         if path:
             check_writable_new_file(path)

@@ -60,7 +60,7 @@ def write_textfile(path: str) -> None:
 @click.option("--enforce/--no-enforce", "enforce", default=True, show_default=True,
               help="Require OTP setup from users in scope whose grace period is over.")
 @click.option("--enforce-limit", type=click.IntRange(1, 10_000_000), default=10_000, show_default=True,
-              help="Users scanned by the enforcement pass per run.")
+              help="Users the enforcement pass changes per run (the rest next run).")
 @click.option("--textfile", metavar="PATH",
               help="Write Prometheus metrics (textfile collector) to PATH after each pass, atomically.")
 @click.option("--metrics-port", type=click.IntRange(1, 65535), metavar="N",

@@ -48,7 +48,7 @@ def page() -> Any:
     required, deadline = _required(kc, user)
     return render_template(
         "security.html", user=user, devices=devices.list_devices(kc, user["id"]),
-        codes=backup_codes.status(kc, user), bypass=bypass.read_record(user).as_dict(ext()["clock"]()),
+        codes=backup_codes.status(kc, user), bypass=bypass.show_user(kc, user, ext()["clock"]()),
         required=required, deadline=deadline, low=backup_codes.LOW_WARNING,
         pending=list(user.get("requiredActions") or []))
 

@@ -1,0 +1,84 @@
+"""The sign-in decision of the Keycloak provider, mirrored in Python (docs/formats.md).
+
+The provider (plugin/keycloak, `TwostepDecision`) is what Keycloak runs at each login; this mirror
+lets status, the pages and the tests say the same thing, and `tests/test_decision_vectors.py` runs
+the same table of cases through both (docs/formats/decision-vectors.json).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from .policy import DEFAULT_BYPASS_MAX_S, FAIL_CLOSED_BYPASS_MAX_S, HARD_BYPASS_MAX_S
+from .records import parse_time, record_from_fields
+
+CONFIGURE_TOTP = "CONFIGURE_TOTP"
+CONFIGURE_CODES = "CONFIGURE_RECOVERY_AUTHN_CODES"
+
+
+@dataclass(frozen=True)
+class SignInPolicy:
+    """The part of the realm policy the provider reads, parsed as strictly as the provider parses it.
+    Not intact (missing or damaged): everyone in scope, no grace, 1 h, codes required."""
+
+    intact: bool = False
+    grace_days: int = 0
+    enforce_since: datetime | None = None
+    bypass_max_s: int = FAIL_CLOSED_BYPASS_MAX_S
+    backup_codes: str = "required"
+
+    @classmethod
+    def parse(cls, text: str | None) -> SignInPolicy:
+        try:
+            data = json.loads(text or "")
+            enf = data["enforcement"]
+            mode, grace, groups = enf["mode"], enf["grace_days"], enf.get("groups", [])
+            max_s = data.get("bypass_max_s", DEFAULT_BYPASS_MAX_S)
+            since_raw = data.get("enforce_since", "")
+            choices = [(data.get(k, absent), allowed) for k, absent, allowed in _CHOICES]
+            if (mode not in ("all", "groups", "none") or not _is_int(grace) or not 0 <= grace <= 365
+                    or not isinstance(groups, list) or not all(isinstance(g, str) for g in groups)
+                    or not _is_int(max_s) or max_s < 0 or not isinstance(since_raw, str)
+                    or any(v not in allowed for v, allowed in choices)):
+                return cls()
+            since = parse_time(since_raw) if since_raw else None
+            if since_raw and since is None:
+                return cls()  # a start we cannot read could only ever widen the grace
+            return cls(True, grace, since, min(int(max_s), HARD_BYPASS_MAX_S), str(choices[0][0]))
+        except (ValueError, KeyError, TypeError, AttributeError):
+            return cls()
+
+
+_CHOICES = (("backup_codes", "required", ("required", "offered", "off")),
+            ("record_store", "attributes", ("attributes", "credential")),
+            ("decided_by", "sync", ("sync", "provider")))
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def decide(now: datetime, policy: SignInPolicy, created: datetime, in_scope: bool,
+           record: dict[str, Any] | None, has_device: bool, has_codes: bool) -> tuple[str, list[str]]:
+    """(outcome, required actions to add to this login); outcomes as in docs/formats.md."""
+    in_scope = in_scope or not policy.intact
+    rec = record_from_fields({"id": "-"}, record)
+    if rec.counts(now, policy.bypass_max_s):
+        return "BYPASS", []
+    start = max(created, policy.enforce_since) if policy.enforce_since else created
+    grace_over = now >= start + timedelta(days=policy.grace_days)
+    if has_device or has_codes:
+        actions: list[str] = []
+        if has_device and not has_codes and policy.backup_codes == "required":
+            actions.append(CONFIGURE_CODES)
+        if not has_device and in_scope and grace_over:
+            actions.append(CONFIGURE_TOTP)
+        return "REQUIRED", actions
+    if not in_scope:
+        return "NOT_IN_SCOPE", []
+    if not grace_over:
+        return "GRACE", []
+    return "ENROLL", [CONFIGURE_TOTP] + ([CONFIGURE_CODES] if policy.backup_codes != "off" else [])

@@ -1,0 +1,29 @@
+"""Python reads the stored formats exactly as the provider does: the same table of cases
+(docs/formats/decision-vectors.json) runs here and in the provider's JUnit test (DecisionTest)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from twostep.decision import SignInPolicy, decide
+from twostep.records import parse_time
+
+VECTORS = json.loads((Path(__file__).resolve().parent.parent / "docs" / "formats" / "decision-vectors.json")
+                     .read_text())
+
+
+def test_the_table_is_substantial() -> None:
+    assert len(VECTORS) >= 30
+    assert {v["expect"] for v in VECTORS} == {"BYPASS", "REQUIRED", "ENROLL", "GRACE", "NOT_IN_SCOPE"}
+
+
+@pytest.mark.parametrize("case", VECTORS, ids=[v["name"] for v in VECTORS])
+def test_vector(case: dict[str, Any]) -> None:
+    now, created = parse_time(case["now"]), parse_time(case["created"])
+    assert now is not None and created is not None
+    outcome, actions = decide(now, SignInPolicy.parse(case["policy"]), created, case["in_scope"], case["record"],
+                              case["has_device"], case["has_codes"])
+    assert (outcome, actions) == (case["expect"], case["actions"])
