@@ -157,10 +157,13 @@ node_start() { # node number, built distribution
   local t0; t0="$(now_ms)"
   rm -rf "$dir"; mkdir -p "$dir"
   cp -a "$dist" "$dir/keycloak"
-  # The project's login theme, as the dev instances have it (until the provider JAR carries it).
-  for t in "$REPO"/themes/*/; do
-    [ -f "$t/login/theme.properties" ] && ln -sfn "${t%/}" "$dir/keycloak/themes/$(basename "$t")"
-  done
+  # Without the provider JAR (which carries the login theme), the project's theme folders, as the
+  # dev instances have them; with it, the JAR's theme only (one theme of one name).
+  if [ -z "${TWOSTEP_PROVIDER_JAR:-}" ]; then
+    for t in "$REPO"/themes/*/; do
+      [ -f "$t/login/theme.properties" ] && ln -sfn "${t%/}" "$dir/keycloak/themes/$(basename "$t")"
+    done
+  fi
   local port mport jport
   port="$(free_port)"; mport="$(free_port)"; jport="$(free_port 50000)"
   echo "$port" > "$dir/port"; echo "$mport" > "$dir/mport"; echo "$jport" > "$dir/jport"
