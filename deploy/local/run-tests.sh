@@ -67,6 +67,12 @@ part() { # name, command...: run one part, time it, stop at the first failure
   if [ $rc != 0 ]; then report; exit "$rc"; fi
 }
 lint() { ruff check plugin sync tests bench && mypy; }
+production() { # the production set, then the cluster's start timings (cluster.sh records them)
+  local rc=0 t="${TWOSTEP_CACHE:-$HOME/.cache/keycloak-twostep}/clusters/$INSTANCE/timings"
+  env TWOSTEP_TEST_INSTANCE="$INSTANCE" python3 -m pytest -m production || rc=$?
+  [ -f "$t" ] && { echo "production cluster start (seconds):" >&2; sed 's/^/  /' "$t" >&2; }
+  return $rc
+}
 
 # The provider JAR for the production nodes, built as an operator would (when the project has it).
 if [ -z "${TWOSTEP_PROVIDER_JAR:-}" ] && [ -f deploy/local/provider.sh ]; then
@@ -81,7 +87,7 @@ for p in $PARTS; do
     full) part full env TWOSTEP_TEST_INSTANCE="$INSTANCE" python3 -m pytest -m "not production" ;;
     core-26.4) part core-26.4 env KEYCLOAK_VERSION="$LOW_VERSION" TWOSTEP_TEST_INSTANCE="$INSTANCE-26.4" \
                  python3 -m pytest -m core ;;
-    production) part production env TWOSTEP_TEST_INSTANCE="$INSTANCE" python3 -m pytest -m production ;;
+    production) part production production ;;
     *) echo "run-tests.sh: unknown part $p (lint full core-26.4 production)" >&2; exit 2 ;;
   esac
 done
