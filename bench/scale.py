@@ -419,11 +419,15 @@ def part_memory(args: argparse.Namespace) -> dict[str, Any]:
             [sys.executable, "-m", "twostep", "sync", "--watch", "--max-sleep", "2",
              "--metrics-port", str(metrics_port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)}
         web_ok = True
+        # The pages refuse the CLI's credentials: they act with their own client twostep-web.
+        web_env = {k: v for k, v in env.items() if k not in ("TWOSTEP_ADMIN_USERNAME", "TWOSTEP_ADMIN_PASSWORD",
+                                                             "TWOSTEP_CLIENT_ID", "TWOSTEP_CLIENT_SECRET")}
+        web_metrics_port = free_port()
         try:
             procs["web"] = subprocess.Popen(
                 [sys.executable, "-m", "twostep", "web", "--port", str(web_port), "--workers", "2",
-                 "--client-secret-file", str(secret_file)], env=env, stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL)
+                 "--client-secret-file", str(secret_file), "--metrics-port", str(web_metrics_port)],
+                env=web_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         except OSError:
             web_ok = False
         actor = bypass.Actor("bench@master", True, (("master", "bench"),))
@@ -451,9 +455,9 @@ def part_memory(args: argparse.Namespace) -> dict[str, Any]:
                 except requests.RequestException:
                     pass
                 if web_ok and procs["web"].poll() is None:
-                    for path in ("/healthz", "/metrics", "/"):
+                    for base, path in ((web_port, "/healthz"), (web_metrics_port, "/metrics"), (web_port, "/")):
                         try:
-                            requests.get(f"http://127.0.0.1:{web_port}{path}", timeout=5, allow_redirects=False)
+                            requests.get(f"http://127.0.0.1:{base}{path}", timeout=5, allow_redirects=False)
                             web_hits += 1
                         except requests.RequestException:
                             pass

@@ -140,8 +140,8 @@ def plan(state: State, now: datetime, options: Options = Options()) -> list[Acti
         if status in ("damaged-marker", "no-valid-record"):
             why = "bypass marker without a valid record (set by hand?): treated as expired"
             actions.append(Action("drift_user", rec.username, why, rec.user_id, end("drift", why)))
-        elif status == "too-long":
-            why = "bypass window longer than the realm maximum (not honoured at sign-in): ended"
+        elif status in ("too-long", "granted-in-future"):
+            why = f"bypass record not honoured at sign-in ({status}): ended"
             actions.append(Action("drift_user", rec.username, why, rec.user_id, end("drift", why)))
         elif rec.until is not None and rec.until <= now:
             why = f"bypass time is up ({rec.until_raw})"

@@ -21,6 +21,7 @@ from tests.support.login import REDIRECT_URI, TEST_CLIENT, LoginDriver
 
 ROOT = Path(__file__).resolve().parent.parent
 KC_SCRIPT = ROOT / "deploy" / "local" / "keycloak.sh"
+PROVIDER_SCRIPT = ROOT / "deploy" / "local" / "provider.sh"
 # Separate instance names let several checkouts run their suites side by side.
 INSTANCE = os.environ.get("TWOSTEP_TEST_INSTANCE", "test")
 
@@ -95,6 +96,19 @@ class Keycloak:
         return env
 
 
+def provider_jar() -> str:
+    """The twostep provider JAR: TWOSTEP_PROVIDER_JAR (run-tests.sh builds it), else built here."""
+    jar = os.environ.get("TWOSTEP_PROVIDER_JAR")
+    if jar:
+        if not Path(jar).is_file():
+            pytest.exit(f"TWOSTEP_PROVIDER_JAR: no such file {jar}", returncode=3)
+        return jar
+    out = subprocess.run(["bash", str(PROVIDER_SCRIPT), "build"], capture_output=True, text=True)
+    if out.returncode != 0:
+        pytest.exit(f"could not build the provider: {out.stderr.strip()[-2000:]}", returncode=3)
+    return out.stdout.strip().splitlines()[-1]
+
+
 @pytest.fixture(scope="session")
 def keycloak() -> Iterator[Keycloak]:
     url = os.environ.get("TWOSTEP_TEST_KEYCLOAK_URL")
@@ -103,8 +117,9 @@ def keycloak() -> Iterator[Keycloak]:
     if url:
         yield Keycloak(url.rstrip("/"), user, password)
         return
+    # The test Keycloak runs with the provider, as production does (docs/provider.md).
     env = {**os.environ, "KEYCLOAK_FRESH": "1", "KC_BOOTSTRAP_ADMIN_USERNAME": user,
-           "KC_BOOTSTRAP_ADMIN_PASSWORD": password}
+           "KC_BOOTSTRAP_ADMIN_PASSWORD": password, "KC_PROVIDERS": provider_jar()}
     t0 = time.monotonic()
     out = subprocess.run(["bash", str(KC_SCRIPT), "start", INSTANCE], env=env, capture_output=True, text=True)
     if out.returncode != 0:

@@ -18,7 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from twostep import metrics
 
 from tests.conftest import Admin
-from tests.support.bypass_helpers import client, grant_ending_at, user_with_old_device, utcnow
+from tests.support.bypass_helpers import client, grant_ending_at, record_fields, user_with_old_device, utcnow
 from tests.support.tcp_proxy import TcpProxy
 
 NAMES = ("twostep_bypass_active", "twostep_bypass_expired_total", "twostep_bypass_ended_early_total",
@@ -158,7 +158,7 @@ def test_watch_serves_metrics_and_counts_an_expiry(  # type: ignore[no-untyped-d
         last = value(t, "twostep_sync_last_success_timestamp_seconds", realm=realm)
         assert last is not None and last >= until.timestamp() and abs(time.time() - last) < 10
         assert (value(t, "twostep_keycloak_request_seconds_count", method="GET") or 0) > 0
-        assert "twostep_bypass" not in (admin.get(f"/{realm}/users/{mia.id}").get("attributes") or {})
+        assert "marker" not in record_fields(admin, realm, mia.id)
         assert requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5).headers["Content-Type"].startswith(
             "text/plain")
     finally:

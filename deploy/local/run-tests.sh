@@ -12,6 +12,7 @@
 # pytest's exit 5 (no test collected) fails a part like any other non-zero exit.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+T_PREPARE=$SECONDS
 
 . deploy/local/venv.sh
 
@@ -21,7 +22,8 @@ need=()
 command -v chromium >/dev/null || need+=(chromium)
 command -v systemd-analyze >/dev/null || need+=(systemd)
 command -v promtool >/dev/null || need+=(prometheus)
-command -v java >/dev/null || need+=(openjdk-17-jre-headless)
+# A JDK, not only a JRE: the provider (plugin/keycloak) is compiled here.
+command -v javac >/dev/null || need+=(openjdk-17-jdk-headless)
 command -v mvn >/dev/null || need+=(maven)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing Debian packages: ${need[*]}" >&2
@@ -29,7 +31,9 @@ if [ ${#need[@]} -gt 0 ]; then
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 
-venv_install ".[web,test]" -r deploy/requirements-ci.txt
+# Locked, hash-checked versions (deploy/requirements-test.lock: pyproject's web and test extras plus
+# deploy/requirements-ci.txt), then the project itself with --no-deps.
+venv_install_locked deploy/requirements-test.lock ".[web,test]"
 if [ -f package-lock.json ]; then npm ci --silent --no-audit --no-fund; fi
 
 bash deploy/local/keycloak.sh fetch >/dev/null
@@ -41,6 +45,13 @@ command -v psql >/dev/null && [ -x /usr/lib/postgresql/15/bin/initdb ] || {
   # Only its programs are used: the harness runs its own server (tests/support/cluster.py).
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql-15 postgresql-client-15 >/dev/null
 }
+# The provider JAR (its JUnit tests run in the build); the harnesses start Keycloak with it (the
+# dev instances and the production nodes). A JAR given in TWOSTEP_PROVIDER_JAR is used as it is.
+if [ -z "${TWOSTEP_PROVIDER_JAR:-}" ]; then
+  TWOSTEP_PROVIDER_JAR="$(bash deploy/local/provider.sh build)"
+fi
+[ -f "$TWOSTEP_PROVIDER_JAR" ] || { echo "run-tests.sh: no provider JAR at $TWOSTEP_PROVIDER_JAR" >&2; exit 1; }
+export TWOSTEP_PROVIDER_JAR
 
 if [ $# -gt 0 ]; then
   ruff check plugin sync tests bench
@@ -51,8 +62,9 @@ fi
 
 INSTANCE="${TWOSTEP_TEST_INSTANCE:-test}"
 PARTS="${TWOSTEP_CI_PARTS:-lint full core-26.4 production}"
-TIMES=()
-T_ALL=$SECONDS
+# Packages, virtual environment, Keycloak zips and the provider build, before the first part.
+TIMES=("prepare $((SECONDS - T_PREPARE))s ok")
+T_ALL=$T_PREPARE
 report() {
   echo "== timings ==" >&2
   for t in "${TIMES[@]}"; do echo "  $t" >&2; done
@@ -73,13 +85,6 @@ production() { # the production set, then the cluster's start timings (cluster.s
   [ -f "$t" ] && { echo "production cluster start (seconds):" >&2; sed 's/^/  /' "$t" >&2; }
   return $rc
 }
-
-# The provider JAR for the production nodes, built as an operator would (when the project has it).
-if [ -z "${TWOSTEP_PROVIDER_JAR:-}" ] && [ -f deploy/local/provider.sh ]; then
-  TWOSTEP_PROVIDER_JAR="$(bash deploy/local/provider.sh build | tail -n1)"
-  [ -f "$TWOSTEP_PROVIDER_JAR" ] || { echo "run-tests.sh: provider.sh build gave no JAR" >&2; exit 1; }
-  export TWOSTEP_PROVIDER_JAR
-fi
 
 for p in $PARTS; do
   case "$p" in

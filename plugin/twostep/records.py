@@ -104,6 +104,8 @@ class Record:
         assert self.until is not None and self.granted_at is not None
         if self.until <= now:
             return "expired"
+        if self.granted_at > now:
+            return "granted-in-future"
         if (self.until - self.granted_at).total_seconds() > min(bypass_max_s, HARD_BYPASS_MAX_S):
             return "too-long"
         return "active"

@@ -65,3 +65,19 @@ def user_with_old_device(make_user: Any, admin: Any, realm: str, username: str) 
     assert created == [cred["createdDate"]], created
     user.totp_secret = secret
     return user
+
+
+def record_fields(admin: Any, realm: str, uid: str) -> dict[str, str]:
+    """The user's bypass record as stored, in the store the realm's policy names (docs/formats.md):
+    the `twostep-bypass` credential's data in provider mode, else the `twostep_bypass*` attributes.
+    Keys as in the formats doc (marker, until, granted_at, by, reason, extended, reset_device)."""
+    policy = json.loads((admin.get(f"/{realm}").get("attributes") or {}).get("twostep.policy") or "{}")
+    if policy.get("record_store") == "credential":
+        for cred in admin.get(f"/{realm}/users/{uid}/credentials"):
+            if cred["type"] == "twostep-bypass":
+                return dict(json.loads(cred["credentialData"]))
+        return {}
+    attrs = admin.get(f"/{realm}/users/{uid}").get("attributes") or {}
+    names = {"twostep_bypass": "marker", **{f"twostep_bypass_{k}": k for k in
+                                            ("until", "granted_at", "by", "reason", "extended", "reset_device")}}
+    return {names[k]: v[0] for k, v in attrs.items() if k in names and v}

@@ -18,26 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import INSTANCE, ROOT, Keycloak
+from tests.conftest import INSTANCE, ROOT, Keycloak, provider_jar
 
 CLUSTER_SCRIPT = ROOT / "deploy" / "local" / "cluster.sh"
-PROVIDER_SCRIPT = ROOT / "deploy" / "local" / "provider.sh"
-
-
-def provider_jar() -> str:
-    """The provider JAR the nodes are built with: TWOSTEP_PROVIDER_JAR (run-tests.sh builds it), else
-    built here when the project has its build script, else none (the product's fallback mode)."""
-    jar = os.environ.get("TWOSTEP_PROVIDER_JAR", "")
-    if jar:
-        if not Path(jar).is_file():
-            pytest.exit(f"TWOSTEP_PROVIDER_JAR: no such file {jar}", returncode=3)
-        return jar
-    if not PROVIDER_SCRIPT.exists():
-        return ""
-    out = subprocess.run(["bash", str(PROVIDER_SCRIPT), "build"], capture_output=True, text=True)
-    if out.returncode != 0:
-        pytest.exit(f"could not build the provider: {out.stderr.strip()[-2000:]}", returncode=3)
-    return out.stdout.strip().splitlines()[-1]
 
 
 @dataclass

@@ -1,0 +1,167 @@
+package io.twostep.keycloak;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.function.LongSupplier;
+import java.util.stream.Collectors;
+import org.jboss.logging.Logger;
+import org.keycloak.authentication.AuthenticationFlowContext;
+import org.keycloak.authentication.authenticators.conditional.ConditionalAuthenticator;
+import org.keycloak.common.util.Time;
+import org.keycloak.credential.CredentialModel;
+import org.keycloak.models.KeycloakSession;
+import org.keycloak.models.RealmModel;
+import org.keycloak.models.SubjectCredentialManager;
+import org.keycloak.models.UserModel;
+import org.keycloak.models.utils.KeycloakModelUtils;
+import org.keycloak.sessions.AuthenticationSessionModel;
+
+/**
+ * "Condition - twostep second factor required": true (run the second-factor subflow) only when the
+ * decision is REQUIRED; adds the decision's required actions to this login. It never throws: in a
+ * conditional subflow an exception ends the login on an error page, and anything it cannot read
+ * counts as "no bypass".
+ */
+public final class TwostepCondition implements ConditionalAuthenticator {
+
+    public static final String POLICY_ATTRIBUTE = "twostep.policy";
+    private static final Logger LOG = Logger.getLogger(TwostepCondition.class);
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    private final LongSupplier clock;
+
+    /** Keycloak's own clock (it moves with Keycloak's test time offset). */
+    public TwostepCondition() {
+        this(Time::currentTimeMillis);
+    }
+
+    public TwostepCondition(LongSupplier clock) {
+        this.clock = clock;
+    }
+
+    @Override
+    public boolean matchCondition(AuthenticationFlowContext context) {
+        TwostepDecision.Result result = decide(context);
+        if (result.requiredActions().isEmpty()) {
+            return result.outcome() == TwostepDecision.Outcome.REQUIRED;
+        }
+        try {
+            AuthenticationSessionModel auth = context.getAuthenticationSession();
+            for (String action : result.requiredActions()) {
+                auth.addRequiredAction(action);
+            }
+        } catch (RuntimeException e) {
+            // Could not add the actions: the login still goes on with the outcome decided.
+            LOG.warnf("twostep: could not add required actions %s: %s", result.requiredActions(),
+                    e.getClass().getSimpleName());
+        }
+        return result.outcome() == TwostepDecision.Outcome.REQUIRED;
+    }
+
+    /** The decision for this login; never throws. */
+    TwostepDecision.Result decide(AuthenticationFlowContext context) {
+        UserModel user = null;
+        try {
+            user = context.getUser();
+            RealmModel realm = context.getRealm();
+            if (user == null || realm == null) {
+                // No user yet (a flow wired before the username step): nothing to skip for.
+                LOG.debug("twostep: no user or realm in the flow context; second factor required");
+                return new TwostepDecision.Result(TwostepDecision.Outcome.REQUIRED, List.of());
+            }
+            TwostepDecision.Policy policy = TwostepDecision.parsePolicy(realm.getAttribute(POLICY_ATTRIBUTE));
+            if (!policy.intact()) {
+                LOG.warnf("twostep: realm %s has no readable %s; acting on the fail-closed default",
+                        realm.getName(), POLICY_ATTRIBUTE);
+            }
+            List<String> paths = user.getGroupsStream().map(KeycloakModelUtils::buildGroupPath)
+                    .collect(Collectors.toList());
+            boolean inScope = TwostepDecision.inScope(policy, paths);
+            SubjectCredentialManager creds = user.credentialManager();
+            boolean hasDevice = has(creds, "otp") || has(creds, "webauthn");
+            boolean hasCodes = has(creds, "recovery-authn-codes");
+            Map<String, String> record = readRecord(creds);
+            TwostepDecision.Result result = TwostepDecision.decide(clock.getAsLong(), policy,
+                    user.getCreatedTimestamp(), inScope, record, hasDevice, hasCodes);
+            LOG.debugf("twostep: user %s: %s %s", user.getId(), result.outcome(), result.requiredActions());
+            return result;
+        } catch (RuntimeException e) {
+            // Any failure reading inputs is "no bypass": the second factor runs.
+            LOG.warnf("twostep: could not read the inputs for user %s (%s); second factor required",
+                    user == null ? "?" : safeId(user), e.getClass().getSimpleName());
+            return new TwostepDecision.Result(TwostepDecision.Outcome.REQUIRED, List.of());
+        }
+    }
+
+    private static String safeId(UserModel user) {
+        try {
+            return user.getId();
+        } catch (RuntimeException e) {
+            return "?";
+        }
+    }
+
+    private static boolean has(SubjectCredentialManager creds, String type) {
+        return creds.getStoredCredentialsByTypeStream(type).findAny().isPresent();
+    }
+
+    /**
+     * The bypass record: the credentialData of the one {@code twostep-bypass} credential as a map of
+     * strings; null when there is none, more than one, or it is not a JSON object of strings.
+     */
+    static Map<String, String> readRecord(SubjectCredentialManager creds) {
+        List<CredentialModel> all = creds.getStoredCredentialsByTypeStream(BypassCredentialProvider.TYPE)
+                .collect(Collectors.toList());
+        if (all.size() != 1) {
+            if (all.size() > 1) {
+                LOG.warn("twostep: more than one bypass record on a user; none counts");
+            }
+            return null;
+        }
+        return parseRecord(all.get(0).getCredentialData());
+    }
+
+    static Map<String, String> parseRecord(String credentialData) {
+        if (credentialData == null) {
+            return null;
+        }
+        try {
+            JsonNode node = JSON.readTree(credentialData);
+            if (node == null || !node.isObject()) {
+                return null;
+            }
+            Map<String, String> out = new HashMap<>();
+            for (Map.Entry<String, JsonNode> e : node.properties()) {
+                if (!e.getValue().isTextual()) {
+                    return null; // "exactly ... strings": a number or object is a damaged record
+                }
+                out.put(e.getKey(), e.getValue().asText());
+            }
+            return out;
+        } catch (Exception e) {
+            return null;
+        }
+    }
+
+    @Override
+    public void action(AuthenticationFlowContext context) {
+        // A condition shows no form.
+    }
+
+    @Override
+    public boolean requiresUser() {
+        return true;
+    }
+
+    @Override
+    public void setRequiredActions(KeycloakSession session, RealmModel realm, UserModel user) {
+        // Required actions are added per login in matchCondition, never stored on the user.
+    }
+
+    @Override
+    public void close() {
+    }
+}

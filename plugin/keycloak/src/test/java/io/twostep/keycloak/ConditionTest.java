@@ -1,0 +1,210 @@
+package io.twostep.keycloak;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.lang.reflect.Proxy;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.function.Function;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Test;
+import org.keycloak.authentication.AuthenticationFlowContext;
+import org.keycloak.credential.CredentialModel;
+import org.keycloak.models.GroupModel;
+import org.keycloak.models.RealmModel;
+import org.keycloak.models.SubjectCredentialManager;
+import org.keycloak.models.UserModel;
+import org.keycloak.sessions.AuthenticationSessionModel;
+
+/**
+ * matchCondition over hand-made stubs (no Keycloak, no Mockito): the inputs it gathers, the actions
+ * it adds, and that nothing it meets makes it throw. A stub answers only the methods it is given;
+ * any other call throws, which the condition must turn into "second factor required".
+ */
+class ConditionTest {
+
+    private static final long NOW = TwostepDecision.parseTime("2026-12-01T20:00:00Z");
+    private static final String POLICY = "{\"enforcement\":{\"mode\":\"all\",\"grace_days\":0},\"bypass_max_s\":86400}";
+    private static final String RECORD = "{\"marker\":\"true\",\"until\":\"2026-12-02T08:00:00Z\","
+            + "\"granted_at\":\"2026-12-01T08:00:00Z\",\"by\":\"admin\",\"reason\":\"lost phone\","
+            + "\"extended\":\"0\",\"reset_device\":\"false\"}";
+
+    @SuppressWarnings("unchecked")
+    private static <T> T stub(Class<T> type, Map<String, Function<Object[], Object>> answers) {
+        return (T) Proxy.newProxyInstance(type.getClassLoader(), new Class<?>[] {type}, (p, m, args) -> {
+            Function<Object[], Object> f = answers.get(m.getName());
+            if (f == null) {
+                if (m.getName().equals("toString")) {
+                    return type.getSimpleName() + " stub";
+                }
+                throw new UnsupportedOperationException(type.getSimpleName() + "." + m.getName());
+            }
+            return f.apply(args);
+        });
+    }
+
+    private static CredentialModel cred(String type, String data) {
+        CredentialModel c = new CredentialModel();
+        c.setType(type);
+        c.setCredentialData(data);
+        return c;
+    }
+
+    private static GroupModel group(String name, GroupModel parent) {
+        return stub(GroupModel.class, Map.of("getName", a -> name, "getParent", a -> parent,
+                "escapeSlashesInGroupPath", a -> false));
+    }
+
+    /** A login context: realm with the policy, a user with these credentials and groups. */
+    private static final class Login {
+        String policy = POLICY;
+        List<CredentialModel> creds = new ArrayList<>();
+        List<GroupModel> groups = new ArrayList<>();
+        Long created = TwostepDecision.parseTime("2026-01-01T00:00:00Z");
+        boolean noUser;
+        boolean brokenCredentials;
+        boolean brokenSession;
+        final List<String> added = new ArrayList<>();
+
+        AuthenticationFlowContext context() {
+            RealmModel realm = stub(RealmModel.class, Map.of("getAttribute", a -> policy, "getName", a -> "r"));
+            SubjectCredentialManager cm = stub(SubjectCredentialManager.class, Map.of(
+                    "getStoredCredentialsByTypeStream", a -> {
+                        if (brokenCredentials) {
+                            throw new IllegalStateException("database gone");
+                        }
+                        return creds.stream().filter(c -> c.getType().equals(a[0]));
+                    }));
+            Map<String, Function<Object[], Object>> u = new HashMap<>();
+            u.put("getId", a -> "u-1");
+            u.put("getCreatedTimestamp", a -> created);
+            u.put("credentialManager", a -> cm);
+            u.put("getGroupsStream", a -> groups.stream());
+            UserModel user = stub(UserModel.class, u);
+            AuthenticationSessionModel auth = stub(AuthenticationSessionModel.class, Map.of(
+                    "addRequiredAction", a -> {
+                        if (brokenSession) {
+                            throw new IllegalStateException("session gone");
+                        }
+                        added.add((String) a[0]);
+                        return null;
+                    }));
+            return stub(AuthenticationFlowContext.class, Map.of("getUser", a -> noUser ? null : user,
+                    "getRealm", a -> realm, "getAuthenticationSession", a -> auth));
+        }
+
+        boolean match(long now) {
+            return new TwostepCondition(() -> now).matchCondition(context());
+        }
+    }
+
+    @Test
+    void deviceWithoutCodesRunsTheSubflowAndAsksForCodes() {
+        Login l = new Login();
+        l.creds.add(cred("otp", "{}"));
+        assertTrue(l.match(NOW));
+        assertEquals(List.of("CONFIGURE_RECOVERY_AUTHN_CODES"), l.added);
+    }
+
+    @Test
+    void validBypassSkipsUntilItsEndOnTheInjectedClock() {
+        Login l = new Login();
+        l.creds.add(cred("otp", "{}"));
+        l.creds.add(cred("recovery-authn-codes", "{}"));
+        l.creds.add(cred("twostep-bypass", RECORD));
+        assertFalse(l.match(NOW));
+        assertFalse(l.match(TwostepDecision.parseTime("2026-12-02T07:59:59Z")));
+        assertTrue(l.match(TwostepDecision.parseTime("2026-12-02T08:00:00Z")));
+        assertEquals(List.of(), l.added);
+    }
+
+    @Test
+    void twoBypassRecordsMeanNone() {
+        Login l = new Login();
+        l.creds.add(cred("otp", "{}"));
+        l.creds.add(cred("recovery-authn-codes", "{}"));
+        l.creds.add(cred("twostep-bypass", RECORD));
+        l.creds.add(cred("twostep-bypass", RECORD));
+        assertTrue(l.match(NOW));
+    }
+
+    @Test
+    void recordWithNonStringValuesIsNoRecord() {
+        assertNull(TwostepCondition.parseRecord(RECORD.replace("\"extended\":\"0\"", "\"extended\":0")));
+        assertNull(TwostepCondition.parseRecord("[]"));
+        assertNull(TwostepCondition.parseRecord("{"));
+        assertNull(TwostepCondition.parseRecord(null));
+        assertEquals("lost phone", TwostepCondition.parseRecord(RECORD).get("reason"));
+        Login l = new Login();
+        l.creds.add(cred("webauthn", "{}"));
+        l.creds.add(cred("recovery-authn-codes", "{}"));
+        l.creds.add(cred("twostep-bypass", RECORD.replace("\"by\":\"admin\"", "\"by\":[\"admin\"]")));
+        assertTrue(l.match(NOW));
+    }
+
+    @Test
+    void nothingConfiguredEnrollsInThisLogin() {
+        Login l = new Login();
+        assertFalse(l.match(NOW));
+        assertEquals(List.of("CONFIGURE_TOTP", "CONFIGURE_RECOVERY_AUTHN_CODES"), l.added);
+    }
+
+    @Test
+    void groupScopeSeesParentPaths() {
+        Login in = new Login();
+        in.policy = "{\"enforcement\":{\"mode\":\"groups\",\"groups\":[\"staff\"],\"grace_days\":0}}";
+        in.groups.add(group("berlin", group("staff", null)));
+        assertFalse(in.match(NOW));
+        assertEquals(List.of("CONFIGURE_TOTP", "CONFIGURE_RECOVERY_AUTHN_CODES"), in.added);
+
+        Login out = new Login();
+        out.policy = in.policy;
+        out.groups.add(group("staffing", null));
+        assertFalse(out.match(NOW));
+        assertEquals(List.of(), out.added, "out of scope: nothing to set up");
+    }
+
+    @Test
+    void damagedPolicyIsTheFailClosedDefault() {
+        Login l = new Login();
+        l.policy = "{not json";
+        l.creds.add(cred("otp", "{}"));
+        l.creds.add(cred("recovery-authn-codes", "{}"));
+        // A 12-hour window: fine under the realm's 1-day maximum, too long for the 1-hour default.
+        l.creds.add(cred("twostep-bypass", RECORD));
+        assertTrue(l.match(NOW));
+        l.policy = null;
+        assertTrue(l.match(NOW));
+    }
+
+    @Test
+    void failuresNeverThrowAndNeverSkip() {
+        Login noUser = new Login();
+        noUser.noUser = true;
+        assertTrue(noUser.match(NOW));
+
+        Login broken = new Login();
+        broken.brokenCredentials = true;
+        assertTrue(broken.match(NOW), "unreadable credentials: second factor");
+        assertEquals(List.of(), broken.added);
+
+        Login session = new Login();
+        session.brokenSession = true;
+        assertFalse(session.match(NOW), "the outcome stands when the actions cannot be added");
+
+        Login noCreated = new Login();
+        noCreated.created = null;
+        noCreated.policy = "{\"enforcement\":{\"mode\":\"all\",\"grace_days\":7}}";
+        assertFalse(noCreated.match(NOW));
+        assertEquals(List.of("CONFIGURE_TOTP", "CONFIGURE_RECOVERY_AUTHN_CODES"), noCreated.added,
+                "no creation time: the grace is long over");
+
+        AuthenticationFlowContext nothing = stub(AuthenticationFlowContext.class, Map.of());
+        assertTrue(new TwostepCondition(() -> NOW).matchCondition(nothing));
+    }
+}
