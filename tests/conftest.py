@@ -28,6 +28,17 @@ PROVIDER_SCRIPT = ROOT / "deploy" / "local" / "provider.sh"
 INSTANCE = os.environ.get("TWOSTEP_TEST_INSTANCE", "test")
 
 
+# The provider and core login tests: run again on the lowest supported Keycloak minor by
+# deploy/local/run-tests.sh (`-m core`). Named here by file so the files themselves stay unmarked.
+CORE_FILES = {"test_setup_login.py", "test_provider_login.py", "test_fail_closed.py", "test_doctor_version.py"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.path.name in CORE_FILES:
+            item.add_marker(pytest.mark.core)
+
+
 class Admin:
     """The master-realm bootstrap admin, for arranging and inspecting test state."""
 

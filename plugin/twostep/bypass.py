@@ -452,6 +452,6 @@ def show(kc: KeycloakClient, clock: Clock, who: str) -> dict[str, Any]:
     return show_user(kc, resolve_user(kc, who), clock())
 
 
-def show_user(kc: KeycloakClient, user: JSON, now: datetime) -> dict[str, Any]:
+def show_user(kc: KeycloakClient, user: JSON, now: datetime, credentials: list[JSON] | None = None) -> dict[str, Any]:
     policy, store = realm_context(kc)
-    return store.read(kc, user).as_dict(now, policy.bypass_max_s)
+    return store.read(kc, user, credentials).as_dict(now, policy.bypass_max_s)

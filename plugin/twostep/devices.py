@@ -37,10 +37,11 @@ def _device(cred: JSON) -> Device:
     return Device(str(cred["id"]), str(cred.get("userLabel") or "(no label)"), when)
 
 
-def list_devices(kc: KeycloakClient, user_id: str) -> list[Device]:
+def list_devices(kc: KeycloakClient, user_id: str, credentials: list[JSON] | None = None) -> list[Device]:
     """The user's OTP devices in credential order: id, label, created. Never the secret
     (the admin API strips secretData, and we only read these three fields)."""
-    return [_device(c) for c in otp_credentials(kc.user_credentials(user_id))]
+    creds = kc.user_credentials(user_id) if credentials is None else credentials
+    return [_device(c) for c in otp_credentials(creds)]
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,9 @@ from .keycloak_adapter import KeycloakClient
 from .policy import ADMIN_ONLY_ATTRS, BROWSER_FLOW, CONDITION_PROVIDER, POLICY_ATTR, RESET_FLOW, RealmPolicy, utc_iso
 from .realm_setup import Desired, read_actual
 
+TESTED_VERSIONS = ((26, 4, 0), (26, 7, 3))
+"""The Keycloak releases CI runs the suite against (lowest minor and the pin): deploy/local/run-tests.sh."""
+
 COUNT_LIMIT = 5000
 LIST_LIMIT = 50
 """Longest list of named users (not yet enrolled, low on backup codes) a report carries."""
@@ -187,6 +190,31 @@ def _counts(kc: KeycloakClient, policy: RealmPolicy, limit: int, now: datetime, 
     return counts, lists
 
 
+def _vstr(v: tuple[int, ...]) -> str:
+    return ".".join(map(str, v))
+
+
+def version_check(version: str) -> Check:
+    """Keycloak's version against the tested range: inside it passes; outside it (older, newer, or
+    unreadable) it fails, saying which range was tested, because nothing vouches for it there."""
+    lo, hi = TESTED_VERSIONS
+    tested = f"tested: {_vstr(lo)} to {_vstr(hi)}"
+    fix = (f"run Keycloak {_vstr(lo)}-{_vstr(hi)}, or run the test suite against this release first "
+           "(KEYCLOAK_VERSION=X.Y.Z bash deploy/local/run-tests.sh)")
+    parts = version.split("-", 1)[0].split(".")
+    try:
+        v = tuple(int(x) for x in parts[:3])
+    except ValueError:
+        v = ()
+    if len(v) != 3:
+        return Check("Keycloak version", False, f"{version!r} is not a release number; untested ({tested})", fix)
+    if v < lo:
+        return Check("Keycloak version", False, f"{version} is older than the tested range ({tested})", fix)
+    if v > hi:
+        return Check("Keycloak version", False, f"{version} is newer than the tested range: untested ({tested})", fix)
+    return Check("Keycloak version", True, f"{version} ({tested})")
+
+
 def doctor(kc: KeycloakClient) -> Report:
     report = Report(kc.realm)
     s = kc.settings
@@ -201,8 +229,7 @@ def doctor(kc: KeycloakClient) -> Report:
     try:
         info = kc.server_info()
         version = info.get("systemInfo", {}).get("version", "?")
-        report.checks.append(Check("Keycloak version", version.startswith("26."), version,
-                                   "keycloak-twostep supports Keycloak 26.x"))
+        report.checks.append(version_check(str(version)))
         themes = {t["name"] for t in info.get("themes", {}).get("login", [])}
         report.checks.append(Check("login theme 'twostep' visible", "twostep" in themes,
                                    "found" if "twostep" in themes else "not found",
