@@ -300,14 +300,6 @@ class KeycloakClient:
     def flow_executions(self, alias: str) -> list[JSON]:
         return list(self.get(f"/authentication/flows/{q(alias)}/executions", f"flow {alias!r}") or [])
 
-    def create_flow(self, alias: str, description: str) -> None:
-        self.post(
-            "/authentication/flows",
-            {"alias": alias, "description": description, "providerId": "basic-flow",
-             "topLevel": True, "builtIn": False},
-            f"create flow {alias!r}",
-        )
-
     def copy_flow(self, source: str, new_alias: str) -> None:
         """Keycloak's deep copy: subflows become "<new_alias> <subflow>", configs are copied too."""
         self.post(f"/authentication/flows/{q(source)}/copy", {"newName": new_alias},
