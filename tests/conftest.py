@@ -231,8 +231,9 @@ def twostep(keycloak: Keycloak, realm: str) -> Any:
 def directory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Directory]:
     """A real OpenLDAP server (Debian's slapd) on a free loopback port, seeded from
     tests/data/ldap-seed.ldif, stopped at the end of the session."""
+    t0 = time.monotonic()
     d = start_directory(tmp_path_factory.mktemp("ldap"))
-    sys.stderr.write(f"\n[harness] slapd up at {d.url} ({d.root})\n")
+    sys.stderr.write(f"\n[harness] slapd up in {time.monotonic() - t0:.1f}s at {d.url} ({d.root})\n")
     try:
         yield d
     finally:
