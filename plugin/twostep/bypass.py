@@ -414,7 +414,8 @@ def sweep_stale_locks(kc: KeycloakClient, now: datetime) -> list[str]:
         lock = _acquire(kc, digest, MIN_SWEEP_LEASE_S, lambda: at)
         if lock is not None:
             release_lock(kc, lock)
-            removed.extend(lock.names)
+            found = {str(r.get("name")) for r in roles}
+            removed.extend(n for n in lock.names if n in found)  # not the generation the sweep made
         elif len(roles) >= LOCK_GENERATIONS:
             # Every generation stale: no one can take it over any more, so nothing can race this.
             for name in sorted((str(r["name"]) for r in roles), reverse=True):
