@@ -100,7 +100,7 @@ def test_revoke_ends_offline_token_obtained_during_bypass_not_one_from_before(  
     r = twostep("bypass", "revoke", "olga", "--reason", "found it")
     assert r.code == 0, r.err
     refused = refresh(keycloak.url, realm, token_during)
-    assert refused.status_code == 400 and refused.json()["error"] == "invalid_grant", refused.text
+    assert refused.status_code == 400 and refused.json()["error"] == "invalid_grant", refused.text[:300]
     assert refresh(keycloak.url, realm, token_before).status_code == 200, "opened before the grant: kept"
 
 
@@ -118,7 +118,7 @@ def test_sync_expiry_ends_offline_token_obtained_during_bypass(  # type: ignore[
     r = twostep("sync", "--json")
     assert r.code == 0 and json.loads(r.out)["expired"] == 1, r.out + r.err
     refused = refresh(keycloak.url, realm, token)
-    assert refused.status_code == 400 and refused.json()["error"] == "invalid_grant", refused.text
+    assert refused.status_code == 400 and refused.json()["error"] == "invalid_grant", refused.text[:300]
     assert admin.get(f"/{realm}/users/{pia.id}/consents") == []
 
 
