@@ -8,6 +8,7 @@ import pytest
 
 from tests.conftest import Admin
 from tests.support.bypass_helpers import audit_events, record_fields
+from tests.support.twofactor import finish_sign_in
 
 
 def _setup(twostep) -> None:  # type: ignore[no-untyped-def]
@@ -90,7 +91,8 @@ def test_reset_device_removes_otp_and_ends_sessions(  # type: ignore[no-untyped-
     b = browser()
     b.login(dan.username, dan.password)
     b.submit({"otp": dan.code()})
-    assert b.logged_in() and len(admin.get(f"/{realm}/users/{dan.id}/sessions")) == 1
+    finish_sign_in(b, admin, realm)
+    assert len(admin.get(f"/{realm}/users/{dan.id}/sessions")) == 1
     dry = twostep(
         "bypass", "grant", "dan", "--for", "1d", "--reason", "lost phone", "--reset-device", "--dry-run"
     )

@@ -1,5 +1,8 @@
-"""Damage to anything the login flow depends on asks users for more, never for less;
-setup, status and doctor see the damage, and setup repairs it."""
+"""Damage to anything the fallback flow (the marker attribute, no provider) depends on asks users
+for more, never for less; setup, status and doctor see the damage, and setup repairs it. Every
+setup here is `--decide-with sync`: these are the marker condition's properties. The provider's
+own fail-closed cases are in tests/test_provider_login.py, drift of an adapted flow in either mode
+in tests/test_flow_adaptation.py."""
 
 from __future__ import annotations
 
@@ -8,8 +11,8 @@ import json
 from tests.conftest import Admin
 
 
-def _setup(twostep) -> None:  # type: ignore[no-untyped-def]
-    r = twostep("setup", "--no-service-client")
+def _setup(twostep, *args: str) -> None:  # type: ignore[no-untyped-def]
+    r = twostep("setup", "--no-service-client", "--decide-with", "sync", *args)
     assert r.code == 0, r.err
 
 
@@ -66,7 +69,7 @@ def test_renamed_marker_in_condition_config_fails_closed(twostep, admin: Admin, 
     checks = {c["name"]: c for c in json.loads(status.out)["checks"]}
     assert not checks["flow 'twostep browser'"]["ok"]
     assert "damaged" in checks["flow 'twostep browser'"]["detail"]
-    plan = twostep("setup", "--no-service-client", "--dry-run")
+    plan = twostep("setup", "--no-service-client", "--decide-with", "sync", "--dry-run")
     assert "rebuild flow 'twostep browser'" in plan.out
 
     _setup(twostep)
@@ -142,8 +145,7 @@ def test_user_cannot_see_or_set_the_marker_in_the_account_api(twostep, admin: Ad
 def test_damaged_policy_record_enforces_on_everyone(twostep, admin: Admin, realm: str, make_user, browser) -> None:  # type: ignore[no-untyped-def]
     admin.post(f"/{realm}/groups", {"name": "staff"})
     outsider = make_user("outsider")
-    r = twostep("setup", "--no-service-client", "--enforce", "group:staff")
-    assert r.code == 0, r.err
+    _setup(twostep, "--enforce", "group:staff")
     rep = admin.get(f"/{realm}")
     rep["attributes"]["twostep.policy"] = "{not json"
     admin.put(f"/{realm}", {"attributes": rep["attributes"]})

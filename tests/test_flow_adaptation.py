@@ -15,6 +15,7 @@ from twostep.clock import system_clock
 
 from tests.conftest import Admin
 from tests.support.bypass_helpers import client, grant_ending_at, utcnow
+from tests.support.twofactor import finish_sign_in
 
 CONDITION_PROVIDER = "twostep-condition-second-factor"
 SECOND_FACTOR_SUBFLOW = "Browser - Conditional 2FA"
@@ -60,15 +61,6 @@ def split_added(ours: list[Row], name: str) -> tuple[list[Row], list[Row]]:
     while end < len(ours) and ours[end][0] > ours[start][0]:
         end += 1
     return ours[start:end], ours[:start] + ours[end:]
-
-
-def finish_sign_in(b: Any, provider: bool) -> None:
-    """After a first second factor: with the provider and backup codes required, Keycloak's own
-    backup-code page comes next (a device without codes); the fallback flow signs in at once."""
-    if provider:
-        assert b.page.kind == "configure-recovery-codes", b.page.summary()
-        b.submit({"kcRecoveryCodesConfirmation": "on"}, form_field="generatedRecoveryAuthnCodes")
-    assert b.logged_in(), b.page.summary()
 
 
 def setup(twostep: Any, *args: str) -> Any:  # type: ignore[no-untyped-def]
@@ -169,7 +161,7 @@ def test_kerberos_and_webauthn_switched_on_survive_setup(twostep, admin: Admin, 
     page = b.submit({"username": alice.username, "password": alice.password})
     assert page.kind == "otp", page.summary()
     b.submit({"otp": alice.code()})
-    finish_sign_in(b, provider_loaded(admin, realm))
+    finish_sign_in(b, admin, realm)
     assert twostep("teardown").code == 0
     assert admin.get(f"/{realm}")["browserFlow"] == "browser"
     assert rows(admin, realm, "browser") == source
@@ -219,7 +211,7 @@ def test_identity_first_custom_flow_is_kept_and_second_factor_asked(twostep, adm
     b, page = sign_in(alice)
     assert page.kind == "otp", page.summary()
     b.submit({"otp": alice.code()})
-    finish_sign_in(b, provider_loaded(admin, realm))
+    finish_sign_in(b, admin, realm)
     b, page = sign_in(mallory)
     assert page.kind == "otp", page.summary()
     page = b.submit({"otp": mallory.code()})
@@ -292,6 +284,19 @@ def test_damaged_adapted_flow_is_reported_and_repaired(twostep, admin: Admin, re
     assert twostep("status").code == 0
     assert (2, "webauthn-authenticator", "ALTERNATIVE") in rows(admin, realm, "twostep browser")
 
+    # The condition itself deleted (either mode): reported, and put back first in the subflow.
+    condition = condition_id(admin, realm)
+    ex = next(e for e in admin.get(f"/{realm}/authentication/flows/twostep%20browser/executions")
+              if e.get("providerId") == condition)
+    admin.delete(f"/{realm}/authentication/executions/{ex['id']}")
+    st = twostep("status", "--json")
+    check = {c["name"]: c for c in json.loads(st.out)["checks"]}["flow 'twostep browser'"]
+    assert st.code == 1 and not check["ok"] and condition in check["detail"], check
+    setup(twostep)
+    assert twostep("status").code == 0
+    ours = rows(admin, realm, "twostep browser")
+    assert ours[ours.index((1, f"flow:{SECOND_FACTOR_SUBFLOW}", "CONDITIONAL")) + 1] == (2, condition, "REQUIRED")
+
 
 def test_backup_codes_come_after_the_device(twostep, admin: Admin, realm: str) -> None:  # type: ignore[no-untyped-def]
     ras = {r["alias"]: r for r in admin.get(f"/{realm}/authentication/required-actions")}
@@ -339,3 +344,6 @@ def test_fallback_mode_keeps_todays_behaviour_and_says_sync_is_the_clock(twostep
         r = twostep("setup", "--no-service-client", "--decide-with", "provider")
         assert r.code != 0 and len(r.err.strip().splitlines()) == 1 and CONDITION_PROVIDER in r.err
         assert json.loads(admin.get(f"/{realm}")["attributes"]["twostep.policy"])["decided_by"] == "sync"
+    assert twostep("teardown").code == 0
+    rep = admin.get(f"/{realm}")
+    assert (rep["browserFlow"], rep["resetCredentialsFlow"]) == ("browser", "reset credentials")

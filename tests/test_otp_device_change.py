@@ -13,7 +13,7 @@ from twostep.audit import MemorySink
 from twostep.errors import Conflict, NotFound
 
 from tests.conftest import Admin
-from tests.support.twofactor import kc_client, setup_realm
+from tests.support.twofactor import finish_sign_in, kc_client, setup_realm
 
 
 def otp_count(admin: Admin, realm: str, uid: str) -> int:
@@ -28,7 +28,7 @@ def test_device_change_keeps_a_device_at_every_step(twostep, keycloak, make_user
     b = browser()
     b.login(hal.username, hal.password)
     b.submit({"otp": hal.code()})
-    assert b.logged_in()
+    finish_sign_in(b, admin, realm)
 
     plan = devices.change_device_plan(kc, hal.id)
     assert len(plan.old_ids) == 1 and plan.kc_action == "CONFIGURE_TOTP"

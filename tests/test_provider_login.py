@@ -238,3 +238,19 @@ def test_bypass_ends_at_until_without_sync(admin: Admin, provider_realm: str, ma
     b = browser()
     assert b.login(user.username, user.password).kind == "otp"
     assert len(stored(admin, provider_realm, user.id, "twostep-bypass")) == 1, "the record itself is untouched"
+
+
+def test_disabled_otp_setup_refuses_instead_of_opening(admin: Admin, provider_realm: str, make_user: Any,
+                                                       browser: Any) -> None:
+    """Keycloak skips a disabled required action silently; enrollment then must not become the
+    password alone."""
+    path = f"/{provider_realm}/authentication/required-actions/CONFIGURE_TOTP"
+    action = admin.get(path)
+    action["enabled"] = False
+    admin.put(path, action)
+    user: User = make_user("dora")
+    b = browser()
+    page = b.login(user.username, user.password)
+    assert not b.logged_in(), page.summary()
+    assert page.status == 400 and page.kind not in ("configure-totp", "login"), page.summary()
+    assert admin.get(f"/{provider_realm}/users/{user.id}/sessions") == [], "no session was opened"

@@ -15,7 +15,7 @@ from typing import Union
 
 from .errors import TwostepError
 from .keycloak_adapter import JSON, KeycloakClient
-from .policy import BROWSER_FLOW, BYPASS_ATTR, BYPASS_VALUE, CONDITION_PROVIDER, RESET_FLOW
+from .policy import BYPASS_ATTR, BYPASS_VALUE, CONDITION_PROVIDER
 
 Pairs = tuple[tuple[str, str], ...]
 
@@ -85,13 +85,12 @@ def marker_condition() -> Step:
     return Step("conditional-user-attribute", "REQUIRED", MARKER_CONDITION, ADDED)
 
 
-# -- the fixed shapes of earlier versions (kept for reference in tests and the sync plan) ------------
+# -- the subflow added where a realm's flow has none ----------------------------------------------
 
-def _second_factor(alias: str, condition: Step | None = None, webauthn: bool = False,
-                   codes: bool = True) -> Sub:
+def _second_factor(alias: str, condition: Step, webauthn: bool, codes: bool) -> Sub:
     # conditional-user-configured: only users who HAVE a second factor get here; with ALTERNATIVE
     # steps only, Keycloak would end on an error page for a user with none of them.
-    steps: list[Node] = [condition or marker_condition(), Step("conditional-user-configured", "REQUIRED"),
+    steps: list[Node] = [condition, Step("conditional-user-configured", "REQUIRED"),
                          Step("auth-otp-form", "ALTERNATIVE")]
     if webauthn:
         steps.append(Step(WEBAUTHN_FORM, "ALTERNATIVE"))
@@ -100,31 +99,10 @@ def _second_factor(alias: str, condition: Step | None = None, webauthn: bool = F
     return Sub(alias, "CONDITIONAL", tuple(steps), ADDED)
 
 
-def browser_spec(alias: str = BROWSER_FLOW) -> FlowSpec:
-    return FlowSpec(alias, "twostep: password, then OTP or a backup code unless bypassed", (
-        Step("auth-cookie", "ALTERNATIVE"),
-        Step("identity-provider-redirector", "ALTERNATIVE"),
-        Sub(f"{alias} forms", "ALTERNATIVE", (
-            Step("auth-username-password-form", "REQUIRED"),
-            _second_factor(f"{alias} second factor"),
-        )),
-    ))
-
-
-def reset_spec(alias: str = RESET_FLOW) -> FlowSpec:
-    return FlowSpec(alias, "twostep: forgot password still asks for the second factor", (
-        Step("reset-credentials-choose-user", "REQUIRED"),
-        Step("reset-credential-email", "REQUIRED"),
-        _second_factor(f"{alias} second factor"),
-        Step("reset-password", "REQUIRED"),
-    ))
-
-
 # -- reading -------------------------------------------------------------------------------------
 
-def read_flow(kc: KeycloakClient, alias: str, spec: FlowSpec | None = None) -> FlowSpec | None:
+def read_flow(kc: KeycloakClient, alias: str) -> FlowSpec | None:
     """The flow as Keycloak has it (every config key of every step), None when it does not exist."""
-    del spec  # every key is read now; kept for callers that still pass the shape they expect
     flows = {f["alias"]: f for f in kc.flows()}
     if alias not in flows:
         return None
@@ -241,7 +219,12 @@ def _offer_codes(children: tuple[Node, ...]) -> tuple[Node, ...]:
 def _add_subflow(source: FlowSpec, alias: str, condition: Step, *, reset: bool, webauthn: bool,
                  codes: bool) -> tuple[Node, ...]:
     anchors = (RESET_ANCHOR,) if reset else PASSWORD_STEPS
-    new = _second_factor(f"{alias} second factor", condition, webauthn=webauthn, codes=codes)
+    # Subflow aliases are unique in a realm: never reuse a name the copy already gives a subflow.
+    taken = {f"{alias} {name}" for name in _sub_aliases(source.children)}
+    name = f"{alias} second factor"
+    while name in taken:
+        name += " (twostep)"
+    new = _second_factor(name, condition, webauthn=webauthn, codes=codes)
     done = False
 
     def walk(nodes: tuple[Node, ...], where: str) -> tuple[Node, ...]:
@@ -268,6 +251,14 @@ def _add_subflow(source: FlowSpec, alias: str, condition: Step, *, reset: bool, 
         raise CannotAdapt(f"cannot adapt flow {source.alias!r}: it has no second-factor subflow and no enabled "
                           f"{what} step to put one after")
     return children
+
+
+def _sub_aliases(nodes: tuple[Node, ...]) -> set[str]:
+    out: set[str] = set()
+    for n in nodes:
+        if isinstance(n, Sub):
+            out |= {n.alias} | _sub_aliases(n.children)
+    return out
 
 
 def tree(spec: FlowSpec, source: str | None = None) -> str:
@@ -327,13 +318,6 @@ def _name(n: Node) -> str:
 
 
 # -- building ------------------------------------------------------------------------------------
-
-def build_flow(kc: KeycloakClient, spec: FlowSpec) -> None:
-    """Create a flow from nothing (no source). Keycloak adds each step DISABLED; we set its
-    requirement right after, and the flow is bound only once complete (see setup)."""
-    kc.create_flow(spec.alias, spec.description)
-    _add(kc, spec.alias, spec.children)
-
 
 def build_adapted(kc: KeycloakClient, source: str, spec: FlowSpec) -> None:
     """Deep-copy the realm's flow (Keycloak copies subflows and configs), then add what `adapt`

@@ -115,7 +115,7 @@ def flow_targets(kc: KeycloakClient, realm: JSON, current: RealmPolicy | None, p
             try:
                 t.desired = t.spec_for(alias)
             except flows.CannotAdapt as exc:
-                t.error = f"{exc} (flow {source!r})"
+                t.error = str(exc) if repr(source) in str(exc) else f"{exc} (flow {source!r})"
         out.append(t)
     return out
 

@@ -4,6 +4,7 @@ page (its label sits next to, not inside, each small form), read codes off Keycl
 from __future__ import annotations
 
 import html
+import json
 import re
 
 from tests.support.login import LoginDriver, Page
@@ -62,3 +63,19 @@ def setup_realm(twostep, *args: str) -> None:  # type: ignore[no-untyped-def]
 
 def credential_types(admin, realm: str, user_id: str) -> list[str]:  # type: ignore[no-untyped-def]
     return [c["type"] for c in admin.get(f"/{realm}/users/{user_id}/credentials")]
+
+
+def provider_decides(admin, realm: str) -> bool:  # type: ignore[no-untyped-def]
+    """Whether setup put the realm in provider mode (the policy record says who decides)."""
+    text = (admin.get(f"/{realm}").get("attributes") or {}).get("twostep.policy") or "{}"
+    return bool(json.loads(text).get("decided_by") == "provider")
+
+
+def finish_sign_in(b: LoginDriver, admin, realm: str) -> None:  # type: ignore[no-untyped-def]
+    """After a first second factor without backup codes: with the provider deciding and backup codes
+    required, Keycloak's own backup-code page comes next; the fallback flow signs in at once."""
+    assert b.page is not None
+    if provider_decides(admin, realm):
+        assert b.page.kind == "configure-recovery-codes", b.page.summary()
+        b.submit({"kcRecoveryCodesConfirmation": "on"}, form_field="generatedRecoveryAuthnCodes")
+    assert b.logged_in(), b.page.summary() if b.page else ""
