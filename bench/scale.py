@@ -33,11 +33,11 @@ import pyotp
 import requests
 from twostep import bypass
 from twostep.audit import MemorySink
-from twostep.bypass import lease_seconds, read_record
+from twostep.bypass import lease_seconds, realm_context
 from twostep.clock import fixed_clock
 from twostep.enforcement import require_totp
 from twostep.keycloak_adapter import KeycloakClient
-from twostep.policy import BYPASS_ATTR, BYPASS_VALUE, RealmPolicy, utc_iso
+from twostep.policy import BYPASS_ATTR, BYPASS_VALUE, utc_iso
 from twostep.settings import Settings
 from twostep.sync.reconcile import Options, State, Summary, apply, plan, run_once
 
@@ -126,6 +126,26 @@ def reexpire(kc: KeycloakClient, names: list[str], now: datetime) -> None:
         kc.update_user(u["id"], rep)
 
 
+def psql(cluster: str, sql: str) -> str:
+    """One statement in the production cluster's database (deploy/local/cluster.sh psql)."""
+    script = Path(__file__).resolve().parent.parent / "deploy" / "local" / "cluster.sh"
+    return subprocess.run(["bash", str(script), "psql", cluster, "-tAc", sql], check=True,
+                          capture_output=True, text=True).stdout
+
+
+# The statement Keycloak 26.7.3 sends for `GET /users?q=twostep_bypass:true&first=0&max=100` (read
+# from PostgreSQL's log with log_min_duration_statement=0; columns shortened to the id): user_entity
+# joined to user_attribute by name and lower(value), in the realm, ordered by username.
+ATTR_QUERY = ("select distinct ue1_0.ID, ue1_0.USERNAME from USER_ENTITY ue1_0 left join USER_ATTRIBUTE a1_0 "
+              "on ue1_0.ID=a1_0.USER_ID where a1_0.NAME='twostep_bypass' and lower(a1_0.VALUE)='true' "
+              "and ue1_0.REALM_ID=(select id from realm where name='{realm}') order by ue1_0.USERNAME "
+              "offset 0 rows fetch first 100 rows only")
+
+
+def explain(cluster: str, realm: str) -> str:
+    return psql(cluster, "explain analyze " + ATTR_QUERY.format(realm=realm)).strip()
+
+
 def measure(kc: KeycloakClient, fn: Callable[[], Any]) -> tuple[float, int, Any]:
     kc.get_realm()  # signed in outside the measurement
     kc.calls.count = 0
@@ -137,11 +157,12 @@ def measure(kc: KeycloakClient, fn: Callable[[], Any]) -> tuple[float, int, Any]
 def naive_find(kc: KeycloakClient, first: int = 0, pages: int | None = None) -> list[Any]:
     """Every user's full representation, page by page (what a pass without a targeted query must do)."""
     found, page = [], 0
+    _, store = realm_context(kc)  # once: the store only says where records live
     while pages is None or page < pages:
         batch = kc.get("/users", "list users", first=first + page * 100, max=100, briefRepresentation="false")
         if not batch:
             break
-        found += [u for u in batch if read_record(u).marker is not None]
+        found += [u for u in batch if store.read(kc, u).marker is not None]
         page += 1
         if len(batch) < 100:
             break
@@ -149,7 +170,8 @@ def naive_find(kc: KeycloakClient, first: int = 0, pages: int | None = None) -> 
 
 
 def naive_apply(kc: KeycloakClient, bypassed: list[Any], now: datetime) -> Summary:
-    state = State(kc.realm, RealmPolicy.effective(kc.get_realm().get("attributes") or {})[0], True, bypassed=bypassed)
+    policy, store = realm_context(kc)
+    state = State(kc.realm, policy, True, bypassed=[(u, store.read(kc, u)) for u in bypassed], store=store)
     return apply(kc, plan(state, now, OPTS), now, MemorySink([]), "bench-naive", lease_seconds(kc.settings),
                  Summary(run_id=uuid.uuid4().hex[:12]))
 
@@ -174,6 +196,24 @@ def part_expiry(args: argparse.Namespace) -> dict[str, Any]:
                                     "errors": len(summary.errors)}
             log(f"{size}: targeted pass {t:.2f}s {c} req, expired {summary.expired}")
             reexpire(kc, exp_names, now)
+            if args.pg_cluster:
+                # The same find and pass without PostgreSQL's index on user_attribute(name, value)
+                # (Keycloak's own idx_user_attribute_name), then the index back.
+                row["query_plan_with_index"] = explain(args.pg_cluster, realm)
+                psql(args.pg_cluster, "drop index idx_user_attribute_name")
+                try:
+                    row["query_plan_without_index"] = explain(args.pg_cluster, realm)
+                    t, c, _ = measure(kc, lambda kc=kc: run_once(kc, now, MemorySink([]), "bench", 60, OPTS,
+                                                                  dry_run=True))
+                    row["targeted_find_no_index"] = {"s": round(t, 3), "requests": c}
+                    t, c, (summary, _) = measure(
+                        kc, lambda kc=kc: run_once(kc, now, MemorySink([]), "bench", lease_seconds(kc.settings), OPTS))
+                    row["targeted_pass_no_index"] = {"s": round(t, 3), "requests": c, "expired": summary.expired,
+                                                     "errors": len(summary.errors)}
+                    log(f"{size}: targeted pass without index {t:.2f}s {c} req, expired {summary.expired}")
+                finally:
+                    psql(args.pg_cluster, "create index idx_user_attribute_name on user_attribute (name, value)")
+                reexpire(kc, exp_names, now)
             total_pages = -(-size // 100)
             if size <= args.naive_full_max:
                 t, c, found = measure(kc, lambda kc=kc: naive_find(kc))
@@ -216,6 +256,13 @@ def print_expiry(out: dict[str, Any]) -> None:
         print(f"{size:>8} {t['s']:>11.2f} {t['requests']:>6} {r['targeted_find']['s']:>8.2f} "
               f"{r['targeted_find']['requests']:>9} {n['s']:>9.2f} {n['requests']:>10} "
               f"{n['s'] / t['s']:>7.1f} {n['requests'] / t['requests']:>7.1f}")
+    rows = [(size, r) for size, r in out["realms"].items() if "targeted_pass_no_index" in r]
+    if rows:
+        print("\nwithout the index on user_attribute(name, value), same realms")
+        print(f"{'users':>8} {'find s':>8} {'find s, no index':>17} {'pass s':>8} {'pass s, no index':>17}")
+        for size, r in rows:
+            print(f"{size:>8} {r['targeted_find']['s']:>8.2f} {r['targeted_find_no_index']['s']:>17.2f} "
+                  f"{r['targeted_pass']['s']:>8.2f} {r['targeted_pass_no_index']['s']:>17.2f}")
 
 
 # -- enforcement -----------------------------------------------------------------------------------
@@ -310,7 +357,11 @@ def part_login(args: argparse.Namespace) -> dict[str, Any]:
             kc = KeycloakClient(settings(args.url, realm))
             kc.post("/clients", {"clientId": TEST_CLIENT, "publicClient": True, "standardFlowEnabled": True,
                                  "redirectUris": [REDIRECT_URI]}, "test client")
-        twostep(args.url, ours, "setup", "--no-service-client")
+        # With the provider (auto mode) the condition decides at each sign-in; backup codes offered, so
+        # OTP users without codes are not sent to the codes page (the timing is password + OTP).
+        twostep(args.url, ours, "setup", "--no-service-client", "--backup-codes", "offered")
+        decided = json.loads(KeycloakClient(settings(args.url, ours)).get_realm()["attributes"]["twostep.policy"])
+        out["decided_by"] = decided.get("decided_by")
         for realm in (ours, stock):
             seed(KeycloakClient(settings(args.url, realm)), n, 0, 0, datetime.now(UTC), creds)
         flows = {ours: [], stock: []}  # type: dict[str, list[float]]
@@ -328,10 +379,13 @@ def part_login(args: argparse.Namespace) -> dict[str, Any]:
             xs = sorted(flows[realm])
             out[label] = {"median_ms": round(statistics.median(xs) * 1000, 1),
                           "p95_ms": round(xs[int(0.95 * (len(xs) - 1))] * 1000, 1), "n": len(xs)}
-    print(f"\nlogin latency (password + OTP, {n} logins each, interleaved)")
+    out["ratio_median"] = round(out["twostep"]["median_ms"] / out["stock"]["median_ms"], 3)
+    out["ratio_p95"] = round(out["twostep"]["p95_ms"] / out["stock"]["p95_ms"], 3)
+    print(f"\nlogin latency (password + OTP, {n} logins each, interleaved; decided by {out['decided_by']})")
     print(f"{'flow':<9} {'median ms':>10} {'p95 ms':>8}")
     for label in ("twostep", "stock"):
         print(f"{label:<9} {out[label]['median_ms']:>10} {out[label]['p95_ms']:>8}")
+    print(f"{'ratio':<9} {out['ratio_median']:>10} {out['ratio_p95']:>8}")
     return out
 
 
@@ -372,11 +426,15 @@ def part_memory(args: argparse.Namespace) -> dict[str, Any]:
             [sys.executable, "-m", "twostep", "sync", "--watch", "--max-sleep", "2",
              "--metrics-port", str(metrics_port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)}
         web_ok = True
+        # The pages refuse the CLI's credentials: they act with their own client twostep-web.
+        web_env = {k: v for k, v in env.items() if k not in ("TWOSTEP_ADMIN_USERNAME", "TWOSTEP_ADMIN_PASSWORD",
+                                                             "TWOSTEP_CLIENT_ID", "TWOSTEP_CLIENT_SECRET")}
+        web_metrics_port = free_port()
         try:
             procs["web"] = subprocess.Popen(
                 [sys.executable, "-m", "twostep", "web", "--port", str(web_port), "--workers", "2",
-                 "--client-secret-file", str(secret_file)], env=env, stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL)
+                 "--client-secret-file", str(secret_file), "--metrics-port", str(web_metrics_port)],
+                env=web_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         except OSError:
             web_ok = False
         actor = bypass.Actor("bench@master", True, (("master", "bench"),))
@@ -404,9 +462,9 @@ def part_memory(args: argparse.Namespace) -> dict[str, Any]:
                 except requests.RequestException:
                     pass
                 if web_ok and procs["web"].poll() is None:
-                    for path in ("/healthz", "/metrics", "/"):
+                    for base, path in ((web_port, "/healthz"), (web_metrics_port, "/metrics"), (web_port, "/")):
                         try:
-                            requests.get(f"http://127.0.0.1:{web_port}{path}", timeout=5, allow_redirects=False)
+                            requests.get(f"http://127.0.0.1:{base}{path}", timeout=5, allow_redirects=False)
                             web_hits += 1
                         except requests.RequestException:
                             pass
@@ -465,6 +523,11 @@ def main() -> None:
     ap.add_argument("--minutes", type=float, default=10.0)
     ap.add_argument("--sample-s", type=float, default=30.0)
     ap.add_argument("--pause-s", type=float, default=0.5)
+    ap.add_argument("--pg-cluster", default="", help="expiry: also measure without the attribute index "
+                    "in this production cluster's PostgreSQL (deploy/local/cluster.sh NAME)")
+    ap.add_argument("--tag", default="", help="results go to bench/results/<part><tag>.json")
+    ap.add_argument("--note", default="shared Keycloak 26.7.3 (dev mode, H2) on a 2-core machine; other "
+                    "developers' tests ran against it at the same time")
     args = ap.parse_args()
     if args.part == "memory" and args.users == 10_000:
         args.users = 200
@@ -476,10 +539,9 @@ def main() -> None:
     parts = {"expiry": part_expiry, "enforce": part_enforce, "login": part_login, "memory": part_memory}
     result = parts[args.part](args)
     result.update({"started": utc_iso(started), "finished": utc_iso(datetime.now(UTC)), "cores": os.cpu_count(),
-                   "note": "shared Keycloak 26.7.3 (dev mode, H2) on a 2-core machine; other developers' "
-                           "tests ran against it at the same time"})
+                   "note": args.note})
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"{args.part}.json").write_text(json.dumps(result, indent=2) + "\n")
+    (RESULTS / f"{args.part}{args.tag}.json").write_text(json.dumps(result, indent=2) + "\n")
 
 
 if __name__ == "__main__":

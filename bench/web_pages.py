@@ -78,8 +78,7 @@ def main() -> None:
         kc.add_user_client_roles(uid, rm["id"], [r for r in kc.client_roles(rm["id"]) if r["name"] == "realm-admin"])
         target = kc.find_users(username="u00042", exact="true")[0]["id"]
 
-        app = create_app(Settings(url=args.url, realm=realm, admin_username="admin", admin_password="admin",
-                                  audit_file=str(tmp / "audit.jsonl")),
+        app = create_app(Settings(url=args.url, realm=realm, audit_file=str(tmp / "audit.jsonl")),
                          WebConfig(public_url=web_url, client_secret=(tmp / "secret").read_text().strip(),
                                    token_dir=str(tmp / "tokens")))
         server = make_server("127.0.0.1", port, app, threaded=True)

@@ -15,7 +15,7 @@ from typing import Any
 
 from twostep import flows, logs, metrics
 from twostep.audit import AuditSink, event
-from twostep.bypass import EndPlan, end_bypass, finish
+from twostep.bypass import EndPlan, end_bypass, finish, sweep_stale_locks
 from twostep.enforcement import (
     grace_deadline,
     has_device,
@@ -140,8 +140,8 @@ def plan(state: State, now: datetime, options: Options = Options()) -> list[Acti
         if status in ("damaged-marker", "no-valid-record"):
             why = "bypass marker without a valid record (set by hand?): treated as expired"
             actions.append(Action("drift_user", rec.username, why, rec.user_id, end("drift", why)))
-        elif status == "too-long":
-            why = "bypass window longer than the realm maximum (not honoured at sign-in): ended"
+        elif status in ("too-long", "granted-in-future"):
+            why = f"bypass record not honoured at sign-in ({status}): ended"
             actions.append(Action("drift_user", rec.username, why, rec.user_id, end("drift", why)))
         elif rec.until is not None and rec.until <= now:
             why = f"bypass time is up ({rec.until_raw})"
@@ -198,6 +198,7 @@ class Summary:
     aborted: bool = False
     # users whose bypass this pass ended (or another run was ending): not pending any more (metrics)
     ended_user_ids: set[str] = field(default_factory=set)
+    locks_removed: list[str] = field(default_factory=list)  # stale lock roles this pass removed
 
     @property
     def ok(self) -> bool:
@@ -209,6 +210,7 @@ class Summary:
                 "finished": self.finished, "enforced": self.enforced,
                 "handled_by_another_run": self.handled_elsewhere, "bypassed_active": self.bypassed_active,
                 "errors": self.errors, "warnings": self.warnings, "next_expiry": self.next_expiry,
+                "locks_removed": self.locks_removed,
                 "actions": self.actions}
 
 
@@ -347,6 +349,8 @@ def run_once(kc: KeycloakClient, now: datetime, audit: AuditSink, actor: str, le
     if dry_run:
         summary.actions = [a.as_dict() for a in actions]
         return summary, state
+    if options.full:
+        _sweep(kc, now, summary)
     apply(kc, actions, now, audit, actor, lease_s, summary)
     pending = pending_end(state, now, summary)
     metrics.record_pass(kc.realm, ok=summary.ok, active=summary.bypassed_active,
@@ -356,6 +360,21 @@ def run_once(kc: KeycloakClient, now: datetime, audit: AuditSink, actor: str, le
              drift_repaired=summary.drift_repaired, enforced=summary.enforced, errors=len(summary.errors),
              active=summary.bypassed_active, next_expiry=summary.next_expiry)
     return summary, state
+
+
+def _sweep(kc: KeycloakClient, now: datetime, summary: Summary) -> None:
+    """Before the ends: a lock left by a killed run is gone, so this pass can take its user's end."""
+    try:
+        summary.locks_removed = sweep_stale_locks(kc, now)
+    except (KeycloakUnavailable, Unauthorized):
+        raise
+    except TwostepError as exc:
+        metrics.record_error(kc.realm, metrics.error_kind(exc))
+        summary.errors.append(f"sweep stale locks: {exc}")
+        return
+    for name in summary.locks_removed:
+        log.info("sync.lock_removed", "lock role past its lease removed", role=name, run_id=summary.run_id,
+                 realm=kc.realm)
 
 
 def pending_end(state: State, now: datetime, summary: Summary) -> datetime | None:

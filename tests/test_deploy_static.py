@@ -244,10 +244,13 @@ def test_k8s_web_deployment_probes_and_service() -> None:
         assert get["port"] in ("http", ports["http"]), probe
     annotations = dep["spec"]["template"]["metadata"]["annotations"]
     assert annotations["prometheus.io/path"] == "/metrics"
-    assert int(annotations["prometheus.io/port"]) == ports["http"]
+    # Metrics on their own port (never the pages'), and that port is not behind the Service.
+    assert int(annotations["prometheus.io/port"]) == ports["metrics"] == int(args[args.index("--metrics-port") + 1])
+    assert ports["metrics"] != ports["http"]
     svc = by_kind_name(docs, "Service", "twostep-web")
     assert svc["spec"]["selector"].items() <= dep["spec"]["template"]["metadata"]["labels"].items()
     assert all(p["targetPort"] in ports or p["targetPort"] in ports.values() for p in svc["spec"]["ports"])
+    assert all(p["targetPort"] in ("http", ports["http"]) for p in svc["spec"]["ports"]), "only the pages"
 
 
 @pytest.mark.parametrize(
@@ -284,6 +287,11 @@ def test_k8s_env_comes_from_configmap_and_secret_refs() -> None:
     for _, doc in workloads():
         for c in pod_spec(doc)["containers"]:
             env = {e["name"]: e for e in c.get("env", [])}
+            if c["args"][0] == "web":
+                # The pages act with their own client (twostep-web), never the CLI's service account.
+                assert not {"TWOSTEP_CLIENT_SECRET", "TWOSTEP_ADMIN_PASSWORD"} & env.keys(), c["name"]
+                assert env["TWOSTEP_WEB_CLIENT_SECRET"]["valueFrom"]["secretKeyRef"]["key"] in secret["stringData"]
+                continue
             for name in ("TWOSTEP_CLIENT_ID", "TWOSTEP_CLIENT_SECRET"):
                 ref = env[name]["valueFrom"]["secretKeyRef"]
                 assert ref["name"] == secret["metadata"]["name"]
@@ -360,6 +368,10 @@ def test_compose_wiring() -> None:
         assert svc["command"][0] == first
         assert svc["depends_on"]["twostep-setup"]["condition"] == "service_completed_successfully"
         assert "TWOSTEP_ADMIN_PASSWORD" not in svc["environment"], f"{name} must use the service account"
+    web_env = services["twostep-web"]["environment"]
+    assert "TWOSTEP_CLIENT_SECRET" not in web_env, "the pages act with twostep-web, not the CLI's account"
+    web_cmd = services["twostep-web"]["command"]
+    assert "--metrics-port" in web_cmd and "--metrics-host" not in web_cmd, "metrics: container loopback only"
     assert services["twostep-sync"]["command"][:2] == ["sync", "--watch"]
     web = services["twostep-web"]
     port = web["command"][web["command"].index("--port") + 1]
@@ -428,8 +440,8 @@ def test_dockerfile_copies_what_the_wheel_needs() -> None:
     copied = set()
     for word, rest in dockerfile_instructions():
         if word == "COPY" and not rest.startswith("--from"):
-            copied |= {Path(src).parts[0] for src in shlex.split(rest)[:-1]}
-    assert needed <= copied, f"the Dockerfile does not copy {sorted(needed - copied)}"
+            copied |= {src.rstrip("/") for src in shlex.split(rest)[:-1]}
+    assert needed <= {Path(src).parts[0] for src in copied}, f"the Dockerfile does not copy {sorted(needed - copied)}"
     for src in copied:
         assert (REPO / src).exists(), f"COPY {src}: missing in the repository"
     ignore = [

@@ -11,8 +11,10 @@ from urllib.parse import quote
 
 import pyotp
 import pytest
+import requests
 
 from tests.conftest import Admin, User
+from tests.support.login import REDIRECT_URI, TEST_CLIENT
 from tests.support.twofactor import codes_on_config_page, to_recovery_form
 
 CONDITION = "twostep-condition-second-factor"
@@ -136,6 +138,16 @@ def test_valid_bypass_is_password_alone(admin: Admin, provider_realm: str, make_
     page = b.login(user.username, user.password)
     assert b.logged_in(), page.summary()
 
+    # The user's own account API does not show the record (no enabled authenticator refers to it).
+    tok = requests.post(f"{b.base}/realms/{provider_realm}/protocol/openid-connect/token", timeout=30, data={
+        "grant_type": "authorization_code", "code": b.code, "client_id": TEST_CLIENT, "redirect_uri": REDIRECT_URI})
+    assert tok.status_code == 200, tok.text[:300]
+    mine = requests.get(f"{b.base}/realms/{provider_realm}/account/credentials", timeout=30, headers={
+        "Authorization": "Bearer " + tok.json()["access_token"], "Accept": "application/json"})
+    assert mine.status_code == 200, mine.text[:300]
+    types = {c["type"] for c in mine.json()}
+    assert "otp" in types and not types & {"twostep-bypass", "twostep-codes-provenance"}, types
+
 
 @pytest.mark.parametrize(("case", "fields", "policy_text"), [
     ("until in the past", {"until": utc(time.time() - 60), "granted_at": utc(time.time() - 1800)}, None),
@@ -210,3 +222,35 @@ def test_out_of_scope_user_and_group_scope(admin: Admin, provider_realm: str, ma
     b = browser()
     page = b.login(inside.username, inside.password)
     assert page.kind == "configure-totp", "a subgroup member is in scope: " + page.summary()
+
+
+def test_bypass_ends_at_until_without_sync(admin: Admin, provider_realm: str, make_user: Any, browser: Any) -> None:
+    """The provider is the clock: the same record lets the user in before `until` and not after,
+    with no sync run in between."""
+    user: User = make_user("tom", otp=True)
+    until = int(time.time()) + 15
+    put_record(admin, provider_realm, user.id, record(until=utc(until)))
+    b = browser()
+    page = b.login(user.username, user.password)
+    assert time.time() < until, "the first login took too long to prove anything"
+    assert b.logged_in(), page.summary()
+    time.sleep(max(0.0, until - time.time()) + 1)
+    b = browser()
+    assert b.login(user.username, user.password).kind == "otp"
+    assert len(stored(admin, provider_realm, user.id, "twostep-bypass")) == 1, "the record itself is untouched"
+
+
+def test_disabled_otp_setup_refuses_instead_of_opening(admin: Admin, provider_realm: str, make_user: Any,
+                                                       browser: Any) -> None:
+    """Keycloak skips a disabled required action silently; enrollment then must not become the
+    password alone."""
+    path = f"/{provider_realm}/authentication/required-actions/CONFIGURE_TOTP"
+    action = admin.get(path)
+    action["enabled"] = False
+    admin.put(path, action)
+    user: User = make_user("dora")
+    b = browser()
+    page = b.login(user.username, user.password)
+    assert not b.logged_in(), page.summary()
+    assert page.status == 400 and page.kind not in ("configure-totp", "login"), page.summary()
+    assert admin.get(f"/{provider_realm}/users/{user.id}/sessions") == [], "no session was opened"

@@ -29,7 +29,8 @@ from tests.theme_pages import (
 )
 
 KC_SCRIPT = REPO / "deploy" / "local" / "keycloak.sh"
-INSTANCE = "theme-jar"
+# Per checkout (TWOSTEP_TEST_INSTANCE), so suites run side by side do not share this instance.
+INSTANCE = os.environ.get("TWOSTEP_TEST_INSTANCE", "test") + "-theme-jar"
 
 
 def theme_files() -> list[str]:

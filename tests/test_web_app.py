@@ -23,6 +23,7 @@ from urllib.parse import urljoin
 import pyotp
 import pytest
 import requests
+from flask import Flask
 from twostep import recovery_codes
 from twostep.enforcement import grace_deadline
 from twostep.policy import RealmPolicy, utc_iso
@@ -30,10 +31,9 @@ from twostep.settings import Settings
 from twostep.web.app import WebConfig, create_app
 from werkzeug.serving import make_server
 
-from tests.conftest import Admin, Keycloak, User
-from tests.support.bypass_helpers import record_fields
+from tests.conftest import Admin, Keycloak, User, otp_credential
+from tests.support.bypass_helpers import client, grant_ending_at, record_fields, utcnow
 from tests.support.login import LoginDriver, Page
-from tests.support.twofactor import provider_decides
 
 
 def free_port() -> int:
@@ -48,6 +48,8 @@ class WebApp:
     realm: str
     kc_url: str
     audit: Path
+    app: Flask
+    tokens: Path
 
     def browser(self) -> LoginDriver:
         return LoginDriver(self.kc_url, self.realm, client_id="twostep-web")
@@ -68,24 +70,23 @@ def web(keycloak: Keycloak, realm: str, twostep: Any, tmp_path: Path) -> Iterato
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     secret_file = tmp_path / "web.secret"
-    # Backup codes "offered": these tests are about the pages; with "required" the provider puts
-    # Keycloak's backup-code page after the first code of every OTP user (tests/test_provider_login.py).
-    r = twostep("setup", "--no-service-client", "--backup-codes", "offered", "--web-url", url,
-                "--web-secret-file", str(secret_file))
+    # Backup codes offered at enrollment (not required): the signed-in admins here have OTP and no codes.
+    r = twostep("setup", "--no-service-client", "--web-url", url, "--web-secret-file", str(secret_file),
+                "--backup-codes", "offered")
     assert r.code == 0, r.err
     assert "twostep-web" in r.out and secret_file.stat().st_mode & 0o077 == 0
-    again = twostep("setup", "--no-service-client", "--backup-codes", "offered", "--web-url", url, "--dry-run")
+    again = twostep("setup", "--no-service-client", "--web-url", url, "--backup-codes", "offered", "--dry-run")
     assert "twostep-web" not in again.out, "the web client step must be idempotent"
     audit = tmp_path / "audit.jsonl"
-    settings = Settings(url=keycloak.url, realm=realm, admin_username=keycloak.admin_username,
-                        admin_password=keycloak.admin_password, audit_file=str(audit))
+    # No CLI credentials at all: the security page can only act through twostep-web's own service account.
+    settings = Settings(url=keycloak.url, realm=realm, audit_file=str(audit))
     app = create_app(settings, WebConfig(public_url=url, client_secret=secret_file.read_text().strip(),
                                          token_dir=str(tmp_path / "tokens")))
     server = make_server("127.0.0.1", port, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield WebApp(url, realm, keycloak.url, audit)
+        yield WebApp(url, realm, keycloak.url, audit, app, tmp_path / "tokens")
     finally:
         server.shutdown()
         server.server_close()
@@ -125,13 +126,31 @@ def people(admin: Admin, realm: str, make_user: Any, web: WebApp) -> tuple[User,
     return boss, eve
 
 
+def serve(app: Any) -> tuple[str, Any]:
+    port = free_port()
+    server = make_server("127.0.0.1", port, app, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return f"http://127.0.0.1:{port}", server
+
+
 def test_health_and_metrics(web: WebApp) -> None:
     d = web.browser()
     assert d.open_url(web.url + "/healthz").text == "ok\n"
-    assert "twostep_web_requests" in d.open_url(web.url + "/metrics").text
+    # Issue 14 item 3: the pages' port never answers /metrics; the metrics app (its own listener).
+    assert d.open_url(web.url + "/metrics").status == 404
+    from twostep.web.app import metrics_app
+
+    url, server = serve(metrics_app(web.app))
+    try:
+        r = requests.get(url + "/metrics", timeout=10)
+        assert r.status_code == 200 and "twostep_web_requests" in r.text and 'endpoint="healthz"' in r.text
+        assert requests.get(url + "/security", timeout=10).status_code == 404, "only /metrics on that port"
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
-def test_admin_vs_non_admin(web: WebApp, people: tuple[User, User], admin: Admin) -> None:
+def test_admin_vs_non_admin(web: WebApp, people: tuple[User, User]) -> None:
     boss, eve = people
     d = web.sign_in(eve, "/admin/users")
     assert d.page is not None and d.page.status == 403, d.page.summary()
@@ -152,9 +171,7 @@ def test_admin_vs_non_admin(web: WebApp, people: tuple[User, User], admin: Admin
     r = d.s.get(web.url + "/admin/users?q=eve", timeout=30)
     assert len(user_rows(r.text)) == 1 and r.headers["X-Keycloak-Calls"] == "3"
     r = d.s.get(f"{web.url}/admin/users/{eve.id}", timeout=30)
-    # One more in provider mode: the bypass record is a credential, read after the realm's policy.
-    assert r.status_code == 200 and int(r.headers["X-Keycloak-Calls"]) <= (6 if provider_decides(admin, web.realm)
-                                                                          else 5)
+    assert r.status_code == 200 and int(r.headers["X-Keycloak-Calls"]) <= 5
 
 
 def user_rows(text: str) -> dict[str, str]:
@@ -182,8 +199,7 @@ def store_codes(admin: Admin, realm: str, user: User, total: int, remaining: int
 def test_overview_lists_not_enrolled_and_low_on_codes(web: WebApp, people: tuple[User, User], admin: Admin,
                                                       make_user: Any, twostep: Any) -> None:
     boss, eve = people
-    r = twostep("setup", "--no-service-client", "--backup-codes", "offered", "--web-url", web.url,
-                "--grace-days", "14")
+    r = twostep("setup", "--no-service-client", "--web-url", web.url, "--grace-days", "14", "--backup-codes", "offered")
     assert r.code == 0, r.err
     newbie = make_user("newbie")  # in scope (everyone), no OTP device
     carol = make_user("carol", otp=True)
@@ -358,11 +374,165 @@ def test_cancelled_device_change_keeps_old_device(web: WebApp, people: tuple[Use
     assert [c["userLabel"] for c in otps] == ["phone"]
 
 
+def add_device(admin: Admin, realm: str, user: User, label: str) -> str:
+    """A second OTP device for `user` (as enrolled in Keycloak); returns its credential id."""
+    rep = admin.get(f"/{realm}/users/{user.id}")
+    rep["credentials"] = [otp_credential(pyotp.random_base32(), label)]
+    admin.put(f"/{realm}/users/{user.id}", rep)
+    return next(c["id"] for c in admin.get(f"/{realm}/users/{user.id}/credentials") if c.get("userLabel") == label)
+
+
+def otp_labels(admin: Admin, realm: str, user: User) -> list[str]:
+    return sorted(c["userLabel"] for c in admin.get(f"/{realm}/users/{user.id}/credentials") if c["type"] == "otp")
+
+
+def test_web_client_has_only_what_the_security_page_needs(web: WebApp, people: tuple[User, User], admin: Admin,
+                                                          twostep: Any) -> None:
+    """Issue 14 item 1: twostep-web's own service account holds manage-users and view-realm of
+    realm-management and nothing else (read back from Keycloak), and the security page works with it."""
+    _, eve = people
+    rm = admin.get(f"/{web.realm}/clients", clientId="realm-management")[0]
+    client = admin.get(f"/{web.realm}/clients", clientId="twostep-web")[0]
+    sa = admin.get(f"/{web.realm}/clients/{client['id']}/service-account-user")
+
+    def roles(effective: bool = False) -> set[str]:
+        path = f"/{web.realm}/users/{sa['id']}/role-mappings/clients/{rm['id']}" + ("/composite" if effective else "")
+        return {r["name"] for r in admin.get(path)}
+
+    assert roles() == {"manage-users", "view-realm"}
+    assert not roles(effective=True) & {"manage-realm", "view-events", "manage-events", "manage-clients",
+                                        "manage-authorization", "manage-identity-providers", "realm-admin"}
+    assert not admin.get(f"/{web.realm}/clients", clientId="twostep-cli"), "the fixture's realm has no CLI client"
+
+    # A self-service change, made with exactly these roles (the app has no other credentials).
+    tablet = add_device(admin, web.realm, eve, "tablet")
+    d = web.sign_in(eve)
+    assert d.page is not None and "tablet" in d.page.text
+    page = post(d, web.url + "/security/remove-device", {"csrf_token": csrf_of(d.page), "credential_id": tablet})
+    assert any("Removed the device" in m for m in flashes(page)), flashes(page)
+    assert otp_labels(admin, web.realm, eve) == ["phone"]
+
+    # Widened by hand: setup plans it back to exactly these two roles.
+    manage_realm = admin.get(f"/{web.realm}/clients/{rm['id']}/roles/manage-realm")
+    admin.post(f"/{web.realm}/users/{sa['id']}/role-mappings/clients/{rm['id']}", [manage_realm])
+    plan = twostep("setup", "--no-service-client", "--web-url", web.url, "--backup-codes", "offered", "--dry-run")
+    assert "remove manage-realm" in plan.out, plan.out
+    assert twostep("setup", "--no-service-client", "--web-url", web.url, "--backup-codes", "offered").code == 0
+    assert roles() == {"manage-users", "view-realm"}
+
+
+def _session_cookie(d: LoginDriver) -> str:
+    return next(c.value for c in d.s.cookies if c.name == "twostep_session")
+
+
+def test_session_naming_another_user_than_its_token_is_refused(web: WebApp, people: tuple[User, User],
+                                                               admin: Admin) -> None:
+    """Issue 14 item 2: a session cookie whose user id is not its stored token's `sub` (forged with a
+    leaked key, or mixed up) is refused on every request, and nothing is changed."""
+    boss, eve = people
+    tablet = add_device(admin, web.realm, boss, "tablet")
+    d = web.sign_in(eve)
+    assert d.page is not None
+    csrf = csrf_of(d.page)
+    serializer = web.app.session_interface.get_signing_serializer(web.app)  # type: ignore[attr-defined]
+    data = serializer.loads(_session_cookie(d))
+    data["user"] = {**data["user"], "id": boss.id, "username": boss.username}
+    forged = serializer.dumps(data)
+    for method, path, form in (("GET", "/security", None),
+                               ("POST", "/security/remove-device", {"csrf_token": csrf, "credential_id": tablet})):
+        d.s.cookies.set("twostep_session", forged, domain="127.0.0.1", path="/")
+        r = d.s.request(method, web.url + path, data=form, allow_redirects=False, timeout=30)
+        assert r.status_code == 302 and "/auth/login" in r.headers["Location"], (method, r.status_code)
+        assert "tablet" not in r.text
+    assert otp_labels(admin, web.realm, boss) == ["phone", "tablet"]
+
+
+def test_change_refused_once_keycloak_ended_the_session(web: WebApp, people: tuple[User, User],
+                                                        admin: Admin, make_user: Any) -> None:
+    """Issue 14 item 2: before any change the cached token is checked with Keycloak (refreshed);
+    signed out elsewhere, or disabled, the person must sign in again and nothing is changed."""
+    _, eve = people
+    tablet = add_device(admin, web.realm, eve, "tablet")
+
+    d = web.sign_in(eve)
+    assert d.page is not None
+    csrf = csrf_of(d.page)
+    admin.post(f"/{web.realm}/users/{eve.id}/logout", None)  # signed out everywhere (e.g. by an admin)
+    page = post(d, web.url + "/security/remove-device", {"csrf_token": csrf, "credential_id": tablet})
+    assert page.kind == "login", page.summary()  # Keycloak's own sign-in page: its session is gone
+    assert otp_labels(admin, web.realm, eve) == ["phone", "tablet"]
+
+    fay = make_user("fay", otp=True)  # another person: a TOTP code is accepted once per period
+    tablet = add_device(admin, web.realm, fay, "tablet")
+    d = web.sign_in(fay)
+    assert d.page is not None
+    csrf = csrf_of(d.page)
+    rep = admin.get(f"/{web.realm}/users/{fay.id}")
+    admin.put(f"/{web.realm}/users/{fay.id}", {**rep, "enabled": False})
+    r = d.s.post(web.url + "/security/remove-device", data={"csrf_token": csrf, "credential_id": tablet},
+                 allow_redirects=False, timeout=30)
+    assert r.status_code == 302 and "/auth/login" in r.headers["Location"], r.status_code
+    assert otp_labels(admin, web.realm, fay) == ["phone", "tablet"]
+
+
+def test_token_files_are_bounded_and_swept(web: WebApp, people: tuple[User, User], make_user: Any) -> None:
+    """Issue 14 item 4: repeated sign-ins (each a new browser that never signs out) keep at most
+    MAX_PER_USER token files per person; expired ones are swept."""
+    per_user = 5
+    boss, _ = people
+    gus = make_user("gus")
+    # A bypass lets him sign in with the password alone, many times a minute (a TOTP code is single use).
+    grant_ending_at(client(web.kc_url, web.realm), "gus", utcnow() + timedelta(minutes=4))
+    for _ in range(per_user + 4):
+        web.sign_in(gus)
+    web.sign_in(boss)
+    files = [p for p in web.tokens.iterdir() if not p.name.endswith(".tmp")]
+    assert len(files) == per_user + 1, [p.name for p in files]
+
+    from twostep.web.tokens import MAX_PER_USER, FileTokenStore
+
+    assert per_user == MAX_PER_USER
+    store: FileTokenStore = web.app.extensions["twostep"]["tokens"]
+    ends = max(p.stat().st_mtime for p in files)
+    assert time.time() < ends <= time.time() + 8 * 3600 + 60
+    real = store.now
+    store.now = lambda: ends + 1  # every record's life is over
+    try:
+        assert store.sweep(force=True) == per_user + 1
+        assert list(web.tokens.iterdir()) == []
+    finally:
+        store.now = real
+    assert web.browser().open_url(web.url + "/security").kind == "login"
+
+
+def test_token_store_total_bound(tmp_path: Path) -> None:
+    from twostep.web.tokens import FileTokenStore
+
+    store = FileTokenStore(str(tmp_path / "t"), max_records=3)
+    now = time.time()
+    for i in range(10):
+        key = FileTokenStore.user_key("r", f"user-{i}")
+        store.admit(key)
+        store.put(FileTokenStore.new_id(key), {"access_token": "x"}, now + 600 + i)
+        assert store.count() <= 3
+    survivors = sorted(p.stat().st_mtime for p in (tmp_path / "t").iterdir())
+    assert survivors == [now + 607, now + 608, now + 609], "the records closest to their end went first"
+    assert store.get("../../etc/passwd") is None
+
+
+def web_env(keycloak: Keycloak, realm: str, **extra: str) -> dict[str, str]:
+    """`twostep web`'s environment: Keycloak's URL and the realm, never the CLI's credentials."""
+    env = keycloak.env(realm)
+    for name in ("TWOSTEP_ADMIN_USERNAME", "TWOSTEP_ADMIN_PASSWORD"):
+        env.pop(name)
+    return {**env, **extra}
+
+
 def test_twostep_web_serves_with_gunicorn(keycloak: Keycloak, realm: str, tmp_path: Path) -> None:
-    port = free_port()
-    env = keycloak.env(realm, TWOSTEP_WEB_CLIENT_SECRET="not-used-by-healthz")
+    port, mport = free_port(), free_port()
+    env = web_env(keycloak, realm, TWOSTEP_WEB_CLIENT_SECRET="not-used-by-healthz")
     proc = subprocess.Popen([sys.executable, "-m", "twostep", "web", "--port", str(port), "--workers", "2",
-                             "--token-dir", str(tmp_path / "tokens")], env=env,
+                             "--token-dir", str(tmp_path / "tokens"), "--metrics-port", str(mport)], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 30
@@ -377,16 +547,72 @@ def test_twostep_web_serves_with_gunicorn(keycloak: Keycloak, realm: str, tmp_pa
         home = requests.get(f"http://127.0.0.1:{port}/", timeout=5)
         assert home.status_code == 200 and "Sign in" in home.text
         assert "nosniff" in home.headers["X-Content-Type-Options"]
+        # Metrics only on their own listener (loopback by default), never on the pages' port.
+        assert requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5).status_code == 404
+        m = requests.get(f"http://127.0.0.1:{mport}/metrics", timeout=5)
+        assert m.status_code == 200 and "twostep_web_requests" in m.text
+        assert requests.get(f"http://127.0.0.1:{mport}/", timeout=5).status_code == 404
     finally:
         proc.terminate()
         _out, err = proc.communicate(timeout=30)
     assert "gunicorn" in err.lower() or "Booting worker" in err, err[-2000:]
+    listening = next(ln for ln in err.splitlines() if "Listening at:" in ln)
+    assert f"http://127.0.0.1:{mport}" in re.split(r"[ ,]", listening.split("Listening at:")[1]), listening
 
 
 def test_twostep_web_needs_the_client_secret(keycloak: Keycloak, realm: str) -> None:
-    p = subprocess.run([sys.executable, "-m", "twostep", "web", "--port", "1"], env=keycloak.env(realm),
+    p = subprocess.run([sys.executable, "-m", "twostep", "web", "--port", "1"], env=web_env(keycloak, realm),
                        capture_output=True, text=True, timeout=60)
     assert p.returncode == 3 and "client secret" in p.stderr
+
+
+def _refused_at_start(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    port = free_port()
+    try:
+        return subprocess.run([sys.executable, "-m", "twostep", "web", "--port", str(port)], env=env,
+                              capture_output=True, text=True, timeout=30)
+    except subprocess.TimeoutExpired:
+        raise AssertionError("twostep web started instead of refusing") from None
+
+
+def shipped_secret_keys() -> list[str]:
+    """Every TWOSTEP_WEB_SECRET_KEY value written in this repository's examples (deploy/, docs)."""
+    repo = Path(__file__).resolve().parents[1]
+    found = set()
+    for path in [*repo.glob("deploy/**/*"), *repo.glob("docs/*.md"), repo / "README.md"]:
+        if path.is_file() and path.suffix not in (".png", ".jar", ".lock"):
+            text = path.read_text(errors="replace")
+            for m in re.finditer(r"(?:TWOSTEP_WEB_SECRET_KEY=|web-secret-key:[ \t]*)([^\s\"'$`{}]+)", text):
+                if m.group(1) != "...":
+                    found.add(m.group(1))
+    return sorted(found)
+
+
+def test_twostep_web_refuses_placeholder_or_weak_secret_key(keycloak: Keycloak, realm: str) -> None:
+    placeholders = shipped_secret_keys()
+    assert {"change-me-to-64-random-hex-characters", "REPLACE-ME"} <= set(placeholders), placeholders
+    for key in [*placeholders, "0123456789abcdef", "a" * 64, "short but not hex!"]:
+        p = _refused_at_start(web_env(keycloak, realm, TWOSTEP_WEB_CLIENT_SECRET="x", TWOSTEP_WEB_SECRET_KEY=key))
+        lines = p.stderr.strip().splitlines()
+        assert p.returncode == 3 and len(lines) == 1 and "TWOSTEP_WEB_SECRET_KEY" in lines[0], (key, p.stderr)
+    # The CLI's credentials (twostep-cli's secret, the bootstrap admin) are refused too.
+    for extra in ({"TWOSTEP_CLIENT_ID": "twostep-cli", "TWOSTEP_CLIENT_SECRET": "s"},
+                  {"TWOSTEP_ADMIN_USERNAME": "admin", "TWOSTEP_ADMIN_PASSWORD": "p"}):
+        p = _refused_at_start(web_env(keycloak, realm, TWOSTEP_WEB_CLIENT_SECRET="x", **extra))
+        assert p.returncode == 3 and "own client twostep-web" in p.stderr, p.stderr
+
+
+def test_strong_secret_keys_are_accepted() -> None:
+    import secrets as random_bytes
+
+    from twostep.errors import ConfigError
+    from twostep.web.app import check_secret_key
+
+    for key in (random_bytes.token_hex(32), random_bytes.token_urlsafe(32), None):
+        check_secret_key(key)
+    for weak in (random_bytes.token_hex(31), random_bytes.token_urlsafe(24), "x" * 100):
+        with pytest.raises(ConfigError):
+            check_secret_key(weak)
 
 
 CHROMIUM = "/usr/bin/chromium"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from twostep.errors import InvalidInput
-from twostep.web.client_setup import WEB_CLIENT_ID, desired_rep, plan_steps
+from twostep.web.client_setup import WEB_CLIENT_ID, WEB_SERVICE_ROLES, desired_rep, plan_steps
 
 
 def test_missing_client_is_created_with_pkce_and_exact_redirects() -> None:
@@ -21,10 +21,30 @@ def test_missing_client_is_created_with_pkce_and_exact_redirects() -> None:
 def test_matching_client_plans_nothing_and_drift_is_repaired() -> None:
     have = {**desired_rep("http://127.0.0.1:8000"), "id": "x", "name": "renamed by an admin",
             "attributes": {**desired_rep("http://127.0.0.1:8000")["attributes"], "other": "kept"}}
-    assert plan_steps("http://127.0.0.1:8000", have) == []
+    exact = frozenset(WEB_SERVICE_ROLES)
+    assert plan_steps("http://127.0.0.1:8000", have, exact) == []
     widened = {**have, "redirectUris": ["*"], "attributes": {"pkce.code.challenge.method": ""}}
-    (text, _run), = plan_steps("http://127.0.0.1:8000", widened)
+    (text, _run), = plan_steps("http://127.0.0.1:8000", widened, exact)
     assert "redirectUris" in text and "pkce" in text
+
+
+def test_web_client_has_its_own_service_account_with_exactly_its_roles() -> None:
+    rep = desired_rep("https://2fa.example.org")
+    assert rep["serviceAccountsEnabled"] is True
+    assert set(WEB_SERVICE_ROLES) == {"manage-users", "view-realm"}
+    assert not {"manage-realm", "view-events"} & set(WEB_SERVICE_ROLES)
+    (text, _run), = plan_steps("https://2fa.example.org", None)
+    assert "manage-users, view-realm" in text
+    have = {**rep, "id": "x"}
+    (text, _run), = plan_steps("https://2fa.example.org", have, frozenset({"manage-users"}))
+    assert "grant view-realm" in text
+    (text, _run), = plan_steps("https://2fa.example.org", have,
+                               frozenset({*WEB_SERVICE_ROLES, "manage-realm", "view-events"}))
+    assert "remove manage-realm, view-events" in text
+    # A client made by an older setup (no service account): enabled, then given its roles.
+    old = {**have, "serviceAccountsEnabled": False}
+    texts = [s[0] for s in plan_steps("https://2fa.example.org", old, None)]
+    assert len(texts) == 2 and "serviceAccountsEnabled" in texts[0] and "grant manage-users, view-realm" in texts[1]
 
 
 @pytest.mark.parametrize("url", ["ftp://x", "example.org", "https://x/?a=1", ""])

@@ -15,4 +15,5 @@ export TWOSTEP_URL="$url" TWOSTEP_ADMIN_USERNAME="${KC_BOOTSTRAP_ADMIN_USERNAME:
 STATE="${TWOSTEP_CACHE:-$HOME/.cache/keycloak-twostep}/instances/dev"
 twostep demo --realm demo --web-url "http://127.0.0.1:$WEB_PORT" --web-secret-file "$STATE/web-client-secret"
 echo "admin pages on http://127.0.0.1:$WEB_PORT (Ctrl-C to stop; Keycloak keeps running: deploy/local/keycloak.sh stop dev)"
-exec twostep web --realm demo --host 127.0.0.1 --port "$WEB_PORT" --client-secret-file "$STATE/web-client-secret"
+# The pages act with their own client twostep-web and refuse the bootstrap admin's credentials.
+exec env -u TWOSTEP_ADMIN_USERNAME -u TWOSTEP_ADMIN_PASSWORD twostep web --realm demo --host 127.0.0.1 --port "$WEB_PORT" --client-secret-file "$STATE/web-client-secret"

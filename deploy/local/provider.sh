@@ -17,9 +17,10 @@ build() {
   command -v javac >/dev/null || die "javac is missing: install a JDK (e.g. openjdk-17-jdk-headless), not only a JRE"
   command -v mvn >/dev/null || die "Maven (mvn) is required to build the provider"
   echo "building the twostep provider ($POM)" >&2
+  # clean: Maven does not recompile when only the compiler options changed.
   # -q keeps Maven to its errors; they go to stderr with everything else (colour codes stripped:
   # Maven 3.8 writes them even with -B).
-  mvn -q -B -Dstyle.color=never -f "$POM" package 2>&1 | sed 's/\x1b\[[0-9;]*m//g' >&2 \
+  mvn -q -B -Dstyle.color=never -f "$POM" clean package 2>&1 | sed 's/\x1b\[[0-9;]*m//g' >&2 \
     || die "the provider build failed (see Maven's output above)"
   [ -s "$JAR" ] || die "Maven finished but $JAR is missing"
   echo "$JAR"

@@ -3,6 +3,7 @@
 # Never installs into the system Python (Debian's python3 is "externally managed", PEP 668);
 # installs Debian's python3-venv when the interpreter has no venv/ensurepip.
 #   . deploy/local/venv.sh; venv_install ".[web]"
+#   . deploy/local/venv.sh; venv_install_locked deploy/requirements-test.lock ".[web,test]"
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
 VENV="${TWOSTEP_VENV:-$PWD/.venv}"
@@ -25,4 +26,15 @@ venv_install() {
   venv_python
   "$VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip >/dev/null
   "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e "$@"
+}
+# Exactly the locked versions (pip refuses any file whose hash is not in the lock), then the project
+# itself without resolving anything again; `pip check` fails when the lock no longer satisfies
+# pyproject.toml (regenerate it: see the header of the lock file and docs/operations.md).
+venv_install_locked() {
+  local lock="$1"; shift
+  venv_python
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip >/dev/null
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check --require-hashes -r "$lock"
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check --no-deps -e "$@"
+  "$VENV/bin/python" -m pip check >/dev/null
 }

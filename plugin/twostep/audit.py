@@ -30,10 +30,14 @@ def _scrub(event: dict[str, Any]) -> dict[str, Any]:
 
 @dataclass
 class StreamSink:
+    """Without an audit file the events go to stderr (the journal under systemd, the container
+    log): stdout carries only the command's own output, so `codes generate > sheet.txt` or
+    `bypass list --json | jq` never mixes audit lines into it."""
+
     stream: Any = None
 
     def write(self, event: dict[str, Any]) -> None:
-        out = self.stream or sys.stdout
+        out = self.stream or sys.stderr
         out.write(json.dumps(_scrub(event), sort_keys=True, default=str) + "\n")
         out.flush()
 

@@ -165,9 +165,9 @@ def generate(kc: KeycloakClient, user: JSON, *, count: int, actor: str, now: dat
     return codes, outcome
 
 
-def status(kc: KeycloakClient, user: JSON) -> CodesStatus:
+def status(kc: KeycloakClient, user: JSON, credentials: list[JSON] | None = None) -> CodesStatus:
     username = str(user.get("username", ""))
-    creds = kc.user_credentials(user["id"])
+    creds = kc.user_credentials(user["id"]) if credentials is None else credentials
     stored = codes_credentials(creds)
     if not stored:
         return CodesStatus(username, False)

@@ -16,6 +16,7 @@ import getpass
 import hashlib
 import importlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -24,7 +25,7 @@ from .audit import AuditSink, event
 from .clock import Clock
 from .enforcement import CONFIGURE_TOTP
 from .errors import Conflict, Forbidden, InvalidInput, NotFound, TwostepError
-from .keycloak_adapter import JSON, KeycloakClient
+from .keycloak_adapter import JSON, KeycloakClient, q
 from .policy import BYPASS_VALUE, HARD_BYPASS_MAX_S, RealmPolicy, parse_iso, utc_iso
 from .records import ENDING_VALUE, CredentialStore, Record, RecordStore, store_for
 from .settings import Settings
@@ -37,6 +38,8 @@ PRESETS = ("1h", "8h", "1d", "3d", "7d")
 SESSION_SKEW_MS = 5_000
 LOCK_PREFIX = "twostep-lock-"
 LOCK_GENERATIONS = 6
+# The sweep holds a stale chain only for the moment it takes to delete it.
+MIN_SWEEP_LEASE_S = 30.0
 
 
 # -- who is acting -----------------------------------------------------------------------------------
@@ -47,24 +50,71 @@ class Actor:
 
     identities: (realm, lower-cased username or e-mail) pairs naming the person at the keyboard.
     operator: the credentials are the bootstrap admin of the master realm (server-side operator
-    credentials); only those may use --break-glass."""
+    credentials); only those may use --break-glass.
+    user_ids: the target realm's users the person is (resolved from the identities): the self-bypass
+    rule compares these ids, so another spelling (e-mail for username, other case) or an operator
+    signed in to the master realm who also has an account in the realm is still "yourself".
+    credential: what signed in, for the audit: "service account <client>" (a shared secret: the
+    name is what the caller said) or "person <user>@<realm>"."""
 
     name: str
     operator: bool
     identities: tuple[tuple[str, str], ...]
+    user_ids: frozenset[str] = frozenset()
+    credential: str = "person"
 
 
 def actor_from_settings(settings: Settings, realm: str) -> Actor:
     if settings.uses_service_account:
         who = settings.actor or _os_user()
-        return Actor(f"{who} (service account {settings.client_id})", False, ((realm, who.lower()),))
+        return Actor(f"{who} (service account {settings.client_id})", False, ((realm, who.lower()),),
+                     credential=f"service account {settings.client_id}")
     admin = settings.admin_username or "?"
     ids = [(settings.admin_realm, admin.lower())]
     name = f"{admin}@{settings.admin_realm}"
     if settings.actor:
         ids.append((realm, settings.actor.lower()))
         name += f" for {settings.actor}"
-    return Actor(name, settings.admin_realm == "master" and bool(settings.admin_password), tuple(ids))
+    return Actor(name, settings.admin_realm == "master" and bool(settings.admin_password), tuple(ids),
+                 credential=f"person {admin}@{settings.admin_realm}")
+
+
+def acting_person(kc: KeycloakClient, settings: Settings) -> Actor:
+    """The actor of a bypass change made through the CLI. With the shared service account the person
+    must be named (TWOSTEP_ACTOR, `actor` in the file, or --actor): the secret says nothing about who
+    holds it. The named person, and a bootstrap admin under their username and e-mail, are resolved to
+    users of the target realm, so the self-bypass rule compares ids."""
+    if settings.uses_service_account and not (settings.actor or "").strip():
+        raise InvalidInput(f"the service account {settings.client_id} is shared: name the person acting "
+                           "(--actor NAME or TWOSTEP_ACTOR); it is recorded in the audit and checked "
+                           "against the user")
+    actor = actor_from_settings(settings, kc.realm)
+    names = {n for _r, n in actor.identities}
+    if not settings.uses_service_account and settings.admin_username:
+        names |= _admin_emails(kc, settings)
+    ids: set[str] = set()
+    for n in sorted(names):
+        ids |= _users_named(kc, n)
+    return Actor(actor.name, actor.operator, actor.identities + tuple((kc.realm, n) for n in sorted(names)),
+                 frozenset(ids), actor.credential)
+
+
+def _admin_emails(kc: KeycloakClient, settings: Settings) -> set[str]:
+    """The e-mail of the signed-in admin in their own realm (an operator's account in the target
+    realm often shares only the e-mail). Not readable: the username alone is compared."""
+    try:
+        rows = kc.request("GET", f"/{q(settings.admin_realm)}/users", what="the signed-in admin",
+                          params={"username": settings.admin_username, "exact": "true"}, realm_level=False).json()
+    except TwostepError:
+        return set()
+    return {str(r.get("email")).lower() for r in rows or [] if r.get("email")}
+
+
+def _users_named(kc: KeycloakClient, name: str) -> set[str]:
+    found = {str(u["id"]) for u in kc.find_users(username=name, exact="true", briefRepresentation="true")}
+    if "@" in name:
+        found |= {str(u["id"]) for u in kc.find_users(email=name, exact="true", briefRepresentation="true")}
+    return found
 
 
 def _os_user() -> str:
@@ -75,6 +125,8 @@ def _os_user() -> str:
 
 
 def is_self(actor: Actor, realm: str, user: JSON) -> bool:
+    if str(user.get("id") or "") in actor.user_ids:
+        return True
     names = {str(user.get("username") or "").lower(), str(user.get("email") or "").lower()} - {""}
     return any(r == realm and n in names for r, n in actor.identities)
 
@@ -219,7 +271,8 @@ def grant(kc: KeycloakClient, clock: Clock, audit: AuditSink, actor: Actor, req:
     audit.write(event(action, **common, until=utc_iso(until), reason=req.reason.strip(),
                       previous_until=rec.until_raw if extending else None,
                       reset_device=req.reset_device, devices_removed=devices_removed,
-                      sessions_ended=end_sessions, break_glass=req.break_glass, self_bypass=self_bypass))
+                      sessions_ended=end_sessions, break_glass=req.break_glass, self_bypass=self_bypass,
+                      credential=actor.credential))
     if req.break_glass:
         audit.write(event("bypass.break_glass", **common, until=utc_iso(until), reason=req.reason.strip(),
                           self_bypass=self_bypass))
@@ -310,27 +363,68 @@ def acquire_lock(kc: KeycloakClient, key: str, lease_s: float) -> Lock | None:
     `twostep-lock-<hash>-<generation>` succeeds for exactly one caller. A lock whose lease is over
     (its holder died or lost Keycloak) is taken over by creating the next generation, which again
     only one caller can do. None: another run holds it."""
-    digest = hashlib.sha256(key.encode()).hexdigest()[:24]
+    return _acquire(kc, hashlib.sha256(key.encode()).hexdigest()[:24], lease_s, time.time)
+
+
+def _acquire(kc: KeycloakClient, digest: str, lease_s: float, wall: Callable[[], float]) -> Lock | None:
     names: list[str] = []
     for gen in range(1, LOCK_GENERATIONS + 1):
         name = f"{LOCK_PREFIX}{digest}-{gen}"
         names.append(name)
         start = time.monotonic()
         try:
-            kc.create_role(name, f"twostep sync lock; lease until {time.time() + lease_s:.3f}")
+            kc.create_role(name, f"twostep sync lock; lease until {wall() + lease_s:.3f}")
             return Lock(names, start, lease_s)
         except Conflict:
             try:
                 desc = str(kc.get_role(name).get("description") or "")
             except NotFound:
                 return None  # released between our create and read: the holder finished
-            try:
-                lease_until = float(desc.rsplit(" ", 1)[-1])
-            except ValueError:
-                lease_until = 0.0
-            if time.time() < lease_until:
+            if wall() < lease_end(desc):
                 return None
     return None
+
+
+def lease_end(description: str) -> float:
+    """The lease end a lock role carries (epoch seconds); 0 when unreadable (a lock no one can
+    honour is over)."""
+    try:
+        return float(description.rsplit(" ", 1)[-1])
+    except ValueError:
+        return 0.0
+
+
+def sweep_stale_locks(kc: KeycloakClient, now: datetime) -> list[str]:
+    """Remove the lock roles whose lease is over at `now` (a run killed while holding one leaves it
+    behind; it would only be taken over the next time that user's bypass changes, and a chain of
+    LOCK_GENERATIONS stale ones would block that user for good). The removal follows the lock's own
+    rule: a stale chain is taken over (creating the next generation, which only one caller can do)
+    and released, so a holder that took it over a moment ago is never robbed. Returns the names removed."""
+    chains: dict[str, list[JSON]] = {}
+    for role in kc.roles_named(LOCK_PREFIX):
+        name = str(role.get("name") or "")
+        digest, _, gen = name[len(LOCK_PREFIX):].rpartition("-")
+        if name.startswith(LOCK_PREFIX) and digest and gen.isdigit():
+            chains.setdefault(digest, []).append(role)
+    removed: list[str] = []
+    at = now.timestamp()
+    for digest, roles in sorted(chains.items()):
+        if any(at < lease_end(str(r.get("description") or "")) for r in roles):
+            continue  # someone holds it (or took it over): theirs to release
+        lock = _acquire(kc, digest, MIN_SWEEP_LEASE_S, lambda: at)
+        if lock is not None:
+            release_lock(kc, lock)
+            found = {str(r.get("name")) for r in roles}
+            removed.extend(n for n in lock.names if n in found)  # not the generation the sweep made
+        elif len(roles) >= LOCK_GENERATIONS:
+            # Every generation stale: no one can take it over any more, so nothing can race this.
+            for name in sorted((str(r["name"]) for r in roles), reverse=True):
+                try:
+                    kc.delete_role(name)
+                    removed.append(name)
+                except NotFound:
+                    pass
+    return removed
 
 
 def release_lock(kc: KeycloakClient, lock: Lock) -> None:
@@ -383,24 +477,32 @@ def end_bypass(kc: KeycloakClient, plan: EndPlan, now: datetime, audit: AuditSin
 
 
 def end_window_sessions(kc: KeycloakClient, rec: Record, stop: datetime | None = None) -> int:
-    """End the sessions that began between the grant and `stop` (default: the record's end, which
-    end_bypass set to the moment the bypass was really ended); all of them when the record's times
-    can't be read."""
+    """End the sessions and offline sessions (offline_access tokens) that began between the grant and
+    `stop` (default: the record's end, which end_bypass set to the moment the bypass was really ended);
+    all of them when the record's times can't be read. An offline token outlives every online session
+    and `POST /users/{id}/logout` leaves it alone, so it is ended by id like the others."""
     start, stop = rec.granted_at, stop or rec.until
     if start is None or stop is None:
         kc.logout_user(rec.user_id)  # no trustworthy window (hand-set record): all sessions
+        for session in kc.offline_sessions(rec.user_id):
+            _end_session(kc, session, offline=True)
         return -1
     lo = int(start.timestamp() * 1000) - SESSION_SKEW_MS
     hi = int(stop.timestamp() * 1000) + SESSION_SKEW_MS
     ended = 0
-    for session in kc.user_sessions(rec.user_id):
-        if lo <= int(session.get("start") or 0) <= hi:
-            try:
-                kc.delete_session(str(session["id"]))
-                ended += 1
-            except NotFound:
-                pass
+    for offline, sessions in ((False, kc.user_sessions(rec.user_id)), (True, kc.offline_sessions(rec.user_id))):
+        for session in sessions:
+            if lo <= int(session.get("start") or 0) <= hi:
+                ended += _end_session(kc, session, offline)
     return ended
+
+
+def _end_session(kc: KeycloakClient, session: JSON, offline: bool) -> int:
+    try:
+        kc.delete_session(str(session["id"]), offline=offline)
+        return 1
+    except NotFound:
+        return 0  # ended meanwhile (sign-out, expiry, another run)
 
 
 def finish(kc: KeycloakClient, user_id: str, end_sessions: bool = True, store: RecordStore | None = None) -> int:
@@ -434,7 +536,8 @@ def revoke(kc: KeycloakClient, clock: Clock, audit: AuditSink, actor: Actor, who
                               + (["end the sessions opened during the bypass"] if end_sessions else [])}
     if dry_run:
         return result
-    outcome = end_bypass(kc, plan, now, audit, actor.name, lease_seconds(settings or kc.settings))
+    outcome = end_bypass(kc, plan, now, audit, actor.name, lease_seconds(settings or kc.settings),
+                         credential=actor.credential)
     if outcome != "done":
         raise Conflict(f"the bypass of {rec.username} is being ended by another run; check "
                        f"`twostep bypass show {rec.username}`")
@@ -452,6 +555,6 @@ def show(kc: KeycloakClient, clock: Clock, who: str) -> dict[str, Any]:
     return show_user(kc, resolve_user(kc, who), clock())
 
 
-def show_user(kc: KeycloakClient, user: JSON, now: datetime) -> dict[str, Any]:
+def show_user(kc: KeycloakClient, user: JSON, now: datetime, credentials: list[JSON] | None = None) -> dict[str, Any]:
     policy, store = realm_context(kc)
-    return store.read(kc, user).as_dict(now, policy.bypass_max_s)
+    return store.read(kc, user, credentials).as_dict(now, policy.bypass_max_s)

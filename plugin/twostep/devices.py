@@ -37,10 +37,11 @@ def _device(cred: JSON) -> Device:
     return Device(str(cred["id"]), str(cred.get("userLabel") or "(no label)"), when)
 
 
-def list_devices(kc: KeycloakClient, user_id: str) -> list[Device]:
+def list_devices(kc: KeycloakClient, user_id: str, credentials: list[JSON] | None = None) -> list[Device]:
     """The user's OTP devices in credential order: id, label, created. Never the secret
     (the admin API strips secretData, and we only read these three fields)."""
-    return [_device(c) for c in otp_credentials(kc.user_credentials(user_id))]
+    creds = kc.user_credentials(user_id) if credentials is None else credentials
+    return [_device(c) for c in otp_credentials(creds)]
 
 
 @dataclass(frozen=True)
@@ -60,9 +61,12 @@ def reset_otp(kc: KeycloakClient, user: JSON, *, actor: str, now: datetime, sink
     if dry_run:
         needs_action = CONFIGURE_TOTP not in (user.get("requiredActions") or [])
         return ResetResult(devices, needs_action, len(sessions), "not sent (dry run)")
+    # The new-device requirement goes first: if Keycloak refuses it (a federation with import off
+    # answers 'The user is read-only'), no device has been removed yet and the user is still asked
+    # for a code. The other order would leave a user with neither, who signs in with a password.
+    added = require_totp(kc, uid)
     for d in devices:
         kc.delete_credential(uid, d.id)
-    added = require_totp(kc, uid)
     kc.logout_user(uid)
     sink.write(audit.event("otp.reset", realm=kc.realm, actor=actor, now=now, user_id=uid,
                            username=user.get("username"), reason=reason, devices_removed=len(devices),

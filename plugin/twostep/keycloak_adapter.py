@@ -481,12 +481,43 @@ class KeycloakClient:
     def update_group(self, group_id: str, rep: JSON) -> None:
         self.put(f"/groups/{q(group_id)}", rep, f"update group {rep.get('path', group_id)!r}")
 
-    def delete_session(self, session_id: str) -> None:
+    def delete_session(self, session_id: str, offline: bool = False) -> None:
+        """End one session; `offline`: an offline session (what an offline_access refresh token
+        lives on). RealmAdminResource.deleteSession looks the id up in the one store it is told."""
+        if offline:
+            self.request("DELETE", f"/sessions/{q(session_id)}", what="end offline session",
+                         params={"isOffline": "true"})
+            return
         self.delete(f"/sessions/{q(session_id)}", "end session")
+
+    def offline_sessions(self, user_id: str) -> list[JSON]:
+        """The user's offline sessions (offline_access tokens), each once. Keycloak lists them per
+        client only; `GET /users/{id}/consents` names the clients holding an offline token
+        (additionalGrants "Offline Token" with the client's id), and needs only view-users, like
+        `GET /users/{id}/offline-sessions/{clientUuid}` (UserResource)."""
+        clients: list[str] = []
+        for consent in self.get(f"/users/{q(user_id)}/consents", "user consents") or []:
+            for extra in consent.get("additionalGrants") or []:
+                if extra.get("key") == "Offline Token" and extra.get("client"):
+                    clients.append(str(extra["client"]))
+        found: dict[str, JSON] = {}
+        for client_uuid in dict.fromkeys(clients):
+            try:
+                rows = self.get(f"/users/{q(user_id)}/offline-sessions/{q(client_uuid)}", "offline sessions")
+            except NotFound:
+                continue  # the client was deleted meanwhile, and its offline sessions with it
+            for row in rows or []:
+                found.setdefault(str(row["id"]), row)
+        return list(found.values())
 
     def create_role(self, name: str, description: str) -> None:
         """Realm role names are unique: a create is the one atomic claim Keycloak offers (409 = taken)."""
         self.post("/roles", {"name": name, "description": description}, f"create role {name!r}")
+
+    def roles_named(self, prefix: str, page_size: int = 100) -> list[JSON]:
+        """Realm roles whose name starts with `prefix` (Keycloak's search is a substring match)."""
+        return [r for r in self.paged("/roles", "list roles", page_size, search=prefix)
+                if str(r.get("name") or "").startswith(prefix)]
 
     def get_role(self, name: str) -> JSON:
         return self.get(f"/roles/{q(name)}", f"role {name!r}")

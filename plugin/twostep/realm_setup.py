@@ -36,6 +36,7 @@ from .policy import (
 from .records import provider_loaded
 from .web.client_setup import WEB_CLIENT_ID
 from .web.client_setup import plan_steps as web_client_steps
+from .web.client_setup import read_service_roles as web_client_roles
 
 REQUIRED_ACTIONS = ("CONFIGURE_TOTP", "CONFIGURE_RECOVERY_AUTHN_CODES")
 DECIDE_CHOICES = ("auto", "provider", "sync")
@@ -145,6 +146,7 @@ class Actual:
     to_enforce: list[JSON]
     manage_service_client: bool = False
     web_client: JSON | None = None
+    web_client_roles: frozenset[str] | None = None
 
 
 Secret = Callable[[str, str], None]
@@ -194,6 +196,7 @@ def read_actual(kc: KeycloakClient, desired: Desired, now: datetime) -> Actual:
         u for u in users_in_scope(kc, want_policy)
         if needs_enrollment(u, want_policy, now) and not has_device(kc, u)
     ][:ENFORCE_LIMIT]
+    web_client = kc.find_client(WEB_CLIENT_ID) if desired.web_url else None
     return Actual(
         realm=realm,
         flows=targets,
@@ -206,7 +209,8 @@ def read_actual(kc: KeycloakClient, desired: Desired, now: datetime) -> Actual:
         service_roles_missing=missing_roles,
         to_enforce=to_enforce,
         manage_service_client=manage_client,
-        web_client=kc.find_client(WEB_CLIENT_ID) if desired.web_url else None,
+        web_client=web_client,
+        web_client_roles=web_client_roles(kc, web_client),
     )
 
 
@@ -317,7 +321,8 @@ def plan(desired: Desired, actual: Actual, now: datetime) -> list[Action]:
                                   + ", ".join(actual.service_roles_missing), _grant_service_roles))
 
     if desired.web_url:
-        actions += [Action(text, run) for text, run in web_client_steps(desired.web_url, actual.web_client)]
+        actions += [Action(text, run) for text, run in web_client_steps(desired.web_url, actual.web_client,
+                                                                          actual.web_client_roles)]
 
     if actual.to_enforce:
         users = [(u["id"], u.get("username", u["id"])) for u in actual.to_enforce]

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from . import flows, recovery_codes
+from . import federation, flows, recovery_codes
 from .backup_codes import LOW_WARNING
 from .bypass import list_bypasses
 from .enforcement import CONFIGURE_TOTP, grace_deadline, users_in_scope
@@ -15,6 +15,9 @@ from .errors import Forbidden, NotFound, TwostepError
 from .keycloak_adapter import KeycloakClient
 from .policy import ADMIN_ONLY_ATTRS, BROWSER_FLOW, CONDITION_PROVIDER, POLICY_ATTR, RESET_FLOW, RealmPolicy, utc_iso
 from .realm_setup import Desired, read_actual
+
+TESTED_VERSIONS = ((26, 4, 0), (26, 7, 3))
+"""The Keycloak releases CI runs the suite against (lowest minor and the pin): deploy/local/run-tests.sh."""
 
 COUNT_LIMIT = 5000
 LIST_LIMIT = 50
@@ -98,6 +101,7 @@ def realm_status(kc: KeycloakClient, now: datetime, count_limit: int = COUNT_LIM
         bound = realm.get(t.key)
         report.checks.append(Check(f"{t.key} binding", bound == t.alias, f"bound to {bound!r}", setup_fix))
 
+    report.checks.extend(_federation_checks(kc, policy.record_store))
     bypasses = list_bypasses(kc, lambda: now)
     report.counts, report.lists = _counts(kc, policy, count_limit, now,
                                           bypassed={b["user_id"] for b in bypasses if b["bypassed"]})
@@ -113,6 +117,18 @@ def realm_status(kc: KeycloakClient, now: datetime, count_limit: int = COUNT_LIM
         + ", ".join(sorted(b["username"] for b in overdue)[:10]) + " - is `twostep sync` running?",
         f"twostep sync --realm {kc.realm}; then schedule it (deploy/cron, deploy/systemd, deploy/kubernetes)"))
     return report
+
+
+def _federation_checks(kc: KeycloakClient, record_store: str, test_connections: bool = False) -> list[Check]:
+    """One check per federation setting that would stop twostep from working for its users."""
+    try:
+        comps, mappers = federation.read(kc)
+    except Forbidden:
+        return [Check("user federation", True, "not checked with these credentials (needs view-realm)")]
+    found = federation.assess(comps, mappers, record_store, kc.realm)
+    if test_connections:
+        found += federation.reachability(kc, comps)
+    return [Check(f.name, f.ok, f.detail, f.fix) for f in found]
 
 
 PROVIDER_FIX = ("install the twostep provider JAR into Keycloak's providers/ (docs/provider.md), "
@@ -174,6 +190,31 @@ def _counts(kc: KeycloakClient, policy: RealmPolicy, limit: int, now: datetime, 
     return counts, lists
 
 
+def _vstr(v: tuple[int, ...]) -> str:
+    return ".".join(map(str, v))
+
+
+def version_check(version: str) -> Check:
+    """Keycloak's version against the tested range: inside it passes; outside it (older, newer, or
+    unreadable) it fails, saying which range was tested, because nothing vouches for it there."""
+    lo, hi = TESTED_VERSIONS
+    tested = f"tested: {_vstr(lo)} to {_vstr(hi)}"
+    fix = (f"run Keycloak {_vstr(lo)}-{_vstr(hi)}, or run the test suite against this release first "
+           "(KEYCLOAK_VERSION=X.Y.Z bash deploy/local/run-tests.sh)")
+    parts = version.split("-", 1)[0].split(".")
+    try:
+        v = tuple(int(x) for x in parts[:3])
+    except ValueError:
+        v = ()
+    if len(v) != 3:
+        return Check("Keycloak version", False, f"{version!r} is not a release number; untested ({tested})", fix)
+    if v < lo:
+        return Check("Keycloak version", False, f"{version} is older than the tested range ({tested})", fix)
+    if v > hi:
+        return Check("Keycloak version", False, f"{version} is newer than the tested range: untested ({tested})", fix)
+    return Check("Keycloak version", True, f"{version} ({tested})")
+
+
 def doctor(kc: KeycloakClient) -> Report:
     report = Report(kc.realm)
     s = kc.settings
@@ -188,8 +229,7 @@ def doctor(kc: KeycloakClient) -> Report:
     try:
         info = kc.server_info()
         version = info.get("systemInfo", {}).get("version", "?")
-        report.checks.append(Check("Keycloak version", version.startswith("26."), version,
-                                   "keycloak-twostep supports Keycloak 26.x"))
+        report.checks.append(version_check(str(version)))
         themes = {t["name"] for t in info.get("themes", {}).get("login", [])}
         report.checks.append(Check("login theme 'twostep' visible", "twostep" in themes,
                                    "found" if "twostep" in themes else "not found",
@@ -215,4 +255,6 @@ def doctor(kc: KeycloakClient) -> Report:
     for key, alias in (("browserFlow", BROWSER_FLOW), ("resetCredentialsFlow", RESET_FLOW)):
         report.checks.append(Check(f"{key} binding", realm.get(key) == alias, f"bound to {realm.get(key)!r}",
                                    f"twostep setup --realm {kc.realm}"))
+    store = RealmPolicy.effective(attrs)[0].record_store
+    report.checks.extend(_federation_checks(kc, store, test_connections=True))
     return report

@@ -13,13 +13,13 @@ Any other value, or a record that cannot be read, is no bypass.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Protocol
 
-from .errors import NotFound, TwostepError
+from . import federation
+from .errors import Conflict, Forbidden, NotFound, TwostepError
 from .keycloak_adapter import JSON, KeycloakClient
 from .policy import (
     BYPASS_ATTR,
@@ -31,6 +31,7 @@ from .policy import (
     RECORD_ATTRS,
     STORE_CREDENTIAL,
     RealmPolicy,
+    parse_strict_time,
 )
 
 ENDING_VALUE = "ending"
@@ -40,17 +41,7 @@ ATTRIBUTE_OF = {"marker": BYPASS_ATTR, **{f: f"twostep_bypass_{f}" for f in FIEL
 assert set(ATTRIBUTE_OF.values()) == {BYPASS_ATTR, *RECORD_ATTRS}
 CREDENTIAL_LABEL = "twostep bypass"
 STORE_CREDENTIAL_NAME = "credential"
-_TIME = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$")
-
-
-def parse_time(text: str) -> datetime | None:
-    """The one time format twostep writes (`YYYY-MM-DDTHH:MM:SSZ`); anything else is None."""
-    if not isinstance(text, str) or not _TIME.match(text):
-        return None
-    try:
-        return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
-    except ValueError:
-        return None
+parse_time = parse_strict_time
 
 
 @dataclass(frozen=True)
@@ -104,6 +95,8 @@ class Record:
         assert self.until is not None and self.granted_at is not None
         if self.until <= now:
             return "expired"
+        if self.granted_at > now:
+            return "granted-in-future"
         if (self.until - self.granted_at).total_seconds() > min(bypass_max_s, HARD_BYPASS_MAX_S):
             return "too-long"
         return "active"
@@ -222,6 +215,7 @@ class CredentialStore:
     def write(self, kc: KeycloakClient, user: JSON, fields: dict[str, str],
               required_actions: list[str] | None = None) -> None:
         uid = str(user["id"])
+        refuse_directory_write(kc, user)
         # Index first: a member without a record is cleaned up by sync; a record outside the index
         # would still end on time at sign-in, but sync could not find it to end its sessions.
         gid = self._group_id(kc, create=True)
@@ -255,6 +249,28 @@ class CredentialStore:
             return
         for user in list(kc.iter_group_members(gid, page_size, brief=False)):
             yield user, self.read(kc, user)
+
+
+def refuse_directory_write(kc: KeycloakClient, user: JSON) -> None:
+    """Joining the index group must not reach an LDAP directory: a group-ldap-mapper in LDAP_ONLY
+    mode whose groups path covers it would create the group and the membership in the directory,
+    even for a READ_ONLY federation (see federation.py). Refuse before anything is written."""
+    link = user.get("federationLink")
+    if not link:
+        return
+    try:
+        mappers = kc.get("/components", "list the federation's mappers", parent=link,
+                         type=federation.LDAP_MAPPER) or []
+    except Forbidden:
+        # Someone with manage-users but not view-realm (web pages): they cannot see the mappers;
+        # `twostep status` reports such a mapper to whoever can.
+        return
+    owners = [m for m in mappers if federation.manages_index_group(m)]
+    if owners:
+        raise Conflict(f"{user.get('username')}'s directory would be written: the federation's group mapper "
+                       f"{owners[0].get('name')!r} keeps top-level groups in LDAP (mode LDAP_ONLY, groups path "
+                       f"'/'), the bypass index group {BYPASS_INDEX_GROUP!r} included; set its Groups Path to a "
+                       "subgroup such as /ldap (or its mode to READ_ONLY or IMPORT), then try again")
 
 
 def provider_loaded(kc: KeycloakClient) -> bool:

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from typing import Any
 
 import click
 
 from .. import bypass as svc
 from ..audit import AuditSink, sink_for
+from ..keycloak_adapter import KeycloakClient
 from ..policy import utc_iso
-from .common import app, emit_json, json_option, realm_options
+from .common import App, app, emit_json, json_option, realm_options
 from .durations import format_duration, parse_duration
 
 
@@ -27,6 +29,11 @@ def _done(result: dict[str, Any], as_json: bool) -> None:
     verb = "would" if result.get("dry_run") else "done:"
     for change in result.get("changes", []):
         click.echo(f"{verb} {change}")
+
+
+def _person(a: App, kc: KeycloakClient, actor: str | None) -> svc.Actor:
+    settings = a.settings if actor is None else replace(a.settings, actor=actor.strip() or None)
+    return svc.acting_person(kc, settings)
 
 
 @click.group()
@@ -48,10 +55,13 @@ def bypass() -> None:
 @click.option("--extend", is_flag=True, help="Change the end of an active bypass (recorded as an extension).")
 @click.option("--break-glass", is_flag=True,
               help="Sole admin, lost phone: allow a self-bypass (operator credentials only; audited).")
+@click.option("--actor", "actor", metavar="NAME", default=None,
+              help="The person acting (required with the shared service account; or TWOSTEP_ACTOR).")
 @click.option("--dry-run", is_flag=True, help="Print what would change; change nothing.")
 @json_option
 def grant(user: str, duration: str | None, until: str | None, reason: str, reset_device: bool,
-          end_sessions: bool | None, extend: bool, break_glass: bool, dry_run: bool, as_json: bool) -> None:
+          end_sessions: bool | None, extend: bool, break_glass: bool, actor: str | None, dry_run: bool,
+          as_json: bool) -> None:
     """Grant USER (username, e-mail or id) a bypass."""
     req = svc.GrantRequest(
         who=user, reason=reason, duration=parse_duration(duration) if duration is not None else None,
@@ -61,8 +71,7 @@ def grant(user: str, duration: str | None, until: str | None, reason: str, reset
         svc._check_request(req)
     a = app()
     kc = a.client()
-    actor = svc.actor_from_settings(a.settings, kc.realm)
-    result = svc.grant(kc, a.clock, _audit(as_json), actor, req, dry_run)
+    result = svc.grant(kc, a.clock, _audit(as_json), _person(a, kc, actor), req, dry_run)
     _done(result, as_json)
 
 
@@ -72,14 +81,15 @@ def grant(user: str, duration: str | None, until: str | None, reason: str, reset
 @click.option("--reason", default="", help="Why (kept in the audit).")
 @click.option("--end-sessions/--keep-sessions", "end_sessions", default=True, show_default=True,
               help="End the sessions opened while the bypass was active.")
+@click.option("--actor", "actor", metavar="NAME", default=None,
+              help="The person acting (required with the shared service account; or TWOSTEP_ACTOR).")
 @click.option("--dry-run", is_flag=True, help="Print what would change; change nothing.")
 @json_option
-def revoke(user: str, reason: str, end_sessions: bool, dry_run: bool, as_json: bool) -> None:
+def revoke(user: str, reason: str, end_sessions: bool, actor: str | None, dry_run: bool, as_json: bool) -> None:
     """End USER's bypass now."""
     a = app()
     kc = a.client()
-    result = svc.revoke(kc, a.clock, _audit(as_json), svc.actor_from_settings(a.settings, kc.realm), user,
-                        reason, end_sessions, dry_run)
+    result = svc.revoke(kc, a.clock, _audit(as_json), _person(a, kc, actor), user, reason, end_sessions, dry_run)
     _done(result, as_json)
 
 

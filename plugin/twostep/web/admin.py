@@ -117,9 +117,10 @@ def _user_view(user: JSON) -> dict[str, Any]:
     kc: KeycloakClient = g.kc
     now = ext()["clock"]()
     me = session["user"]
+    creds = kc.user_credentials(user["id"])  # one read for devices, codes and (provider mode) the bypass
     return {
-        "user": user, "devices": devices.list_devices(kc, user["id"]),
-        "codes": backup_codes.status(kc, user), "bypass": bypass.show_user(kc, user, now),
+        "user": user, "devices": devices.list_devices(kc, user["id"], creds),
+        "codes": backup_codes.status(kc, user, creds), "bypass": bypass.show_user(kc, user, now, creds),
         "sessions": len(kc.user_sessions(user["id"])), "presets": bypass.PRESETS,
         "is_self": bypass.is_self(actor(), kc.realm, user) or user["id"] == me.get("id"),
     }

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import base64
+import binascii
 import json
+import math
+import re
 import secrets
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections import Counter as Tally
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
 from functools import wraps
 from pathlib import Path
 from typing import Any, TypeVar, cast
@@ -17,12 +21,12 @@ from urllib.parse import urlencode
 import requests
 from authlib.integrations.base_client.errors import OAuthError
 from authlib.integrations.flask_client import OAuth
-from flask import Flask, Response, abort, g, redirect, render_template, request, session, url_for
+from flask import Flask, Response, abort, flash, g, redirect, render_template, request, session, url_for
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 
 from ..clock import Clock, system_clock
-from ..errors import Forbidden, NotFound, TwostepError, Unauthorized
+from ..errors import ConfigError, Forbidden, KeycloakUnavailable, NotFound, TwostepError, Unauthorized
 from ..keycloak_adapter import KeycloakClient
 from ..settings import Settings
 from .client_setup import CALLBACK_PATH, WEB_CLIENT_ID, normalize_url
@@ -32,6 +36,11 @@ F = TypeVar("F", bound=Callable[..., Any])
 ADMIN_ROLE = "manage-users"
 KC_ACTIONS = ("CONFIGURE_TOTP", "CONFIGURE_RECOVERY_AUTHN_CODES")
 SERVICE_CLIENT_TTL_S = 50.0
+SESSION_LIFETIME_S = 8 * 3600
+# TWOSTEP_WEB_SECRET_KEY values shipped in this repository's examples and docs: never a real key.
+PLACEHOLDER_KEYS = frozenset({"change-me-to-64-random-hex-characters", "change-me", "changeme", "replace-me",
+                              "secret", "..."})
+MIN_KEY_BYTES = 32
 
 
 @dataclass(frozen=True)
@@ -42,6 +51,42 @@ class WebConfig:
     secret_key: str | None = None  # signs the session cookie; random per start when None
     token_dir: str | None = None
     page_size: int = 20
+    max_sessions: int = 2000  # token files kept at most (FileTokenStore.max_records)
+
+
+def check_secret_key(key: str | None) -> None:
+    """Refuse a session-signing key that is a shipped placeholder or has fewer than 32 random bytes
+    (whoever knows the key can forge any session cookie). None: a random key is made at start."""
+    if key is None:
+        return
+    low = key.strip().lower()
+    if low in PLACEHOLDER_KEYS or any(word in low for word in ("change-me", "changeme", "replace-me")):
+        raise ConfigError("TWOSTEP_WEB_SECRET_KEY is a placeholder from the examples; set a random key "
+                          "(e.g. openssl rand -hex 32)")
+    if _key_bytes(key) < MIN_KEY_BYTES or _entropy_bits(key) < 4 * MIN_KEY_BYTES:
+        raise ConfigError(f"TWOSTEP_WEB_SECRET_KEY is too weak: use at least {MIN_KEY_BYTES} random bytes "
+                          "(e.g. openssl rand -hex 32)")
+
+
+def _key_bytes(key: str) -> int:
+    """How many bytes the key stands for: hex and base64 text carry fewer bytes than characters."""
+    if re.fullmatch(r"[0-9a-fA-F]+", key):
+        return len(key) // 2
+    if re.fullmatch(r"[A-Za-z0-9+/_-]+={0,2}", key):
+        try:
+            return len(base64.urlsafe_b64decode(key.replace("+", "-").replace("/", "_") + "=" * (-len(key) % 4)))
+        except (binascii.Error, ValueError):
+            pass
+    return len(key.encode())
+
+
+def _entropy_bits(key: str) -> float:
+    """Upper estimate of the key's randomness from its character frequencies (a repeated or
+    low-variety string scores low); a random hex key of 64 characters scores about 240 bits."""
+    counts: Iterable[int] = Tally(key).values()
+    n = len(key)
+    per_char = -sum(c / n * math.log2(c / n) for c in counts) if n else 0.0
+    return per_char * n
 
 
 def jwt_claims(token: str) -> dict[str, Any]:
@@ -61,12 +106,15 @@ def admin_roles(access_token: str) -> list[str]:
 
 
 class ServiceClients:
-    """The app's own Keycloak client (settings' credentials), for the self-service pages: reused
-    for a short while so a page does not pay a token request."""
+    """The web app's own service account (client twostep-web, roles client_setup.WEB_SERVICE_ROLES:
+    no manage-realm, no view-events), for the self-service pages; never the CLI's credentials.
+    Reused for a short while so a page does not pay a token request."""
 
-    def __init__(self, settings: Settings, factory: Callable[[], KeycloakClient] | None = None) -> None:
-        self.settings = settings
-        self.factory = factory or (lambda: KeycloakClient(settings))
+    def __init__(self, settings: Settings, web: WebConfig) -> None:
+        own = replace(settings, client_id=web.client_id, client_secret=web.client_secret,
+                      admin_username=None, admin_password=None)
+        self.settings = own
+        self.factory: Callable[[], KeycloakClient] = lambda: KeycloakClient(own)
         self._lock = threading.Lock()
         self._client: KeycloakClient | None = None
         self._made = 0.0
@@ -80,7 +128,7 @@ class ServiceClients:
 
 
 def _metrics(app: Flask) -> None:
-    from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+    from prometheus_client import CollectorRegistry, Counter, Histogram
 
     from ..metrics import attach
 
@@ -106,16 +154,51 @@ def _metrics(app: Flask) -> None:
             resp.headers["X-Keycloak-Calls"] = str(kc.calls.count)
         return resp
 
-    app.add_url_rule("/metrics", "metrics",
-                     lambda: Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST))
+    app.extensions["twostep_metrics"] = registry
 
 
-def create_app(settings: Settings, web: WebConfig, *, clock: Clock = system_clock,
-               service_client: Callable[[], KeycloakClient] | None = None) -> Flask:
+def metrics_app(app: Flask) -> Callable[..., Any]:
+    """A WSGI app serving only GET /metrics of `app`'s registry: `twostep web --metrics-port` binds it
+    to its own address (loopback by default), so the pages' port never answers /metrics."""
+    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+    registry = app.extensions["twostep_metrics"]
+
+    def wsgi(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        if environ.get("PATH_INFO") != "/metrics" or environ.get("REQUEST_METHOD") not in ("GET", "HEAD"):
+            start_response("404 Not Found", [("Content-Type", "text/plain"), ("Cache-Control", "no-store")])
+            return [b"not found\n"]
+        body = generate_latest(registry)
+        start_response("200 OK", [("Content-Type", CONTENT_TYPE_LATEST), ("Content-Length", str(len(body)))])
+        return [body]
+
+    return wsgi
+
+
+class PortDispatch:
+    """One gunicorn serving two listeners: connections accepted on `metrics_port` get the metrics
+    app, all others the pages. Decided by the local port of the accepted socket, which a client
+    cannot choose by a header."""
+
+    def __init__(self, pages: Callable[..., Any], metrics: Callable[..., Any], metrics_port: int) -> None:
+        self.pages, self.metrics, self.metrics_port = pages, metrics, metrics_port
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        sock = environ.get("gunicorn.socket") or environ.get("werkzeug.socket")
+        try:
+            local = sock.getsockname() if sock is not None else None
+        except OSError:
+            local = None
+        port = local[1] if isinstance(local, tuple) and len(local) >= 2 else None
+        return (self.metrics if port == self.metrics_port else self.pages)(environ, start_response)
+
+
+def create_app(settings: Settings, web: WebConfig, *, clock: Clock = system_clock) -> Flask:
     """The web app for `settings.realm`. Admin pages act with the signed-in admin's own token;
-    the security page reads and changes only the signed-in user's own account with the app's
-    credentials (settings: the twostep-cli service account)."""
+    the security page reads and changes only the signed-in user's own account with the web
+    client's own service account (twostep-web; settings' credentials are not used)."""
     realm = settings.require_realm()
+    check_secret_key(web.secret_key)
     public_url = normalize_url(web.public_url)
     app = Flask(__name__, template_folder=str(Path(__file__).parent / "templates"))
     app.config.update(
@@ -124,13 +207,14 @@ def create_app(settings: Settings, web: WebConfig, *, clock: Clock = system_cloc
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=public_url.startswith("https://"),
-        PERMANENT_SESSION_LIFETIME=8 * 3600,
+        PERMANENT_SESSION_LIFETIME=SESSION_LIFETIME_S,
         WTF_CSRF_TIME_LIMIT=None,  # bound to the session, which ends with sign-out
         MAX_CONTENT_LENGTH=64 * 1024,
     )
     app.extensions["twostep"] = {
         "settings": settings, "realm": realm, "web": web, "public_url": public_url, "clock": clock,
-        "tokens": FileTokenStore(web.token_dir), "service": ServiceClients(settings, service_client),
+        "tokens": FileTokenStore(web.token_dir, max_records=web.max_sessions),
+        "service": ServiceClients(settings, web),
     }
     CSRFProtect(app)
     oauth = OAuth(app)
@@ -151,7 +235,7 @@ def create_app(settings: Settings, web: WebConfig, *, clock: Clock = system_cloc
         resp.headers.setdefault("Content-Security-Policy",
                                 "default-src 'self'; style-src 'self' 'unsafe-inline'; form-action 'self' "
                                 + settings.url + "; frame-ancestors 'none'")
-        if request.endpoint not in ("static", "healthz", "metrics"):
+        if request.endpoint not in ("static", "healthz"):
             resp.headers.setdefault("Cache-Control", "no-store")
         return resp
 
@@ -236,16 +320,27 @@ def _auth_routes(app: Flask) -> None:
                                    message=f"The sign-in answer was refused ({exc.error}). Try again."), 400
         claims = token.get("userinfo") or jwt_claims(token.get("id_token", ""))
         roles = admin_roles(token["access_token"])
+        sub = claims.get("sub")
+        if not sub or jwt_claims(token["access_token"]).get("sub") != sub:
+            return render_template("error.html", status=400, title="Sign-in failed",
+                                   message="The sign-in answer names no user (or two different ones). Try again."), 400
+        store: FileTokenStore = ext()["tokens"]
         old = session.get("sid")
         if old:
-            ext()["tokens"].delete(old)
+            store.delete(old)
         pending = session.get("pending")
         next_url = session.get("next", "/")
+        notes = session.get("_flashes")  # e.g. "your sign-in had ended" from before this sign-in
         session.clear()
-        sid = FileTokenStore.new_id()
-        ext()["tokens"].put(sid, _token_record(token))
+        if notes:
+            session["_flashes"] = notes
+        key = FileTokenStore.user_key(ext()["realm"], str(sub))
+        store.admit(key)
+        sid = FileTokenStore.new_id(key)
+        rec = _token_record(token)
+        store.put(sid, rec, rec["ends_at"])
         session["sid"] = sid
-        session["user"] = {"id": claims.get("sub"), "username": claims.get("preferred_username"),
+        session["user"] = {"id": sub, "username": claims.get("preferred_username"),
                            "email": claims.get("email"), "name": claims.get("name"),
                            "admin": ADMIN_ROLE in roles}
         session.permanent = True
@@ -280,48 +375,70 @@ def start_kc_action(action: str, pending: dict[str, Any]) -> Any:
 
 
 def _token_record(token: dict[str, Any]) -> dict[str, Any]:
+    """What is kept of a token answer; `ends_at`: after it nothing in the record can be used (the
+    later of the access and refresh tokens' expiry, never past the session cookie's lifetime)."""
     now = time.time()
+    expires_at = float(token.get("expires_at") or now + float(token.get("expires_in") or 60))
+    refresh_at = now + float(token.get("refresh_expires_in") or 0) if token.get("refresh_token") else 0.0
     return {"access_token": token["access_token"], "refresh_token": token.get("refresh_token"),
-            "id_token": token.get("id_token"),
-            "expires_at": float(token.get("expires_at") or now + float(token.get("expires_in") or 60))}
+            "id_token": token.get("id_token"), "expires_at": expires_at,
+            "ends_at": min(now + SESSION_LIFETIME_S, max(expires_at, refresh_at))}
 
 
-def access_token() -> str | None:
-    """The signed-in person's access token, refreshed when it is about to expire; None when the
-    session is gone (signed out elsewhere, refresh refused)."""
-    sid = session.get("sid")
-    if not sid:
-        return None
-    rec = ext()["tokens"].get(sid)
-    if rec is None:
-        return None
-    if rec["expires_at"] - time.time() > 15:
-        return str(rec["access_token"])
+def _refresh(sid: str, rec: dict[str, Any]) -> dict[str, Any] | None:
+    """A new token from Keycloak for the stored refresh token (Authlib). None when Keycloak refuses:
+    the session ended (signed out elsewhere, expired, ended by an admin) or the user is disabled."""
     if not rec.get("refresh_token"):
         return None
-    meta = ext()["oauth"].load_server_metadata()
-    web: WebConfig = ext()["web"]
     try:
-        resp = requests.post(meta["token_endpoint"], timeout=ext()["settings"].timeout, data={
-            "grant_type": "refresh_token", "refresh_token": rec["refresh_token"],
-            "client_id": web.client_id, "client_secret": web.client_secret})
+        token = ext()["oauth"].fetch_access_token(grant_type="refresh_token", refresh_token=rec["refresh_token"])
+    except OAuthError:
+        return None
     except requests.RequestException:
-        return None
-    if resp.status_code != 200:
-        return None
-    token = resp.json()
+        raise KeycloakUnavailable("cannot reach Keycloak to check your sign-in; nothing was changed, "
+                                  "try again in a moment") from None
     new = _token_record(token)
     new["id_token"] = new["id_token"] or rec.get("id_token")
-    ext()["tokens"].put(sid, new)
-    return str(new["access_token"])
+    ext()["tokens"].put(sid, new, new["ends_at"])
+    return new
+
+
+def access_token(*, fresh: bool = False) -> str | None:
+    """The signed-in person's access token, or None when the session is gone. Refreshed when it is
+    about to expire, and always when `fresh` (before any change: Keycloak then says whether the
+    session still exists and the user is still enabled). The token's `sub` must be the session's
+    user: a session cookie naming someone else than its tokens is refused."""
+    sid = session.get("sid")
+    user = session.get("user")
+    if not sid or not user:
+        return None
+    store: FileTokenStore = ext()["tokens"]
+    rec = store.get(sid)
+    if rec is None:
+        return None
+    if fresh or rec["expires_at"] - time.time() <= 15:
+        rec = _refresh(sid, rec)
+        if rec is None:
+            store.delete(sid)
+            return None
+    token = str(rec["access_token"])
+    if not user.get("id") or jwt_claims(token).get("sub") != user.get("id"):
+        store.delete(sid)
+        return None
+    return token
 
 
 def login_required(fn: F) -> F:
     @wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        token = access_token() if session.get("user") else None
+        changes = request.method not in ("GET", "HEAD", "OPTIONS")
+        token = access_token(fresh=changes)
         if token is None:
-            session.pop("user", None)
+            session.clear()
+            if changes:
+                # The form's target is a POST: after signing in again, start from the page.
+                flash("Your sign-in had ended, so nothing was changed. Sign in and try again.", "error")
+                return redirect(url_for("login", next="/"))
             return redirect(url_for("login", next=request.full_path.rstrip("?")))
         g.access_token = token
         return fn(*args, **kwargs)

@@ -14,6 +14,7 @@ import org.keycloak.common.util.Time;
 import org.keycloak.credential.CredentialModel;
 import org.keycloak.models.KeycloakSession;
 import org.keycloak.models.RealmModel;
+import org.keycloak.models.RequiredActionProviderModel;
 import org.keycloak.models.SubjectCredentialManager;
 import org.keycloak.models.UserModel;
 import org.keycloak.models.utils.KeycloakModelUtils;
@@ -45,20 +46,47 @@ public final class TwostepCondition implements ConditionalAuthenticator {
     @Override
     public boolean matchCondition(AuthenticationFlowContext context) {
         TwostepDecision.Result result = decide(context);
-        if (result.requiredActions().isEmpty()) {
-            return result.outcome() == TwostepDecision.Outcome.REQUIRED;
-        }
-        try {
-            AuthenticationSessionModel auth = context.getAuthenticationSession();
-            for (String action : result.requiredActions()) {
-                auth.addRequiredAction(action);
+        boolean run = result.outcome() == TwostepDecision.Outcome.REQUIRED;
+        for (String action : result.requiredActions()) {
+            if (!actionEnabled(context, action)) {
+                if (TwostepDecision.CONFIGURE_TOTP.equals(action)) {
+                    // Keycloak silently skips a disabled required action, which would let the password
+                    // alone in: run the subflow instead, which refuses a user with nothing set up.
+                    LOG.warnf("twostep: required action %s is disabled in realm %s; refusing to enroll, "
+                            + "the second factor is required", action, realmName(context));
+                    run = true;
+                } else {
+                    LOG.warnf("twostep: required action %s is disabled in realm %s; not asked", action,
+                            realmName(context));
+                }
+                continue;
             }
-        } catch (RuntimeException e) {
-            // Could not add the actions: the login still goes on with the outcome decided.
-            LOG.warnf("twostep: could not add required actions %s: %s", result.requiredActions(),
-                    e.getClass().getSimpleName());
+            try {
+                context.getAuthenticationSession().addRequiredAction(action);
+            } catch (RuntimeException e) {
+                // Could not add it: the login goes on with the outcome decided.
+                LOG.warnf("twostep: could not add required action %s: %s", action, e.getClass().getSimpleName());
+            }
         }
-        return result.outcome() == TwostepDecision.Outcome.REQUIRED;
+        return run;
+    }
+
+    /** Whether the realm has this required action and it is on; unknown counts as off (fail closed). */
+    private static boolean actionEnabled(AuthenticationFlowContext context, String alias) {
+        try {
+            RequiredActionProviderModel model = context.getRealm().getRequiredActionProviderByAlias(alias);
+            return model != null && model.isEnabled();
+        } catch (RuntimeException e) {
+            return false;
+        }
+    }
+
+    private static String realmName(AuthenticationFlowContext context) {
+        try {
+            return context.getRealm().getName();
+        } catch (RuntimeException e) {
+            return "?";
+        }
     }
 
     /** The decision for this login; never throws. */

@@ -17,6 +17,7 @@ import org.keycloak.authentication.AuthenticationFlowContext;
 import org.keycloak.credential.CredentialModel;
 import org.keycloak.models.GroupModel;
 import org.keycloak.models.RealmModel;
+import org.keycloak.models.RequiredActionProviderModel;
 import org.keycloak.models.SubjectCredentialManager;
 import org.keycloak.models.UserModel;
 import org.keycloak.sessions.AuthenticationSessionModel;
@@ -69,10 +70,17 @@ class ConditionTest {
         boolean noUser;
         boolean brokenCredentials;
         boolean brokenSession;
+        final List<String> disabled = new ArrayList<>();
         final List<String> added = new ArrayList<>();
 
         AuthenticationFlowContext context() {
-            RealmModel realm = stub(RealmModel.class, Map.of("getAttribute", a -> policy, "getName", a -> "r"));
+            RealmModel realm = stub(RealmModel.class, Map.of("getAttribute", a -> policy, "getName", a -> "r",
+                    "getRequiredActionProviderByAlias", a -> {
+                        RequiredActionProviderModel m = new RequiredActionProviderModel();
+                        m.setAlias((String) a[0]);
+                        m.setEnabled(!disabled.contains(a[0]));
+                        return m;
+                    }));
             SubjectCredentialManager cm = stub(SubjectCredentialManager.class, Map.of(
                     "getStoredCredentialsByTypeStream", a -> {
                         if (brokenCredentials) {
@@ -152,6 +160,19 @@ class ConditionTest {
         Login l = new Login();
         assertFalse(l.match(NOW));
         assertEquals(List.of("CONFIGURE_TOTP", "CONFIGURE_RECOVERY_AUTHN_CODES"), l.added);
+    }
+
+    @Test
+    void disabledOtpSetupRefusesInsteadOfLettingThePasswordIn() {
+        Login l = new Login();
+        l.disabled.add("CONFIGURE_TOTP");
+        assertTrue(l.match(NOW), "enrollment impossible: the subflow runs (and refuses a user without a device)");
+        assertEquals(List.of("CONFIGURE_RECOVERY_AUTHN_CODES"), l.added);
+
+        Login codesOff = new Login();
+        codesOff.disabled.add("CONFIGURE_RECOVERY_AUTHN_CODES");
+        assertFalse(codesOff.match(NOW));
+        assertEquals(List.of("CONFIGURE_TOTP"), codesOff.added);
     }
 
     @Test
