@@ -58,7 +58,7 @@ def test_otp_list_and_reset(twostep, make_user, browser, admin: Admin, realm: st
     page = b2.login(fay.username, fay.password)
     assert page.kind == "configure-totp", page.summary()
     new_secret = enroll(b2, "new phone")
-    finish_sign_in(b2, admin, realm)  # with the provider, enrollment ends with backup codes
+    finish_sign_in(b2, admin, realm, enrolled=True)  # with the provider, enrollment ends with backup codes
 
     # The old device's codes fail, the new device's work.
     b3 = browser()

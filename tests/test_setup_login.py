@@ -58,7 +58,7 @@ def test_enforced_user_without_otp_must_enroll(twostep, make_user, browser, admi
     # Keycloak's HMAC key is the UTF-8 bytes of the hidden secret; apps get their Base32.
     secret = base64.b32encode(form.fields["totpSecret"].encode()).decode()
     b.submit({"totp": pyotp.TOTP(secret).now(), "userLabel": "new phone"}, form_field="totpSecret")
-    finish_sign_in(b, admin, realm)  # enrollment ends with backup codes (provider mode)
+    finish_sign_in(b, admin, realm, enrolled=True)  # enrollment ends with backup codes (provider mode)
 
 
 def test_grace_period_lets_new_user_in_until_it_ends(twostep, make_user, browser, admin: Admin, realm: str) -> None:  # type: ignore[no-untyped-def]

@@ -65,17 +65,25 @@ def credential_types(admin, realm: str, user_id: str) -> list[str]:  # type: ign
     return [c["type"] for c in admin.get(f"/{realm}/users/{user_id}/credentials")]
 
 
+def _policy(admin, realm: str) -> dict:  # type: ignore[no-untyped-def, type-arg]
+    text = (admin.get(f"/{realm}").get("attributes") or {}).get("twostep.policy") or "{}"
+    return dict(json.loads(text))
+
+
 def provider_decides(admin, realm: str) -> bool:  # type: ignore[no-untyped-def]
     """Whether setup put the realm in provider mode (the policy record says who decides)."""
-    text = (admin.get(f"/{realm}").get("attributes") or {}).get("twostep.policy") or "{}"
-    return bool(json.loads(text).get("decided_by") == "provider")
+    return _policy(admin, realm).get("decided_by") == "provider"
 
 
-def finish_sign_in(b: LoginDriver, admin, realm: str) -> None:  # type: ignore[no-untyped-def]
-    """After a first second factor without backup codes: with the provider deciding and backup codes
-    required, Keycloak's own backup-code page comes next; the fallback flow signs in at once."""
+def finish_sign_in(b: LoginDriver, admin, realm: str, enrolled: bool = False) -> None:  # type: ignore[no-untyped-def]
+    """After a second factor of a user without backup codes. With the provider deciding, Keycloak's own
+    backup-code page comes next when the policy asks for it (docs/formats.md): after a first
+    enrollment unless backup codes are off, for a device without codes when they are required. The
+    fallback flow signs in at once."""
     assert b.page is not None
-    if provider_decides(admin, realm):
+    policy = _policy(admin, realm)
+    codes = policy.get("backup_codes", "required")
+    if policy.get("decided_by") == "provider" and (codes != "off" if enrolled else codes == "required"):
         assert b.page.kind == "configure-recovery-codes", b.page.summary()
         b.submit({"kcRecoveryCodesConfirmation": "on"}, form_field="generatedRecoveryAuthnCodes")
     assert b.logged_in(), b.page.summary() if b.page else ""
