@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from twostep.decision import SignInPolicy, decide
+from twostep.policy import RealmPolicy
 from twostep.records import parse_time
 
 VECTORS = json.loads((Path(__file__).resolve().parent.parent / "docs" / "formats" / "decision-vectors.json")
@@ -27,3 +28,10 @@ def test_vector(case: dict[str, Any]) -> None:
     outcome, actions = decide(now, SignInPolicy.parse(case["policy"]), created, case["in_scope"], case["record"],
                               case["has_device"], case["has_codes"])
     assert (outcome, actions) == (case["expect"], case["actions"])
+
+
+@pytest.mark.parametrize("case", [v for v in VECTORS if v["policy"] is not None],
+                         ids=[v["name"] for v in VECTORS if v["policy"] is not None])
+def test_setup_and_sync_read_the_policy_as_strictly(case: dict[str, Any]) -> None:
+    """The policy reader the CLI and sync use finds a record readable exactly when the provider does."""
+    assert (RealmPolicy.from_json(case["policy"]) is not None) == SignInPolicy.parse(case["policy"]).intact

@@ -195,6 +195,12 @@ def test_bypass_reset_and_admin_codes_for_a_federated_user(  # type: ignore[no-u
     assert page.kind == "otp", page.summary()
     assert b.submit({"otp": pyotp.TOTP(new_secret).at(time.time() + 30)}).kind == "done"
 
+    # Revoking the codes removes them and their provenance (credential or attributes).
+    assert twostep("codes", "revoke", "alice", "--reason", "test").code == 0
+    types = credential_types(admin, realm, user["id"])
+    assert "recovery-authn-codes" not in types and "twostep-codes-provenance" not in types, types
+    assert json.loads(twostep("codes", "status", "alice", "--json").out)["present"] is False
+
     # A healthy federation: status has no complaint about it in this mode.
     report = json.loads(twostep("status", "--json").out)
     fed = [c for c in report["checks"] if c["name"].startswith("federation 'ldap'")]

@@ -10,6 +10,10 @@ import time
 from datetime import timedelta
 from urllib.parse import urlparse
 
+from twostep.audit import sink_for
+from twostep.bypass import lease_seconds
+from twostep.sync.reconcile import run_once
+
 from tests.conftest import Admin, otp_credential
 from tests.support.bypass_helpers import (
     audit_events,
@@ -207,7 +211,7 @@ def test_keycloak_lost_mid_sync_then_converges(
     for u in users:
         grant_ending_at(kc, u.username, utcnow() - timedelta(seconds=2))
     target = urlparse(keycloak.url)
-    proxy = TcpProxy(target.hostname or "127.0.0.1", target.port or 80, cut_after_requests=30)
+    proxy = TcpProxy(target.hostname or "127.0.0.1", target.port or 80, cut_after_requests=45)
     audit = tmp_path / "audit.jsonl"
     env = {"TWOSTEP_URL": proxy.url, "TWOSTEP_TIMEOUT": "2", "TWOSTEP_AUDIT_FILE": str(audit)}
     try:
@@ -222,7 +226,14 @@ def test_keycloak_lost_mid_sync_then_converges(
         half = [u for u in users if record_fields(admin, realm, u.id).get("marker") == "true"]
         print(f"[outage] {len(users) - len(half)} of {len(users)} expiries done before the cut")
         proxy.restore()
-        time.sleep(4 * 2 + 5 + 0.5)  # a lock left by the cut run has a lease of 4 timeouts + 5 s
+        # A lock left by the cut run has a lease of 4 timeouts + 5 s. No sleeping: the next pass runs
+        # with its clock past that lease, sweeps those locks first and ends the rest.
+        kc_after = client(keycloak.url, realm)
+        later = utcnow() + timedelta(seconds=4 * 2 + 5 + 0.5)
+        summary, _ = run_once(kc_after, later, sink_for(str(audit)), "sync: test", lease_seconds(kc_after.settings))
+        assert summary.ok, summary.errors
+        print(f"[outage] converging pass removed {len(summary.locks_removed)} lock(s) left by the cut run")
+        assert not [r for r in admin.get(f"/{realm}/roles") if r["name"].startswith("twostep-lock-")]
         r = twostep("sync", "--json", env=env)
         assert r.code == 0, r.err
         for u in users:

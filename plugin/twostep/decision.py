@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from .policy import DEFAULT_BYPASS_MAX_S, FAIL_CLOSED_BYPASS_MAX_S, HARD_BYPASS_MAX_S
+from .policy import DEFAULT_BYPASS_MAX_S, FAIL_CLOSED_BYPASS_MAX_S, HARD_BYPASS_MAX_S, readable
 from .records import parse_time, record_from_fields
 
 CONFIGURE_TOTP = "CONFIGURE_TOTP"
@@ -34,31 +34,14 @@ class SignInPolicy:
     def parse(cls, text: str | None) -> SignInPolicy:
         try:
             data = json.loads(text or "")
-            enf = data["enforcement"]
-            mode, grace, groups = enf["mode"], enf["grace_days"], enf.get("groups", [])
-            max_s = data.get("bypass_max_s", DEFAULT_BYPASS_MAX_S)
-            since_raw = data.get("enforce_since", "")
-            choices = [(data.get(k, absent), allowed) for k, absent, allowed in _CHOICES]
-            if (mode not in ("all", "groups", "none") or not _is_int(grace) or not 0 <= grace <= 365
-                    or not isinstance(groups, list) or not all(isinstance(g, str) for g in groups)
-                    or not _is_int(max_s) or max_s < 0 or not isinstance(since_raw, str)
-                    or any(v not in allowed for v, allowed in choices)):
-                return cls()
-            since = parse_time(since_raw) if since_raw else None
-            if since_raw and since is None:
-                return cls()  # a start we cannot read could only ever widen the grace
-            return cls(True, grace, since, min(int(max_s), HARD_BYPASS_MAX_S), str(choices[0][0]))
-        except (ValueError, KeyError, TypeError, AttributeError):
+        except ValueError:
             return cls()
-
-
-_CHOICES = (("backup_codes", "required", ("required", "offered", "off")),
-            ("record_store", "attributes", ("attributes", "credential")),
-            ("decided_by", "sync", ("sync", "provider")))
-
-
-def _is_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
+        if not readable(data):
+            return cls()
+        since = data.get("enforce_since", "")
+        return cls(True, data["enforcement"]["grace_days"], parse_time(since) if since else None,
+                   min(int(data.get("bypass_max_s", DEFAULT_BYPASS_MAX_S)), HARD_BYPASS_MAX_S),
+                   str(data.get("backup_codes", "required")))
 
 
 def decide(now: datetime, policy: SignInPolicy, created: datetime, in_scope: bool,

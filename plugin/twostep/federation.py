@@ -144,9 +144,11 @@ def reachability(kc: KeycloakClient, components: list[dict[str, Any]]) -> list[F
         if comp.get("providerId") != "ldap" or not _true(cfg, "enabled", True):
             continue
         label = f"federation {comp.get('name') or comp.get('id')!r} reachable"
-        body = {"action": "testAuthentication", "componentId": comp["id"],
+        auth = _first(cfg, "authType", "simple")
+        # An anonymous federation (authType none) has no bind to test: the connection only.
+        body = {"action": "testAuthentication" if auth == "simple" else "testConnection", "componentId": comp["id"],
                 "connectionUrl": _first(cfg, "connectionUrl"), "bindDn": _first(cfg, "bindDn"),
-                "bindCredential": _first(cfg, "bindCredential"), "authType": _first(cfg, "authType", "simple"),
+                "bindCredential": _first(cfg, "bindCredential"), "authType": auth,
                 "useTruststoreSpi": _first(cfg, "useTruststoreSpi", "always"),
                 "startTls": _first(cfg, "startTls", "false"), "connectionTimeout": _first(cfg, "connectionTimeout")}
         try:

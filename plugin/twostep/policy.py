@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -161,11 +162,14 @@ class RealmPolicy:
 
     @classmethod
     def from_json(cls, text: str | None) -> RealmPolicy | None:
-        """None when missing or damaged: callers then fail closed (see `effective`)."""
+        """None when missing or damaged: callers then fail closed (see `effective`). Read exactly as
+        strictly as the provider reads it (docs/formats.md), so both agree on what is readable."""
         if not text:
             return None
         try:
             data = json.loads(text)
+            if not readable(data):
+                return None
             enf = data["enforcement"]
             return cls(
                 enforcement=Enforcement(str(enf["mode"]), tuple(enf.get("groups", ())), int(enf["grace_days"])),
@@ -190,6 +194,40 @@ class RealmPolicy:
         if parsed is not None and parsed.enforcement.mode in ("all", "groups", "none"):
             return parsed, True
         return cls(Enforcement("all", (), 0), "", FAIL_CLOSED_BYPASS_MAX_S), False
+
+
+_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
+_CHOICES = (("backup_codes", "required", BACKUP_CODES_CHOICES),
+            ("record_store", STORE_ATTRIBUTES, (STORE_ATTRIBUTES, STORE_CREDENTIAL)),
+            ("decided_by", "sync", ("sync", "provider")))
+
+
+def parse_strict_time(text: Any) -> datetime | None:
+    """The one time format twostep writes (`YYYY-MM-DDTHH:MM:SSZ`, whole string); anything else is None."""
+    if not isinstance(text, str) or not _TIME.fullmatch(text) or text.startswith("0000"):
+        return None
+    try:
+        return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    except ValueError:
+        return None
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def readable(data: Any) -> bool:
+    """The policy record's shape as the provider accepts it; anything else is damaged (fail closed)."""
+    if not isinstance(data, dict) or not isinstance(data.get("enforcement"), dict):
+        return False
+    enf = data["enforcement"]
+    grace, groups = enf.get("grace_days"), enf.get("groups", [])
+    max_s, since = data.get("bypass_max_s", DEFAULT_BYPASS_MAX_S), data.get("enforce_since", "")
+    return (enf.get("mode") in ("all", "groups", "none") and _is_int(grace) and 0 <= grace <= 365
+            and isinstance(groups, list) and all(isinstance(g, str) for g in groups)
+            and _is_int(max_s) and max_s >= 0
+            and isinstance(since, str) and (since == "" or parse_strict_time(since) is not None)
+            and all(data.get(k, absent) in allowed for k, absent, allowed in _CHOICES))
 
 
 def _choice(value: Any, allowed: tuple[str, ...]) -> str:

@@ -13,10 +13,9 @@ Any other value, or a record that cannot be read, is no bypass.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Protocol
 
 from . import federation
@@ -32,6 +31,7 @@ from .policy import (
     RECORD_ATTRS,
     STORE_CREDENTIAL,
     RealmPolicy,
+    parse_strict_time,
 )
 
 ENDING_VALUE = "ending"
@@ -41,17 +41,7 @@ ATTRIBUTE_OF = {"marker": BYPASS_ATTR, **{f: f"twostep_bypass_{f}" for f in FIEL
 assert set(ATTRIBUTE_OF.values()) == {BYPASS_ATTR, *RECORD_ATTRS}
 CREDENTIAL_LABEL = "twostep bypass"
 STORE_CREDENTIAL_NAME = "credential"
-_TIME = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$")
-
-
-def parse_time(text: str) -> datetime | None:
-    """The one time format twostep writes (`YYYY-MM-DDTHH:MM:SSZ`); anything else is None."""
-    if not isinstance(text, str) or not _TIME.match(text):
-        return None
-    try:
-        return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
-    except ValueError:
-        return None
+parse_time = parse_strict_time
 
 
 @dataclass(frozen=True)
