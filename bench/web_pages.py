@@ -76,7 +76,7 @@ def main() -> None:
         rm = kc.find_client("realm-management")
         assert rm is not None
         kc.add_user_client_roles(uid, rm["id"], [r for r in kc.client_roles(rm["id"]) if r["name"] == "realm-admin"])
-        target = kc.find_users(username="u00042", exact="true")[0]["id"]
+        target = kc.find_users(username="u000042", exact="true")[0]["id"]
 
         app = create_app(Settings(url=args.url, realm=realm, audit_file=str(tmp / "audit.jsonl")),
                          WebConfig(public_url=web_url, client_secret=(tmp / "secret").read_text().strip(),

@@ -189,15 +189,16 @@ def web2(keycloak: Keycloak, node2: Keycloak, realm: str, tmp_path: Path) -> Ite
     # "required" would first ask boss to make codes, which test_web_app covers).
     setup(keycloak, realm, "--web-url", url, "--web-secret-file", str(secret_file), "--backup-codes", "offered")
     audit = tmp_path / "audit.jsonl"
-    settings = Settings(url=node2.url, realm=realm, admin_username=node2.admin_username,
-                        admin_password=node2.admin_password, audit_file=str(audit))
+    # As in production: no CLI credentials, the pages act with the signed-in person's token or
+    # twostep-web's own service account, here through node 2 only.
+    settings = Settings(url=node2.url, realm=realm, audit_file=str(audit))
     app = create_app(settings, WebConfig(public_url=url, client_secret=secret_file.read_text().strip(),
                                          token_dir=str(tmp_path / "tokens")))
     server = make_server("127.0.0.1", port, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield WebApp(url, realm, node2.url, audit)
+        yield WebApp(url, realm, node2.url, audit, app, tmp_path / "tokens")
     finally:
         server.shutdown()
         server.server_close()

@@ -24,7 +24,9 @@ STATE="$CACHE/clusters/$NAME"
 PG="$STATE/pg"
 NODES="${CLUSTER_NODES:-2}"
 
-die() { echo "cluster.sh: $*" >&2; exit 1; }
+STARTING=0
+# A start that fails half-way stops what it started (no PostgreSQL or node left behind).
+die() { echo "cluster.sh: $*" >&2; [ "$STARTING" = 1 ] && { STARTING=0; stop; }; exit 1; }
 say() { echo "cluster.sh: $*" >&2; }
 
 # PostgreSQL refuses to run as root. As root, run its programs in a user namespace whose only user
@@ -207,6 +209,7 @@ start() {
   if node_running 1; then status; return 0; fi
   stop
   mkdir -p "$STATE"; : > "$STATE/timings"
+  STARTING=1
   local t0; t0="$(now_ms)"
   pg_start
   local dist; dist="$(build_dist)"
@@ -215,6 +218,7 @@ start() {
   for n in $(seq 1 "$NODES"); do node_start "$n" "$dist"; done
   wait_view
   timing cluster_total "$t0"
+  STARTING=0
   for n in $(seq 1 "$NODES"); do echo "http://127.0.0.1:$(cat "$(node_dir "$n")/port")"; done
 }
 
