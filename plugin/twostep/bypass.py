@@ -24,7 +24,7 @@ from typing import Any
 from .audit import AuditSink, event
 from .clock import Clock
 from .enforcement import CONFIGURE_TOTP
-from .errors import Conflict, Forbidden, InvalidInput, NotFound, TwostepError
+from .errors import Conflict, Forbidden, InvalidInput, KeycloakUnavailable, NotFound, TwostepError
 from .keycloak_adapter import JSON, KeycloakClient, q
 from .policy import BYPASS_VALUE, HARD_BYPASS_MAX_S, RealmPolicy, parse_iso, utc_iso
 from .records import ENDING_VALUE, CredentialStore, Record, RecordStore, store_for
@@ -375,6 +375,14 @@ def _acquire(kc: KeycloakClient, digest: str, lease_s: float, wall: Callable[[],
         try:
             kc.create_role(name, f"twostep sync lock; lease until {wall() + lease_s:.3f}")
             return Lock(names, start, lease_s)
+        except KeycloakUnavailable:
+            # Two creates of one name at the same instant: Keycloak on H2 answers the loser with a
+            # 500 (the unique constraint), not a 409. When the role now exists, that was a lost race.
+            try:
+                kc.get_role(name)
+            except NotFound:
+                raise
+            return None  # taken (or, at worst, ours: its lease runs out and the sweep removes it)
         except Conflict:
             try:
                 desc = str(kc.get_role(name).get("description") or "")
