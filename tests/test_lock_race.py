@@ -7,7 +7,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
 from twostep import bypass
 from twostep.errors import KeycloakUnavailable, NotFound
 

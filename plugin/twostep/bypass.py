@@ -375,13 +375,13 @@ def _acquire(kc: KeycloakClient, digest: str, lease_s: float, wall: Callable[[],
         try:
             kc.create_role(name, f"twostep sync lock; lease until {wall() + lease_s:.3f}")
             return Lock(names, start, lease_s)
-        except KeycloakUnavailable:
+        except KeycloakUnavailable as outage:
             # Two creates of one name at the same instant: Keycloak on H2 answers the loser with a
             # 500 (the unique constraint), not a 409. When the role now exists, that was a lost race.
             try:
                 kc.get_role(name)
             except NotFound:
-                raise
+                raise outage from None
             return None  # taken (or, at worst, ours: its lease runs out and the sweep removes it)
         except Conflict:
             try:
