@@ -26,6 +26,7 @@ from twostep.enforcement import (
 )
 from twostep.errors import KeycloakUnavailable, TwostepError, Unauthorized
 from twostep.keycloak_adapter import JSON, KeycloakClient
+from twostep.notify import notify_user
 from twostep.policy import BROWSER_FLOW, BYPASS_ATTR, BYPASS_VALUE, RealmPolicy, utc_iso
 from twostep.realm_setup import _desired_profile, browser_target, rebuild_flow
 from twostep.records import ENDING_VALUE, AttributeStore, Record, RecordStore, store_for
@@ -40,6 +41,7 @@ class Options:
     enforce: bool = True           # apply the enforcement policy (CONFIGURE_TOTP)
     full: bool = True              # also check definitions and group markers (watch does it less often)
     enforce_limit: int = 10_000    # users the enforcement pass changes per run (CONFIGURE_TOTP)
+    remind: bool = False           # e-mail users in grace without a second factor (meant for a daily run)
     page_size: int = 100
 
 
@@ -59,6 +61,7 @@ class State:
     flow_drift: list[str] = field(default_factory=list)
     to_enforce: list[JSON] = field(default_factory=list)
     enforce_complete: bool = True
+    to_remind: list[tuple[JSON, datetime]] = field(default_factory=list)  # in grace, no second factor
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,7 @@ class Action:
     user_id: str | None = None
     end: EndPlan | None = None
     group: JSON | None = field(default=None, compare=False)
+    deadline: datetime | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "target": self.name, "detail": self.detail}
@@ -114,6 +118,11 @@ def read_state(kc: KeycloakClient, now: datetime, options: Options = Options()) 
                     state.enforce_complete = False
                     break
                 state.to_enforce.append(user)
+    if options.remind and policy.enforcement.mode != "none":
+        for user in users_in_scope(kc, policy, options.page_size):
+            deadline = grace_deadline(user, policy)
+            if now < deadline and not has_device(kc, user):
+                state.to_remind.append((user, deadline))
     return state
 
 
@@ -164,6 +173,10 @@ def plan(state: State, now: datetime, options: Options = Options()) -> list[Acti
                               "bypass marker/record declaration missing or not admin-only"))
     if state.flow_drift:
         actions.append(Action("repair_flow", BROWSER_FLOW, "; ".join(state.flow_drift)))
+    for user, deadline in state.to_remind:
+        actions.append(Action("remind", str(user.get("username")),
+                              f"in grace until {utc_iso(deadline)}, no second factor yet: e-mail a reminder",
+                              str(user["id"]), deadline=deadline))
     for user in state.to_enforce:
         actions.append(Action("enforce", str(user.get("username")),
                               "in scope, grace over, no OTP device: require CONFIGURE_TOTP", str(user["id"])))
@@ -189,6 +202,7 @@ class Summary:
     drift_repaired: int = 0
     finished: int = 0
     enforced: int = 0
+    reminded: int = 0
     handled_elsewhere: int = 0
     bypassed_active: int = 0
     errors: list[str] = field(default_factory=list)
@@ -207,7 +221,7 @@ class Summary:
     def as_dict(self) -> dict[str, Any]:
         return {"run_id": self.run_id, "dry_run": self.dry_run, "ok": self.ok, "expired": self.expired,
                 "ended_early": self.ended_early, "drift_repaired": self.drift_repaired,
-                "finished": self.finished, "enforced": self.enforced,
+                "finished": self.finished, "enforced": self.enforced, "reminded": self.reminded,
                 "handled_by_another_run": self.handled_elsewhere, "bypassed_active": self.bypassed_active,
                 "errors": self.errors, "warnings": self.warnings, "next_expiry": self.next_expiry,
                 "locks_removed": self.locks_removed,
@@ -217,7 +231,7 @@ class Summary:
 _COUNTER = {"expire": "expired", "end_early": "ended_early", "drift_user": "drift_repaired",
             "drift_group": "drift_repaired", "repair_profile": "drift_repaired",
             "repair_flow": "drift_repaired", "finish": "finished", "enforce": "enforced",
-            "unindex": "drift_repaired"}
+            "unindex": "drift_repaired", "remind": "reminded"}
 
 
 def apply(kc: KeycloakClient, actions: list[Action], now: datetime, audit: AuditSink, actor: str,
@@ -311,6 +325,12 @@ def _apply_one(kc: KeycloakClient, action: Action, now: datetime, audit: AuditSi
         audit.write(event("drift.repair", realm=kc.realm, actor=actor, now=now, target=action.name,
                           reason=action.detail, sync_run=run_id))
         return "done"
+    if action.kind == "remind":
+        assert action.user_id and action.deadline is not None
+        outcome = notify_user(kc, kc.get_user(action.user_id), "enroll.reminder", {"until": utc_iso(action.deadline)},
+                              audit, actor, now)
+        # Not sent (no SMTP, no address) is audited by notify_user and is no failure of the pass.
+        return "done" if outcome == "sent" else "not sent"
     if action.kind == "enforce":
         assert action.user_id
         if not require_totp(kc, action.user_id):

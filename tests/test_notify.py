@@ -127,3 +127,29 @@ def test_notification_skipped_is_audited(twostep, keycloak, make_user, admin: Ad
         notify_user(kc, user, "otp.reset", {"totp_secret": "X"}, sink, "admin:x", now)
     r = twostep("codes", "generate", "kim", "--count", "5")
     assert r.code == 0 and "user notified: skipped: SMTP needs a password" in r.out
+
+
+def test_daily_sync_reminds_users_in_grace_without_a_second_factor(  # type: ignore[no-untyped-def]
+    twostep, make_user, smtp_sink: Sink, tmp_path
+) -> None:
+    setup_realm(twostep, "--enforce", "all", "--grace-days", "7")
+    newbie = make_user("newbie")
+    make_user("ready", otp=True)
+    dry = json.loads(twostep("sync", "--remind", "--dry-run", "--json").out)
+    assert [(a["kind"], a["target"]) for a in dry["actions"]] == [("remind", "newbie")], dry
+    assert smtp_sink.messages == [], "a dry run sends nothing"
+    audit = tmp_path / "audit.jsonl"
+    r = twostep("sync", "--remind", "--json", env={"TWOSTEP_AUDIT_FILE": str(audit)})
+    assert r.code == 0, r.err
+    assert json.loads(r.out)["reminded"] == 1
+    [msg] = smtp_sink.wait(1)
+    assert msg["To"] == newbie.username + "@example.test"
+    assert msg["Subject"] == "Please set up two-step sign-in for your account"
+    assert "set it up before 20" in body(msg) and "newbie" in body(msg)
+    events = [json.loads(line) for line in audit.read_text().splitlines()]
+    assert [(e["event"], e["about"], e["outcome"]) for e in events if e["event"] == "notify"] == [
+        ("notify", "enroll.reminder", "sent")]
+    plain = twostep("sync", "--json")
+    assert json.loads(plain.out)["reminded"] == 0 and len(smtp_sink.messages) == 1, "only a run with --remind"
+    watch = twostep("sync", "--watch", "--remind")
+    assert watch.code == 2 and "--remind goes with --once" in watch.err

@@ -33,6 +33,7 @@ SUBJECTS = {
     "bypass.extend": "The pause of two-step sign-in on your account was extended",
     "bypass.revoke": "Two-step sign-in is back on for your account",
     "device.change": "Your authenticator device was changed",
+    "enroll.reminder": "Please set up two-step sign-in for your account",
 }
 # Detail keys a template may use; anything else is refused, so a caller can't slip a secret in.
 _ALLOWED_DETAILS = {"count", "reason", "until", "removed", "label", "reset_device"}

@@ -28,7 +28,8 @@ def _print(summary: Summary, as_json: bool) -> None:
     head = "sync (dry run)" if s.dry_run else "sync"
     click.echo(f"{head}: expired {s.expired}, ended early {s.ended_early}, "
                f"drift repaired {s.drift_repaired}, "
-               f"finished {s.finished}, enforced {s.enforced}, handled by another run {s.handled_elsewhere}, "
+               f"finished {s.finished}, enforced {s.enforced}, reminded {s.reminded}, "
+               f"handled by another run {s.handled_elsewhere}, "
                f"active bypasses {s.bypassed_active}, next expiry {s.next_expiry or '-'}")
     for a in s.actions:
         click.echo(f"  {'would ' if s.dry_run else ''}{a['kind']} {a['target']}: {a['detail']}")
@@ -61,6 +62,8 @@ def write_textfile(path: str) -> None:
               help="Require OTP setup from users in scope whose grace period is over.")
 @click.option("--enforce-limit", type=click.IntRange(1, 10_000_000), default=10_000, show_default=True,
               help="Users the enforcement pass changes per run (the rest next run).")
+@click.option("--remind", is_flag=True,
+              help="E-mail users in their grace period who have no second factor yet (run it once a day).")
 @click.option("--textfile", metavar="PATH",
               help="Write Prometheus metrics (textfile collector) to PATH after each pass, atomically.")
 @click.option("--metrics-port", type=click.IntRange(1, 65535), metavar="N",
@@ -70,8 +73,8 @@ def write_textfile(path: str) -> None:
 @click.option("--dry-run", is_flag=True, help="Print the plan; change nothing.")
 @json_option
 def sync(mode: str, max_sleep: float, full_every: float, end_sessions: bool, end_early: bool, enforce: bool,
-         enforce_limit: int, textfile: str | None, metrics_port: int | None, metrics_host: str, dry_run: bool,
-         as_json: bool) -> None:
+         enforce_limit: int, remind: bool, textfile: str | None, metrics_port: int | None, metrics_host: str,
+         dry_run: bool, as_json: bool) -> None:
     """Re-enable expired bypasses, repair drift, enforce the policy."""
     if textfile and not Path(textfile).parent.is_dir():
         raise InvalidInput(f"--textfile {textfile}: directory {Path(textfile).parent} does not exist")
@@ -85,8 +88,10 @@ def sync(mode: str, max_sleep: float, full_every: float, end_sessions: bool, end
     kc = a.client()
     audit = sink_for(a.settings.audit_file, sys.stderr if as_json else None)
     actor = "sync: " + actor_from_settings(a.settings, kc.realm).name
+    if remind and mode == "watch":
+        raise InvalidInput("--remind goes with --once (a daily run: each pass would e-mail again)")
     options = Options(end_sessions=end_sessions, end_early=end_early, enforce=enforce,
-                      enforce_limit=enforce_limit)
+                      enforce_limit=enforce_limit, remind=remind)
     if mode == "watch":
         if metrics_port is not None:
             try:
