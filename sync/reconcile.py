@@ -235,12 +235,13 @@ _COUNTER = {"expire": "expired", "end_early": "ended_early", "drift_user": "drif
 
 
 def apply(kc: KeycloakClient, actions: list[Action], now: datetime, audit: AuditSink, actor: str,
-          lease_s: float, summary: Summary) -> Summary:
+          lease_s: float, summary: Summary, store: RecordStore | None = None) -> Summary:
     """Each action on its own: one failure does not stop the others, except losing Keycloak or our
     credentials, which stops the run (every later request would fail the same way)."""
+    store = store or store_for(kc)
     for action in actions:
         try:
-            outcome = _apply_one(kc, action, now, audit, actor, lease_s, summary.run_id)
+            outcome = _apply_one(kc, action, now, audit, actor, lease_s, summary.run_id, store)
         except (KeycloakUnavailable, Unauthorized) as exc:
             _failed(kc.realm, action, exc, summary, stops=True)
             summary.errors.append(f"{action.kind} {action.name}: {exc}")
@@ -280,17 +281,16 @@ def _failed(realm: str, action: Action, exc: TwostepError, summary: Summary, sto
 
 
 def _apply_one(kc: KeycloakClient, action: Action, now: datetime, audit: AuditSink, actor: str,
-               lease_s: float, run_id: str) -> str:
+               lease_s: float, run_id: str, store: RecordStore) -> str:
     if action.end is not None:
-        outcome = end_bypass(kc, action.end, now, audit, actor, lease_s, sync_run=run_id)
+        outcome = end_bypass(kc, action.end, now, audit, actor, lease_s, store=store, sync_run=run_id)
         return "busy" if outcome == "skipped" else outcome
     if action.kind == "finish":
         assert action.user_id
-        finish(kc, action.user_id)
+        finish(kc, action.user_id, store=store)
         return "done"
     if action.kind == "unindex":
         assert action.user_id
-        store = store_for(kc)
         if store.read(kc, kc.get_user(action.user_id)).marker is not None:
             return "busy"  # a grant arrived meanwhile
         store.clear(kc, action.user_id)
@@ -371,7 +371,7 @@ def run_once(kc: KeycloakClient, now: datetime, audit: AuditSink, actor: str, le
         return summary, state
     if options.full:
         _sweep(kc, now, summary)
-    apply(kc, actions, now, audit, actor, lease_s, summary)
+    apply(kc, actions, now, audit, actor, lease_s, summary, state.store)
     pending = pending_end(state, now, summary)
     metrics.record_pass(kc.realm, ok=summary.ok, active=summary.bypassed_active,
                         next_end=pending.timestamp() if pending else None)

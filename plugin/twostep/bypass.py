@@ -197,10 +197,6 @@ def realm_context(kc: KeycloakClient) -> tuple[RealmPolicy, RecordStore]:
     return policy, store_for(kc, policy if intact else None)
 
 
-def read_record(kc: KeycloakClient, user: JSON) -> Record:
-    return realm_context(kc)[1].read(kc, user)
-
-
 # -- grant / extend ---------------------------------------------------------------------------------
 
 def grant(kc: KeycloakClient, clock: Clock, audit: AuditSink, actor: Actor, req: GrantRequest,
@@ -446,7 +442,7 @@ def release_lock(kc: KeycloakClient, lock: Lock) -> None:
 
 
 def end_bypass(kc: KeycloakClient, plan: EndPlan, now: datetime, audit: AuditSink, actor: str,
-               lease_s: float, **audit_details: Any) -> str:
+               lease_s: float, *, store: RecordStore | None = None, **audit_details: Any) -> str:
     """End one bypass exactly once across concurrent runs. Returns done | skipped | busy.
 
     1. claim the lock (unique role);  2. re-read: does the plan still apply?  3. decisive write: marker
@@ -455,7 +451,7 @@ def end_bypass(kc: KeycloakClient, plan: EndPlan, now: datetime, audit: AuditSin
     lock = acquire_lock(kc, user_lock_key(plan.user_id), lease_s)
     if lock is None:
         return "busy"
-    _policy, store = realm_context(kc)
+    store = store or realm_context(kc)[1]
     try:
         user = kc.get_user(plan.user_id)
         rec = store.read(kc, user)
@@ -533,7 +529,8 @@ def revoke(kc: KeycloakClient, clock: Clock, audit: AuditSink, actor: Actor, who
            settings: Settings | None = None) -> dict[str, Any]:
     now = clock()
     user = resolve_user(kc, who)
-    rec = read_record(kc, user)
+    _policy, store = realm_context(kc)
+    rec = store.read(kc, user)
     if not rec.active:
         raise NotFound(f"{rec.username} has no bypass to revoke")
     plan = EndPlan("revoke", rec.user_id, rec.username, rec.marker, rec.lock_key(),
@@ -545,7 +542,7 @@ def revoke(kc: KeycloakClient, clock: Clock, audit: AuditSink, actor: Actor, who
     if dry_run:
         return result
     outcome = end_bypass(kc, plan, now, audit, actor.name, lease_seconds(settings or kc.settings),
-                         credential=actor.credential)
+                         store=store, credential=actor.credential)
     if outcome != "done":
         raise Conflict(f"the bypass of {rec.username} is being ended by another run; check "
                        f"`twostep bypass show {rec.username}`")
