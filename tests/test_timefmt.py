@@ -165,3 +165,11 @@ def test_friendly_reads_iso_and_keeps_odd_values() -> None:
     assert timefmt.friendly("2026-12-01T16:55:00Z", NOW, "en", "since") == "today 16:55 UTC, 2 hours, 5 minutes ago"
     assert timefmt.friendly(None, NOW, "en") == "?"
     assert timefmt.friendly("not a time", NOW, "en") == "not a time"
+
+
+def test_replace_iso_in_service_messages() -> None:
+    msg = "set the bypass marker on eve until 2026-12-02T02:59:00Z"
+    assert timefmt.replace_iso(msg, NOW, "en") == (
+        "set the bypass marker on eve until 02:59 UTC tomorrow, 7 hours, 59 minutes left")
+    assert timefmt.replace_iso("began 2026-12-01T16:55:00Z", NOW, "de") == "began heute 16:55 UTC, vor 2 Stunden, 5 Minuten"
+    assert timefmt.replace_iso("no time here", NOW, "en") == "no time here"

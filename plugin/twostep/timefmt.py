@@ -292,3 +292,19 @@ def friendly(value: Any, now: datetime, locale: str | None = DEFAULT, kind: str 
     if ts is None:
         return "?" if value in (None, "") else str(value)
     return _DESCRIBE[kind](ts, now, locale)
+
+
+_ISO_IN_TEXT = re.compile(r"(\buntil )?(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d))")
+
+
+def replace_iso(text: str, now: datetime, locale: str | None = DEFAULT) -> str:
+    """Human wording for the ISO times inside a message made for JSON and people alike (the service's
+    "set the bypass marker on eve until 2026-12-02T02:59:00Z"): "until <ISO>" becomes describe_until,
+    any other ISO time describe_since. For printing only; the JSON keeps the original text."""
+    def one(m: re.Match[str]) -> str:
+        ts = parse(m.group(2))
+        if ts is None:
+            return m.group(0)
+        return describe_until(ts, now, locale) if m.group(1) else describe_since(ts, now, locale)
+
+    return _ISO_IN_TEXT.sub(one, text)

@@ -29,6 +29,7 @@ from ..clock import Clock, system_clock
 from ..errors import ConfigError, Forbidden, KeycloakUnavailable, NotFound, TwostepError, Unauthorized
 from ..keycloak_adapter import KeycloakClient
 from ..settings import Settings
+from . import i18n
 from .client_setup import CALLBACK_PATH, WEB_CLIENT_ID, normalize_url
 from .tokens import FileTokenStore
 
@@ -245,6 +246,7 @@ def create_app(settings: Settings, web: WebConfig, *, clock: Clock = system_cloc
 
     _metrics(app)
     _auth_routes(app)
+    i18n.register(app)  # |time_until, |time_since ...: times in the viewer's language
 
     from .admin import bp as admin_bp
     from .security import bp as security_bp
@@ -342,7 +344,7 @@ def _auth_routes(app: Flask) -> None:
         session["sid"] = sid
         session["user"] = {"id": sub, "username": claims.get("preferred_username"),
                            "email": claims.get("email"), "name": claims.get("name"),
-                           "admin": ADMIN_ROLE in roles}
+                           "admin": ADMIN_ROLE in roles, "locale": claims.get("locale")}
         session.permanent = True
         status = request.args.get("kc_action_status")
         if pending:
