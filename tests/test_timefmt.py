@@ -171,5 +171,25 @@ def test_replace_iso_in_service_messages() -> None:
     msg = "set the bypass marker on eve until 2026-12-02T02:59:00Z"
     assert timefmt.replace_iso(msg, NOW, "en") == (
         "set the bypass marker on eve until 02:59 UTC tomorrow, 7 hours, 59 minutes left")
-    assert timefmt.replace_iso("began 2026-12-01T16:55:00Z", NOW, "de") == "began heute 16:55 UTC, vor 2 Stunden, 5 Minuten"
+    assert timefmt.replace_iso("began 2026-12-01T16:55:00Z", NOW, "de") == (
+        "began heute 16:55 UTC, vor 2 Stunden, 5 Minuten")
     assert timefmt.replace_iso("no time here", NOW, "en") == "no time here"
+
+
+@pytest.mark.parametrize(("locale", "today", "other"), [
+    ("en", "today at 14:05 UTC", "on Dec 3, 2026 at 14:05 UTC"),
+    ("de", "heute um 14:05 UTC", "am 03.12.2026 um 14:05 UTC"),
+    ("ru", "сегодня в 14:05 UTC", "3 дек. 2026\u202fг. в 14:05 UTC"),
+])
+def test_describe_on_for_sentences(locale: str, today: str, other: str) -> None:
+    at = NOW.replace(hour=14, minute=5)
+    assert timefmt.describe_on(at, NOW, locale) == today
+    assert timefmt.describe_on(at + timedelta(days=2), NOW, locale) == other
+
+
+def test_sub_second_remainders_do_not_cost_a_minute() -> None:
+    now = NOW.replace(microsecond=700_000)
+    until = NOW + timedelta(hours=8)  # as stored: ISO-8601 to the second
+    assert timefmt.describe_until(until, now, "en") == "until 03:00 UTC tomorrow, 8 hours left"
+    assert timefmt.describe_until(until - timedelta(seconds=1), now, "en") == (
+        "until 02:59 UTC tomorrow, 7 hours, 59 minutes left")

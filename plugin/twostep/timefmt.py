@@ -43,6 +43,7 @@ _FRAMES: dict[str, dict[str, str]] = {
         "by_day": "by {time} {day}", "by_date": "by {time} on {date}",
         "overdue_day": "overdue since {day} at {time}", "overdue_date": "overdue since {date} at {time}",
         "at_day": "{day} {time}", "at_date": "{date}, {time}",
+        "on_day": "{day} at {time}", "on_date": "on {date} at {time}",
         "left": "{0} left",
     },
     "de": {
@@ -51,6 +52,7 @@ _FRAMES: dict[str, dict[str, str]] = {
         "by_day": "bis {day} {time}", "by_date": "bis {date} {time}",
         "overdue_day": "überfällig seit {day} {time}", "overdue_date": "überfällig seit {date} {time}",
         "at_day": "{day} {time}", "at_date": "{date} {time}",
+        "on_day": "{day} um {time}", "on_date": "am {date} um {time}",
         "left": "noch {0}",
     },
     "ru": {
@@ -59,6 +61,7 @@ _FRAMES: dict[str, dict[str, str]] = {
         "by_day": "до {time} {day}", "by_date": "до {time} {date}",
         "overdue_day": "срок истёк {day} в {time}", "overdue_date": "срок истёк {date} в {time}",
         "at_day": "{day} в {time}", "at_date": "{date} в {time}",
+        "on_day": "{day} в {time}", "on_date": "{date} в {time}",
         "left": "осталось: {0}",
     },
 }
@@ -152,9 +155,15 @@ def _utc(ts: datetime) -> datetime:
     return (ts if ts.tzinfo else ts.replace(tzinfo=UTC)).astimezone(UTC)
 
 
+def _delta(when: datetime, now: datetime) -> float:
+    """Seconds from now to when, both cut to whole seconds first: stored times have no fractions
+    (ISO-8601 to the second), so an 8 h grant read back reads 8 h, not 7 h 59 min 59.3 s."""
+    return (_utc(when).replace(microsecond=0) - _utc(now).replace(microsecond=0)).total_seconds()
+
+
 def _parts(seconds: float) -> list[tuple[int, Unit]]:
     """(value, unit) of a duration, most significant first, at most two, rounded down."""
-    total = int(abs(seconds))
+    total = round(abs(seconds))
     if total < 60:
         return [(total, "second")]
     total -= total % 60
@@ -241,7 +250,7 @@ def describe_until(when: datetime, now: datetime, locale: str | None = DEFAULT) 
     """End of something that holds until then (a bypass): "until 02:59 UTC tomorrow, 7 hours,
     59 minutes left"; once past: "ended today at 02:59 UTC, 3 hours ago"."""
     lang = _lang(locale)
-    left = (_utc(when) - _utc(now)).total_seconds()
+    left = _delta(when, now)
     if left > 0:
         return _moment("until", when, now, lang) + ", " + _FRAMES[lang]["left"].format(duration(left, lang))
     return _moment("ended", when, now, lang) + ", " + relative(left, lang)
@@ -251,7 +260,7 @@ def describe_deadline(when: datetime, now: datetime, locale: str | None = DEFAUL
     """A deadline to meet (enrolment grace): "by 02:59 UTC tomorrow, 7 hours, 59 minutes left";
     once past: "overdue since yesterday at 02:59 UTC, 1 day, 3 hours ago"."""
     lang = _lang(locale)
-    left = (_utc(when) - _utc(now)).total_seconds()
+    left = _delta(when, now)
     if left > 0:
         return _moment("by", when, now, lang) + ", " + _FRAMES[lang]["left"].format(duration(left, lang))
     return _moment("overdue", when, now, lang) + ", " + relative(left, lang)
@@ -261,12 +270,18 @@ def describe_since(when: datetime, now: datetime, locale: str | None = DEFAULT) 
     """When something happened: "today 14:05 UTC, 2 hours, 5 minutes ago" (a time ahead of the clock,
     e.g. another machine's, reads "in 3 minutes" rather than a negative age)."""
     lang = _lang(locale)
-    return _moment("at", when, now, lang) + ", " + relative((_utc(when) - _utc(now)).total_seconds(), lang)
+    return _moment("at", when, now, lang) + ", " + relative(_delta(when, now), lang)
 
 
 def describe_at(when: datetime, now: datetime, locale: str | None = DEFAULT) -> str:
     """Just the moment: "today 14:05 UTC", "Dec 3, 2026, 14:05 UTC" (tables with many rows)."""
     return _moment("at", when, now, _lang(locale))
+
+
+def describe_on(when: datetime, now: datetime, locale: str | None = DEFAULT) -> str:
+    """The moment inside a sentence ("... was changed today at 14:05 UTC", "... on Dec 3, 2026 at
+    14:05 UTC"): for messages read later (e-mails), so no "ago"."""
+    return _moment("on", when, now, _lang(locale))
 
 
 def parse(value: Any) -> datetime | None:
@@ -282,7 +297,8 @@ def parse(value: Any) -> datetime | None:
     return _utc(ts)
 
 
-_DESCRIBE = {"until": describe_until, "deadline": describe_deadline, "since": describe_since, "at": describe_at}
+_DESCRIBE = {"until": describe_until, "deadline": describe_deadline, "since": describe_since, "at": describe_at,
+             "on": describe_on}
 
 
 def friendly(value: Any, now: datetime, locale: str | None = DEFAULT, kind: str = "until") -> str:
