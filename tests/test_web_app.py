@@ -234,6 +234,10 @@ def test_overview_lists_not_enrolled_and_low_on_codes(web: WebApp, people: tuple
     assert st["counts"]["not_enrolled"] == 1 and st["counts"]["low_backup_codes"] == 1
     assert st["counts"]["users_in_scope"] == 4 and st["counts"]["with_backup_codes"] == 2
     assert [u["username"] for u in st["lists"]["not_enrolled"]] == ["newbie"]
+    assert st["lists"]["not_enrolled"][0]["deadline"] == utc_iso(deadline)  # JSON: ISO-8601
+    text = twostep("status").out.splitlines()  # text: in words (real clock: 14 days less a few seconds)
+    assert (f"  not enrolled: newbie, by {due:%H:%M} UTC on {due:%b} {due.day}, {due.year}, "
+            "13 days, 23 hours left") in text, text
     assert st["lists"]["low_backup_codes"] == [{"id": carol.id, "username": "carol", "remaining": 2, "total": 5}]
 
     r = d.s.get(web.url + "/admin/users", timeout=30)
