@@ -315,6 +315,11 @@ def test_text_output_has_friendly_times_and_json_keeps_iso(  # type: ignore[no-u
         + (f"{s} seconds ago" if s < 60 else f"{s // 60} minute{'s' if s >= 120 else ''} ago")
         + f"  id {otp['id']}" for s in ago}, out
 
+    out, nows = run("sync", "--dry-run")
+    summary = out.splitlines()[0]
+    assert any(summary.endswith(f"active bypasses 1, next expiry {day(until, n, ('yesterday', 'today', 'tomorrow'))} "
+                                f"{until:%H:%M} UTC, in {_en_left(_secs(until, n))}") for n in nows), out
+
     bad = twostep("bypass", "list", "--locale", "fr")
     assert bad.code == 2 and bad.out == ""
     assert bad.err == "twostep: error: --locale 'fr' is not supported: use one of en, de, ru\n"
