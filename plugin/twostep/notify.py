@@ -147,7 +147,7 @@ def notify_user(kc: KeycloakClient, user: dict[str, Any], kind: str, details: di
     """E-mail the user about an admin action; "sent", "skipped: why" or "failed: why". Always audited.
     In the user's `locale`, else the realm's default locale, else en (one realm read, as before)."""
     _check(kind, details)
-    outcome = _deliver(kc, user, lambda realm_rep: render(
+    outcome = _deliver_composed(kc, user, lambda realm_rep: render(
         kind, user, kc.realm, details, actor, now,
         timefmt.negotiate(timefmt.user_locale(user), timefmt.realm_default_locale(realm_rep))))
     result, _sep, why = outcome.partition(": ")
@@ -158,8 +158,15 @@ def notify_user(kc: KeycloakClient, user: dict[str, Any], kind: str, details: di
     return outcome
 
 
-def _deliver(kc: KeycloakClient, user: dict[str, Any],
-             compose: Callable[[JSON], tuple[str, str]]) -> str:
+def _deliver(kc: KeycloakClient, user: dict[str, Any], subject: str, body: str) -> str:
+    """Send a message already written (no language choice)."""
+    return _deliver_composed(kc, user, lambda _realm: (subject, body))
+
+
+def _deliver_composed(kc: KeycloakClient, user: dict[str, Any],
+                      compose: Callable[[JSON], tuple[str, str]]) -> str:
+    """Send the message `compose` writes from the realm representation (read once: SMTP settings and
+    the default locale), or say why not."""
     to = (user.get("email") or "").strip()
     if not to:
         return "skipped: the user has no e-mail address"
