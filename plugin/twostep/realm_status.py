@@ -59,7 +59,9 @@ def realm_status(kc: KeycloakClient, now: datetime, count_limit: int = COUNT_LIM
                                "missing or damaged: acting as 'everyone, no grace, 1 h bypass maximum'", setup_fix))
     desired = Desired(enforcement=policy.enforcement, bypass_max_s=policy.bypass_max_s, service_client=False,
                       decide_with="sync" if intact and not policy.provider_mode else "auto",
-                      backup_codes=policy.backup_codes)
+                      backup_codes=policy.backup_codes,
+                      help_requests=policy.help_requests if policy.provider_mode else "off",
+                      help_rate=policy.help_max_per_hour)
     actual = read_actual(kc, desired, now)
     report.checks.append(decision_check(kc.realm, policy if intact else None, actual.provider_loaded))
 
