@@ -74,14 +74,16 @@
         <#else>
             <p id="twostep-help-error" class="twostep-intro">${msg("twostepHelpError")}</p>
         </#if>
-        <#if twostepMode != "sent">
+        <#-- The way back to the other options: the parent layout's "Try another way" link when Keycloak
+             shows it (more than one option), else our own button posting the same tryAnotherWay. -->
+        <#if twostepMode != "sent" && !(auth?has_content && auth.showTryAnotherWayLink())>
             <form id="twostep-help-back" action="${url.loginAction}" method="post" novalidate="novalidate">
                 <input type="hidden" name="tryAnotherWay" value="on"/>
                 <button type="submit" id="twostep-help-other-ways"
                         class="${properties.kcButtonSecondaryClass!} ${properties.kcButtonBlockClass!}">${msg("twostepHelpOtherWays")}</button>
             </form>
         </#if>
-        <p id="twostep-help-restart"><a href="${url.loginRestartFlowUrl}">${msg("twostepHelpBackToSignIn")}</a></p>
+        <p id="twostep-help-restart" class="twostep-help-restart"><a href="${url.loginRestartFlowUrl}">${msg("twostepHelpBackToSignIn")}</a></p>
         </div>
     </#if>
 </@layout.registrationLayout>
