@@ -250,6 +250,8 @@ def test_setup_plans_shows_and_removes_the_help_step(twostep, admin: Admin, real
     assert "no changes" in again.out, again.out
     st = twostep("status")
     assert st.code == 0 and "flow 'twostep browser': the realm's flow 'browser' adapted" in st.out, st.out
+    doc = twostep("doctor")
+    assert f"[ok] authenticator {HELP}: present (help requests on)" in doc.out, doc.out
 
     # Someone deletes the step: status says so, setup puts it back.
     ex = help_execution(admin, realm)

@@ -254,6 +254,13 @@ def doctor(kc: KeycloakClient) -> Report:
     attrs = realm.get("attributes") or {}
     policy = RealmPolicy.effective(attrs)[0] if POLICY_ATTR in attrs else None
     report.checks.append(decision_check(kc.realm, policy, CONDITION_PROVIDER in providers))
+    if policy is not None and policy.provider_mode and policy.help_requests == "on":
+        found = flows.HELP_PROVIDER in providers
+        report.checks.append(Check(f"authenticator {flows.HELP_PROVIDER}", found,
+                                   "present (help requests on)" if found else "missing: the provider JAR is older "
+                                   "than help requests, the browser flow cannot run its help step",
+                                   "install the current twostep provider JAR (docs/provider.md), or "
+                                   f"twostep setup --realm {kc.realm} --help-requests off"))
     for key, alias in (("browserFlow", BROWSER_FLOW), ("resetCredentialsFlow", RESET_FLOW)):
         report.checks.append(Check(f"{key} binding", realm.get(key) == alias, f"bound to {realm.get(key)!r}",
                                    f"twostep setup --realm {kc.realm}"))
