@@ -259,8 +259,7 @@ def refuse_directory_write(kc: KeycloakClient, user: JSON) -> None:
     if not link:
         return
     try:
-        mappers = kc.get("/components", "list the federation's mappers", parent=link,
-                         type=federation.LDAP_MAPPER) or []
+        mappers = kc.components("list the federation's mappers", parent=link, type=federation.LDAP_MAPPER)
     except Forbidden:
         # Someone with manage-users but not view-realm (web pages): they cannot see the mappers;
         # `twostep status` reports such a mapper to whoever can.

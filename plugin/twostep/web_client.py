@@ -131,8 +131,7 @@ def _converge_roles(kc: KeycloakClient) -> None:
     held = kc.user_client_roles(sa["id"], rm["id"])
     extra = [r for r in held if r["name"] not in WEB_SERVICE_ROLES]
     if extra:
-        kc.request("DELETE", f"/users/{sa['id']}/role-mappings/clients/{rm['id']}",
-                   what=f"remove roles of {WEB_CLIENT_ID!r}", body=extra)
+        kc.remove_user_client_roles(sa["id"], rm["id"], extra, f"remove roles of {WEB_CLIENT_ID!r}")
     names = {r["name"] for r in held}
     grant = [r for r in kc.client_roles(rm["id"]) if r["name"] in WEB_SERVICE_ROLES and r["name"] not in names]
     if grant:
@@ -145,4 +144,4 @@ def _update(kc: KeycloakClient, want: JSON) -> None:
         raise Conflict(f"client {WEB_CLIENT_ID!r} disappeared during setup; run it again")
     merged: dict[str, Any] = {**have, **want, "attributes": {**(have.get("attributes") or {}),
                                                                **want["attributes"]}}
-    kc.put(f"/clients/{have['id']}", merged, f"update client {WEB_CLIENT_ID!r}")
+    kc.update_client(have["id"], merged)
