@@ -6,6 +6,10 @@ refreshes the token), on a loopback server answering like Keycloak's token and a
 
     python bench/adapter_cost.py [--requests 2000] [--imports 5]
     python bench/adapter_cost.py --uses-only    # what the tree still uses of python-keycloak
+
+python-keycloak is no longer a dependency: to compare again, install it into a scratch virtualenv
+beside the project (its figures are skipped when it is missing). The run that decided:
+bench/results/adapter_cost-python-keycloak.out.
 """
 
 from __future__ import annotations
@@ -42,6 +46,14 @@ def uses() -> Counter[str]:
                     found.update(f"import {node.module}.{a.name}" for a in node.names)
             found.update(f"call {m}" for m in conn_attrs.findall(text))
     return found
+
+
+def _installed(dist: str) -> bool:
+    try:
+        md.version(dist)
+    except md.PackageNotFoundError:
+        return False
+    return True
 
 
 def import_seconds(statement: str, runs: int) -> float:
@@ -114,26 +126,28 @@ def per_request_us(get: Callable[[], Any], n: int) -> float:
 def request_overhead(n: int) -> dict[str, float]:
     import requests
     from authlib.integrations.requests_client import OAuth2Session
-    from keycloak import KeycloakOpenIDConnection
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Keycloak)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     base = f"http://127.0.0.1:{server.server_address[1]}"
     path = "admin/realms/r/users"
+    out: dict[str, float] = {}
     try:
-        kc = KeycloakOpenIDConnection(server_url=base, realm_name="r", client_id="c", client_secret_key="s",
-                                      grant_type="client_credentials", max_retries=0)
-        kc.get_token()
+        if _installed("python-keycloak"):
+            from keycloak import KeycloakOpenIDConnection
+
+            kc = KeycloakOpenIDConnection(server_url=base, realm_name="r", client_id="c", client_secret_key="s",
+                                          grant_type="client_credentials", max_retries=0)
+            kc.get_token()
+            out["python-keycloak raw_get"] = per_request_us(lambda: kc.raw_get(path), n)
         oauth = OAuth2Session("c", "s", token_endpoint=f"{base}/realms/r/protocol/openid-connect/token",
                               grant_type="client_credentials")
         oauth.fetch_token()
         plain = requests.Session()
         plain.headers["Authorization"] = "Bearer " + "t" * 900
-        return {
-            "python-keycloak raw_get": per_request_us(lambda: kc.raw_get(path), n),
-            "authlib OAuth2Session.get": per_request_us(lambda: oauth.get(f"{base}/{path}", timeout=10), n),
-            "requests Session.get": per_request_us(lambda: plain.get(f"{base}/{path}", timeout=10), n),
-        }
+        out["authlib OAuth2Session.get"] = per_request_us(lambda: oauth.get(f"{base}/{path}", timeout=10), n)
+        out["requests Session.get"] = per_request_us(lambda: plain.get(f"{base}/{path}", timeout=10), n)
+        return out
     finally:
         server.shutdown()
 
@@ -148,13 +162,19 @@ def main() -> None:
     if args.uses_only:
         return
     base = ["requests", "pyotp", "jinja2", "click", "prometheus-client"]
-    keycloak_only = sorted(closure(["python-keycloak"]) - closure(base))
+    with_keycloak = _installed("python-keycloak")
+    if with_keycloak:
+        keycloak_only = sorted(closure(["python-keycloak"]) - closure(base))
+        print(f"distributions python-keycloak adds over the other runtime deps: {len(keycloak_only)} {keycloak_only}")
+    else:
+        print("python-keycloak is not installed: its figures are skipped")
     authlib_only = sorted(closure(["authlib"]) - closure(base))
-    print(f"distributions python-keycloak adds over the other runtime deps: {len(keycloak_only)} {keycloak_only}")
     print(f"distributions authlib adds over the other runtime deps: {len(authlib_only)} {authlib_only}")
-    for label, stmt in (("keycloak (KeycloakOpenIDConnection)", "from keycloak import KeycloakOpenIDConnection"),
-                        ("authlib OAuth2Session", "from authlib.integrations.requests_client import OAuth2Session"),
-                        ("requests", "import requests")):
+    imports = [("authlib OAuth2Session", "from authlib.integrations.requests_client import OAuth2Session"),
+               ("requests", "import requests")]
+    if with_keycloak:
+        imports.insert(0, ("keycloak (KeycloakOpenIDConnection)", "from keycloak import KeycloakOpenIDConnection"))
+    for label, stmt in imports:
         print(f"import {label}: {import_seconds(stmt, args.imports) * 1000:.0f} ms (median of {args.imports})")
     for label, us in request_overhead(args.requests).items():
         print(f"{label}: {us:.0f} us per request (loopback, {args.requests} sequential GETs)")

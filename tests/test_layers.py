@@ -27,7 +27,7 @@ def _installed_layout(dest: Path) -> Path:
 
 def _lint(root: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(root)}
-    return subprocess.run([str(LINT_IMPORTS), "--no-cache", "--config", str(REPO / "pyproject.toml")],
+    return subprocess.run([str(LINT_IMPORTS), "--no-cache", str(REPO / "pyproject.toml")],
                           cwd=root, env=env, capture_output=True, text=True, timeout=120)
 
 

@@ -14,7 +14,7 @@ from datetime import datetime
 from email.message import EmailMessage
 from email.utils import formataddr, formatdate, make_msgid
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateNotFound
 
@@ -31,7 +31,6 @@ SUBJECTS = {
     "otp.reset": "Your authenticator device was reset",
     "bypass.grant": "Two-step sign-in was paused for your account",
     "bypass.extend": "The pause of two-step sign-in on your account was extended",
-    "bypass.revoke": "Two-step sign-in is back on for your account",
     "device.change": "Your authenticator device was changed",
     "enroll.reminder": "Please set up two-step sign-in for your account",
 }
@@ -107,6 +106,24 @@ def notify_user(kc: KeycloakClient, user: dict[str, Any], kind: str, details: di
         outcome=result, about=kind, detail=why or None,
     ))
     return outcome
+
+
+class Notifier(Protocol):
+    """Tells a user about an admin action; returns "sent", "skipped: why" or "failed: why"."""
+
+    def notify(self, kc: KeycloakClient, user: JSON, kind: str, details: dict[str, Any], audit_sink: AuditSink,
+               actor: str, now: datetime) -> str: ...
+
+
+class EmailNotifier:
+    """The realm's own SMTP server (`notify_user`); what every command and page uses."""
+
+    def notify(self, kc: KeycloakClient, user: JSON, kind: str, details: dict[str, Any], audit_sink: AuditSink,
+               actor: str, now: datetime) -> str:
+        return notify_user(kc, user, kind, details, audit_sink, actor, now)
+
+
+EMAIL = EmailNotifier()
 
 
 def _deliver(kc: KeycloakClient, user: dict[str, Any], subject: str, body: str) -> str:
