@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from twostep import flows, logs, metrics
+from twostep import flows, logs, metrics, pass_summary
 from twostep.audit import AuditSink, event
 from twostep.bypass import EndPlan, end_bypass, finish, sweep_stale_locks
 from twostep.enforcement import (
@@ -379,6 +379,7 @@ def run_once(kc: KeycloakClient, now: datetime, audit: AuditSink, actor: str, le
              ok=summary.ok, expired=summary.expired, ended_early=summary.ended_early,
              drift_repaired=summary.drift_repaired, enforced=summary.enforced, errors=len(summary.errors),
              active=summary.bypassed_active, next_expiry=summary.next_expiry)
+    pass_summary.record(kc, now, summary, state, options.full)  # for the admin overview; never raises
     return summary, state
 
 

@@ -212,9 +212,23 @@ def test_overview_lists_not_enrolled_and_low_on_codes(web: WebApp, people: tuple
     store_codes(admin, web.realm, carol, total=5, remaining=2)
     store_codes(admin, web.realm, eve, total=5, remaining=4)
 
+    # Issue 17: the overview never scans the users; before any sync pass it says so and fails closed.
     d = web.sign_in(boss, "/admin")
     page = d.page
     assert page is not None and page.status == 200, page.summary()
+    assert "No sync pass yet" in page.text and "Policy: needs attention" in page.text, page.text
+    assert not user_rows(page.text) and "Not known (no counts from sync)" in page.text
+    r = d.s.get(web.url + "/admin", timeout=30)
+    assert r.headers["X-Keycloak-Calls"] == "1"
+    sync = twostep("sync")
+    assert sync.code == 0, sync.err
+    summary = json.loads(admin.get(f"/{web.realm}")["attributes"]["twostep.last_pass"])
+    assert summary["kind"] == "full" and summary["counts"]["users_in_scope"] == 4, summary
+    page = d.open_url(web.url + "/admin")
+    assert page.status == 200 and "Counted by sync just now" in page.text, page.text
+    assert "No sync pass yet" not in page.text and "full pass just now" in page.text
+    r = d.s.get(web.url + "/admin", timeout=30)
+    assert r.status_code == 200 and int(r.headers["X-Keycloak-Calls"]) <= 5
     not_enrolled = page.text.split('id="not-enrolled"', 1)[1].split('id="low-codes"', 1)[0]
     low_codes = page.text.split('id="low-codes"', 1)[1]
     pending = user_rows(not_enrolled)

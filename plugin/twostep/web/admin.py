@@ -11,20 +11,19 @@ from typing import Any
 
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, session, url_for
 
-from .. import backup_codes, bypass, devices
+from .. import backup_codes, bypass, devices, pass_summary
 from ..audit import AuditSink, event, sink_for
 from ..cli.durations import parse_duration
 from ..errors import InvalidInput, NotFound, TwostepError
 from ..keycloak_adapter import JSON, KeycloakClient
-from ..policy import BYPASS_INDEX_GROUP
-from ..realm_status import realm_status
+from ..policy import BROWSER_FLOW, BYPASS_INDEX_GROUP, RESET_FLOW, RealmPolicy, utc_iso
+from ..realm_status import Check
 from ..records import CredentialStore
 from .auth import admin_required, state
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 ACTIONS = {"grant", "extend", "revoke", "reset_device", "generate_codes", "end_sessions"}
-OVERVIEW_COUNT_LIMIT = 500
 AUDIT_MAX_LINES = 500
 AUDIT_MAX_BYTES = 4 * 1024 * 1024
 
@@ -51,13 +50,52 @@ def end_sessions(kc: KeycloakClient, user: JSON, actor_name: str, sink: AuditSin
 @bp.get("")
 @admin_required
 def overview() -> Any:
+    """One Keycloak call: the realm. Its settings give the checks shown here; the counts that need a
+    scan of the users come from the last sync pass's summary (pass_summary), shown with their age,
+    never from a scan per page view. Flows, federation and drift: `twostep status` (dozens of calls)."""
     kc: KeycloakClient = g.kc
+    now = state().clock()
     try:
-        report = realm_status(kc, state().clock(), count_limit=OVERVIEW_COUNT_LIMIT)
+        realm = kc.get_realm()
     except TwostepError as exc:
-        return render_template("admin_overview.html", report=None, error=str(exc),
-                               low_warning=backup_codes.LOW_WARNING)
-    return render_template("admin_overview.html", report=report, error=None, low_warning=backup_codes.LOW_WARNING)
+        return render_template("admin_overview.html", error=str(exc), low_warning=backup_codes.LOW_WARNING)
+    reading = pass_summary.read(realm.get("attributes"), now)
+    checks = overview_checks(kc.realm, realm, reading)
+    summary = reading.summary
+    return render_template(
+        "admin_overview.html", error=None, reading=reading, summary=summary, checks=checks,
+        ok=all(c.ok for c in checks), counts=summary.counts if summary else None,
+        lists=(summary.lists or {}) if summary else {}, age=pass_summary.age_text(reading.age_s),
+        counts_age=pass_summary.age_text(reading.counts_age_s), low_warning=backup_codes.LOW_WARNING)
+
+
+def overview_checks(realm_name: str, realm: JSON, reading: pass_summary.Reading) -> list[Check]:
+    """What the realm's own representation and the last pass can vouch for (fail closed: no pass,
+    an unreadable or an old summary is a failed check)."""
+    policy, intact = RealmPolicy.effective(realm.get("attributes") or {})
+    setup_fix = f"twostep setup --realm {realm_name}"
+    sync_fix = f"twostep sync --realm {realm_name}; then schedule it (deploy/cron, deploy/systemd, deploy/kubernetes)"
+    checks = [Check("policy record", intact, policy.enforcement.describe() if intact else
+                    "missing or damaged: acting as 'everyone, no grace, 1 h bypass maximum'", setup_fix)]
+    s = reading.summary
+    if reading.state == "none":
+        checks.append(Check("last sync pass", False, "no sync pass yet: counts are not known", sync_fix))
+    elif s is None:
+        checks.append(Check("last sync pass", False, f"its summary ({pass_summary.ATTR}) cannot be read", sync_fix))
+    elif not reading.fresh:
+        checks.append(Check("last sync pass", False, f"{pass_summary.age_text(reading.age_s)} "
+                            f"({utc_iso(s.at)}): is `twostep sync` running?", sync_fix))
+    else:
+        checks.append(Check("last sync pass", s.ok, f"{pass_summary.age_text(reading.age_s)}, "
+                            + ("no errors" if s.ok else f"{s.errors} error(s): see the sync log"), sync_fix))
+    for key, alias in (("browserFlow", BROWSER_FLOW), ("resetCredentialsFlow", RESET_FLOW)):
+        checks.append(Check(f"{key} binding", realm.get(key) == alias, f"bound to {realm.get(key)!r}", setup_fix))
+    otp_ok = realm.get("otpPolicyCodeReusable") is False and realm.get("otpPolicyType") in ("totp", "hotp")
+    checks.append(Check("OTP policy", otp_ok, f"{realm.get('otpPolicyType')}, code reuse "
+                        + ("on" if realm.get("otpPolicyCodeReusable") else "off"), setup_fix))
+    checks.append(Check("brute-force detection", bool(realm.get("bruteForceProtected")),
+                        "on" if realm.get("bruteForceProtected") else "off", setup_fix))
+    return checks
 
 
 def _page_arg() -> int:
