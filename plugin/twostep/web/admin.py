@@ -13,12 +13,13 @@ from flask import Blueprint, abort, flash, g, redirect, render_template, request
 
 from .. import backup_codes, bypass, devices, pass_summary
 from ..audit import AuditSink, event, sink_for
-from ..cli.durations import parse_duration
+from ..durations import parse_duration
 from ..errors import InvalidInput, NotFound, TwostepError
 from ..keycloak_adapter import JSON, KeycloakClient
 from ..policy import BROWSER_FLOW, BYPASS_INDEX_GROUP, RESET_FLOW, RealmPolicy, utc_iso
 from ..realm_status import Check
 from ..records import CredentialStore
+from . import i18n
 from .auth import admin_required, state
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -158,18 +159,13 @@ def _index_members(kc: KeycloakClient) -> IndexMembers:
     for _attempt in range(2):
         gid = ids.get(BYPASS_INDEX_GROUP)
         if gid is None:
-            # A search, not group-by-path: its 404 for a missing group costs a second call (the
-            # adapter asks whether the realm itself is gone), and a missing group is not cached.
-            found = kc.get("/groups", "find the bypass index group", search=BYPASS_INDEX_GROUP, exact="true",
-                           briefRepresentation="true", first=0, max=10) or []
-            top = [grp for grp in found if grp.get("path") == "/" + BYPASS_INDEX_GROUP]
-            if not top:
+            group = kc.find_top_group(BYPASS_INDEX_GROUP)  # a missing group is not cached
+            if group is None:
                 return IndexMembers(frozenset(), True)  # no index group: nobody has a record
-            gid = str(top[0]["id"])
+            gid = str(group["id"])
             ids.put(BYPASS_INDEX_GROUP, gid)
         try:
-            members = kc.get(f"/groups/{gid}/members", "bypass index members", first=0, max=INDEX_READ_MAX + 1,
-                             briefRepresentation="true") or []
+            members = kc.group_members_page(gid, 0, INDEX_READ_MAX + 1)
         except NotFound:
             ids.forget(BYPASS_INDEX_GROUP)
             continue
@@ -253,10 +249,10 @@ def action(user_id: str) -> Any:
             req = bypass.GrantRequest(who=user_id, reason=reason, duration=_duration(form),
                                       reset_device=form.get("reset_device") == "yes", extend=act == "extend")
             res = bypass.grant(kc, state().clock, sink, who, req)
-            flash(f"Done for {name}: " + "; ".join(res["changes"]) + ".", "ok")
+            flash(i18n.humanize(f"Done for {name}: " + "; ".join(res["changes"]) + "."), "ok")
         elif act == "revoke":
             res = bypass.revoke(kc, state().clock, sink, who, user_id, reason or "revoked on the admin page")
-            flash(f"Done for {name}: " + "; ".join(res["changes"]) + ".", "ok")
+            flash(i18n.humanize(f"Done for {name}: " + "; ".join(res["changes"]) + "."), "ok")
         elif act == "reset_device":
             rr = devices.reset_otp(kc, user, actor=who.name, now=state().clock(), sink=sink, reason=reason or None)
             flash(f"Reset {name}'s device: removed {len(rr.removed)} device(s), ended {rr.sessions_ended} "
@@ -270,7 +266,7 @@ def action(user_id: str) -> Any:
                                                     now=state().clock(), sink=sink, reason=reason or None)
             return render_template("codes_once.html", user=user, codes=codes, notified=notified)
     except TwostepError as exc:
-        flash(f"Nothing was changed: {exc}", "error")
+        flash(i18n.humanize(f"Nothing was changed: {exc}"), "error")
     return back
 
 

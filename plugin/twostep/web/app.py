@@ -21,6 +21,8 @@ from werkzeug.exceptions import HTTPException
 from ..clock import Clock, system_clock
 from ..errors import ConfigError, Forbidden, NotFound, TwostepError, Unauthorized
 from ..settings import Settings
+from ..web_client import normalize_url
+from . import i18n
 from .admin import bp as admin_bp
 from .auth import (  # some re-exported (__all__): older imports of these names from app keep working
     ADMIN_ROLE,
@@ -39,7 +41,6 @@ from .auth import (  # some re-exported (__all__): older imports of these names 
     start_kc_action,
     state,
 )
-from .client_setup import normalize_url
 from .security import after_kc_action
 from .security import bp as security_bp
 from .tokens import FileTokenStore
@@ -204,6 +205,7 @@ def create_app(settings: Settings, web: WebConfig, *, clock: Clock = system_cloc
 
     _metrics(app)
     register_routes(app)
+    i18n.register(app)  # |time_until, |time_since ...: times in the viewer's language
     app.register_blueprint(admin_bp)
     app.register_blueprint(security_bp)
 

@@ -27,7 +27,7 @@ from ..clock import Clock
 from ..errors import KeycloakUnavailable
 from ..keycloak_adapter import KeycloakClient
 from ..settings import Settings
-from .client_setup import CALLBACK_PATH, WEB_CLIENT_ID
+from ..web_client import CALLBACK_PATH, WEB_CLIENT_ID
 from .tokens import FileTokenStore
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -51,7 +51,7 @@ class WebConfig:
 
 
 class ServiceClients:
-    """The web app's own service account (client twostep-web, roles client_setup.WEB_SERVICE_ROLES:
+    """The web app's own service account (client twostep-web, roles web_client.WEB_SERVICE_ROLES:
     no manage-realm, no view-events), for the self-service pages; never the CLI's credentials.
     Reused for a short while so a page does not pay a token request. A replaced client is closed
     (its connection pool) one period later, when no page can still be using it: never more than two."""
@@ -126,6 +126,11 @@ class AppState:
     def __getitem__(self, name: str) -> Any:
         """Transitional: code written for the old `ext()[...]` dict keeps working."""
         return getattr(self, name)
+
+    def __setitem__(self, name: str, value: Any) -> None:
+        if not hasattr(self, name):
+            raise KeyError(name)
+        setattr(self, name, value)
 
 
 def state() -> AppState:
@@ -322,7 +327,7 @@ def register_routes(app: Flask) -> None:
         session["sid"] = sid
         session["user"] = {"id": sub, "username": claims.get("preferred_username"),
                            "email": claims.get("email"), "name": claims.get("name"),
-                           "admin": ADMIN_ROLE in roles}
+                           "admin": ADMIN_ROLE in roles, "locale": claims.get("locale")}
         session.permanent = True
         status = request.args.get("kc_action_status")
         if pending and st.after_kc_action is not None:
