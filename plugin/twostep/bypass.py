@@ -21,13 +21,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from . import bypass_index
 from .audit import AuditSink, event
 from .clock import Clock
 from .enforcement import CONFIGURE_TOTP
 from .errors import Conflict, Forbidden, InvalidInput, KeycloakUnavailable, NotFound, TwostepError
 from .keycloak_adapter import JSON, KeycloakClient, q
-from .policy import BYPASS_VALUE, HARD_BYPASS_MAX_S, RealmPolicy, parse_iso, utc_iso
-from .records import ENDING_VALUE, CredentialStore, Record, RecordStore, store_for
+from .policy import BYPASS_CREDENTIAL, BYPASS_VALUE, HARD_BYPASS_MAX_S, RealmPolicy, parse_iso, utc_iso
+from .records import ENDING_VALUE, CredentialStore, Record, RecordStore, parse_time, store_for
 from .settings import Settings
 from .users import resolve_user
 
@@ -522,6 +523,81 @@ def finish(kc: KeycloakClient, user_id: str, end_sessions: bool = True, store: R
     return ended
 
 
+AUDIT_ACTION = {"revoke": "bypass.revoke", "expire": "bypass.expire", "end_early": "bypass.end_early",
+                "drift": "drift.repair"}
+
+
+def end_indexed(kc: KeycloakClient, entry: bypass_index.Entry, kind: str, why: str, now: datetime,
+                audit: AuditSink, actor: str, *, sessions: str = "all", require_device: bool = False,
+                rec: Record | None = None, drop_entry: bool = False, **audit_details: Any) -> str:
+    """End one record version of provider mode exactly once across concurrent runs, through its
+    index entry. Returns done | busy. Three requests in the common case (an expiry):
+
+    1. end the sessions: `POST /users/{id}/logout` (sessions="all": every online session, and the
+       user's not-before, which refuses every refresh token issued before it, offline ones too) or
+       those opened during the bypass one by one (sessions="window", what revoke does);
+    2. claim the entry (create its `ending` child: 201 for one run, 409 for the others);
+    3. the winner writes the audit event and deletes the record credential by id (404: replaced or
+       removed meanwhile, nothing to do).
+
+    The sessions end before the claim: a run that dies after the claim has already ended them, and
+    a loser's second logout, a moment after the winner's, ends nothing more. The second factor is
+    back from the record's end at sign-in (the provider refuses an expired record), so the credential
+    delete is clean-up. The entry goes with its bucket (one request per hour of expiries), or at once
+    with drop_entry (revoke)."""
+    if sessions == "all":
+        kc.logout_user(entry.user_id)
+    elif sessions == "window" and rec is not None:
+        end_window_sessions(kc, rec, stop=now)
+    if not bypass_index.claim(kc, entry, now, actor):
+        return "busy"
+    required = False
+    if require_device:
+        user = kc.get_user(entry.user_id)
+        actions = list(user.get("requiredActions") or [])
+        if not user.get("totp") and CONFIGURE_TOTP not in actions:
+            user["requiredActions"] = [*actions, CONFIGURE_TOTP]
+            kc.update_user(entry.user_id, user)
+            required = True
+    audit.write(event(AUDIT_ACTION[kind], realm=kc.realm, actor=actor, now=now, user_id=entry.user_id,
+                      username=entry.username or (rec.username if rec else None),
+                      until=entry.until_raw or None, granted_by=entry.by or (rec.by if rec else None) or None,
+                      granted_at=entry.granted_raw or None, reason=why,
+                      grant_reason=(rec.reason if rec else entry.reason) or None, require_otp_setup=required,
+                      **audit_details))
+    try:
+        kc.delete_credential(entry.user_id, entry.credential_id)
+    except NotFound:
+        pass
+    if drop_entry:
+        bypass_index.remove(kc, entry.group_id)
+    return "done"
+
+
+def entry_for(kc: KeycloakClient, rec: Record, credentials: list[JSON] | None = None) -> bypass_index.Entry | None:
+    """The index entry of the user's current record (provider mode), made when missing (a record
+    written by hand or before the index existed); None without a record."""
+    creds = [c for c in (kc.user_credentials(rec.user_id) if credentials is None else credentials)
+             if c.get("type") == BYPASS_CREDENTIAL]
+    if len(creds) != 1:
+        return None
+    cid = str(creds[0]["id"])
+    want = bypass_index.entry_name(rec.user_id, cid)
+    for gid, name in bypass_index.of_user(kc, rec.user_id):
+        if name == want:
+            f = rec.fields()
+            return bypass_index.Entry(gid, "", rec.user_id, cid, rec.username, f["until"], f["granted_at"],
+                                      rec.by, rec.reason, rec.reset_device, False)
+    fields = rec.fields()
+    if not rec.valid:  # damaged: indexed as due now so that it is ended like any other
+        fields["until"] = fields["until"] if parse_time(fields["until"]) else utc_iso(datetime.now().astimezone())
+    gid = bypass_index.add(kc, rec.user_id, cid, fields, rec.username)
+    if not gid:
+        return None
+    return bypass_index.Entry(gid, "", rec.user_id, cid, rec.username, fields["until"], fields["granted_at"],
+                              rec.by, rec.reason, rec.reset_device, False)
+
+
 # -- revoke, list, show -------------------------------------------------------------------------------
 
 def revoke(kc: KeycloakClient, clock: Clock, audit: AuditSink, actor: Actor, who: str, reason: str = "",
@@ -541,8 +617,16 @@ def revoke(kc: KeycloakClient, clock: Clock, audit: AuditSink, actor: Actor, who
                               + (["end the sessions opened during the bypass"] if end_sessions else [])}
     if dry_run:
         return result
-    outcome = end_bypass(kc, plan, now, audit, actor.name, lease_seconds(settings or kc.settings),
-                         store=store, credential=actor.credential)
+    entry = entry_for(kc, rec) if isinstance(store, CredentialStore) else None
+    if entry is not None:
+        outcome = end_indexed(kc, entry, "revoke", plan.why, now, audit, actor.name,
+                              sessions="window" if end_sessions else "none", rec=rec, drop_entry=True,
+                              credential=actor.credential)
+        if outcome == "done":
+            bypass_index.remove_user(kc, rec.user_id)
+    else:
+        outcome = end_bypass(kc, plan, now, audit, actor.name, lease_seconds(settings or kc.settings),
+                             store=store, credential=actor.credential)
     if outcome != "done":
         raise Conflict(f"the bypass of {rec.username} is being ended by another run; check "
                        f"`twostep bypass show {rec.username}`")
