@@ -36,7 +36,7 @@ from twostep.audit import MemorySink
 from twostep.bypass import lease_seconds, realm_context
 from twostep.clock import fixed_clock
 from twostep.enforcement import require_totp
-from twostep.keycloak_adapter import KeycloakClient
+from twostep.keycloak_adapter import KeycloakClient, path_template
 from twostep.policy import BYPASS_ATTR, BYPASS_VALUE, utc_iso
 from twostep.settings import Settings
 from twostep.sync.reconcile import Options, State, Summary, apply, plan, run_once
@@ -178,91 +178,118 @@ def naive_apply(kc: KeycloakClient, bypassed: list[Any], now: datetime) -> Summa
 
 # -- expiry ----------------------------------------------------------------------------------------
 
+def request_log(kc: KeycloakClient) -> list[tuple[str, str]]:
+    """Every admin request the client sends from now on, as (method, path template)."""
+    seen: list[tuple[str, str]] = []
+    original = kc._observe
+
+    def observe(method: str, path: str, params: dict[str, Any] | None, status: int | None, seconds: float) -> None:
+        seen.append((method, path_template(path)))
+        original(method, path, params, status, seconds)
+
+    kc._observe = observe  # type: ignore[method-assign]
+    return seen
+
+
+def breakdown(log_: list[tuple[str, str]]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for method, path in log_:
+        out[f"{method} {path}"] = out.get(f"{method} {path}", 0) + 1
+    return dict(sorted(out.items(), key=lambda kv: -kv[1]))
+
+
+def bypass_fields(now: datetime, expired: bool) -> dict[str, str]:
+    until = now - timedelta(minutes=1) if expired else now + timedelta(hours=4)
+    return {"marker": BYPASS_VALUE, "until": utc_iso(until), "granted_at": utc_iso(now - timedelta(hours=2)),
+            "by": "bench", "reason": "bench", "extended": "0", "reset_device": "false"}
+
+
+def write_bypasses(kc: KeycloakClient, store: Any, users: list[Any], now: datetime, expired: int) -> None:
+    """Through the store's own write (credential, then index entry): what a grant does."""
+    t0 = time.monotonic()
+    for i, u in enumerate(users):
+        store.write(kc, dict(u), bypass_fields(now, i < expired))
+    log(f"{kc.realm}: {len(users)} bypass records written ({expired} due) in {time.monotonic() - t0:.0f}s")
+
+
+def naive_scan(kc: KeycloakClient) -> int:
+    """Every user's full representation, page by page: the least a pass without an index must read
+    (provider mode would need one credentials read per user on top; the fallback mode finds its
+    attributes in these pages). Returns the users read."""
+    n = 0
+    first = 0
+    while True:
+        batch = kc.get("/users", "list users", first=first, max=100, briefRepresentation="false")
+        if not batch:
+            break
+        n += len(batch)
+        first += 100
+        if len(batch) < 100:
+            break
+    return n
+
+
+@contextmanager
+def reuse_realms(names: list[str]) -> Iterator[list[str]]:
+    yield names
+
+
 def part_expiry(args: argparse.Namespace) -> dict[str, Any]:
     sizes = [int(s) for s in args.sizes.split(",")]
-    out: dict[str, Any] = {"bypassed": args.bypassed, "expired": args.expired, "realms": {}}
-    with bench_realms(args.url, len(sizes), args.keep, "--enforce", "none") as names:
-        now = datetime.now(UTC)
+    given = [r for r in args.realms.split(",") if r]
+    out: dict[str, Any] = {"bypassed": args.bypassed, "expired": args.expired, "mode": "provider (credential store, "
+                           "expiry index)", "realms": {}}
+    ctx = reuse_realms(given) if given else bench_realms(args.url, len(sizes), args.keep, "--enforce", "none")
+    with ctx as names:
         for size, realm in zip(sizes, names, strict=True):
             kc = KeycloakClient(settings(args.url, realm))
-            exp_names = seed(kc, size, args.bypassed, args.expired, now)
-            row: dict[str, Any] = {"users": size, "realm": realm}
-            # 1. the sync's read (dry run: the targeted query, no writes), then the real pass.
-            t, c, _ = measure(kc, lambda kc=kc: run_once(kc, now, MemorySink([]), "bench", 60, OPTS, dry_run=True))
-            row["targeted_find"] = {"s": round(t, 3), "requests": c}
-            t, c, (summary, _) = measure(
-                kc, lambda kc=kc: run_once(kc, now, MemorySink([]), "bench", lease_seconds(kc.settings), OPTS))
-            row["targeted_pass"] = {"s": round(t, 3), "requests": c, "expired": summary.expired,
-                                    "errors": len(summary.errors)}
-            log(f"{size}: targeted pass {t:.2f}s {c} req, expired {summary.expired}")
-            reexpire(kc, exp_names, now)
-            if args.pg_cluster:
-                # The same find and pass without PostgreSQL's index on user_attribute(name, value)
-                # (Keycloak's own idx_user_attribute_name), then the index back.
-                row["query_plan_with_index"] = explain(args.pg_cluster, realm)
-                psql(args.pg_cluster, "drop index idx_user_attribute_name")
-                try:
-                    row["query_plan_without_index"] = explain(args.pg_cluster, realm)
-                    t, c, _ = measure(kc, lambda kc=kc: run_once(kc, now, MemorySink([]), "bench", 60, OPTS,
+            _policy, store = realm_context(kc)
+            if store.name != "credential":
+                sys.exit(f"{realm}: not in provider mode (record store {store.name}); load the provider JAR")
+            if not given:
+                seed(kc, size, 0, 0, datetime.now(UTC))
+            users = kc.get("/users", "first users", first=0, max=args.bypassed, briefRepresentation="true")
+            now = datetime.now(UTC)
+            write_bypasses(kc, store, users, now, args.expired)
+            row: dict[str, Any] = {"users": kc.count_users(), "realm": realm}
+            now = datetime.now(UTC)
+            seen = request_log(kc)
+            t, c, _ = measure(kc, lambda kc=kc, now=now: run_once(kc, now, MemorySink([]), "bench", 60, OPTS,
                                                                   dry_run=True))
-                    row["targeted_find_no_index"] = {"s": round(t, 3), "requests": c}
-                    t, c, (summary, _) = measure(
-                        kc, lambda kc=kc: run_once(kc, now, MemorySink([]), "bench", lease_seconds(kc.settings), OPTS))
-                    row["targeted_pass_no_index"] = {"s": round(t, 3), "requests": c, "expired": summary.expired,
-                                                     "errors": len(summary.errors)}
-                    log(f"{size}: targeted pass without index {t:.2f}s {c} req, expired {summary.expired}")
-                finally:
-                    psql(args.pg_cluster, "create index idx_user_attribute_name on user_attribute (name, value)")
-                reexpire(kc, exp_names, now)
-            total_pages = -(-size // 100)
-            if size <= args.naive_full_max:
-                t, c, found = measure(kc, lambda kc=kc: naive_find(kc))
-                row["naive_find"] = {"s": round(t, 3), "requests": c, "found": len(found), "measured": "full scan"}
-            else:
-                # Bounded: sample pages spread over the realm (offset pagination gets slower further in),
-                # extrapolate to all pages. Said so in the results.
-                starts = [int(i * (size - 100 * args.sample_pages_per_point) / (args.sample_points - 1))
-                          for i in range(args.sample_points)]
-                times, reqs, found_n = [], 0, 0
-                for st in starts:
-                    t, c, found = measure(kc, lambda kc=kc, st=st: naive_find(kc, st, args.sample_pages_per_point))
-                    times.append(t / args.sample_pages_per_point)
-                    reqs += c
-                    found_n += len(found)
-                per_page = statistics.mean(times)
-                row["naive_find"] = {"s": round(per_page * total_pages, 3), "requests": total_pages,
-                                     "measured": f"{args.sample_points * args.sample_pages_per_point} of "
-                                                 f"{total_pages} pages sampled at {args.sample_points} offsets, "
-                                                 "extrapolated", "s_per_page": round(per_page, 4),
-                                     "s_per_page_by_offset": [round(x, 4) for x in times]}
-            # the naive pass then does the same expiries as the targeted one: measure them once here
-            bypassed = [u for u in kc.iter_users_with_attribute(BYPASS_ATTR, BYPASS_VALUE)]
-            t, c, summary = measure(kc, lambda kc=kc, b=bypassed: naive_apply(kc, b, now))
-            row["expiry_writes"] = {"s": round(t, 3), "requests": c, "expired": summary.expired}
-            row["naive_pass"] = {"s": round(row["naive_find"]["s"] + t, 3),
-                                 "requests": row["naive_find"]["requests"] + c}
-            log(f"{size}: naive pass {row['naive_pass']}")
+            row["targeted_find"] = {"s": round(t, 3), "requests": c, "by_path": breakdown(seen)}
+            seen.clear()
+            t, c, (summary, _) = measure(
+                kc, lambda kc=kc, now=now: run_once(kc, now, MemorySink([]), "bench", lease_seconds(kc.settings), OPTS))
+            find_c = row["targeted_find"]["requests"]
+            row["targeted_pass"] = {"s": round(t, 3), "requests": c, "expired": summary.expired,
+                                    "errors": len(summary.errors), "by_path": breakdown(seen),
+                                    "requests_per_expiry": round((c - find_c) / max(1, summary.expired), 2)}
+            log(f"{size}: targeted find {row['targeted_find']['s']}s {find_c} req; pass {t:.2f}s {c} req, "
+                f"expired {summary.expired}, {row['targeted_pass']['requests_per_expiry']} req per expiry")
+            seen.clear()
+            t, c, n = measure(kc, lambda kc=kc: naive_scan(kc))
+            row["naive_scan"] = {"s": round(t, 3), "requests": c, "users_read": n, "measured": "full scan"}
+            writes_s = row["targeted_pass"]["s"] - row["targeted_find"]["s"]
+            row["naive_pass"] = {"s": round(t + writes_s, 3), "requests": c + row["targeted_pass"]["requests"] - find_c,
+                                 "note": "naive scan + the same 100 ends (targeted pass minus its find)"}
+            row["ratio_scan_to_targeted_pass"] = round(t / row["targeted_pass"]["s"], 1)
+            row["ratio_naive_pass_to_targeted_pass"] = round(row["naive_pass"]["s"] / row["targeted_pass"]["s"], 1)
+            log(f"{size}: naive scan {t:.2f}s {c} req ({n} users); scan / targeted pass "
+                f"{row['ratio_scan_to_targeted_pass']}x")
             out["realms"][str(size)] = row
     print_expiry(out)
     return out
 
 
 def print_expiry(out: dict[str, Any]) -> None:
-    print(f"\nsync expiry pass: {out['bypassed']} bypassed users, {out['expired']} expired")
-    print(f"{'users':>8} {'targeted s':>11} {'req':>6} {'find s':>8} {'find req':>9} "
-          f"{'naive s':>9} {'naive req':>10} {'wall x':>7} {'req x':>7}")
+    print(f"\nsync expiry pass ({out['mode']}): {out['bypassed']} bypassed users, {out['expired']} expired")
+    print(f"{'users':>8} {'find s':>7} {'find req':>9} {'pass s':>7} {'pass req':>9} {'req/expiry':>11} "
+          f"{'naive scan s':>13} {'scan req':>9} {'scan/pass':>10} {'naive pass/pass':>16}")
     for size, r in out["realms"].items():
-        t, n = r["targeted_pass"], r["naive_pass"]
-        print(f"{size:>8} {t['s']:>11.2f} {t['requests']:>6} {r['targeted_find']['s']:>8.2f} "
-              f"{r['targeted_find']['requests']:>9} {n['s']:>9.2f} {n['requests']:>10} "
-              f"{n['s'] / t['s']:>7.1f} {n['requests'] / t['requests']:>7.1f}")
-    rows = [(size, r) for size, r in out["realms"].items() if "targeted_pass_no_index" in r]
-    if rows:
-        print("\nwithout the index on user_attribute(name, value), same realms")
-        print(f"{'users':>8} {'find s':>8} {'find s, no index':>17} {'pass s':>8} {'pass s, no index':>17}")
-        for size, r in rows:
-            print(f"{size:>8} {r['targeted_find']['s']:>8.2f} {r['targeted_find_no_index']['s']:>17.2f} "
-                  f"{r['targeted_pass']['s']:>8.2f} {r['targeted_pass_no_index']['s']:>17.2f}")
+        f, t, n = r["targeted_find"], r["targeted_pass"], r["naive_scan"]
+        print(f"{size:>8} {f['s']:>7.2f} {f['requests']:>9} {t['s']:>7.2f} {t['requests']:>9} "
+              f"{t['requests_per_expiry']:>11} {n['s']:>13.2f} {n['requests']:>9} "
+              f"{r['ratio_scan_to_targeted_pass']:>9}x {r['ratio_naive_pass_to_targeted_pass']:>15}x")
 
 
 # -- enforcement -----------------------------------------------------------------------------------
@@ -525,6 +552,8 @@ def main() -> None:
     ap.add_argument("--pause-s", type=float, default=0.5)
     ap.add_argument("--pg-cluster", default="", help="expiry: also measure without the attribute index "
                     "in this production cluster's PostgreSQL (deploy/local/cluster.sh NAME)")
+    ap.add_argument("--realms", default="", help="expiry: realms already seeded (one per size, in order): "
+                    "kept, not deleted")
     ap.add_argument("--tag", default="", help="results go to bench/results/<part><tag>.json")
     ap.add_argument("--note", default="shared Keycloak 26.7.3 (dev mode, H2) on a 2-core machine; other "
                     "developers' tests ran against it at the same time")

@@ -9,6 +9,7 @@ apply(kc, actions, ...) -> Summary.
 from __future__ import annotations
 
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -43,6 +44,7 @@ class Options:
     full: bool = True              # also check definitions and group markers (watch does it less often)
     enforce_limit: int = 10_000    # users the enforcement pass changes per run (CONFIGURE_TOTP)
     remind: bool = False           # e-mail users in grace without a second factor (meant for a daily run)
+    workers: int = 4               # provider mode: expiries ended this many at a time (each is independent)
     page_size: int = 100
 
 
@@ -70,6 +72,7 @@ class State:
     entries: dict[str, bypass_index.Entry] = field(default_factory=dict)
     buckets_over: list[tuple[JSON, list[bypass_index.Entry]]] = field(default_factory=list)
     legacy: list[JSON] = field(default_factory=list)
+    claimed: list[bypass_index.Entry] = field(default_factory=list)  # ended by a run (full pass: tidied)
     active_count: int = 0
     next_until: datetime | None = None
 
@@ -142,6 +145,8 @@ def _read_index(kc: KeycloakClient, state: State, now: datetime, options: Option
         for entry in listed:
             until = entry.until
             if entry.claimed:
+                if options.full:
+                    state.claimed.append(entry)
                 continue
             if until is None or until <= now:
                 state.due.append(entry)
@@ -270,6 +275,9 @@ def plan(state: State, now: datetime, options: Options = Options()) -> list[Acti
     for user in state.legacy:
         actions.append(Action(K.REINDEX, str(user.get("username")), "indexed the old way (member of "
                               f"{BYPASS_INDEX_GROUP}): given an index entry", str(user["id"])))
+    for e in state.claimed:
+        actions.append(Action(K.FINISH, e.username or e.user_id, "ended by an earlier run: record and index "
+                              "entry removed (in case that run stopped before)", e.user_id, entry=e))
     for user, _rec in state.ending:
         actions.append(Action(K.FINISH, str(user.get("username")), "finish clean-up of an ended bypass",
                               str(user["id"])))
@@ -353,47 +361,72 @@ assert set(COUNTER) == set(ActionKind)
 
 
 def apply(kc: KeycloakClient, actions: list[Action], now: datetime, audit: AuditSink, actor: str,
-          lease_s: float, summary: Summary, store: RecordStore | None = None) -> Summary:
+          lease_s: float, summary: Summary, store: RecordStore | None = None, workers: int = 1) -> Summary:
     """Each action on its own: one failure does not stop the others, except losing Keycloak or our
-    credentials, which stops the run (every later request would fail the same way)."""
+    credentials, which stops the run (every later request would fail the same way). The expiries of
+    provider mode touch one user each and claim their own entry: they run `workers` at a time, first;
+    everything else (the bucket drops, which wait for those claims, included) follows in plan order."""
     store = store or store_for(kc)
     settled: set[str] = set()  # index entries this pass claimed, or found claimed by another run
-    for action in actions:
-        try:
-            ctx = _Ctx(kc, now, audit, actor, lease_s, summary.run_id, store, settled)
-            outcome = _HANDLERS[action.kind](ctx, action)
-        except (KeycloakUnavailable, Unauthorized) as exc:
-            _failed(kc.realm, action, exc, summary, stops=True)
-            summary.errors.append(f"{action.kind} {action.name}: {exc}")
-            summary.aborted = True
+    ctx = _Ctx(kc, now, audit, actor, lease_s, summary.run_id, store, settled)
+    parallel = [a for a in actions if a.kind == K.EXPIRE and a.entry is not None] if workers > 1 else []
+    rest = [a for a in actions if a not in parallel]
+    results: list[tuple[Action, str | BaseException]] = []
+    if parallel:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            results = list(zip(parallel, pool.map(lambda a: _attempt(ctx, a), parallel), strict=True))
+    for action, result in results:
+        if _record(kc, action, result, summary, settled):
             break
-        except TwostepError as exc:
-            _failed(kc.realm, action, exc, summary, stops=False)
-            summary.errors.append(f"{action.kind} {action.name}: {exc}")
-            continue
-        except (ValueError, TypeError, KeyError, OverflowError) as exc:
-            # A record or answer we could not handle: this user fails, the pass goes on for the others.
-            wrapped = TwostepError(f"unexpected data ({type(exc).__name__}: {exc})")
-            _failed(kc.realm, action, wrapped, summary, stops=False)
-            summary.errors.append(f"{action.kind} {action.name}: {wrapped}")
-            continue
-        if action.entry is not None and outcome in ("done", "busy"):
-            settled.add(action.entry.group_id)
-        if outcome == "done":
-            counter = COUNTER[action.kind]
-            if counter is not None:
-                setattr(summary, counter, getattr(summary, counter) + 1)
-                summary.actions.append(action.as_dict())
-                metrics.record_action(kc.realm, str(action.kind))
-        elif outcome == "busy":
-            summary.handled_elsewhere += 1
-        if action.end is not None and action.user_id and outcome == "done":
-            # Only an end this pass made counts: one another run keeps "busy" stays pending (and overdue).
-            summary.ended_user_ids.add(action.user_id)
-        log.info("sync.action", kind=action.kind, target=action.name, user_id=action.user_id,
-                 outcome="done" if outcome == "done" else "handled_elsewhere", detail=action.detail,
-                 run_id=summary.run_id, realm=kc.realm)
+    for action in rest:
+        if summary.aborted or _record(kc, action, _attempt(ctx, action), summary, settled):
+            break
     return summary
+
+
+def _attempt(ctx: _Ctx, action: Action) -> str | BaseException:
+    try:
+        return _HANDLERS[action.kind](ctx, action)
+    except (TwostepError, ValueError, TypeError, KeyError, OverflowError) as exc:
+        return exc
+
+
+def _record(kc: KeycloakClient, action: Action, result: str | BaseException, summary: Summary,
+            settled: set[str]) -> bool:
+    """Book one action's outcome in the summary, log and metrics; True: the pass stops here."""
+    if isinstance(result, (KeycloakUnavailable, Unauthorized)):
+        _failed(kc.realm, action, result, summary, stops=True)
+        summary.errors.append(f"{action.kind} {action.name}: {result}")
+        summary.aborted = True
+        return True
+    if isinstance(result, TwostepError):
+        _failed(kc.realm, action, result, summary, stops=False)
+        summary.errors.append(f"{action.kind} {action.name}: {result}")
+        return False
+    if isinstance(result, BaseException):
+        # A record or answer we could not handle: this user fails, the pass goes on for the others.
+        wrapped = TwostepError(f"unexpected data ({type(result).__name__}: {result})")
+        _failed(kc.realm, action, wrapped, summary, stops=False)
+        summary.errors.append(f"{action.kind} {action.name}: {wrapped}")
+        return False
+    outcome = result
+    if action.entry is not None and outcome in ("done", "busy"):
+        settled.add(action.entry.group_id)
+    if outcome == "done":
+        counter = COUNTER[action.kind]
+        if counter is not None:
+            setattr(summary, counter, getattr(summary, counter) + 1)
+            summary.actions.append(action.as_dict())
+            metrics.record_action(kc.realm, str(action.kind))
+    elif outcome == "busy":
+        summary.handled_elsewhere += 1
+    if action.end is not None and action.user_id and outcome == "done":
+        # Only an end this pass made counts: one another run keeps "busy" stays pending (and overdue).
+        summary.ended_user_ids.add(action.user_id)
+    log.info("sync.action", kind=str(action.kind), target=action.name, user_id=action.user_id,
+             outcome="done" if outcome == "done" else "handled_elsewhere", detail=action.detail,
+             run_id=summary.run_id, realm=kc.realm)
+    return False
 
 
 def _failed(realm: str, action: Action, exc: TwostepError, summary: Summary, stops: bool) -> None:
@@ -432,6 +465,14 @@ def _end(ctx: _Ctx, action: Action) -> str:
 
 def _finish(ctx: _Ctx, action: Action) -> str:
     assert action.user_id
+    if action.entry is not None:
+        # Claimed, so ended (and audited) by its claimant: what may be left is idempotent clean-up.
+        try:
+            ctx.kc.delete_credential(action.entry.user_id, action.entry.credential_id)
+        except NotFound:
+            pass
+        bypass_index.remove(ctx.kc, action.entry.group_id)
+        return "done"
     finish(ctx.kc, action.user_id, store=ctx.store)
     return "done"
 
@@ -558,7 +599,7 @@ def run_once(kc: KeycloakClient, now: datetime, audit: AuditSink, actor: str, le
         return summary, state
     if options.full:
         _sweep(kc, now, summary)
-    apply(kc, actions, now, audit, actor, lease_s, summary, state.store)
+    apply(kc, actions, now, audit, actor, lease_s, summary, state.store, options.workers)
     pending = pending_end(state, now, summary)
     metrics.record_pass(kc.realm, ok=summary.ok, active=summary.bypassed_active,
                         next_end=pending.timestamp() if pending else None)

@@ -7,9 +7,10 @@ retries only what is safe to retry, and turns Keycloak's answers into our errors
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
@@ -107,6 +108,11 @@ def translate(resp: Response, what: str) -> TwostepError:
 @dataclass
 class CallCounter:
     count: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def bump(self) -> None:
+        with self._lock:  # sync's ends run on a few threads sharing one client
+            self.count += 1
 
 
 class KeycloakClient:
@@ -159,7 +165,7 @@ class KeycloakClient:
             else f"admin {self.settings.admin_username!r} in realm {self.settings.admin_realm!r}"
         )
         try:
-            self.calls.count += 1
+            self.calls.bump()
             self._conn.get_token()
         except KeycloakConnectionError as exc:
             raise KeycloakUnavailable(f"cannot reach Keycloak at {self.settings.url} ({_short(exc)})") from None
@@ -195,7 +201,7 @@ class KeycloakClient:
         t0 = time.perf_counter()
         status: int | None = None
         try:
-            self.calls.count += 1
+            self.calls.bump()
             if method == "GET":
                 resp = self._conn.raw_get(url, **(params or {}))
             elif method == "POST":
@@ -235,7 +241,7 @@ class KeycloakClient:
 
     def _realm_missing(self) -> bool:
         try:
-            self.calls.count += 1
+            self.calls.bump()
             resp = self._conn.raw_get(f"admin/realms/{q(self.realm)}")
         except KeycloakConnectionError:
             return False
@@ -275,7 +281,7 @@ class KeycloakClient:
     def server_info(self) -> JSON:
         """Server version and providers (needs a master-realm admin or view-system)."""
         self._login()
-        self.calls.count += 1
+        self.calls.bump()
         try:
             resp = self._conn.raw_get("admin/serverinfo")
         except KeycloakConnectionError as exc:
