@@ -44,7 +44,10 @@ class Options:
     full: bool = True              # also check definitions and group markers (watch does it less often)
     enforce_limit: int = 10_000    # users the enforcement pass changes per run (CONFIGURE_TOTP)
     remind: bool = False           # e-mail users in grace without a second factor (meant for a daily run)
-    workers: int = 4               # provider mode: expiries ended this many at a time (each is independent)
+    # Provider mode: expiries ended this many at a time (each touches one user and claims its own entry).
+    # 1 by default: with several in flight, losing Keycloak can lose the answer to a claim that was
+    # made, and that end is then tidied without its audit event.
+    workers: int = 1
     page_size: int = 100
 
 
