@@ -25,6 +25,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -39,7 +40,7 @@ from twostep.enforcement import require_totp
 from twostep.keycloak_adapter import KeycloakClient, path_template
 from twostep.policy import BYPASS_ATTR, BYPASS_VALUE, utc_iso
 from twostep.settings import Settings
-from twostep.sync.reconcile import Options, State, Summary, apply, plan, run_once
+from twostep.sync.reconcile import Options, run_once
 
 RESULTS = Path(__file__).parent / "results"
 OPTS = Options(end_sessions=True, end_early=False, enforce=False, full=False)
@@ -87,6 +88,7 @@ def bench_realms(url: str, n: int, keep: bool, *setup_args: str) -> Iterator[lis
 
 
 def record(now: datetime, expired: bool) -> dict[str, list[str]]:
+    """The fallback store's attributes of one bypass (seed's `bypassed` users)."""
     until = now - timedelta(minutes=5) if expired else now + timedelta(hours=4)
     return {BYPASS_ATTR: [BYPASS_VALUE], "twostep_bypass_until": [utc_iso(until)],
             "twostep_bypass_granted_at": [utc_iso(now - timedelta(hours=2))], "twostep_bypass_by": ["bench"],
@@ -118,62 +120,12 @@ def seed(kc: KeycloakClient, n: int, bypassed: int, expired: int, now: datetime,
     return expired_names
 
 
-def reexpire(kc: KeycloakClient, names: list[str], now: datetime) -> None:
-    for name in names:
-        (u,) = kc.find_users(username=name, exact="true", briefRepresentation="true")
-        rep = kc.get_user(u["id"])
-        rep["attributes"] = {**(rep.get("attributes") or {}), **record(now, True)}
-        kc.update_user(u["id"], rep)
-
-
-def psql(cluster: str, sql: str) -> str:
-    """One statement in the production cluster's database (deploy/local/cluster.sh psql)."""
-    script = Path(__file__).resolve().parent.parent / "deploy" / "local" / "cluster.sh"
-    return subprocess.run(["bash", str(script), "psql", cluster, "-tAc", sql], check=True,
-                          capture_output=True, text=True).stdout
-
-
-# The statement Keycloak 26.7.3 sends for `GET /users?q=twostep_bypass:true&first=0&max=100` (read
-# from PostgreSQL's log with log_min_duration_statement=0; columns shortened to the id): user_entity
-# joined to user_attribute by name and lower(value), in the realm, ordered by username.
-ATTR_QUERY = ("select distinct ue1_0.ID, ue1_0.USERNAME from USER_ENTITY ue1_0 left join USER_ATTRIBUTE a1_0 "
-              "on ue1_0.ID=a1_0.USER_ID where a1_0.NAME='twostep_bypass' and lower(a1_0.VALUE)='true' "
-              "and ue1_0.REALM_ID=(select id from realm where name='{realm}') order by ue1_0.USERNAME "
-              "offset 0 rows fetch first 100 rows only")
-
-
-def explain(cluster: str, realm: str) -> str:
-    return psql(cluster, "explain analyze " + ATTR_QUERY.format(realm=realm)).strip()
-
-
 def measure(kc: KeycloakClient, fn: Callable[[], Any]) -> tuple[float, int, Any]:
     kc.get_realm()  # signed in outside the measurement
     kc.calls.count = 0
     t0 = time.perf_counter()
     out = fn()
     return time.perf_counter() - t0, kc.calls.count, out
-
-
-def naive_find(kc: KeycloakClient, first: int = 0, pages: int | None = None) -> list[Any]:
-    """Every user's full representation, page by page (what a pass without a targeted query must do)."""
-    found, page = [], 0
-    _, store = realm_context(kc)  # once: the store only says where records live
-    while pages is None or page < pages:
-        batch = kc.get("/users", "list users", first=first + page * 100, max=100, briefRepresentation="false")
-        if not batch:
-            break
-        found += [u for u in batch if store.read(kc, u).marker is not None]
-        page += 1
-        if len(batch) < 100:
-            break
-    return found
-
-
-def naive_apply(kc: KeycloakClient, bypassed: list[Any], now: datetime) -> Summary:
-    policy, store = realm_context(kc)
-    state = State(kc.realm, policy, True, bypassed=[(u, store.read(kc, u)) for u in bypassed], store=store)
-    return apply(kc, plan(state, now, OPTS), now, MemorySink([]), "bench-naive", lease_seconds(kc.settings),
-                 Summary(run_id=uuid.uuid4().hex[:12]))
 
 
 # -- expiry ----------------------------------------------------------------------------------------
@@ -266,6 +218,19 @@ def part_expiry(args: argparse.Namespace) -> dict[str, Any]:
                                     "requests_per_expiry": round((c - find_c) / max(1, summary.expired), 2)}
             log(f"{size}: targeted find {row['targeted_find']['s']}s {find_c} req; pass {t:.2f}s {c} req, "
                 f"expired {summary.expired}, {row['targeted_pass']['requests_per_expiry']} req per expiry")
+            if args.parallel > 1:
+                # The same 100 ends again (records rewritten), `parallel` at a time.
+                write_bypasses(kc, store, users[: args.expired], datetime.now(UTC), args.expired)
+                now = datetime.now(UTC)
+                popts = replace(OPTS, workers=args.parallel)
+                seen.clear()
+                t, c, (summary, _) = measure(
+                    kc, lambda kc=kc, now=now, o=popts: run_once(kc, now, MemorySink([]), "bench",
+                                                                 lease_seconds(kc.settings), o))
+                row["targeted_pass_parallel"] = {"s": round(t, 3), "requests": c, "expired": summary.expired,
+                                                 "workers": args.parallel, "errors": len(summary.errors),
+                                                 "by_path": breakdown(seen)}
+                log(f"{size}: targeted pass, {args.parallel} at a time: {t:.2f}s {c} req, expired {summary.expired}")
             seen.clear()
             t, c, n = measure(kc, lambda kc=kc: naive_scan(kc))
             row["naive_scan"] = {"s": round(t, 3), "requests": c, "users_read": n, "measured": "full scan"}
@@ -274,6 +239,8 @@ def part_expiry(args: argparse.Namespace) -> dict[str, Any]:
                                  "note": "naive scan + the same 100 ends (targeted pass minus its find)"}
             row["ratio_scan_to_targeted_pass"] = round(t / row["targeted_pass"]["s"], 1)
             row["ratio_naive_pass_to_targeted_pass"] = round(row["naive_pass"]["s"] / row["targeted_pass"]["s"], 1)
+            if "targeted_pass_parallel" in row:
+                row["ratio_scan_to_parallel_pass"] = round(t / row["targeted_pass_parallel"]["s"], 1)
             log(f"{size}: naive scan {t:.2f}s {c} req ({n} users); scan / targeted pass "
                 f"{row['ratio_scan_to_targeted_pass']}x")
             out["realms"][str(size)] = row
@@ -290,6 +257,10 @@ def print_expiry(out: dict[str, Any]) -> None:
         print(f"{size:>8} {f['s']:>7.2f} {f['requests']:>9} {t['s']:>7.2f} {t['requests']:>9} "
               f"{t['requests_per_expiry']:>11} {n['s']:>13.2f} {n['requests']:>9} "
               f"{r['ratio_scan_to_targeted_pass']:>9}x {r['ratio_naive_pass_to_targeted_pass']:>15}x")
+        if "targeted_pass_parallel" in r:
+            p = r["targeted_pass_parallel"]
+            print(f"{'':>8} same ends {p['workers']} at a time: pass {p['s']:.2f} s, {p['requests']} req; "
+                  f"scan / pass {r['ratio_scan_to_parallel_pass']}x")
 
 
 # -- enforcement -----------------------------------------------------------------------------------
@@ -540,9 +511,6 @@ def main() -> None:
     ap.add_argument("--sizes", default="10000,100000")
     ap.add_argument("--bypassed", type=int, default=1000)
     ap.add_argument("--expired", type=int, default=100)
-    ap.add_argument("--naive-full-max", type=int, default=10_000)
-    ap.add_argument("--sample-points", type=int, default=5)
-    ap.add_argument("--sample-pages-per-point", type=int, default=4)
     ap.add_argument("--users", type=int, default=10_000)
     ap.add_argument("--per-run", type=int, default=1500)
     ap.add_argument("--max-s", type=float, default=60.0)
@@ -550,8 +518,8 @@ def main() -> None:
     ap.add_argument("--minutes", type=float, default=10.0)
     ap.add_argument("--sample-s", type=float, default=30.0)
     ap.add_argument("--pause-s", type=float, default=0.5)
-    ap.add_argument("--pg-cluster", default="", help="expiry: also measure without the attribute index "
-                    "in this production cluster's PostgreSQL (deploy/local/cluster.sh NAME)")
+    ap.add_argument("--parallel", type=int, default=4, help="expiry: also a pass with this many ends at a "
+                    "time (sync's Options.workers; 1: only the default sequential pass)")
     ap.add_argument("--realms", default="", help="expiry: realms already seeded (one per size, in order): "
                     "kept, not deleted")
     ap.add_argument("--tag", default="", help="results go to bench/results/<part><tag>.json")
