@@ -455,12 +455,14 @@ def _end(ctx: _Ctx, action: Action) -> str:
     assert action.end is not None
     if action.entry is not None:  # provider mode: through the index entry's claim
         sessions = "none" if not action.end.end_sessions else "all" if action.kind == K.EXPIRE else "window"
-        rec = None
-        if sessions == "window":
-            rec = ctx.store.read(ctx.kc, {"id": action.entry.user_id, "username": action.entry.username})
+        # An expiry is the entry alone (3 requests); the full pass's ends (drift, early end) go by the
+        # record as it is now, which may differ from the entry's copy (a record written by hand).
+        expiry = action.kind == K.EXPIRE
+        rec = None if expiry else ctx.store.read(ctx.kc, {"id": action.entry.user_id,
+                                                           "username": action.entry.username})
         return end_indexed(ctx.kc, action.entry, action.end.kind, action.end.why, ctx.now, ctx.audit, ctx.actor,
                            sessions=sessions, require_device=action.end.require_device, rec=rec,
-                           drop_entry=action.kind != K.EXPIRE, sync_run=ctx.run_id)
+                           drop_entry=not expiry, clear_all=not expiry, sync_run=ctx.run_id)
     outcome = end_bypass(ctx.kc, action.end, ctx.now, ctx.audit, ctx.actor, ctx.lease_s, store=ctx.store,
                          sync_run=ctx.run_id)
     return "busy" if outcome == "skipped" else outcome

@@ -364,7 +364,8 @@ AUDIT_ACTION = {"revoke": "bypass.revoke", "expire": "bypass.expire", "end_early
 
 def end_indexed(kc: KeycloakClient, entry: bypass_index.Entry, kind: str, why: str, now: datetime,
                 audit: AuditSink, actor: str, *, sessions: str = "all", require_device: bool = False,
-                rec: Record | None = None, drop_entry: bool = False, **audit_details: Any) -> str:
+                rec: Record | None = None, drop_entry: bool = False, clear_all: bool = False,
+                **audit_details: Any) -> str:
     """End one record version of provider mode exactly once across concurrent runs, through its
     index entry. Returns done | busy. Three requests in the common case (an expiry):
 
@@ -394,19 +395,29 @@ def end_indexed(kc: KeycloakClient, entry: bypass_index.Entry, kind: str, why: s
             user["requiredActions"] = [*actions, CONFIGURE_TOTP]
             kc.update_user(entry.user_id, user)
             required = True
+    # The record as read, when there is one (it is the truth; the entry is a copy made at the grant).
+    until, granted, by, reason = ((rec.until_raw, rec.granted_raw, rec.by, rec.reason) if rec is not None
+                                  else (entry.until_raw, entry.granted_raw, entry.by, entry.reason))
     audit.write(event(AUDIT_ACTION[kind], realm=kc.realm, actor=actor, now=now, user_id=entry.user_id,
-                      username=entry.username or (rec.username if rec else None),
-                      until=entry.until_raw or None, granted_by=entry.by or (rec.by if rec else None) or None,
-                      granted_at=entry.granted_raw or None, reason=why,
-                      grant_reason=(rec.reason if rec else entry.reason) or None, require_otp_setup=required,
-                      **audit_details))
-    try:
-        kc.delete_credential(entry.user_id, entry.credential_id)
-    except NotFound:
-        pass
+                      username=entry.username or (rec.username if rec else None), until=until or None,
+                      granted_by=by or None, granted_at=granted or None, reason=why, grant_reason=reason or None,
+                      require_otp_setup=required, **audit_details))
+    if clear_all:  # whatever record the user has now (one written by hand has another credential id)
+        for cred in kc.user_credentials(entry.user_id):
+            if cred.get("type") == BYPASS_CREDENTIAL:
+                _delete_credential(kc, entry.user_id, str(cred["id"]))
+    else:
+        _delete_credential(kc, entry.user_id, entry.credential_id)
     if drop_entry:
-        bypass_index.remove(kc, entry.group_id)
+        bypass_index.remove_user(kc, entry.user_id)
     return "done"
+
+
+def _delete_credential(kc: KeycloakClient, user_id: str, credential_id: str) -> None:
+    try:
+        kc.delete_credential(user_id, credential_id)
+    except NotFound:
+        pass  # replaced or removed meanwhile
 
 
 def entry_for(kc: KeycloakClient, rec: Record, credentials: list[JSON] | None = None) -> bypass_index.Entry | None:
@@ -454,11 +465,17 @@ def revoke(kc: KeycloakClient, clock: Clock, audit: AuditSink, actor: Actor, who
         return result
     entry = entry_for(kc, rec) if isinstance(store, CredentialStore) else None
     if entry is not None:
-        outcome = end_indexed(kc, entry, "revoke", plan.why, now, audit, actor.name,
-                              sessions="window" if end_sessions else "none", rec=rec, drop_entry=True,
-                              credential=actor.credential)
-        if outcome == "done":
-            bypass_index.remove_user(kc, rec.user_id)
+        # Against grant and extend: the user's lock; against sync: the entry's claim.
+        lock = acquire_lock(kc, user_lock_key(rec.user_id), lease_seconds(settings or kc.settings))
+        if lock is None:
+            outcome = "busy"
+        else:
+            try:
+                outcome = end_indexed(kc, entry, "revoke", plan.why, now, audit, actor.name,
+                                      sessions="window" if end_sessions else "none", rec=rec, drop_entry=True,
+                                      clear_all=True, credential=actor.credential)
+            finally:
+                release_lock(kc, lock)
     else:
         outcome = end_bypass(kc, plan, now, audit, actor.name, lease_seconds(settings or kc.settings),
                              store=store, credential=actor.credential)
