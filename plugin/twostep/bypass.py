@@ -12,7 +12,6 @@ attributes read by the flow's attribute condition. The record's marker has three
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -62,6 +61,7 @@ from .lock import (
 from .lock import (
     user_lock_key as user_lock_key,
 )
+from .notify import EMAIL, Notifier
 from .policy import BYPASS_CREDENTIAL, BYPASS_VALUE, HARD_BYPASS_MAX_S, RealmPolicy, parse_iso, utc_iso
 from .records import ENDING_VALUE, CredentialStore, Record, RecordStore, parse_time, store_for
 from .settings import Settings
@@ -241,18 +241,10 @@ def _write_grant(kc: KeycloakClient, store: RecordStore, user: JSON, rec: Record
 
 
 def notify_on_grant(kc: KeycloakClient, user: JSON, kind: str, details: dict[str, Any], audit: AuditSink,
-                    actor: Actor, now: datetime) -> str:
-    """Hook for the notification module (plugin/twostep/notify.py, another developer's): e-mail the user
-    that a bypass was granted. A no-op until that module exists; a failure never undoes the grant."""
+                    actor: Actor, now: datetime, notifier: Notifier = EMAIL) -> str:
+    """E-mail the user that a bypass was granted; a failure never undoes the grant."""
     try:
-        notify = importlib.import_module("twostep.notify")
-    except ImportError:
-        return "skipped: no notification module"
-    fn = getattr(notify, "notify_user", None)
-    if fn is None:
-        return "skipped: no notification module"
-    try:
-        return str(fn(kc, user, kind, details, audit, actor.name, now))
+        return notifier.notify(kc, user, kind, details, audit, actor.name, now)
     except (TwostepError, OSError, KeyError) as exc:
         return f"failed: {exc}"
 

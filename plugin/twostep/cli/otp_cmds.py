@@ -6,8 +6,7 @@ import click
 
 from ..devices import list_devices, reset_otp
 from ..users import resolve_user
-from .codes_cmds import actor_of, audit_sink
-from .common import app, emit_json, json_option, realm_options
+from .common import actor_of, app, audit_sink, emit_json, json_option, realm_options
 
 
 @click.group()
@@ -61,4 +60,4 @@ def list_cmd(user: str, as_json: bool) -> None:
         return
     click.echo(f"{target.get('username')}: {len(devices)} device(s)")
     for d in devices:
-        click.echo(f"  - {d.label}  created {d.created}  id {d.id}")
+        click.echo(f"  - {d.label}  created {app().when(d.created)}  id {d.id}")

@@ -29,7 +29,8 @@ from ..clock import Clock, system_clock
 from ..errors import ConfigError, Forbidden, KeycloakUnavailable, NotFound, TwostepError, Unauthorized
 from ..keycloak_adapter import KeycloakClient
 from ..settings import Settings
-from .client_setup import CALLBACK_PATH, WEB_CLIENT_ID, normalize_url
+from ..web_client import CALLBACK_PATH, WEB_CLIENT_ID, normalize_url
+from . import i18n
 from .tokens import FileTokenStore
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -106,7 +107,7 @@ def admin_roles(access_token: str) -> list[str]:
 
 
 class ServiceClients:
-    """The web app's own service account (client twostep-web, roles client_setup.WEB_SERVICE_ROLES:
+    """The web app's own service account (client twostep-web, roles web_client.WEB_SERVICE_ROLES:
     no manage-realm, no view-events), for the self-service pages; never the CLI's credentials.
     Reused for a short while so a page does not pay a token request."""
 
@@ -245,6 +246,7 @@ def create_app(settings: Settings, web: WebConfig, *, clock: Clock = system_cloc
 
     _metrics(app)
     _auth_routes(app)
+    i18n.register(app)  # |time_until, |time_since ...: times in the viewer's language
 
     from .admin import bp as admin_bp
     from .security import bp as security_bp
@@ -342,7 +344,7 @@ def _auth_routes(app: Flask) -> None:
         session["sid"] = sid
         session["user"] = {"id": sub, "username": claims.get("preferred_username"),
                            "email": claims.get("email"), "name": claims.get("name"),
-                           "admin": ADMIN_ROLE in roles}
+                           "admin": ADMIN_ROLE in roles, "locale": claims.get("locale")}
         session.permanent = True
         status = request.args.get("kc_action_status")
         if pending:

@@ -1,0 +1,150 @@
+"""The confidential OIDC client `twostep-web`: the web app signs people in with it, and its own
+service account is what the security page acts with.
+
+`twostep setup --web-url URL` plans it through `realm_setup.plan()`; this module only says what the
+client must look like and how to converge it, so a second run changes nothing.
+
+Least privilege: the web app faces the internet, so it never holds the CLI's service account
+(`twostep-cli`, which needs manage-realm to set up and repair flows). The security page reads one
+user, their groups and credentials (view, which manage-users includes), removes or reorders that
+user's OTP credentials (manage-users) and reads the realm's policy attribute (view-realm: without it
+Keycloak answers GET /realms/{realm} with the name only). Nothing else: no manage-realm, no
+view-events, no client or role administration. Admin pages use the signed-in admin's own token.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .errors import Conflict, InvalidInput
+from .keycloak_adapter import JSON, KeycloakClient
+from .setup_actions import Action, Kind, Secret
+
+WEB_CLIENT_ID = "twostep-web"
+CALLBACK_PATH = "/auth/callback"
+
+# realm-management client roles of twostep-web's service account: exactly these (setup removes others).
+WEB_SERVICE_ROLES = ("manage-users", "view-realm")
+
+
+
+def normalize_url(url: str) -> str:
+    url = url.strip().rstrip("/")
+    if not url.startswith(("http://", "https://")) or "?" in url or "#" in url:
+        raise InvalidInput(f"--web-url must be an http(s) URL without query, got {url!r}")
+    return url
+
+
+def desired_rep(web_url: str) -> JSON:
+    base = normalize_url(web_url)
+    return {
+        "clientId": WEB_CLIENT_ID,
+        "name": "twostep web pages",
+        "description": "Sign-in of keycloak-twostep's admin and security pages (code flow + PKCE)",
+        "protocol": "openid-connect",
+        "publicClient": False,
+        "clientAuthenticatorType": "client-secret",
+        "standardFlowEnabled": True,
+        "directAccessGrantsEnabled": False,
+        "implicitFlowEnabled": False,
+        "serviceAccountsEnabled": True,  # the security page's own credentials (WEB_SERVICE_ROLES)
+        "redirectUris": [base + CALLBACK_PATH],
+        "webOrigins": [base],
+        "rootUrl": base,
+        "baseUrl": "/",
+        "attributes": {
+            "pkce.code.challenge.method": "S256",
+            "post.logout.redirect.uris": base + "/",
+        },
+    }
+
+
+def differences(want: JSON, have: JSON) -> list[str]:
+    out = []
+    for key, value in want.items():
+        if key == "attributes":
+            attrs = have.get("attributes") or {}
+            out += [f"attribute {k}" for k, v in value.items() if attrs.get(k) != v]
+        elif key in ("name", "description"):
+            continue
+        elif have.get(key) != value:
+            out.append(key)
+    return out
+
+
+def read_service_roles(kc: KeycloakClient, existing: JSON | None) -> frozenset[str] | None:
+    """The realm-management roles of the existing client's service account (None: no client, or
+    no service account yet)."""
+    if existing is None or not existing.get("serviceAccountsEnabled"):
+        return None
+    rm = kc.find_client("realm-management")
+    if rm is None:
+        raise Conflict("the realm has no realm-management client; cannot check twostep-web's roles")
+    sa = kc.service_account_user(existing["id"])
+    return frozenset(r["name"] for r in kc.user_client_roles(sa["id"], rm["id"]))
+
+
+def plan_steps(web_url: str, existing: JSON | None, roles: frozenset[str] | None = None) -> list[Action]:
+    """Pure: the actions that make the realm's `twostep-web` client match `web_url`, and its service
+    account hold exactly WEB_SERVICE_ROLES (`roles`: what it holds now, None when unknown/none)."""
+    want = desired_rep(web_url)
+    wanted = ", ".join(WEB_SERVICE_ROLES)
+    if existing is None:
+        return [Action(Kind.CREATE_WEB_CLIENT, WEB_CLIENT_ID, want,
+                       f"create web sign-in client {WEB_CLIENT_ID!r} (redirect {want['redirectUris'][0]}; "
+                       f"service-account roles {wanted})")]
+    steps: list[Action] = []
+    drift = differences(want, existing)
+    if drift:
+        merged: dict[str, Any] = {**existing, **want, "attributes": {**(existing.get("attributes") or {}),
+                                                                      **want["attributes"]}}
+        steps.append(Action(Kind.UPDATE_WEB_CLIENT, WEB_CLIENT_ID, merged,
+                            f"update web sign-in client {WEB_CLIENT_ID!r} ({', '.join(drift)})"))
+    have = roles or frozenset()
+    missing = tuple(r for r in WEB_SERVICE_ROLES if r not in have)
+    extra = tuple(sorted(have - set(WEB_SERVICE_ROLES)))
+    if missing or extra:
+        what = "; ".join(x for x in (f"grant {', '.join(missing)}" if missing else "",
+                                     f"remove {', '.join(extra)}" if extra else "") if x)
+        steps.append(Action(Kind.SET_WEB_CLIENT_ROLES, WEB_CLIENT_ID, {"grant": missing, "remove": extra},
+                            f"service account of {WEB_CLIENT_ID!r}: {what} (exactly {wanted})"))
+    return steps
+
+
+def create(kc: KeycloakClient, action: Action, secret: Secret) -> None:
+    try:
+        uuid = kc.create_client(action.payload)
+    except Conflict:  # made by a concurrent or interrupted run: converge
+        found = kc.find_client(WEB_CLIENT_ID)
+        if found is None:
+            raise
+        kc.update_client(found["id"], {**found, **action.payload, "attributes": {
+            **(found.get("attributes") or {}), **action.payload["attributes"]}})
+        _set_roles(kc, WEB_SERVICE_ROLES, ())
+        return
+    _set_roles(kc, WEB_SERVICE_ROLES, ())
+    secret(WEB_CLIENT_ID, kc.client_secret(uuid))
+
+
+def update(kc: KeycloakClient, action: Action, _secret: Secret) -> None:
+    kc.update_client(action.payload["id"], action.payload)
+
+
+def set_roles(kc: KeycloakClient, action: Action, _secret: Secret) -> None:
+    _set_roles(kc, action.payload["grant"], action.payload["remove"])
+
+
+def _set_roles(kc: KeycloakClient, grant: tuple[str, ...], remove: tuple[str, ...]) -> None:
+    """Grant and remove exactly the realm-management roles named (looking up the ids of the client,
+    its service account and the roles: identities, not decisions)."""
+    client = kc.find_client(WEB_CLIENT_ID)
+    rm = kc.find_client("realm-management")
+    if client is None or rm is None:
+        raise Conflict(f"client {WEB_CLIENT_ID!r} or realm-management disappeared during setup; run it again")
+    sa = kc.service_account_user(client["id"])
+    roles = {r["name"]: r for r in kc.client_roles(rm["id"])}
+    if remove:
+        kc.remove_user_client_roles(sa["id"], rm["id"], [roles[n] for n in remove if n in roles],
+                                    f"remove roles of {WEB_CLIENT_ID!r}")
+    if grant:
+        kc.add_user_client_roles(sa["id"], rm["id"], [roles[n] for n in grant if n in roles])
