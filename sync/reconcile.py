@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from twostep import flows, logs, metrics
+from twostep import flows, help_requests, logs, metrics
 from twostep.audit import AuditSink, event
 from twostep.bypass import EndPlan, end_bypass, finish, sweep_stale_locks
 from twostep.enforcement import (
@@ -372,6 +372,7 @@ def run_once(kc: KeycloakClient, now: datetime, audit: AuditSink, actor: str, le
     if options.full:
         _sweep(kc, now, summary)
     apply(kc, actions, now, audit, actor, lease_s, summary, state.store)
+    help_requests.sync_pass(kc, now, audit, actor, summary.errors, state.policy)  # e-mails admins, metrics
     pending = pending_end(state, now, summary)
     metrics.record_pass(kc.realm, ok=summary.ok, active=summary.bypassed_active,
                         next_end=pending.timestamp() if pending else None)

@@ -423,6 +423,12 @@ class KeycloakClient:
         return self.paged(f"/groups/{q(group_id)}/members", "group members", page_size,
                           briefRepresentation=str(brief).lower())
 
+    def iter_role_users(self, role: str, page_size: int = 100) -> Iterator[JSON]:
+        """Users holding the realm role `role` directly (Keycloak's own list: not through groups or
+        composites), full representations, page by page."""
+        return self.paged(f"/roles/{q(role)}/users", f"users with role {role!r}", page_size,
+                          briefRepresentation="false")
+
     def user_groups(self, user_id: str) -> list[JSON]:
         return list(self.get(f"/users/{q(user_id)}/groups", "user groups") or [])
 

@@ -34,9 +34,13 @@ SUBJECTS = {
     "bypass.revoke": "Two-step sign-in is back on for your account",
     "device.change": "Your authenticator device was changed",
     "enroll.reminder": "Please set up two-step sign-in for your account",
+    "help.grant": "Your request for help with two-step sign-in was answered",
+    "help.dismiss": "Your request for help with two-step sign-in was declined",
+    "help.new": "A user asks for help with two-step sign-in",
 }
 # Detail keys a template may use; anything else is refused, so a caller can't slip a secret in.
-_ALLOWED_DETAILS = {"count", "reason", "until", "removed", "label", "reset_device"}
+_ALLOWED_DETAILS = {"count", "reason", "until", "removed", "label", "reset_device",
+                    "requester", "asked_at", "message"}
 
 _env = Environment(  # noqa: S701 - plain-text mail, not HTML
     loader=FileSystemLoader(str(TEMPLATES)), undefined=StrictUndefined, keep_trailing_newline=True,

@@ -45,6 +45,9 @@ CONDITION_PROVIDER = "twostep-condition-second-factor"
 BYPASS_CREDENTIAL = "twostep-bypass"
 CODES_PROVENANCE_CREDENTIAL = "twostep-codes-provenance"
 BYPASS_INDEX_GROUP = "twostep-bypass"
+HELP_CREDENTIAL = "twostep-help-request"
+HELP_INDEX_GROUP = "twostep-help-requests"
+HELP_ADMIN_KINDS = ("group", "role")
 BACKUP_CODES_CHOICES = ("required", "offered", "off")
 STORE_CREDENTIAL = "credential"  # provider mode: records are credentials, the provider decides
 STORE_ATTRIBUTES = "attributes"  # fallback mode: records are user attributes, sync ends bypasses
@@ -150,6 +153,9 @@ class RealmPolicy:
     # them with the source flows now, to say when an admin changed a source after setup.
     browser_source_digest: str = ""
     reset_source_digest: str = ""
+    # Python only (docs/formats.md, "Help requests"): who is e-mailed about a new help request,
+    # `group:<path>` or `role:<realm role>`; empty: nobody (the queue is still shown).
+    help_admins: str = ""
 
     @property
     def provider_mode(self) -> bool:
@@ -158,6 +164,8 @@ class RealmPolicy:
     def to_json(self) -> str:
         data = asdict(self)
         data["enforcement"]["groups"] = list(self.enforcement.groups)
+        if not self.help_admins:
+            del data["help_admins"]  # absent means nobody: records written before it stay byte-identical
         return json.dumps(data, sort_keys=True, separators=(",", ":"))
 
     @classmethod
@@ -182,6 +190,7 @@ class RealmPolicy:
                 decided_by=_choice(data.get("decided_by", "sync"), ("sync", "provider")),
                 browser_source_digest=str(data.get("browser_source_digest", "")),
                 reset_source_digest=str(data.get("reset_source_digest", "")),
+                help_admins=str(data.get("help_admins", "")),
             )
         except (ValueError, KeyError, TypeError):
             return None
@@ -227,7 +236,28 @@ def readable(data: Any) -> bool:
             and isinstance(groups, list) and all(isinstance(g, str) for g in groups)
             and _is_int(max_s) and max_s >= 0
             and isinstance(since, str) and (since == "" or parse_strict_time(since) is not None)
-            and all(data.get(k, absent) in allowed for k, absent, allowed in _CHOICES))
+            and all(data.get(k, absent) in allowed for k, absent, allowed in _CHOICES)
+            and help_admins_valid(data.get("help_admins", "")))
+
+
+def help_admins_valid(value: Any) -> bool:
+    """`group:<path>` or `role:<realm role>` with a non-blank name, or empty (nobody)."""
+    if not isinstance(value, str):
+        return False
+    if value == "":
+        return True
+    kind, sep, name = value.partition(":")
+    return bool(sep) and kind in HELP_ADMIN_KINDS and bool(name.strip()) and name == name.strip()
+
+
+def parse_help_admins(spec: str) -> str:
+    """What `setup --help-admins` takes: group:PATH, role:NAME or none (empty)."""
+    text = spec.strip()
+    if text == "none":
+        return ""
+    if not help_admins_valid(text):
+        raise InvalidInput(f"--help-admins takes group:PATH, role:NAME or none, got {spec!r}")
+    return text
 
 
 def _choice(value: Any, allowed: tuple[str, ...]) -> str:

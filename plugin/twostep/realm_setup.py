@@ -59,6 +59,7 @@ class Desired:
     # ends (sync), or the provider when Keycloak has it loaded (auto).
     decide_with: str = "auto"
     backup_codes: str = "required"
+    help_admins: str | None = None  # who is e-mailed about help requests; None: keep what the policy says
 
 
 @dataclass
@@ -238,7 +239,9 @@ def _desired_policy(desired: Desired, realm: JSON, now: datetime, provider_mode:
                        record_store=STORE_CREDENTIAL if provider_mode else STORE_ATTRIBUTES,
                        decided_by="provider" if provider_mode else "sync",
                        browser_source_digest=digests.get("browserFlow", ""),
-                       reset_source_digest=digests.get("resetCredentialsFlow", ""))
+                       reset_source_digest=digests.get("resetCredentialsFlow", ""),
+                       help_admins=desired.help_admins if desired.help_admins is not None else (
+                           current.help_admins if current else ""))
 
 
 def plan(desired: Desired, actual: Actual, now: datetime) -> list[Action]:
