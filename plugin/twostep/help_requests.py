@@ -96,22 +96,22 @@ def _members(kc: KeycloakClient, page_size: int = 100) -> Iterator[JSON]:
     return kc.iter_group_members(gid, page_size, brief=False)
 
 
-def list_open(kc: KeycloakClient, page_size: int = 100) -> list[tuple[HelpRequest, list[JSON]]]:
-    """The open queue, oldest first (damaged entries last), each with the credentials read for it
-    (the pages show the user's devices and codes from them: no second read)."""
-    out: list[tuple[HelpRequest, list[JSON]]] = []
+def list_open(kc: KeycloakClient, page_size: int = 100) -> list[tuple[HelpRequest, JSON, list[JSON]]]:
+    """The open queue, oldest first (damaged entries last), each with the user's full representation
+    and the credentials read for it (the pages show devices and codes from them: no second read)."""
+    out: list[tuple[HelpRequest, JSON, list[JSON]]] = []
     for user in list(_members(kc, page_size)):
         creds = kc.user_credentials(str(user["id"]))
         req = read_request(user, creds) or HelpRequest(
             str(user["id"]), str(user.get("username") or ""), str(user.get("email") or ""), "", "", "",
             "in the help request index without a request")
-        out.append((req, creds))
+        out.append((req, user, creds))
     return sorted(out, key=lambda rc: (bool(rc[0].damaged), rc[0].asked_at_raw, rc[0].username))
 
 
 def queue(kc: KeycloakClient, clock: Clock) -> list[dict[str, Any]]:
     now = clock()
-    return [r.as_dict(now) for r, _c in list_open(kc)]
+    return [r.as_dict(now) for r, _u, _c in list_open(kc)]
 
 
 # -- answering --------------------------------------------------------------------------------------
@@ -326,7 +326,7 @@ def sync_pass(kc: KeycloakClient, now: datetime, audit: AuditSink, actor: str, e
     A failure here (Keycloak lost included) is one error of the pass, appended to `errors`: the pass
     still records what it did."""
     try:
-        items = [r for r, _c in list_open(kc)]
+        items = [r for r, _u, _c in list_open(kc)]
         readable = [r for r in items if not r.damaged]
         oldest = min((r.asked_at for r in readable if r.asked_at), default=None)
         metrics.record_help(kc.realm, open_count=len(items), oldest=oldest.timestamp() if oldest else None)

@@ -49,12 +49,16 @@ def end_sessions(kc: KeycloakClient, user: JSON, actor_name: str, sink: AuditSin
 @admin_required
 def overview() -> Any:
     kc: KeycloakClient = g.kc
+    from .help_queue import card  # imported here: help_queue imports this module
+
+    help_card = card(kc)
     try:
         report = realm_status(kc, ext()["clock"](), count_limit=OVERVIEW_COUNT_LIMIT)
     except TwostepError as exc:
         return render_template("admin_overview.html", report=None, error=str(exc),
-                               low_warning=backup_codes.LOW_WARNING)
-    return render_template("admin_overview.html", report=report, error=None, low_warning=backup_codes.LOW_WARNING)
+                               low_warning=backup_codes.LOW_WARNING, help=help_card)
+    return render_template("admin_overview.html", report=report, error=None, low_warning=backup_codes.LOW_WARNING,
+                           help=help_card)
 
 
 def _page_arg() -> int:

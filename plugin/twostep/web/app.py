@@ -247,9 +247,11 @@ def create_app(settings: Settings, web: WebConfig, *, clock: Clock = system_cloc
     _auth_routes(app)
 
     from .admin import bp as admin_bp
+    from .help_queue import bp as help_bp
     from .security import bp as security_bp
 
     app.register_blueprint(admin_bp)
+    app.register_blueprint(help_bp)
     app.register_blueprint(security_bp)
 
     @app.get("/healthz")
