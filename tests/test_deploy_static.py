@@ -600,6 +600,7 @@ def test_prometheus_rules_structure() -> None:
         "TwostepSyncMetricsMissing": "absent(twostep_sync_last_success_timestamp_seconds)",
         "TwostepBypassOverdue": "twostep_bypass_most_overdue_seconds",
         "TwostepSyncErrors": "rate(twostep_sync_errors_total[",
+        "TwostepHelpRequestWaiting": "twostep_help_request_oldest_age_seconds",
         "TwostepSyncCronJobNotSucceeding": 'kube_cronjob_status_last_successful_time{cronjob="twostep-sync"}',
     }
     assert set(rules) == set(expected)
