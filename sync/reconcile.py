@@ -372,10 +372,11 @@ def run_once(kc: KeycloakClient, now: datetime, audit: AuditSink, actor: str, le
     if options.full:
         _sweep(kc, now, summary)
     apply(kc, actions, now, audit, actor, lease_s, summary, state.store)
-    help_requests.sync_pass(kc, now, audit, actor, summary.errors, state.policy)  # e-mails admins, metrics
     pending = pending_end(state, now, summary)
     metrics.record_pass(kc.realm, ok=summary.ok, active=summary.bypassed_active,
                         next_end=pending.timestamp() if pending else None)
+    # After the bypass work and its gauges: a slow SMTP server never delays an end. Its errors count.
+    help_requests.sync_pass(kc, now, audit, actor, summary.errors, state.policy)
     log.info("sync.pass", kind="full" if options.full else "expiry", run_id=summary.run_id, realm=kc.realm,
              ok=summary.ok, expired=summary.expired, ended_early=summary.ended_early,
              drift_repaired=summary.drift_repaired, enforced=summary.enforced, errors=len(summary.errors),
