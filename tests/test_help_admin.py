@@ -134,6 +134,38 @@ def test_grant_longer_than_policy_is_refused_and_preset_is_capped(twostep: Any, 
     assert span == timedelta(hours=8), "the day's preset is cut to the policy maximum"
 
 
+def test_grant_that_stopped_before_closing_is_finished_not_refused(twostep: Any, make_user: Any, keycloak: Any,
+                                                                   admin: Admin, realm: str) -> None:
+    from twostep import bypass
+    from twostep.audit import MemorySink
+    from twostep.clock import system_clock
+
+    from tests.support.bypass_helpers import client
+
+    setup_realm(twostep)
+    ida = make_user("ida", otp=True)
+    asked = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5)
+    file_request(admin, realm, ida.id, "", asked_at=asked)
+    # What an answer does first, as if it had died right after writing the bypass (devices, request left).
+    kc = client(keycloak.url, realm)
+    req = bypass.GrantRequest(who=ida.id, reason=f"help request of {asked.strftime('%Y-%m-%dT%H:%M:%SZ')}: lost device",
+                              duration=timedelta(hours=1))
+    bypass.grant(kc, system_clock, MemorySink([]), bypass.Actor("tester@master", True, (("master", "tester"),)), req)
+    until = record_fields(admin, realm, ida.id)["until"]
+    r = twostep("help", "grant", "ida")
+    assert r.code == 0, r.err
+    assert "earlier answer" in r.out and stored_request(admin, realm, ida.id) is None
+    assert otp_types(admin, realm, ida.id) == [] and record_fields(admin, realm, ida.id)["until"] == until
+    # A bypass of another origin is not taken for an answer: refused as any grant over an active bypass.
+    jay = make_user("jay", otp=True)
+    file_request(admin, realm, jay.id, "")
+    other = bypass.GrantRequest(who=jay.id, reason="travel", duration=timedelta(hours=1))
+    bypass.grant(kc, system_clock, MemorySink([]), bypass.Actor("tester@master", True, (("master", "tester"),)), other)
+    refused = twostep("help", "grant", "jay")
+    assert refused.code == 5 and "already bypassed" in one_line_error(refused.err)
+    assert stored_request(admin, realm, jay.id) is not None and otp_types(admin, realm, jay.id) == ["otp"]
+
+
 def test_dismiss_needs_a_reason_and_changes_nothing_else(twostep: Any, make_user: Any, browser: Any, admin: Admin,
                                                          realm: str, mail: SmtpSink, tmp_path: Path) -> None:
     setup_realm(twostep)

@@ -182,8 +182,9 @@ def grant(kc: KeycloakClient, clock: Clock, audit: AuditSink, actor: bypass.Acto
         return {**res, "action": "help.grant"}
     lock = _answer_lock(kc, user)
     try:
-        req, _member = _open_request(kc, kc.get_user(req.user_id))  # under the lock: not answered meanwhile
-        res = bypass.grant(kc, clock, audit, actor, breq)
+        user = kc.get_user(req.user_id)
+        req, _member = _open_request(kc, user)  # under the lock: not answered meanwhile
+        res = _resume(kc, clock, user, reason) or bypass.grant(kc, clock, audit, actor, breq)
         close(kc, req.user_id)
     finally:
         bypass.release_lock(kc, lock)
@@ -195,6 +196,25 @@ def grant(kc: KeycloakClient, clock: Clock, audit: AuditSink, actor: bypass.Acto
                            {"until": res["until"], "asked_at": req.asked_at_raw}, audit, actor.name, now)
     res["changes"].append(f"closed the help request of {req.username} (asked {req.asked_at_raw})")
     return {**res, "action": "help.grant", "asked_at": req.asked_at_raw, "notified": notified}
+
+
+def _resume(kc: KeycloakClient, clock: Clock, user: JSON, reason: str) -> dict[str, Any] | None:
+    """An earlier answer to this very request granted its bypass but stopped before closing the
+    request (Keycloak lost, process killed): finish that answer instead of refusing it as "already
+    bypassed". The devices are removed again (the bypass is written before they are)."""
+    current = bypass.show_user(kc, user, clock())
+    if not (current["bypassed"] and current["reason"] == reason):
+        return None
+    removed = 0
+    for cred in kc.user_credentials(str(user["id"])):
+        if cred.get("type") == "otp":
+            kc.delete_credential(str(user["id"]), str(cred["id"]))
+            removed += 1
+    if removed:
+        kc.logout_user(str(user["id"]))
+    return {"action": "bypass.grant", "dry_run": False, "user_id": str(user["id"]),
+            "username": user.get("username"), "until": current["until"], "devices_removed": removed,
+            "changes": [f"the bypass of an earlier answer to this request is kept (until {current['until']})"]}
 
 
 def dismiss_reason(reason: str) -> str:
@@ -295,6 +315,8 @@ def notify_admins(kc: KeycloakClient, now: datetime, audit: AuditSink, actor: st
     if not spec or not pending:
         return counts
     admins = recipients(kc, spec)
+    if not admins:
+        return counts  # nobody with an address: nothing to lock or send; the next pass looks again
     for req in pending:
         lock = bypass.acquire_lock(kc, f"help|{req.user_id}", bypass.lease_seconds(kc.settings))
         if lock is None:
