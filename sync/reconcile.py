@@ -28,8 +28,9 @@ from twostep.errors import KeycloakUnavailable, TwostepError, Unauthorized
 from twostep.keycloak_adapter import JSON, KeycloakClient
 from twostep.notify import notify_user
 from twostep.policy import BROWSER_FLOW, BYPASS_ATTR, BYPASS_VALUE, RealmPolicy, utc_iso
-from twostep.realm_setup import _desired_profile, browser_target, rebuild_flow
+from twostep.realm_setup import browser_target, rebuild_flow
 from twostep.records import ENDING_VALUE, AttributeStore, Record, RecordStore, store_for
+from twostep.user_profile import desired_profile
 
 log = logs.get("twostep.sync")
 
@@ -102,7 +103,7 @@ def read_state(kc: KeycloakClient, now: datetime, options: Options = Options()) 
     if options.full:
         state.group_markers = kc.groups_with_attribute(BYPASS_ATTR, BYPASS_VALUE)
         profile = kc.user_profile()
-        state.profile_drift = _desired_profile(profile) != profile
+        state.profile_drift = desired_profile(profile) != profile
         target = browser_target(kc, policy if ok else None)
         # Only damage to our flow is repaired here. When the realm's own flow changed since setup
         # (or cannot be adapted any more), adapting it again is setup's job; status reports it.
@@ -309,7 +310,7 @@ def _apply_one(kc: KeycloakClient, action: Action, now: datetime, audit: AuditSi
         return "done"
     if action.kind == "repair_profile":
         profile = kc.user_profile()
-        want = _desired_profile(profile)
+        want = desired_profile(profile)
         if want == profile:
             return "busy"
         kc.update_user_profile(want)

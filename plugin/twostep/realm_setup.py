@@ -5,7 +5,6 @@ A second run plans nothing; `--dry-run` is the plan without `apply`.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -17,11 +16,9 @@ from .enforcement import has_device, needs_enrollment, require_totp, users_in_sc
 from .errors import InvalidInput
 from .keycloak_adapter import JSON, KeycloakClient
 from .policy import (
-    ADMIN_ONLY_ATTRS,
     BROWSER_FLOW,
     CONDITION_PROVIDER,
     POLICY_ATTR,
-    PROFILE_GROUP,
     RESET_FLOW,
     SERVICE_CLIENT_ID,
     SERVICE_ROLES,
@@ -34,15 +31,15 @@ from .policy import (
     utc_iso,
 )
 from .records import provider_loaded
-from .web.client_setup import WEB_CLIENT_ID
-from .web.client_setup import plan_steps as web_client_steps
-from .web.client_setup import read_service_roles as web_client_roles
+from .user_profile import desired_profile
+from .web_client import WEB_CLIENT_ID
+from .web_client import plan_steps as web_client_steps
+from .web_client import read_service_roles as web_client_roles
 
 REQUIRED_ACTIONS = ("CONFIGURE_TOTP", "CONFIGURE_RECOVERY_AUTHN_CODES")
 DECIDE_CHOICES = ("auto", "provider", "sync")
 WEBAUTHN_REGISTER = "webauthn-register"
 TEMP_SUFFIX = " rebuilding"
-ADMIN_ONLY = {"view": ["admin"], "edit": ["admin"]}
 ENFORCE_LIMIT = 100_000
 
 
@@ -54,7 +51,7 @@ class Desired:
     bypass_max_s: int | None = None
     theme: str | None = None
     service_client: bool = True
-    web_url: str | None = None  # create/converge the web app's sign-in client (twostep.web.client_setup)
+    web_url: str | None = None  # create/converge the web app's sign-in client (twostep.web_client)
     # Who decides at sign-in: the provider's condition (provider), the marker attribute that sync
     # ends (sync), or the provider when Keycloak has it loaded (auto).
     decide_with: str = "auto"
@@ -291,7 +288,7 @@ def plan(desired: Desired, actual: Actual, now: datetime) -> list[Action]:
         actions.append(Action("run required action CONFIGURE_TOTP before CONFIGURE_RECOVERY_AUTHN_CODES",
                               partial(_call, "update_required_action", first)))
 
-    profile = _desired_profile(actual.profile)
+    profile = desired_profile(actual.profile)
     if profile != actual.profile:
         actions.append(Action("declare the bypass and backup-code record attributes (admin-only) in the user profile",
                               partial(_call, "update_user_profile", profile)))
@@ -333,27 +330,6 @@ def plan(desired: Desired, actual: Actual, now: datetime) -> list[Action]:
                               "in scope whose grace period is over",
                               partial(_enforce_all, [uid for uid, _ in users])))
     return actions
-
-
-def _desired_profile(profile: JSON) -> JSON:
-    want = copy.deepcopy(profile)
-    groups = want.setdefault("groups", [])
-    if not any(g.get("name") == PROFILE_GROUP for g in groups):
-        groups.append({"name": PROFILE_GROUP, "displayHeader": "Two-step authentication (admin only)",
-                       "displayDescription": "Records of bypasses and admin-made backup codes"})
-    attrs = want.setdefault("attributes", [])
-    by_name = {a["name"]: a for a in attrs}
-    for name in ADMIN_ONLY_ATTRS:
-        decl = by_name.get(name)
-        if decl is None:
-            attrs.append({"name": name, "displayName": name, "permissions": copy.deepcopy(ADMIN_ONLY),
-                          "multivalued": False, "group": PROFILE_GROUP, "validations": {}, "annotations": {}})
-            continue
-        # A declaration someone widened (user may view/edit) or made required is damage: repair it.
-        decl["permissions"] = copy.deepcopy(ADMIN_ONLY)
-        decl.pop("required", None)
-        decl.pop("selector", None)
-    return want
 
 
 def _delete_flow_if_unbound(kc: KeycloakClient, alias: str) -> None:

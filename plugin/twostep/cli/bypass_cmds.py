@@ -10,10 +10,10 @@ import click
 
 from .. import bypass as svc
 from ..audit import AuditSink, sink_for
+from ..durations import format_duration, parse_duration
 from ..keycloak_adapter import KeycloakClient
 from ..policy import utc_iso
 from .common import App, app, emit_json, json_option, realm_options
-from .durations import format_duration, parse_duration
 
 
 def _audit(as_json: bool) -> AuditSink:

@@ -2,29 +2,20 @@
 
 from __future__ import annotations
 
-import sys
-
 import click
 
 from .. import backup_codes
-from ..audit import AuditSink, sink_for
-from ..settings import Settings
 from ..users import resolve_user
-from .common import app, check_writable_new_file, emit_json, json_option, realm_options, write_secret_file
-
-
-def actor_of(settings: Settings) -> str:
-    """Who acts, for the audit record and the user's e-mail."""
-    if settings.actor:
-        return settings.actor
-    if settings.uses_service_account:
-        return f"service:{settings.client_id}"
-    return f"admin:{settings.admin_username}"
-
-
-def audit_sink(settings: Settings) -> AuditSink:
-    # Without an audit file the events go to stderr, keeping stdout for the command's own output.
-    return sink_for(settings.audit_file, stream=sys.stderr)
+from .common import (
+    actor_of,
+    app,
+    audit_sink,
+    check_writable_new_file,
+    emit_json,
+    json_option,
+    realm_options,
+    write_secret_file,
+)
 
 
 def codes_sheet(username: str, realm: str, codes: list[str]) -> str:

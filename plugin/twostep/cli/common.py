@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import Any, TypeVar
 
 import click
 
+from ..audit import AuditSink, sink_for
 from ..clock import Clock, system_clock
 from ..errors import InvalidInput
 from ..keycloak_adapter import KeycloakClient
@@ -89,3 +91,17 @@ def check_writable_new_file(path: str) -> None:
         raise InvalidInput(f"cannot write {path}: directory {parent} does not exist")
     if not os.access(parent, os.W_OK):
         raise InvalidInput(f"cannot write {path}: directory {parent} is not writable")
+
+
+def actor_of(settings: Settings) -> str:
+    """Who acts, for the audit record and the user's e-mail."""
+    if settings.actor:
+        return settings.actor
+    if settings.uses_service_account:
+        return f"service:{settings.client_id}"
+    return f"admin:{settings.admin_username}"
+
+
+def audit_sink(settings: Settings) -> AuditSink:
+    # Without an audit file the events go to stderr, keeping stdout for the command's own output.
+    return sink_for(settings.audit_file, stream=sys.stderr)

@@ -6,8 +6,7 @@ import click
 
 from ..devices import list_devices, reset_otp
 from ..users import resolve_user
-from .codes_cmds import actor_of, audit_sink
-from .common import app, emit_json, json_option, realm_options
+from .common import actor_of, app, audit_sink, emit_json, json_option, realm_options
 
 
 @click.group()

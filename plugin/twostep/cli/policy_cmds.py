@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import click
 
+from ..durations import parse_duration
 from ..errors import InvalidInput
 from ..help_requests import check_help_admins
 from ..policy import BACKUP_CODES_CHOICES, HARD_BYPASS_MAX_S, BruteForce, Enforcement, OtpPolicy, parse_help_admins
 from ..realm_setup import DECIDE_CHOICES, Desired, apply, plan, plan_teardown, read_actual
 from ..realm_status import Report, realm_status
 from ..realm_status import doctor as run_doctor
-from ..web.client_setup import WEB_CLIENT_ID, normalize_url
+from ..web_client import WEB_CLIENT_ID, normalize_url
 from .common import app, check_writable_new_file, emit_json, json_option, realm_options, write_secret_file
-from .durations import parse_duration
 
 
 def _print_plan(actions: list[str], dry_run: bool, as_json: bool) -> None:

@@ -12,7 +12,7 @@ from flask import Blueprint, abort, flash, g, redirect, render_template, request
 
 from .. import backup_codes, bypass, devices, recovery_codes
 from ..audit import AuditSink, event, sink_for
-from ..cli.durations import parse_duration
+from ..durations import parse_duration
 from ..errors import InvalidInput, NotFound, TwostepError
 from ..keycloak_adapter import JSON, KeycloakClient
 from ..realm_status import realm_status

@@ -29,7 +29,7 @@ from ..clock import Clock, system_clock
 from ..errors import ConfigError, Forbidden, KeycloakUnavailable, NotFound, TwostepError, Unauthorized
 from ..keycloak_adapter import KeycloakClient
 from ..settings import Settings
-from .client_setup import CALLBACK_PATH, WEB_CLIENT_ID, normalize_url
+from ..web_client import CALLBACK_PATH, WEB_CLIENT_ID, normalize_url
 from .tokens import FileTokenStore
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -106,7 +106,7 @@ def admin_roles(access_token: str) -> list[str]:
 
 
 class ServiceClients:
-    """The web app's own service account (client twostep-web, roles client_setup.WEB_SERVICE_ROLES:
+    """The web app's own service account (client twostep-web, roles web_client.WEB_SERVICE_ROLES:
     no manage-realm, no view-events), for the self-service pages; never the CLI's credentials.
     Reused for a short while so a page does not pay a token request."""
 
