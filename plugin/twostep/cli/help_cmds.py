@@ -5,10 +5,10 @@ from __future__ import annotations
 import click
 
 from .. import help_requests as svc
+from ..durations import format_duration, parse_duration
 from ..policy import utc_iso
 from .bypass_cmds import _audit, _done, _person
 from .common import app, emit_json, json_option, realm_options
-from .durations import format_duration, parse_duration
 
 _ACTOR_HELP = "The person acting (required with the shared service account; or TWOSTEP_ACTOR)."
 

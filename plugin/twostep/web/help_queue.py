@@ -10,7 +10,7 @@ from typing import Any
 from flask import Blueprint, flash, g, redirect, render_template, request, session, url_for
 
 from .. import backup_codes, bypass, devices, help_requests, recovery_codes
-from ..cli.durations import format_duration, parse_duration
+from ..durations import format_duration, parse_duration
 from ..errors import InvalidInput, TwostepError
 from ..keycloak_adapter import JSON, KeycloakClient
 from .admin import _load_user, actor, audit
