@@ -278,3 +278,25 @@ def test_help_admins_is_read_strictly() -> None:
     for bad in ("helpdesk", "group:", "role: ", "user:bob", "group: /x", 7, None, ["role:x"]):
         assert not help_admins_valid(bad) and not readable({**base, "help_admins": bad}), bad
     assert "help_admins" not in RealmPolicy().to_json(), "absent when nobody: older records stay as they were"
+
+
+def test_help_gauges_carried_over_by_a_cron_run_that_could_not_read(tmp_path: Path) -> None:
+    import os
+    import time
+
+    from twostep import metrics
+
+    path = tmp_path / "twostep.prom"
+    metrics.reset_for_tests()
+    try:
+        metrics.record_help("acme", open_count=3, oldest=time.time() - 5000)
+        metrics.write_textfile(str(path))
+        os.utime(path, (time.time() - 1000, time.time() - 1000))  # written 1000 s ago
+        metrics.reset_for_tests()
+        metrics.load_textfile(str(path))
+        metrics.record_failed_pass("acme")
+        metrics.write_textfile(str(path))
+        assert _metric(path, "twostep_help_requests_open", "acme") == 3
+        assert 5990 <= _metric(path, "twostep_help_request_oldest_age_seconds", "acme") <= 6100
+    finally:
+        metrics.reset_for_tests()

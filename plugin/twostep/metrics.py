@@ -279,6 +279,7 @@ def load_textfile(path: str) -> None:
     (cron runs are separate processes). A missing or unreadable file starts from zero."""
     try:
         text = Path(path).read_text(encoding="utf-8")
+        written = Path(path).stat().st_mtime  # the ages in the file were computed then
         families = list(text_string_to_metric_families(text))
     except (OSError, ValueError):
         return
@@ -304,7 +305,7 @@ def load_textfile(path: str) -> None:
                     # A cron run that fails before reading the queue keeps the last count (and its age).
                     st.help_open = int(sample.value)
                 elif sample.name == "twostep_help_request_oldest_age_seconds" and sample.value > 0:
-                    st.help_oldest = time.time() - sample.value
+                    st.help_oldest = written - sample.value
 
 
 def write_textfile(path: str) -> None:
