@@ -125,6 +125,8 @@ def _print_report(report: Report, as_json: bool) -> None:
             click.echo(line)
         for k, v in report.counts.items():
             click.echo(f"  {k.replace('_', ' ')}: {v}")
+        for u in report.lists.get("not_enrolled", []):
+            click.echo(f"  not enrolled: {u['username']}, {app().when(u['deadline'], 'deadline')}")
     if not report.ok:
         raise click.exceptions.Exit(1)
 
