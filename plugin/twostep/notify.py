@@ -53,6 +53,9 @@ LOCALIZED_SUBJECTS: dict[str, dict[str, str]] = {
         "bypass.revoke": "Die Zwei-Schritt-Anmeldung ist für Ihr Konto wieder aktiv",
         "device.change": "Ihr Authenticator-Gerät wurde geändert",
         "enroll.reminder": "Bitte richten Sie die Zwei-Schritt-Anmeldung für Ihr Konto ein",
+        "help.grant": "Ihre Bitte um Hilfe bei der Zwei-Schritt-Anmeldung wurde beantwortet",
+        "help.dismiss": "Ihre Bitte um Hilfe bei der Zwei-Schritt-Anmeldung wurde abgelehnt",
+        "help.new": "Ein Benutzer bittet um Hilfe bei der Zwei-Schritt-Anmeldung",
     },
     "ru": {
         "codes.generate": "Для вашей учётной записи созданы новые резервные коды",
@@ -63,6 +66,9 @@ LOCALIZED_SUBJECTS: dict[str, dict[str, str]] = {
         "bypass.revoke": "Двухэтапный вход для вашей учётной записи снова включён",
         "device.change": "Ваше устройство-аутентификатор изменено",
         "enroll.reminder": "Пожалуйста, настройте двухэтапный вход для вашей учётной записи",
+        "help.grant": "Ваш запрос помощи по двухэтапному входу рассмотрен",
+        "help.dismiss": "Ваш запрос помощи по двухэтапному входу отклонён",
+        "help.new": "Пользователь просит помощи по двухэтапному входу",
     },
 }
 # Detail keys a template may use; anything else is refused, so a caller can't slip a secret in.
@@ -112,6 +118,7 @@ def render(kind: str, user: JSON, realm: str, details: dict[str, Any], actor: st
                       when=timefmt.describe_on(now, now, lang), when_iso=utc_iso(now),
                       until=timefmt.friendly(until, now, lang, "until") if until else None,
                       deadline=timefmt.friendly(until, now, lang, "deadline") if until else None,
+                      asked=timefmt.friendly(details["asked_at"], now, lang, "on") if details.get("asked_at") else None,
                       details={k: details.get(k) for k in _ALLOWED_DETAILS})
     subject = SUBJECTS[kind] if lang == timefmt.DEFAULT else LOCALIZED_SUBJECTS[lang][kind]
     return subject, body

@@ -35,10 +35,9 @@ def list_cmd(as_json: bool) -> None:
         if r["damaged"]:
             click.echo(f"{r['username']}  [damaged: {r['damaged']}]")
             continue
-        age = format_duration(r["age_seconds"] or 0)
-        told = f"admins e-mailed {r['notified_at']}" if r["notified_at"] else "admins not e-mailed yet"
+        told = f"admins e-mailed {a.when(r['notified_at'])}" if r["notified_at"] else "admins not e-mailed yet"
         # repr() keeps the user's words on one line, with any odd character visible.
-        click.echo(f"{r['username']}  asked {r['asked_at']} ({age} ago)  {told}  message: {r['message']!r}")
+        click.echo(f"{r['username']}  asked {a.when(r['asked_at'])}  {told}  message: {r['message']!r}")
 
 
 @help_group.command()

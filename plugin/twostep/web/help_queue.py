@@ -13,6 +13,7 @@ from .. import backup_codes, bypass, devices, help_requests, recovery_codes
 from ..durations import format_duration, parse_duration
 from ..errors import InvalidInput, TwostepError
 from ..keycloak_adapter import JSON, KeycloakClient
+from . import i18n
 from .admin import _load_user, actor, audit
 from .app import admin_required, ext
 
@@ -57,7 +58,7 @@ def queue() -> Any:
     rows = []
     for req, user, creds in items[:PAGE_LIMIT]:
         rows.append({"req": req.as_dict(now), "devices": devices.list_devices(kc, req.user_id, creds),
-                     "codes": _codes(user, creds), "age": format_duration(req.as_dict(now)["age_seconds"] or 0),
+                     "codes": _codes(user, creds),
                      "is_self": bypass.is_self(actor(), kc.realm, user) or req.user_id == me.get("id")})
     presets = _presets(policy.bypass_max_s)
     default = help_requests.grant_duration(kc, None) if presets else timedelta(0)
@@ -95,7 +96,8 @@ def answer(user_id: str) -> Any:
             res = help_requests.grant(kc, ext()["clock"], audit(), actor(), user_id, parse_duration(preset))
         else:
             res = help_requests.dismiss(kc, ext()["clock"], audit(), actor(), user_id, form.get("reason", ""))
-        flash(f"Done for {name}: " + "; ".join(res["changes"]) + f". User notified: {res['notified']}.", "ok")
+        flash(i18n.humanize(f"Done for {name}: " + "; ".join(res["changes"]) + f". User notified: {res['notified']}."),
+              "ok")
     except TwostepError as exc:
         flash(f"Nothing was changed: {exc}", "error")
     return back
