@@ -301,3 +301,23 @@ def test_help_gauges_carried_over_by_a_cron_run_that_could_not_read(tmp_path: Pa
         assert 5990 <= _metric(path, "twostep_help_request_oldest_age_seconds", "acme") <= 6100
     finally:
         metrics.reset_for_tests()
+
+
+@pytest.mark.parametrize("lang", ["en", "de", "ru"])
+def test_help_mails_in_every_language(lang: str) -> None:
+    from twostep.notify import LOCALIZED_SUBJECTS, SUBJECTS, render
+
+    now = datetime(2026, 12, 1, 23, 30, tzinfo=UTC)
+    user = {"username": "eve", "firstName": "Eve", "attributes": {"locale": [lang]}}
+    cases = {"help.grant": {"until": "2026-12-02T23:30:00Z", "asked_at": "2026-12-01T23:00:00Z"},
+             "help.dismiss": {"reason": "could not reach you", "asked_at": "2026-12-01T23:00:00Z"},
+             "help.new": {"requester": "ann", "asked_at": "2026-12-01T23:00:00Z", "message": "new phone"}}
+    for kind, details in cases.items():
+        subject, body = render(kind, user, "acme", details, "boss", now)
+        assert subject == (SUBJECTS if lang == "en" else LOCALIZED_SUBJECTS[lang])[kind]
+        assert "23:00 UTC" in body and "2026-12-01T23:00:00Z" not in body, (lang, kind, body)
+        assert "Eve" in body and "{{" not in body
+    assert "23:30 UTC" in render("help.grant", user, "acme", cases["help.grant"], "boss", now)[1]
+    assert "could not reach you" in render("help.dismiss", user, "acme", cases["help.dismiss"], "boss", now)[1]
+    new = render("help.new", user, "acme", cases["help.new"], "boss", now)[1]
+    assert "ann" in new and "new phone" in new
