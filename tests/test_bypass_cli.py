@@ -260,9 +260,14 @@ def test_text_output_has_friendly_times_and_json_keeps_iso(  # type: ignore[no-u
     seconds between before and after the command allow."""
     _setup(twostep)
     dora = make_user("dora", otp=True)
-    assert twostep("bypass", "grant", "dora", "--for", "8h", "--reason", "lost phone").code == 0
+    done = twostep("bypass", "grant", "dora", "--for", "8h", "--reason", "lost phone")
+    assert done.code == 0, done.err
     rec = record_fields(admin, realm, dora.id)
     until, granted = _iso(rec["until"]), _iso(rec["granted_at"])
+    tag = "today" if until.date() == granted.date() else "tomorrow"
+    assert done.out.splitlines()[0] in {
+        f"done: set the bypass marker on dora until {until:%H:%M} UTC {tag}, {left} left"
+        for left in ("8 hours", "7 hours, 59 minutes")}, done.out
 
     listed = json.loads(twostep("bypass", "list", "--json").out)
     assert [(r["username"], r["until"]) for r in listed["bypasses"]] == [("dora", rec["until"])]
@@ -309,6 +314,11 @@ def test_text_output_has_friendly_times_and_json_keeps_iso(  # type: ignore[no-u
         f"{day(created, nows[0], ('yesterday', 'today', 'tomorrow'))} {created:%H:%M} UTC, "
         + (f"{s} seconds ago" if s < 60 else f"{s // 60} minute{'s' if s >= 120 else ''} ago")
         + f"  id {otp['id']}" for s in ago}, out
+
+    out, nows = run("sync", "--dry-run")
+    summary = out.splitlines()[0]
+    assert any(summary.endswith(f"active bypasses 1, next expiry {day(until, n, ('yesterday', 'today', 'tomorrow'))} "
+                                f"{until:%H:%M} UTC, in {_en_left(_secs(until, n))}") for n in nows), out
 
     bad = twostep("bypass", "list", "--locale", "fr")
     assert bad.code == 2 and bad.out == ""

@@ -144,7 +144,8 @@ def test_lock_left_by_killed_run_keeps_end_overdue_then_is_swept(  # type: ignor
     summary, _ = run_once(kc, now, MemorySink([]), "sync: test", bypass.lease_seconds(kc.settings))
     assert summary.expired == 0 and summary.handled_elsewhere == 1, summary.as_dict()
     assert record_fields(admin, realm, kurt.id)["marker"] == "true", "still in force: its end is pending"
-    overdue = metrics.SYNC_STATE.most_overdue(realm, now=now.timestamp())
+    overdue = metrics.REGISTRY.get_sample_value("twostep_bypass_most_overdue_seconds", {"realm": realm})
+    assert overdue is not None
     assert overdue >= 30, f"a busy end counts as overdue ({overdue})"
     assert summary.locks_removed == [stale], "a lease that is over is removed; a live one is left"
     assert lock_roles(admin, realm) == [held]
@@ -156,7 +157,7 @@ def test_lock_left_by_killed_run_keeps_end_overdue_then_is_swept(  # type: ignor
     assert summary.locks_removed == [held] and summary.expired == 1, summary.as_dict()
     assert "marker" not in record_fields(admin, realm, kurt.id)
     assert lock_roles(admin, realm) == []
-    assert metrics.SYNC_STATE.most_overdue(realm, now=later.timestamp()) == 0
+    assert metrics.REGISTRY.get_sample_value("twostep_bypass_most_overdue_seconds", {"realm": realm}) == 0
 
     # Through the CLI: a lease that is over is reported as removed.
     admin.post(f"/{realm}/roles", {"name": stale, "description": "twostep sync lock; lease until 1.000"})

@@ -425,7 +425,7 @@ def test_cancelled_device_change_keeps_old_device(web: WebApp, people: tuple[Use
     assert page.kind == "configure-totp", page.summary()
     page = d.submit({"cancel-aia": "true"}, form_field="totpSecret")
     assert page.url.startswith(web.url + "/security"), page.summary()
-    assert any("old device was kept" in m or "cancelled" in m for m in flashes(page)), flashes(page)
+    assert "The action was cancelled or failed in Keycloak: nothing was changed." in flashes(page), flashes(page)
     otps = [c for c in admin.get(f"/{web.realm}/users/{eve.id}/credentials") if c["type"] == "otp"]
     assert [c["userLabel"] for c in otps] == ["phone"]
 
@@ -611,7 +611,7 @@ def test_twostep_web_serves_with_gunicorn(keycloak: Keycloak, realm: str, tmp_pa
     finally:
         proc.terminate()
         _out, err = proc.communicate(timeout=30)
-    assert "gunicorn" in err.lower() or "Booting worker" in err, err[-2000:]
+    assert "Booting worker with pid" in err, err[-2000:]
     listening = next(ln for ln in err.splitlines() if "Listening at:" in ln)
     assert f"http://127.0.0.1:{mport}" in re.split(r"[ ,]", listening.split("Listening at:")[1]), listening
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import getpass
 import hashlib
-import importlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from .clock import Clock
 from .enforcement import CONFIGURE_TOTP
 from .errors import Conflict, Forbidden, InvalidInput, KeycloakUnavailable, NotFound, TwostepError
 from .keycloak_adapter import JSON, KeycloakClient, q
+from .notify import EMAIL, Notifier
 from .policy import BYPASS_VALUE, HARD_BYPASS_MAX_S, RealmPolicy, parse_iso, utc_iso
 from .records import ENDING_VALUE, CredentialStore, Record, RecordStore, store_for
 from .settings import Settings
@@ -303,18 +303,10 @@ def _write_grant(kc: KeycloakClient, store: RecordStore, user: JSON, rec: Record
 
 
 def notify_on_grant(kc: KeycloakClient, user: JSON, kind: str, details: dict[str, Any], audit: AuditSink,
-                    actor: Actor, now: datetime) -> str:
-    """Hook for the notification module (plugin/twostep/notify.py, another developer's): e-mail the user
-    that a bypass was granted. A no-op until that module exists; a failure never undoes the grant."""
+                    actor: Actor, now: datetime, notifier: Notifier = EMAIL) -> str:
+    """E-mail the user that a bypass was granted; a failure never undoes the grant."""
     try:
-        notify = importlib.import_module("twostep.notify")
-    except ImportError:
-        return "skipped: no notification module"
-    fn = getattr(notify, "notify_user", None)
-    if fn is None:
-        return "skipped: no notification module"
-    try:
-        return str(fn(kc, user, kind, details, audit, actor.name, now))
+        return notifier.notify(kc, user, kind, details, audit, actor.name, now)
     except (TwostepError, OSError, KeyError) as exc:
         return f"failed: {exc}"
 

@@ -19,7 +19,7 @@ from datetime import datetime
 from email.message import EmailMessage
 from email.utils import formataddr, formatdate, make_msgid
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateNotFound
 
@@ -36,7 +36,6 @@ SUBJECTS = {  # en; de and ru below (same keys)
     "otp.reset": "Your authenticator device was reset",
     "bypass.grant": "Two-step sign-in was paused for your account",
     "bypass.extend": "The pause of two-step sign-in on your account was extended",
-    "bypass.revoke": "Two-step sign-in is back on for your account",
     "device.change": "Your authenticator device was changed",
     "enroll.reminder": "Please set up two-step sign-in for your account",
     "help.grant": "Your request for help with two-step sign-in was answered",
@@ -50,7 +49,6 @@ LOCALIZED_SUBJECTS: dict[str, dict[str, str]] = {
         "otp.reset": "Ihr Authenticator-Gerät wurde zurückgesetzt",
         "bypass.grant": "Die Zwei-Schritt-Anmeldung wurde für Ihr Konto ausgesetzt",
         "bypass.extend": "Die Aussetzung der Zwei-Schritt-Anmeldung für Ihr Konto wurde verlängert",
-        "bypass.revoke": "Die Zwei-Schritt-Anmeldung ist für Ihr Konto wieder aktiv",
         "device.change": "Ihr Authenticator-Gerät wurde geändert",
         "enroll.reminder": "Bitte richten Sie die Zwei-Schritt-Anmeldung für Ihr Konto ein",
         "help.grant": "Ihre Bitte um Hilfe bei der Zwei-Schritt-Anmeldung wurde beantwortet",
@@ -63,7 +61,6 @@ LOCALIZED_SUBJECTS: dict[str, dict[str, str]] = {
         "otp.reset": "Ваше устройство-аутентификатор сброшено",
         "bypass.grant": "Двухэтапный вход для вашей учётной записи приостановлен",
         "bypass.extend": "Приостановка двухэтапного входа для вашей учётной записи продлена",
-        "bypass.revoke": "Двухэтапный вход для вашей учётной записи снова включён",
         "device.change": "Ваше устройство-аутентификатор изменено",
         "enroll.reminder": "Пожалуйста, настройте двухэтапный вход для вашей учётной записи",
         "help.grant": "Ваш запрос помощи по двухэтапному входу рассмотрен",
@@ -167,6 +164,24 @@ def notify_user(kc: KeycloakClient, user: dict[str, Any], kind: str, details: di
         outcome=result, about=kind, detail=why or None,
     ))
     return outcome
+
+
+class Notifier(Protocol):
+    """Tells a user about an admin action; returns "sent", "skipped: why" or "failed: why"."""
+
+    def notify(self, kc: KeycloakClient, user: JSON, kind: str, details: dict[str, Any], audit_sink: AuditSink,
+               actor: str, now: datetime) -> str: ...
+
+
+class EmailNotifier:
+    """The realm's own SMTP server (`notify_user`); what every command and page uses."""
+
+    def notify(self, kc: KeycloakClient, user: JSON, kind: str, details: dict[str, Any], audit_sink: AuditSink,
+               actor: str, now: datetime) -> str:
+        return notify_user(kc, user, kind, details, audit_sink, actor, now)
+
+
+EMAIL = EmailNotifier()
 
 
 def _deliver(kc: KeycloakClient, user: dict[str, Any],

@@ -153,6 +153,10 @@ class RealmPolicy:
     # them with the source flows now, to say when an admin changed a source after setup.
     browser_source_digest: str = ""
     reset_source_digest: str = ""
+    # Python-only (the provider reads its limit from the step's config): whether setup put the
+    # help-request step ("I lost my phone") into the browser flow, and the limit it configured.
+    help_requests: str = "off"
+    help_max_per_hour: int = 20
     # Python only (docs/formats.md, "Help requests"): who is e-mailed about a new help request,
     # `group:<path>` or `role:<realm role>`; empty: nobody (the queue is still shown).
     help_admins: str = ""
@@ -190,7 +194,12 @@ class RealmPolicy:
                 decided_by=_choice(data.get("decided_by", "sync"), ("sync", "provider")),
                 browser_source_digest=str(data.get("browser_source_digest", "")),
                 reset_source_digest=str(data.get("reset_source_digest", "")),
-                help_admins=str(data.get("help_admins", "")),
+                # Lenient: a key the provider ignores never makes the record unreadable.
+                help_requests="on" if data.get("help_requests") == "on" else "off",
+                help_max_per_hour=_help_rate(data.get("help_max_per_hour")),
+                # Strict value, lenient record: anything but a well-formed spec is "nobody" (status
+                # says so), never a reason to read the whole record as damaged.
+                help_admins=data["help_admins"] if help_admins_valid(data.get("help_admins")) else "",
             )
         except (ValueError, KeyError, TypeError):
             return None
@@ -236,8 +245,7 @@ def readable(data: Any) -> bool:
             and isinstance(groups, list) and all(isinstance(g, str) for g in groups)
             and _is_int(max_s) and max_s >= 0
             and isinstance(since, str) and (since == "" or parse_strict_time(since) is not None)
-            and all(data.get(k, absent) in allowed for k, absent, allowed in _CHOICES)
-            and help_admins_valid(data.get("help_admins", "")))
+            and all(data.get(k, absent) in allowed for k, absent, allowed in _CHOICES))
 
 
 def help_admins_valid(value: Any) -> bool:
@@ -258,6 +266,13 @@ def parse_help_admins(spec: str) -> str:
     if not help_admins_valid(text):
         raise InvalidInput(f"--help-admins takes group:PATH, role:NAME or none, got {spec!r}")
     return text
+
+
+def _help_rate(value: Any) -> int:
+    return value if _is_int(value) and 0 <= value <= HELP_RATE_MAX else 20
+
+
+HELP_RATE_MAX = 100_000
 
 
 def _choice(value: Any, allowed: tuple[str, ...]) -> str:

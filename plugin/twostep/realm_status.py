@@ -13,7 +13,8 @@ from .bypass import list_bypasses
 from .enforcement import CONFIGURE_TOTP, grace_deadline, users_in_scope
 from .errors import Forbidden, NotFound, TwostepError
 from .keycloak_adapter import KeycloakClient
-from .policy import ADMIN_ONLY_ATTRS, BROWSER_FLOW, CONDITION_PROVIDER, POLICY_ATTR, RESET_FLOW, RealmPolicy, utc_iso
+from .policy import ADMIN_ONLY_ATTRS, BROWSER_FLOW, CONDITION_PROVIDER, RESET_FLOW, RealmPolicy, utc_iso
+from .realm_policy import policy_of
 from .realm_setup import Desired, read_actual
 
 TESTED_VERSIONS = ((26, 4, 0), (26, 7, 3))
@@ -52,14 +53,17 @@ class Report:
 def realm_status(kc: KeycloakClient, now: datetime, count_limit: int = COUNT_LIMIT) -> Report:
     report = Report(kc.realm)
     realm = kc.get_realm()
-    policy, intact = RealmPolicy.effective(realm.get("attributes") or {})
+    reading = policy_of(realm)
+    policy, intact = reading.policy, reading.intact
     setup_fix = f"twostep setup --realm {kc.realm}"
     report.checks.append(Check("policy record", intact,
                                policy.enforcement.describe() if intact else
                                "missing or damaged: acting as 'everyone, no grace, 1 h bypass maximum'", setup_fix))
     desired = Desired(enforcement=policy.enforcement, bypass_max_s=policy.bypass_max_s, service_client=False,
                       decide_with="sync" if intact and not policy.provider_mode else "auto",
-                      backup_codes=policy.backup_codes)
+                      backup_codes=policy.backup_codes,
+                      help_requests=policy.help_requests if policy.provider_mode else "off",
+                      help_rate=policy.help_max_per_hour)
     actual = read_actual(kc, desired, now)
     report.checks.append(decision_check(kc.realm, policy if intact else None, actual.provider_loaded))
 
@@ -249,12 +253,19 @@ def doctor(kc: KeycloakClient) -> Report:
                                    "enabled" if ra and ra.get("enabled") else "missing or disabled",
                                    f"twostep setup --realm {kc.realm}"))
     realm = kc.get_realm()
-    attrs = realm.get("attributes") or {}
-    policy = RealmPolicy.effective(attrs)[0] if POLICY_ATTR in attrs else None
+    reading = policy_of(realm)
+    policy = reading.policy if reading.present else None
     report.checks.append(decision_check(kc.realm, policy, CONDITION_PROVIDER in providers))
+    if policy is not None and policy.provider_mode and policy.help_requests == "on":
+        found = flows.HELP_PROVIDER in providers
+        report.checks.append(Check(f"authenticator {flows.HELP_PROVIDER}", found,
+                                   "present (help requests on)" if found else "missing: the provider JAR is older "
+                                   "than help requests, the browser flow cannot run its help step",
+                                   "install the current twostep provider JAR (docs/provider.md), or "
+                                   f"twostep setup --realm {kc.realm} --help-requests off"))
     for key, alias in (("browserFlow", BROWSER_FLOW), ("resetCredentialsFlow", RESET_FLOW)):
         report.checks.append(Check(f"{key} binding", realm.get(key) == alias, f"bound to {realm.get(key)!r}",
                                    f"twostep setup --realm {kc.realm}"))
-    store = RealmPolicy.effective(attrs)[0].record_store
+    store = reading.policy.record_store
     report.checks.extend(_federation_checks(kc, store, test_connections=True))
     return report

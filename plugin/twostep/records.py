@@ -33,6 +33,7 @@ from .policy import (
     RealmPolicy,
     parse_strict_time,
 )
+from .realm_policy import read_policy
 
 ENDING_VALUE = "ending"
 FIELDS = ("marker", "until", "granted_at", "by", "reason", "extended", "reset_device")
@@ -259,8 +260,7 @@ def refuse_directory_write(kc: KeycloakClient, user: JSON) -> None:
     if not link:
         return
     try:
-        mappers = kc.get("/components", "list the federation's mappers", parent=link,
-                         type=federation.LDAP_MAPPER) or []
+        mappers = kc.components("list the federation's mappers", parent=link, type=federation.LDAP_MAPPER)
     except Forbidden:
         # Someone with manage-users but not view-realm (web pages): they cannot see the mappers;
         # `twostep status` reports such a mapper to whoever can.
@@ -281,8 +281,7 @@ def store_for(kc: KeycloakClient, policy: RealmPolicy | None = None) -> RecordSt
     """The store the realm's policy names. A missing or damaged policy: the credential store when the
     provider is loaded (it decides at sign-in from there), else the attributes."""
     if policy is None:
-        parsed, intact = RealmPolicy.effective(kc.get_realm().get("attributes") or {})
-        policy = parsed if intact else None
+        policy = read_policy(kc).recorded
     if policy is not None:
         return CredentialStore() if policy.record_store == STORE_CREDENTIAL else AttributeStore()
     try:

@@ -40,11 +40,6 @@ def _print(summary: Summary, as_json: bool) -> None:
         click.echo(f"  error: {e}", err=True)
 
 
-def write_textfile(path: str) -> None:
-    """Prometheus textfile-collector format (the same names `--metrics-port` serves), replaced atomically."""
-    metrics.write_textfile(path)
-
-
 @click.command()
 @realm_options
 @click.option("--once", "mode", flag_value="once", default=True,
@@ -108,7 +103,7 @@ def sync(mode: str, max_sleep: float, full_every: float, end_sessions: bool, end
         summary, _ = run_once(kc, a.clock(), audit, actor, lease_seconds(a.settings), options, dry_run)
     finally:
         if textfile and not dry_run:
-            write_textfile(textfile)
+            metrics.write_textfile(textfile)
     _print(summary, as_json)
     if not summary.ok:
         first = summary.errors[0]
@@ -130,7 +125,7 @@ def _watch(a: App, kc: KeycloakClient, audit: AuditSink, actor: str, options: Op
 
     def report(summary: Summary | None, error: str | None) -> None:
         if textfile:
-            write_textfile(textfile)
+            metrics.write_textfile(textfile)
         if error is not None:
             click.echo(f"twostep: sync: {error} (retrying)", err=True)
             return

@@ -191,7 +191,7 @@ def action(user_id: str) -> Any:
                                                     now=ext()["clock"](), sink=sink, reason=reason or None)
             return render_template("codes_once.html", user=user, codes=codes, notified=notified)
     except TwostepError as exc:
-        flash(f"Nothing was changed: {exc}", "error")
+        flash(i18n.humanize(f"Nothing was changed: {exc}"), "error")
     return back
 
 
