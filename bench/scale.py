@@ -3,7 +3,8 @@
     PYTHONPATH=. python bench/scale.py expiry  [--url URL]   # 10k vs 100k realm, 1,000 bypasses, vs naive
     PYTHONPATH=. python bench/scale.py enforce [--url URL]   # require_totp vs raw PUT at 1/4/8 concurrent
     PYTHONPATH=. python bench/scale.py login   [--url URL]   # twostep flow vs stock browser flow, 200 each
-    PYTHONPATH=. python bench/scale.py memory  [--url URL] [--minutes 10]   # RSS of sync --watch (and web)
+    PYTHONPATH=. python bench/scale.py memory  [--url URL] [--minutes 10]   # RSS of sync --watch and web,
+                                                  # signed-in admin pages and security page included
 
 Each prints a table and writes bench/results/<part>.json. Realms are named bench-*, and deleted at the
 end unless --keep. The Keycloak is shared with other developers' tests: figures are noisy.
@@ -25,7 +26,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -38,9 +39,12 @@ from twostep.bypass import lease_seconds, realm_context
 from twostep.clock import fixed_clock
 from twostep.enforcement import require_totp
 from twostep.keycloak_adapter import KeycloakClient, path_template
+from twostep.otp_credential import new_totp_secret, otp_credential_representation
 from twostep.policy import BYPASS_ATTR, BYPASS_VALUE, utc_iso
 from twostep.settings import Settings
 from twostep.sync.reconcile import Options, run_once
+
+from tests.support.login import LoginDriver
 
 RESULTS = Path(__file__).parent / "results"
 OPTS = Options(end_sessions=True, end_early=False, enforce=False, full=False)
@@ -415,15 +419,66 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+@dataclass
+class Person:
+    """A bench user who signs in for real (password + TOTP through Keycloak's login pages)."""
+
+    username: str
+    password: str
+    secret: str
+    last_step: int = -1
+
+    def code_ready(self) -> bool:
+        """A TOTP code is accepted once (reuse off): a new sign-in waits for the next time step."""
+        return int(time.time()) // 30 != self.last_step
+
+    def code(self) -> str:
+        while not self.code_ready():
+            time.sleep(0.5)
+        self.last_step = int(time.time()) // 30
+        return pyotp.TOTP(self.secret).now()
+
+
+def make_person(kc: KeycloakClient, name: str, admin: bool) -> Person:
+    p = Person(name, "bench-pass-" + uuid.uuid4().hex[:8], new_totp_secret())
+    uid = kc.created_id(kc.post("/users", {
+        "username": name, "enabled": True, "email": f"{name}@bench.test", "firstName": "B", "lastName": name,
+        "credentials": [{"type": "password", "value": p.password, "temporary": False},
+                        otp_credential_representation(p.secret, "phone")]}, "bench person"))
+    if admin:
+        rm = kc.find_client("realm-management")
+        assert rm is not None
+        kc.add_user_client_roles(uid, rm["id"], [r for r in kc.client_roles(rm["id"]) if r["name"] == "realm-admin"])
+    return p
+
+
+def sign_in(kc_url: str, realm: str, web_url: str, person: Person, path: str) -> LoginDriver:
+    d = LoginDriver(kc_url, realm, client_id="twostep-web")
+    page = d.open_url(f"{web_url}/auth/login?next={path}")
+    if page.kind != "login":
+        raise RuntimeError(f"sign-in of {person.username}: no login page ({page.summary()})")
+    page = d.submit({"username": person.username, "password": person.password})
+    if page.kind == "otp":
+        page = d.submit({"otp": person.code()})
+    if not page.url.startswith(web_url) or page.status != 200:
+        raise RuntimeError(f"sign-in of {person.username} did not reach {path}: {page.summary()}")
+    return d
+
+
 def part_memory(args: argparse.Namespace) -> dict[str, Any]:
     out: dict[str, Any] = {"minutes_planned": args.minutes, "samples": []}
     with bench_realms(args.url, 1, args.keep) as (realm,):
         kc = KeycloakClient(settings(args.url, realm))
         web_port = free_port()
+        web_url = f"http://127.0.0.1:{web_port}"
         secret_file = Path(f"/tmp/bench-web-secret-{uuid.uuid4().hex[:6]}")
-        twostep(args.url, realm, "setup", "--no-service-client", "--web-url", f"http://127.0.0.1:{web_port}",
-                "--web-secret-file", str(secret_file))
+        # Backup codes offered, not required: the bench people sign in with password + TOTP only.
+        twostep(args.url, realm, "setup", "--no-service-client", "--web-url", web_url,
+                "--web-secret-file", str(secret_file), "--backup-codes", "offered")
         seed(kc, args.users, 0, 0, datetime.now(UTC))
+        boss = make_person(kc, "bench-admin", admin=True)
+        alice = make_person(kc, "bench-user", admin=False)
+        target = kc.find_users(username="u000042", exact="true")[0]["id"]
         metrics_port = free_port()
         env = env_for(args.url, realm)
         procs = {"sync_watch": subprocess.Popen(
@@ -443,11 +498,23 @@ def part_memory(args: argparse.Namespace) -> dict[str, Any]:
             web_ok = False
         actor = bypass.Actor("bench@master", True, (("master", "bench"),))
         t_end = time.monotonic() + args.minutes * 60
-        grants = scrapes = web_hits = 0
+        grants = scrapes = web_hits = signed_in_hits = sign_ins = page_errors = 0
         next_sample = time.monotonic()
         i = 0
+        # Signed-in traffic: the admin pages with an admin's session, the security page with a
+        # user's; both sign in again (a new session, a new token record) every --resign-s seconds.
+        admin_pages = ["/admin", "/admin/users", "/admin/users?q=u0&page=2", f"/admin/users/{target}",
+                       f"/admin/users/{target}/sessions", "/admin/audit"]
+        drivers: dict[str, LoginDriver] = {}
+        signed_at: dict[str, float] = {}
         try:
             time.sleep(3)
+            for _wait in range(60):  # gunicorn's workers up
+                try:
+                    requests.get(f"{web_url}/healthz", timeout=2)
+                    break
+                except requests.RequestException:
+                    time.sleep(1)
             while time.monotonic() < t_end:
                 # a bypass that ends in ~2 s (granted by a clock 298 s in the past), on a rotating user
                 who = f"u{i % args.users:06d}"
@@ -472,9 +539,34 @@ def part_memory(args: argparse.Namespace) -> dict[str, Any]:
                             web_hits += 1
                         except requests.RequestException:
                             pass
+                if web_ok and procs["web"].poll() is None:
+                    for who, person, paths in (("admin", boss, admin_pages), ("user", alice, ["/security"])):
+                        due = who not in drivers or time.monotonic() - signed_at[who] > args.resign_s
+                        if due and person.code_ready():
+                            try:
+                                drivers[who] = sign_in(args.url, realm, web_url, person, paths[0])
+                                signed_at[who] = time.monotonic()
+                                sign_ins += 1
+                            except (RuntimeError, requests.RequestException) as exc:
+                                page_errors += 1
+                                log(f"sign-in: {exc}")
+                                continue
+                        if who not in drivers:
+                            continue
+                        for path in paths:
+                            try:
+                                r = drivers[who].s.get(web_url + path, timeout=30, allow_redirects=False)
+                                if r.status_code == 200:
+                                    signed_in_hits += 1
+                                else:
+                                    page_errors += 1
+                                    log(f"{path}: HTTP {r.status_code}")
+                            except requests.RequestException as exc:
+                                page_errors += 1
+                                log(f"{path}: {exc}")
                 if time.monotonic() >= next_sample:
                     sample: dict[str, Any] = {"t_s": round(args.minutes * 60 - (t_end - time.monotonic())),
-                                              "grants": grants}
+                                              "grants": grants, "signed_in_hits": signed_in_hits}
                     if procs["sync_watch"].poll() is None:
                         sample["sync_watch_kb"] = rss_kb(procs["sync_watch"].pid)
                     if web_ok and procs["web"].poll() is None:
@@ -498,15 +590,34 @@ def part_memory(args: argparse.Namespace) -> dict[str, Any]:
                 except subprocess.TimeoutExpired:
                     p.kill()
             secret_file.unlink(missing_ok=True)
-        out.update({"grants": grants, "scrapes": scrapes, "web_hits": web_hits, "web_started": web_ok,
+        out.update({"grants": grants, "scrapes": scrapes, "web_hits": web_hits, "signed_in_hits": signed_in_hits,
+                    "sign_ins": sign_ins, "page_errors": page_errors, "web_started": web_ok,
                     "web_exit": procs["web"].returncode if "web" in procs else None})
     first, last = out["samples"][0], out["samples"][-1]
-    print(f"\nRSS after {last['t_s']} s of traffic ({grants} grants/expiries, {scrapes} scrapes, {web_hits} web hits)")
+    print(f"\nRSS after {last['t_s']} s of traffic ({grants} grants/expiries, {scrapes} scrapes, {web_hits} "
+          f"unauthenticated web hits, {signed_in_hits} signed-in page views, {sign_ins} sign-ins, "
+          f"{page_errors} page errors)")
+    half = [x for x in out["samples"] if x["t_s"] >= last["t_s"] / 2]
     for key in ("sync_watch_kb", "web_kb"):
         if key in last:
+            slope = _slope([(x["t_s"], x[key]) for x in half if key in x])
+            out[f"{key}_slope_kib_per_h_second_half"] = round(slope * 3600, 1)
+            out[f"{key}_slope_kib_per_h_whole"] = round(_slope([(x["t_s"], x[key]) for x in out["samples"]
+                                                                if key in x]) * 3600, 1)
             print(f"{key:<14} start {first.get(key, 0) / 1024:.1f} MiB  end {last[key] / 1024:.1f} MiB  "
-                  f"max {max(s.get(key, 0) for s in out['samples']) / 1024:.1f} MiB")
+                  f"max {max(s.get(key, 0) for s in out['samples']) / 1024:.1f} MiB  "
+                  f"slope (second half) {slope * 3600 / 1024:+.2f} MiB/h")
     return out
+
+
+def _slope(points: list[tuple[float, float]]) -> float:
+    """Least-squares slope (units per second); 0 with fewer than two points."""
+    if len(points) < 2:
+        return 0.0
+    mx = statistics.fmean(p[0] for p in points)
+    my = statistics.fmean(p[1] for p in points)
+    den = sum((p[0] - mx) ** 2 for p in points)
+    return sum((p[0] - mx) * (p[1] - my) for p in points) / den if den else 0.0
 
 
 def main() -> None:
@@ -524,6 +635,9 @@ def main() -> None:
     ap.add_argument("--minutes", type=float, default=10.0)
     ap.add_argument("--sample-s", type=float, default=30.0)
     ap.add_argument("--pause-s", type=float, default=0.5)
+    ap.add_argument("--resign-s", type=float, default=120.0, help="memory: sign in again this often")
+    ap.add_argument("--pg-cluster", default="", help="expiry: also measure without the attribute index "
+                    "in this production cluster's PostgreSQL (deploy/local/cluster.sh NAME)")
     ap.add_argument("--parallel", type=int, default=4, help="expiry: also a pass with this many ends at a "
                     "time (sync's Options.workers; 1: only the default sequential pass)")
     ap.add_argument("--reuse-bypasses", action="store_true", help="expiry: the realms hold the bypasses of an "

@@ -19,6 +19,19 @@ class GroupCalls(Connection):
         except NotFound:
             return None
 
+    def find_top_group(self, name: str) -> JSON | None:
+        """The top-level group `name`, by one search: a missing group answers [] (group-by-path's
+        404 would cost a second call, the check whether the realm itself is gone)."""
+        found = self.get("/groups", f"find group {name!r}", search=name, exact="true", briefRepresentation="true",
+                         first=0, max=10) or []
+        top = [g for g in found if g.get("path") == "/" + name]
+        return top[0] if top else None
+
+    def group_members_page(self, group_id: str, first: int, max_results: int, brief: bool = True) -> list[JSON]:
+        """One page of a group's members (one call; iter_group_members walks them all)."""
+        return list(self.get(f"/groups/{q(group_id)}/members", "group members", first=first, max=max_results,
+                             briefRepresentation=str(brief).lower()) or [])
+
     def group_children(self, group_id: str) -> list[JSON]:
         return list(self.paged(f"/groups/{q(group_id)}/children", "subgroups"))
 
