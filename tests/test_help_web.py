@@ -18,6 +18,7 @@ from tests.conftest import Admin, User
 from tests.support.bypass_helpers import audit_events, record_fields
 from tests.support.help_helpers import file_request, in_index, stored_request
 from tests.support.login import LoginDriver
+from tests.test_help_request_login import ask
 from tests.test_web_app import (  # noqa: F401 - fixtures
     CHROMIUM,
     CHROMIUM_ARGS,
@@ -105,7 +106,10 @@ def test_browser_admin_answers_from_queue_then_user_enrolls_new_device(
     from playwright.sync_api import sync_playwright
 
     boss, eve = people
-    file_request(admin, web.realm, eve.id, MESSAGE)
+    # eve asks from the login page herself: password, "Try another way", "ask an administrator".
+    admin.put(f"/{web.realm}", {"loginTheme": "twostep"})
+    asked = ask(LoginDriver(web.kc_url, web.realm), eve, MESSAGE)
+    assert 'data-twostep-help="sent"' in asked.text, asked.summary()
     with sync_playwright() as p:
         chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
