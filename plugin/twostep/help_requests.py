@@ -96,6 +96,19 @@ def _members(kc: KeycloakClient, page_size: int = 100) -> Iterator[JSON]:
     return kc.iter_group_members(gid, page_size, brief=False)
 
 
+CARD_LIMIT = 1000
+
+
+def open_summary(kc: KeycloakClient, names: int = 5) -> tuple[int, bool, list[str]]:
+    """(count, more, first usernames) of the open requests for the overview, at most two calls (the index
+    group, one page of its members) whatever the queue's size; the queue page reads the requests."""
+    gid = _index_id(kc)
+    if gid is None:
+        return 0, False, []
+    page = kc.group_members_page(gid, 0, CARD_LIMIT + 1, brief=True)
+    return min(len(page), CARD_LIMIT), len(page) > CARD_LIMIT, [str(u.get("username")) for u in page[:names]]
+
+
 def list_open(kc: KeycloakClient, page_size: int = 100) -> list[tuple[HelpRequest, JSON, list[JSON]]]:
     """The open queue, oldest first (damaged entries last), each with the user's full representation
     and the credentials read for it (the pages show devices and codes from them: no second read)."""

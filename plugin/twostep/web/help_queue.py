@@ -15,23 +15,11 @@ from ..errors import InvalidInput, TwostepError
 from ..keycloak_adapter import JSON, KeycloakClient
 from . import i18n
 from .admin import _load_user, actor, audit
-from .app import admin_required, ext
+from .auth import admin_required, state
 
 bp = Blueprint("help", __name__, url_prefix="/admin/help")
 # The queue shows this many requests at most (oldest first); `twostep help list` shows all.
 PAGE_LIMIT = 100
-
-
-def card(kc: KeycloakClient) -> dict[str, Any] | None:
-    """The overview's card: how many requests are open and the oldest one; None when unreadable."""
-    try:
-        items = help_requests.list_open(kc)
-    except TwostepError:
-        return None
-    readable = [r for r, _u, _c in items if not r.damaged]
-    oldest = readable[0] if readable else None
-    return {"count": len(items), "damaged": len(items) - len(readable),
-            "oldest": {"username": oldest.username, "asked_at": oldest.asked_at_raw} if oldest else None}
 
 
 def _codes(user: JSON, creds: list[JSON]) -> dict[str, Any]:
@@ -51,7 +39,7 @@ def _presets(max_s: int) -> list[str]:
 @admin_required
 def queue() -> Any:
     kc: KeycloakClient = g.kc
-    now = ext()["clock"]()
+    now = state().clock()
     policy, _store = bypass.realm_context(kc)
     items = help_requests.list_open(kc)
     me = session["user"]
@@ -93,9 +81,9 @@ def answer(user_id: str) -> Any:
             preset = form.get("preset", "")
             if preset not in bypass.PRESETS:
                 raise InvalidInput("choose a duration: one of " + ", ".join(bypass.PRESETS))
-            res = help_requests.grant(kc, ext()["clock"], audit(), actor(), user_id, parse_duration(preset))
+            res = help_requests.grant(kc, state().clock, audit(), actor(), user_id, parse_duration(preset))
         else:
-            res = help_requests.dismiss(kc, ext()["clock"], audit(), actor(), user_id, form.get("reason", ""))
+            res = help_requests.dismiss(kc, state().clock, audit(), actor(), user_id, form.get("reason", ""))
         flash(i18n.humanize(f"Done for {name}: " + "; ".join(res["changes"]) + f". User notified: {res['notified']}."),
               "ok")
     except TwostepError as exc:
