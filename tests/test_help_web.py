@@ -52,6 +52,8 @@ def test_queue_page_lists_requests_and_refuses_bad_answers(
 
     page = d.open_url(web.url + "/admin/help")
     assert page.status == 200
+    calls = d.s.get(web.url + "/admin/help", timeout=30).headers["X-Keycloak-Calls"]
+    assert calls == "4", "the realm, the index group, its members, one credentials read per request"
     assert "<script>alert(1)" not in page.text and "&lt;script&gt;alert(1)&lt;/script&gt; &amp; the backup" in page.text
     assert "phone" in page.text and "No OTP device" not in page.text, "eve's device is listed"
     grant, dismiss = action_form(page, "grant"), action_form(page, "dismiss")
