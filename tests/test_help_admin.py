@@ -219,6 +219,9 @@ def test_admins_emailed_once_per_request_across_sync_passes(twostep: Any, make_u
     assert policy is not None and policy.help_admins == "group:/helpdesk"
     again = twostep("setup", "--no-service-client", "--dry-run")
     assert "no changes" in again.out, "the recipients are kept when not given again: " + again.out
+    st = json.loads(twostep("status", "--json").out)
+    (check,) = [c for c in st["checks"] if c["name"] == "help request e-mails"]
+    assert check["ok"] and "2 recipient(s)" in check["detail"], check
 
     ivy, jon = make_user("ivy", otp=True), make_user("jon", otp=True)
     file_request(admin, realm, ivy.id, "new phone, same number", asked_at=datetime.now(UTC) - timedelta(minutes=30))
@@ -273,6 +276,15 @@ def test_role_recipients_and_no_smtp_retries(twostep: Any, make_user: Any, admin
         assert twostep("sync").code == 0
         assert len(sink.messages) == 1
     assert stored_request(admin, realm, lou.id)["notified_at"]  # type: ignore[index]
+
+    # A hand-edited, malformed help_admins: nobody is mailed, the policy stays readable, status says so.
+    attrs = admin.get(f"/{realm}")["attributes"]
+    attrs["twostep.policy"] = json.dumps({**json.loads(attrs["twostep.policy"]), "help_admins": "helpers"})
+    admin.put(f"/{realm}", {"attributes": attrs})
+    st = json.loads(twostep("status", "--json").out)
+    (check,) = [c for c in st["checks"] if c["name"] == "help request e-mails"]
+    assert not check["ok"] and "nobody is e-mailed" in check["detail"], check
+    assert next(c for c in st["checks"] if c["name"] == "policy record")["ok"]
 
 
 def test_help_admins_is_read_strictly_but_never_damages_the_record() -> None:
