@@ -8,7 +8,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -16,10 +15,11 @@ LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
 
 
 def _installed_layout(dest: Path) -> Path:
-    """The package tree as installed (pyproject's package-dir: twostep.sync lives in sync/), which an
+    """The package tree as installed (setup.py's PACKAGE_DIR: twostep.sync lives in sync/), which an
     editable install does not give import-linter: it would not see twostep.sync at all."""
-    package_dir = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"][
-        "package-dir"]
+    setup_py = ast.parse((REPO / "setup.py").read_text(encoding="utf-8"))
+    package_dir = next(ast.literal_eval(n.value) for n in setup_py.body
+                       if isinstance(n, ast.Assign) and getattr(n.targets[0], "id", "") == "PACKAGE_DIR")
     for package, src in sorted(package_dir.items()):
         shutil.copytree(REPO / src, dest.joinpath(*package.split(".")),
                         ignore=shutil.ignore_patterns("__pycache__"))
