@@ -44,6 +44,7 @@ K8S = DEPLOY / "kubernetes"
 DOCKER = DEPLOY / "docker"
 SYSTEMD = DEPLOY / "systemd"
 CRONTAB = DEPLOY / "cron" / "twostep-sync.crontab"
+REMIND_CRONTAB = DEPLOY / "cron" / "twostep-remind.crontab"
 ALERTS = DEPLOY / "prometheus" / "twostep-alerts.yml"
 ALERT_TESTS = DEPLOY / "prometheus" / "twostep-alerts.test.yml"
 ENV_EXAMPLE = DEPLOY / "twostep.env.example"
@@ -488,6 +489,8 @@ def test_systemd_units_exist() -> None:
         "twostep-sync.service",
         "twostep-sync.timer",
         "twostep-sync-watch.service",
+        "twostep-remind.service",
+        "twostep-remind.timer",
         "twostep-web.service",
     }
 
@@ -513,6 +516,7 @@ def test_systemd_service_keys(path: Path) -> None:
     expected = {
         "twostep-sync.service": ["sync", "--once"],
         "twostep-sync-watch.service": ["sync", "--watch"],
+        "twostep-remind.service": ["sync", "--once", "--remind"],
         "twostep-web.service": ["web"],
     }[path.name]
     assert exec_start[1 : 1 + len(expected)] == expected
@@ -520,6 +524,9 @@ def test_systemd_service_keys(path: Path) -> None:
         assert one["Type"] == "oneshot"
         textfile = exec_start[exec_start.index("--textfile") + 1]
         assert textfile.startswith("/run/" + one["RuntimeDirectory"] + "/"), "ProtectSystem=strict"
+    elif path.name == "twostep-remind.service":
+        assert one["Type"] == "oneshot"
+        assert "--textfile" not in exec_start, "one writer of the sync metrics file: the minutely pass"
     else:
         assert "Restart" in one and "WantedBy" in {k for s in parse_unit(path).values() for k in s}
 
@@ -532,6 +539,18 @@ def test_systemd_timer_and_watch_are_alternatives() -> None:
     watch = parse_unit(SYSTEMD / "twostep-sync-watch.service")
     conflicts = " ".join(watch["Unit"]["Conflicts"]).split()
     assert {"twostep-sync.timer", "twostep-sync.service"} <= set(conflicts)
+
+
+def test_systemd_remind_timer_is_daily() -> None:
+    timer = parse_unit(SYSTEMD / "twostep-remind.timer")
+    assert timer["Timer"]["Unit"] == ["twostep-remind.service"]
+    assert timer["Install"]["WantedBy"] == ["timers.target"]
+    tool = need_tool("systemd-analyze", "systemd")
+    (spec,) = timer["Timer"]["OnCalendar"]
+    result = run([tool, "calendar", "--iterations=2", spec])
+    assert result.returncode == 0, result.stderr
+    nexts = re.findall(r"(\d{4}-\d{2}-\d{2}) (\d{2}:\d{2}:\d{2}) UTC", result.stdout)
+    assert len(nexts) >= 2 and nexts[0][1] == nexts[1][1] and nexts[0][0] != nexts[1][0], result.stdout
 
 
 def staged_units(tmp_path: Path) -> list[Path]:
@@ -560,7 +579,7 @@ def test_systemd_analyze_verify(tmp_path: Path) -> None:
 
 def test_systemd_analyze_verify_rejects_a_broken_unit(tmp_path: Path) -> None:
     units = staged_units(tmp_path)
-    timer = next(u for u in units if u.suffix == ".timer")
+    timer = next(u for u in units if u.name == "twostep-sync.timer")
     timer.write_text(timer.read_text(encoding="utf-8").replace("minutely", "minutly"), encoding="utf-8")
     result = systemd_verify(units)
     assert result.returncode != 0 or "minutly" in result.stdout + result.stderr
@@ -645,15 +664,15 @@ def test_promtool_check_rules_rejects_bad_promql(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------------------------------
 
 
-def cron_job() -> Any:
+def cron_job(path: Path = CRONTAB) -> Any:
     crontab = need_module("crontab")
-    lines = [ln for ln in CRONTAB.read_text(encoding="utf-8").splitlines() if ln.strip()]
+    lines = [ln for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
     entries = [ln for ln in lines if not ln.lstrip().startswith("#")]
     env = [ln for ln in entries if re.fullmatch(r"[A-Z_]+=\S+", ln)]
     jobs_text = [ln for ln in entries if ln not in env]
     assert len(jobs_text) == 1, f"expected one job line, got {jobs_text}"
     # System crontab format (/etc/cron.d): minute hour day month weekday USER command.
-    tab = crontab.CronTab(tab=CRONTAB.read_text(encoding="utf-8"), user=False)
+    tab = crontab.CronTab(tab=path.read_text(encoding="utf-8"), user=False)
     jobs = list(tab)
     assert len(jobs) == 1, "python-crontab did not accept the job line"
     return jobs[0]
@@ -672,6 +691,20 @@ def test_crontab_line_parses() -> None:
     assert words[:3] == ["flock", "-n", "/run/lock/twostep-sync.lock"]
     inner = words[words.index("-c") + 1]
     assert ENV_FILE in inner and f"exec {INSTALLED_BIN} sync --once" in inner
+    assert run(["sh", "-n", "-c", job.command]).returncode == 0
+
+
+def test_remind_crontab_runs_daily_after_the_minutely_pass() -> None:
+    job = cron_job(REMIND_CRONTAB)
+    assert job.is_valid() and job.is_enabled() and job.user == "twostep"
+    minute, hour, *rest = (str(s) for s in job.slices)
+    assert minute.isdigit() and hour.isdigit() and rest == ["*", "*", "*"], "once a day"
+    assert "%" not in job.command
+    words = shlex.split(job.command.split(">>")[0])
+    # The same lock as the minutely job, waited for (-w) rather than skipped (-n): a daily run must not be lost.
+    assert words[:4] == ["flock", "-w", "600", "/run/lock/twostep-sync.lock"]
+    inner = words[words.index("-c") + 1]
+    assert f"exec {INSTALLED_BIN} sync --once --remind" in inner and ENV_FILE in inner
     assert run(["sh", "-n", "-c", job.command]).returncode == 0
 
 

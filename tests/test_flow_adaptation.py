@@ -19,6 +19,7 @@ from tests.support.twofactor import finish_sign_in
 
 CONDITION_PROVIDER = "twostep-condition-second-factor"
 SECOND_FACTOR_SUBFLOW = "Browser - Conditional 2FA"
+HELP_PROVIDER = "twostep-help-request"
 
 Row = tuple[int, str, str]
 
@@ -43,15 +44,22 @@ def condition_id(admin: Admin, realm: str) -> str:
 
 
 def without_condition(ours: list[Row], condition: str) -> tuple[list[Row], list[int]]:
-    """Our flow's rows minus the twostep condition, and where each condition sat (its index)."""
+    """Our flow's rows minus the twostep condition and the help-request step setup adds (provider
+    mode; tests/test_help_request_login.py checks it), and where each condition sat (its index)."""
     kept: list[Row] = []
     where: list[int] = []
     for i, r in enumerate(ours):
         if r[1] == condition and i > 0 and ours[i - 1][1].startswith("flow:") and ours[i - 1][0] == r[0] - 1:
             where.append(i)
             continue
+        if r[1] == HELP_PROVIDER:
+            continue
         kept.append(r)
     return kept, where
+
+
+def help_rows(ours: list[Row]) -> list[tuple[int, Row]]:
+    return [(i, r) for i, r in enumerate(ours) if r[1] == HELP_PROVIDER]
 
 
 def split_added(ours: list[Row], name: str) -> tuple[list[Row], list[Row]]:
@@ -111,6 +119,13 @@ def test_stock_flow_is_kept_step_by_step(twostep, admin: Admin, realm: str, code
     ours = rows(admin, realm, "twostep browser")
     assert ours[where[0] - 1] == (1, f"flow:{SECOND_FACTOR_SUBFLOW}", "CONDITIONAL"), "first in the 2FA subflow"
     assert ours[where[0]][2] == "REQUIRED"
+    if provider_loaded(admin, realm):
+        # "I lost my phone: ask an administrator": the last alternative of the 2FA subflow.
+        (at, row), = help_rows(ours)
+        assert row == (2, HELP_PROVIDER, "ALTERNATIVE")
+        assert at > where[0] and (at + 1 == len(ours) or ours[at + 1][0] < 2), "last in its subflow"
+    else:
+        assert not help_rows(ours)
     if codes == "off":
         assert kept == source, "every step of the realm's flow, same requirement, same order"
     else:

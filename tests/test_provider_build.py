@@ -32,12 +32,14 @@ def test_jar_registers_the_factories(jar: zipfile.ZipFile) -> None:
         return jar.read(f"META-INF/services/{name}").decode().split()
 
     assert services("org.keycloak.authentication.AuthenticatorFactory") == [
-        "io.twostep.keycloak.TwostepConditionFactory"]
+        "io.twostep.keycloak.TwostepConditionFactory", "io.twostep.keycloak.HelpRequestAuthenticatorFactory"]
     assert services("org.keycloak.credential.CredentialProviderFactory") == [
         "io.twostep.keycloak.BypassCredentialProviderFactory",
-        "io.twostep.keycloak.CodesProvenanceCredentialProviderFactory"]
+        "io.twostep.keycloak.CodesProvenanceCredentialProviderFactory",
+        "io.twostep.keycloak.HelpRequestCredentialProviderFactory"]
     for cls in ("TwostepConditionFactory", "BypassCredentialProviderFactory",
-                "CodesProvenanceCredentialProviderFactory", "TwostepDecision"):
+                "CodesProvenanceCredentialProviderFactory", "TwostepDecision", "HelpRequestAuthenticatorFactory",
+                "HelpRequestCredentialProviderFactory", "HelpRequestRules"):
         assert f"io/twostep/keycloak/{cls}.class" in jar.namelist()
 
 

@@ -25,6 +25,7 @@ import pytest
 import requests
 from flask import Flask
 from twostep import recovery_codes
+from twostep.clock import fixed_clock
 from twostep.enforcement import grace_deadline
 from twostep.policy import RealmPolicy, utc_iso
 from twostep.settings import Settings
@@ -33,6 +34,7 @@ from werkzeug.serving import make_server
 
 from tests.conftest import Admin, Keycloak, User, otp_credential
 from tests.support.bypass_helpers import client, grant_ending_at, record_fields, utcnow
+from tests.support.locale import enable_locales, set_user_locale
 from tests.support.login import LoginDriver, Page
 
 
@@ -205,6 +207,11 @@ def test_overview_lists_not_enrolled_and_low_on_codes(web: WebApp, people: tuple
     carol = make_user("carol", otp=True)
     store_codes(admin, web.realm, carol, total=5, remaining=2)
     store_codes(admin, web.realm, eve, total=5, remaining=4)
+    policy, _ = RealmPolicy.effective(admin.get(f"/{web.realm}")["attributes"])
+    deadline = grace_deadline(admin.get(f"/{web.realm}/users/{newbie.id}"), policy)
+    assert deadline > datetime.now(UTC) + timedelta(days=13)
+    # The page's clock half an hour after the account was made: the time left is known exactly.
+    web.app.extensions["twostep"]["clock"] = fixed_clock(deadline - timedelta(days=13, hours=23, minutes=30))
 
     d = web.sign_in(boss, "/admin")
     page = d.page
@@ -213,10 +220,10 @@ def test_overview_lists_not_enrolled_and_low_on_codes(web: WebApp, people: tuple
     low_codes = page.text.split('id="low-codes"', 1)[1]
     pending = user_rows(not_enrolled)
     assert list(pending) == [newbie.id], not_enrolled
-    policy, _ = RealmPolicy.effective(admin.get(f"/{web.realm}")["attributes"])
-    deadline = grace_deadline(admin.get(f"/{web.realm}/users/{newbie.id}"), policy)
-    assert deadline > datetime.now(UTC) + timedelta(days=13)
-    assert f'<time datetime="{utc_iso(deadline)}">' in pending[newbie.id] and "in grace period" in pending[newbie.id]
+    due = deadline.astimezone(UTC)
+    assert (f'<td><time datetime="{utc_iso(deadline)}" lang="en">by {due:%H:%M} UTC on {due:%b} {due.day}, '
+            f"{due.year}, 13 days, 23 hours left</time></td>") in pending[newbie.id], pending[newbie.id]
+    assert "in grace period" in pending[newbie.id]
     low = user_rows(low_codes)
     assert list(low) == [carol.id], low_codes  # eve has 4 left: not low
     assert "2/5" in low[carol.id]
@@ -227,6 +234,10 @@ def test_overview_lists_not_enrolled_and_low_on_codes(web: WebApp, people: tuple
     assert st["counts"]["not_enrolled"] == 1 and st["counts"]["low_backup_codes"] == 1
     assert st["counts"]["users_in_scope"] == 4 and st["counts"]["with_backup_codes"] == 2
     assert [u["username"] for u in st["lists"]["not_enrolled"]] == ["newbie"]
+    assert st["lists"]["not_enrolled"][0]["deadline"] == utc_iso(deadline)  # JSON: ISO-8601
+    text = twostep("status").out.splitlines()  # text: in words (real clock: 14 days less a few seconds)
+    assert (f"  not enrolled: newbie, by {due:%H:%M} UTC on {due:%b} {due.day}, {due.year}, "
+            "13 days, 23 hours left") in text, text
     assert st["lists"]["low_backup_codes"] == [{"id": carol.id, "username": "carol", "remaining": 2, "total": 5}]
 
     r = d.s.get(web.url + "/admin/users", timeout=30)
@@ -261,6 +272,51 @@ def test_grant_and_revoke_bypass_through_the_page(web: WebApp, people: tuple[Use
     assert '"event": "bypass.revoke"' in web.audit.read_text()
     audit_page = d.open_url(f"{web.url}/admin/audit?user=eve")
     assert "bypass.grant" in audit_page.text and "lost phone" in audit_page.text
+
+
+def _iso(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def test_times_in_the_viewers_language(web: WebApp, people: tuple[User, User], admin: Admin, twostep: Any) -> None:
+    """eve's `locale` attribute (de) reaches the page as her token's `locale` claim; boss has none, so
+    his browser's Accept-Language (ru) decides; the ISO time stays in the datetime attribute."""
+    boss, eve = people
+    enable_locales(admin, web.realm)
+    set_user_locale(admin, web.realm, eve.id, "de")
+    r = twostep("bypass", "grant", "eve", "--for", "8h", "--reason", "Handy verloren")
+    assert r.code == 0, r.err
+    rec = record_fields(admin, web.realm, eve.id)
+    until = _iso(rec["until"])
+    at = until - timedelta(hours=7, minutes=59)  # the pages' clock: one minute into the bypass
+    web.app.extensions["twostep"]["clock"] = fixed_clock(at)
+
+    d = web.sign_in(eve)  # the password alone: she is bypassed
+    page = d.page
+    assert page is not None and page.status == 200, page.summary()
+    tag = "heute" if until.date() == at.date() else "morgen"
+    assert (f'The second step is paused for your account <time datetime="{rec["until"]}" lang="de">bis {tag} '
+            f"{until:%H:%M} UTC, noch 7 Stunden, 59 Minuten</time> (set by an admin).") in page.text, page.text
+    [otp] = [c for c in admin.get(f"/{web.realm}/users/{eve.id}/credentials") if c["type"] == "otp"]
+    created = datetime.fromtimestamp(otp["createdDate"] // 1000, UTC)
+    minutes = int((at.replace(microsecond=0) - created).total_seconds()) // 60
+    assert 1 <= minutes < 60, minutes
+    ago = "vor 1 Minute" if minutes == 1 else f"vor {minutes} Minuten"
+    day = "heute" if created.date() == at.date() else "gestern"
+    assert (f'added <time datetime="{utc_iso(created)}" lang="de">{day} {created:%H:%M} UTC, {ago}</time>'
+            in page.text), page.text
+
+    a = web.sign_in(boss, f"/admin/users/{eve.id}")
+    a.s.headers["Accept-Language"] = "ru-RU,ru;q=0.9,en;q=0.5"
+    tag = "сегодня" if until.date() == at.date() else "завтра"
+    user_page = a.s.get(f"{web.url}/admin/users/{eve.id}", timeout=30).text
+    assert (f'<p class="warn">Active <time datetime="{rec["until"]}" lang="ru">до {until:%H:%M} UTC {tag}, '
+            "осталось: 7 часов 59 минут</time></p>") in user_page, user_page
+    listing = a.s.get(f"{web.url}/admin/users?q=eve", timeout=30).text
+    assert (f'<span class="warn"><time datetime="{rec["until"]}" lang="ru">до {until:%H:%M} UTC {tag}, '
+            "осталось: 7 часов 59 минут</time></span>") in listing, listing
+    a.s.headers["Accept-Language"] = "fr-FR,fr;q=0.9"  # not offered: English
+    assert f'lang="en">until {until:%H:%M} UTC' in a.s.get(f"{web.url}/admin/users/{eve.id}", timeout=30).text
 
 
 def test_no_self_bypass_on_own_page(web: WebApp, people: tuple[User, User], admin: Admin) -> None:

@@ -172,7 +172,7 @@ node_start() { # node number, built distribution
   # Loopback only: the JGroups transport binds 127.0.0.1 on its own port, and that address is what
   # jdbc-ping writes into the shared table for the other node to dial.
   JAVA="$(pick_java)" \
-  JAVA_OPTS_APPEND="-Djgroups.bind.address=127.0.0.1 -Djgroups.bind.port=$jport -Djava.net.preferIPv4Stack=true" \
+  JAVA_OPTS_APPEND="-Djgroups.bind.address=127.0.0.1 -Djgroups.bind_addr=127.0.0.1 -Djgroups.bind.port=$jport -Djava.net.preferIPv4Stack=true" \
   JAVA_OPTS_KC_HEAP="${KC_NODE_HEAP:--Xms128m -Xmx1g}" \
   KC_BOOTSTRAP_ADMIN_USERNAME="${KC_BOOTSTRAP_ADMIN_USERNAME:-admin}" \
   KC_BOOTSTRAP_ADMIN_PASSWORD="${KC_BOOTSTRAP_ADMIN_PASSWORD:-admin}" \

@@ -80,6 +80,17 @@ def provider_condition() -> Step:
     return Step(CONDITION_PROVIDER, "REQUIRED", None, ADDED)
 
 
+HELP_PROVIDER = "twostep-help-request"
+HELP_RATE_KEY = "twostep.help.max_per_hour"
+DEFAULT_HELP_RATE = 20
+
+
+def help_step(max_per_hour: int = DEFAULT_HELP_RATE) -> Step:
+    """Provider mode: "I lost my phone: ask an administrator", the last alternative of the
+    second-factor subflow (docs/formats.md, "Help requests"). It never signs anyone in."""
+    return Step(HELP_PROVIDER, "ALTERNATIVE", ((HELP_RATE_KEY, str(max_per_hour)),), ADDED)
+
+
 def marker_condition() -> Step:
     """Fallback mode: the admin-only marker attribute, ended by sync."""
     return Step("conditional-user-attribute", "REQUIRED", MARKER_CONDITION, ADDED)
@@ -87,7 +98,7 @@ def marker_condition() -> Step:
 
 # -- the subflow added where a realm's flow has none ----------------------------------------------
 
-def _second_factor(alias: str, condition: Step, webauthn: bool, codes: bool) -> Sub:
+def _second_factor(alias: str, condition: Step, webauthn: bool, codes: bool, help: Step | None = None) -> Sub:
     # conditional-user-configured: only users who HAVE a second factor get here; with ALTERNATIVE
     # steps only, Keycloak would end on an error page for a user with none of them.
     steps: list[Node] = [condition, Step("conditional-user-configured", "REQUIRED"),
@@ -96,6 +107,8 @@ def _second_factor(alias: str, condition: Step, webauthn: bool, codes: bool) -> 
         steps.append(Step(WEBAUTHN_FORM, "ALTERNATIVE"))
     if codes:
         steps.append(Step(RECOVERY_FORM, "ALTERNATIVE"))
+    if help is not None:
+        steps.append(help)
     return Sub(alias, "CONDITIONAL", tuple(steps), ADDED)
 
 
@@ -142,17 +155,18 @@ def digest(spec: FlowSpec) -> str:
 # -- adapting ------------------------------------------------------------------------------------
 
 def adapt(source: FlowSpec, alias: str, condition: Step, *, reset: bool = False, backup_codes: str = "required",
-          webauthn: bool = False) -> FlowSpec:
+          webauthn: bool = False, help: Step | None = None) -> FlowSpec:
     """The realm's flow plus the twostep condition, as the copy `POST .../flows/{source}/copy` makes
     it (every subflow renamed `"<alias> <subflow>"`). Raises CannotAdapt on a shape where a second
-    factor would run with no conditional subflow around it (no condition could skip it for a bypass)."""
+    factor would run with no conditional subflow around it (no condition could skip it for a bypass).
+    `help` (provider mode, browser flow): the help-request step, appended as the last alternative."""
     _check_guardable(source.children, source.alias, [])
     codes = backup_codes != "off"
     targets = _targets(source.children)
     if targets:
-        children = _insert(source.children, alias, condition, targets, codes)
+        children = _insert(source.children, alias, condition, targets, codes, help)
     else:
-        children = _add_subflow(source, alias, condition, reset=reset, webauthn=webauthn, codes=codes)
+        children = _add_subflow(source, alias, condition, reset=reset, webauthn=webauthn, codes=codes, help=help)
     return FlowSpec(alias, source.description, children)
 
 
@@ -181,18 +195,21 @@ def _targets(nodes: tuple[Node, ...], nearest: str | None = None) -> set[str]:
     return out
 
 
-def _insert(nodes: tuple[Node, ...], alias: str, condition: Step, targets: set[str], codes: bool) -> tuple[Node, ...]:
+def _insert(nodes: tuple[Node, ...], alias: str, condition: Step, targets: set[str], codes: bool,
+            help: Step | None = None) -> tuple[Node, ...]:
     out: list[Node] = []
     for n in nodes:
         if not isinstance(n, Sub):
             out.append(n)
             continue
-        children = _insert(n.children, alias, condition, targets, codes)
+        children = _insert(n.children, alias, condition, targets, codes, help)
         if n.alias in targets:
             if condition not in children:
                 children = (condition, *children)
             if codes:
                 children = _offer_codes(children)
+            if help is not None:
+                children = _offer_help(children, help)
         out.append(Sub(f"{alias} {n.alias}", n.requirement, children))
     return tuple(out)
 
@@ -216,15 +233,27 @@ def _offer_codes(children: tuple[Node, ...]) -> tuple[Node, ...]:
     return tuple(out)
 
 
+def _offer_help(children: tuple[Node, ...], help: Step) -> tuple[Node, ...]:
+    """The help-request step last, where the second factors are alternatives: Keycloak lists it in
+    "Try another way" after the user's own credentials, so it is never the default choice. Beside a
+    REQUIRED factor Keycloak would ignore it; a step the realm already has is left as it is."""
+    factors = [c for c in children if isinstance(c, Step) and c.provider in SECOND_FACTOR_STEPS]
+    if any(c.requirement == "REQUIRED" for c in factors) or not factors:
+        return children
+    if any(isinstance(c, Step) and c.provider == HELP_PROVIDER for c in children):
+        return children
+    return (*children, help)
+
+
 def _add_subflow(source: FlowSpec, alias: str, condition: Step, *, reset: bool, webauthn: bool,
-                 codes: bool) -> tuple[Node, ...]:
+                 codes: bool, help: Step | None = None) -> tuple[Node, ...]:
     anchors = (RESET_ANCHOR,) if reset else PASSWORD_STEPS
     # Subflow aliases are unique in a realm: never reuse a name the copy already gives a subflow.
     taken = {f"{alias} {name}" for name in _sub_aliases(source.children)}
     name = f"{alias} second factor"
     while name in taken:
         name += " (twostep)"
-    new = _second_factor(name, condition, webauthn=webauthn, codes=codes)
+    new = _second_factor(name, condition, webauthn=webauthn, codes=codes, help=help)
     done = False
 
     def walk(nodes: tuple[Node, ...], where: str) -> tuple[Node, ...]:
@@ -307,7 +336,8 @@ def _diff(want: tuple[Node, ...], have: tuple[Node, ...], where: str, out: list[
             elif w.requirement != h.requirement:
                 out.append(f"{where}: {w.provider} is {h.requirement}, expected {w.requirement}")
             elif w.config != h.config:
-                out.append(f"{where}: {w.provider} condition config is damaged or missing"
+                what = "config" if w.provider == HELP_PROVIDER else "condition config"
+                out.append(f"{where}: {w.provider} {what} is damaged or missing"
                            if w.note == ADDED else f"{where}: {w.provider} config differs")
         elif w is not None and h is not None:
             out.append(f"{where}: step {i + 1} is {_name(h)}, expected {_name(w)}")

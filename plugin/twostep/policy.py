@@ -150,6 +150,10 @@ class RealmPolicy:
     # them with the source flows now, to say when an admin changed a source after setup.
     browser_source_digest: str = ""
     reset_source_digest: str = ""
+    # Python-only (the provider reads its limit from the step's config): whether setup put the
+    # help-request step ("I lost my phone") into the browser flow, and the limit it configured.
+    help_requests: str = "off"
+    help_max_per_hour: int = 20
 
     @property
     def provider_mode(self) -> bool:
@@ -182,6 +186,9 @@ class RealmPolicy:
                 decided_by=_choice(data.get("decided_by", "sync"), ("sync", "provider")),
                 browser_source_digest=str(data.get("browser_source_digest", "")),
                 reset_source_digest=str(data.get("reset_source_digest", "")),
+                # Lenient: a key the provider ignores never makes the record unreadable.
+                help_requests="on" if data.get("help_requests") == "on" else "off",
+                help_max_per_hour=_help_rate(data.get("help_max_per_hour")),
             )
         except (ValueError, KeyError, TypeError):
             return None
@@ -228,6 +235,13 @@ def readable(data: Any) -> bool:
             and _is_int(max_s) and max_s >= 0
             and isinstance(since, str) and (since == "" or parse_strict_time(since) is not None)
             and all(data.get(k, absent) in allowed for k, absent, allowed in _CHOICES))
+
+
+def _help_rate(value: Any) -> int:
+    return value if _is_int(value) and 0 <= value <= HELP_RATE_MAX else 20
+
+
+HELP_RATE_MAX = 100_000
 
 
 def _choice(value: Any, allowed: tuple[str, ...]) -> str:

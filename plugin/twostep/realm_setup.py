@@ -6,7 +6,7 @@ A second run plans nothing; `--dry-run` is the plan without `apply`.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -56,6 +56,13 @@ class Desired:
     # ends (sync), or the provider when Keycloak has it loaded (auto).
     decide_with: str = "auto"
     backup_codes: str = "required"
+    # "I lost my phone: ask an administrator" in the browser flow: on | off | auto (on in provider
+    # mode); help_rate: the realm-wide limit per hour (0 = none).
+    help_requests: str = "auto"
+    help_rate: int = flows.DEFAULT_HELP_RATE
+
+
+HELP_CHOICES = ("on", "off")
 
 
 @dataclass
@@ -73,11 +80,12 @@ class FlowTarget:
     actual: flows.FlowSpec | None
     desired: flows.FlowSpec | None = None
     error: str = ""
+    help: flows.Step | None = None
 
     def spec_for(self, alias: str) -> flows.FlowSpec:
         assert self.source_spec is not None
         return flows.adapt(self.source_spec, alias, self.condition, reset=self.reset,
-                           backup_codes=self.backup_codes, webauthn=self.webauthn)
+                           backup_codes=self.backup_codes, webauthn=self.webauthn, help=self.help)
 
     @property
     def digest(self) -> str:
@@ -96,8 +104,17 @@ def source_flows(realm: JSON, current: RealmPolicy | None) -> tuple[str, str]:
     return browser, reset
 
 
+def help_wanted(desired_help: str, provider_mode: bool) -> bool:
+    """Help requests need the provider (its authenticator writes them): auto = on in provider mode."""
+    if desired_help == "on" and not provider_mode:
+        raise InvalidInput("--help-requests on needs the twostep provider (provider mode); install the JAR "
+                           "(docs/provider.md) or use --help-requests off")
+    return desired_help == "on" or (desired_help == "auto" and provider_mode)
+
+
 def flow_targets(kc: KeycloakClient, realm: JSON, current: RealmPolicy | None, provider_mode: bool,
-                 backup_codes: str, required_actions: list[JSON]) -> list[FlowTarget]:
+                 backup_codes: str, required_actions: list[JSON],
+                 help: flows.Step | None = None) -> list[FlowTarget]:
     browser, reset = source_flows(realm, current)
     condition = flows.provider_condition() if provider_mode else flows.marker_condition()
     webauthn = any(ra["alias"] == WEBAUTHN_REGISTER and ra.get("enabled") for ra in required_actions)
@@ -105,7 +122,7 @@ def flow_targets(kc: KeycloakClient, realm: JSON, current: RealmPolicy | None, p
     for key, alias, source, is_reset in (("browserFlow", BROWSER_FLOW, browser, False),
                                          ("resetCredentialsFlow", RESET_FLOW, reset, True)):
         t = FlowTarget(key, alias, source, flows.read_flow(kc, source), condition, is_reset, backup_codes,
-                       webauthn, flows.read_flow(kc, alias))
+                       webauthn, flows.read_flow(kc, alias), help=None if is_reset else help)
         if t.source_spec is None:
             t.error = f"the realm's own flow {source!r} (bound as {key} before setup) does not exist"
         else:
@@ -123,10 +140,16 @@ def browser_target(kc: KeycloakClient, policy: RealmPolicy | None) -> FlowTarget
     if policy is None:
         return None
     realm = kc.get_realm()
-    t = flow_targets(kc, realm, policy, policy.provider_mode, policy.backup_codes, kc.required_actions())[0]
+    t = flow_targets(kc, realm, policy, policy.provider_mode, policy.backup_codes, kc.required_actions(),
+                     _help_of(policy))[0]
     if t.error or (policy.browser_source_digest and t.digest != policy.browser_source_digest):
         return None
     return t
+
+
+def _help_of(policy: RealmPolicy) -> flows.Step | None:
+    on = policy.provider_mode and policy.help_requests == "on"
+    return flows.help_step(policy.help_max_per_hour) if on else None
 
 
 @dataclass
@@ -167,7 +190,14 @@ def read_actual(kc: KeycloakClient, desired: Desired, now: datetime) -> Actual:
     provider_mode = desired.decide_with == "provider" or (desired.decide_with == "auto" and loaded)
     required_actions = kc.required_actions()
     current = RealmPolicy.from_json((realm.get("attributes") or {}).get(POLICY_ATTR))
-    targets = flow_targets(kc, realm, current, provider_mode, desired.backup_codes, required_actions)
+    if help_wanted(desired.help_requests, provider_mode) and flows.HELP_PROVIDER not in kc.authenticator_providers():
+        # A provider JAR older than help requests: an explicit "on" cannot be met, auto means off.
+        if desired.help_requests == "on":
+            raise InvalidInput(f"--help-requests on: Keycloak has no authenticator {flows.HELP_PROVIDER!r}; "
+                               "install the current twostep provider JAR (docs/provider.md)")
+        desired = replace(desired, help_requests="off")
+    help = flows.help_step(desired.help_rate) if help_wanted(desired.help_requests, provider_mode) else None
+    targets = flow_targets(kc, realm, current, provider_mode, desired.backup_codes, required_actions, help)
     want_policy = _desired_policy(desired, realm, now, provider_mode, targets)
     flow_ids = {str(f["alias"]): str(f["id"]) for f in kc.flows()}
     # Signed in as the service account, the client exists (it is us) and its roles are what an
@@ -224,7 +254,10 @@ def _desired_policy(desired: Desired, realm: JSON, now: datetime, provider_mode:
                        record_store=STORE_CREDENTIAL if provider_mode else STORE_ATTRIBUTES,
                        decided_by="provider" if provider_mode else "sync",
                        browser_source_digest=digests.get("browserFlow", ""),
-                       reset_source_digest=digests.get("resetCredentialsFlow", ""))
+                       reset_source_digest=digests.get("resetCredentialsFlow", ""),
+                       # What read_actual decided for the browser flow (an old JAR turns auto off).
+                       help_requests="on" if any(t.help is not None for t in targets) else "off",
+                       help_max_per_hour=desired.help_rate)
 
 
 def plan(desired: Desired, actual: Actual, now: datetime) -> list[Action]:

@@ -61,7 +61,9 @@ def realm_status(kc: KeycloakClient, now: datetime, count_limit: int = COUNT_LIM
                                "missing or damaged: acting as 'everyone, no grace, 1 h bypass maximum'", setup_fix))
     desired = Desired(enforcement=policy.enforcement, bypass_max_s=policy.bypass_max_s, service_client=False,
                       decide_with="sync" if intact and not policy.provider_mode else "auto",
-                      backup_codes=policy.backup_codes)
+                      backup_codes=policy.backup_codes,
+                      help_requests=policy.help_requests if policy.provider_mode else "off",
+                      help_rate=policy.help_max_per_hour)
     actual = read_actual(kc, desired, now)
     report.checks.append(decision_check(kc.realm, policy if intact else None, actual.provider_loaded))
 
@@ -252,8 +254,15 @@ def doctor(kc: KeycloakClient) -> Report:
                                    f"twostep setup --realm {kc.realm}"))
     realm = kc.get_realm()
     reading = policy_of(realm)
-    report.checks.append(decision_check(kc.realm, reading.policy if reading.present else None,
-                                        CONDITION_PROVIDER in providers))
+    policy = reading.policy if reading.present else None
+    report.checks.append(decision_check(kc.realm, policy, CONDITION_PROVIDER in providers))
+    if policy is not None and policy.provider_mode and policy.help_requests == "on":
+        found = flows.HELP_PROVIDER in providers
+        report.checks.append(Check(f"authenticator {flows.HELP_PROVIDER}", found,
+                                   "present (help requests on)" if found else "missing: the provider JAR is older "
+                                   "than help requests, the browser flow cannot run its help step",
+                                   "install the current twostep provider JAR (docs/provider.md), or "
+                                   f"twostep setup --realm {kc.realm} --help-requests off"))
     for key, alias in (("browserFlow", BROWSER_FLOW), ("resetCredentialsFlow", RESET_FLOW)):
         report.checks.append(Check(f"{key} binding", realm.get(key) == alias, f"bound to {realm.get(key)!r}",
                                    f"twostep setup --realm {kc.realm}"))

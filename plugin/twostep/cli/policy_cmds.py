@@ -6,8 +6,9 @@ import click
 
 from ..durations import parse_duration
 from ..errors import InvalidInput
-from ..policy import BACKUP_CODES_CHOICES, HARD_BYPASS_MAX_S, BruteForce, Enforcement, OtpPolicy
-from ..realm_setup import DECIDE_CHOICES, Desired, apply, plan, plan_teardown, read_actual
+from ..flows import DEFAULT_HELP_RATE
+from ..policy import BACKUP_CODES_CHOICES, HARD_BYPASS_MAX_S, HELP_RATE_MAX, BruteForce, Enforcement, OtpPolicy
+from ..realm_setup import DECIDE_CHOICES, HELP_CHOICES, Desired, apply, plan, plan_teardown, read_actual
 from ..realm_status import Report, realm_status
 from ..realm_status import doctor as run_doctor
 from ..web_client import WEB_CLIENT_ID, normalize_url
@@ -51,11 +52,16 @@ def _print_plan(actions: list[str], dry_run: bool, as_json: bool) -> None:
                    "sync (a marker attribute that `twostep sync` clears); auto = provider when loaded.")
 @click.option("--backup-codes", type=click.Choice(BACKUP_CODES_CHOICES), default="required", show_default=True,
               help="Backup codes after the first second factor: required, offered, or off.")
+@click.option("--help-requests", "help_requests", type=click.Choice(HELP_CHOICES), default=None,
+              help="Offer \"I lost my phone: ask an administrator\" after the password step (needs the "
+                   "provider). Default: on when the provider decides.")
+@click.option("--help-rate", type=click.IntRange(0, HELP_RATE_MAX), default=DEFAULT_HELP_RATE, show_default=True,
+              help="Realm-wide limit of new help requests per hour (0 = no limit).")
 @json_option
 def setup(dry_run: bool, enforce: tuple[str, ...], grace_days: int, bypass_max: str, otp_algorithm: str,
           otp_digits: int, otp_period: int, otp_look_around: int, theme: str | None, no_service_client: bool,
           secret_file: str | None, web_url: str | None, web_secret_file: str | None, decide_with: str,
-          backup_codes: str, as_json: bool) -> None:
+          backup_codes: str, help_requests: str | None, help_rate: int, as_json: bool) -> None:
     """Put a realm under the two-step policy (idempotent)."""
     otp = OtpPolicy(algorithm=otp_algorithm, digits=otp_digits, period=otp_period, look_around=otp_look_around)
     otp.validate()
@@ -65,7 +71,7 @@ def setup(dry_run: bool, enforce: tuple[str, ...], grace_days: int, bypass_max: 
     desired = Desired(otp=otp, brute=BruteForce(), enforcement=Enforcement.parse(enforce, grace_days),
                       bypass_max_s=max_s, theme=theme, service_client=not no_service_client,
                       web_url=normalize_url(web_url) if web_url else None, decide_with=decide_with,
-                      backup_codes=backup_codes)
+                      backup_codes=backup_codes, help_requests=help_requests or "auto", help_rate=help_rate)
     for path in (secret_file, web_secret_file):
         if path:
             check_writable_new_file(path)
@@ -119,6 +125,8 @@ def _print_report(report: Report, as_json: bool) -> None:
             click.echo(line)
         for k, v in report.counts.items():
             click.echo(f"  {k.replace('_', ' ')}: {v}")
+        for u in report.lists.get("not_enrolled", []):
+            click.echo(f"  not enrolled: {u['username']}, {app().when(u['deadline'], 'deadline')}")
     if not report.ok:
         raise click.exceptions.Exit(1)
 

@@ -30,7 +30,8 @@ def _print(summary: Summary, as_json: bool) -> None:
                f"drift repaired {s.drift_repaired}, "
                f"finished {s.finished}, enforced {s.enforced}, reminded {s.reminded}, "
                f"handled by another run {s.handled_elsewhere}, "
-               f"active bypasses {s.bypassed_active}, next expiry {s.next_expiry or '-'}")
+               f"active bypasses {s.bypassed_active}, "
+               f"next expiry {app().when(s.next_expiry) if s.next_expiry else '-'}")
     for a in s.actions:
         click.echo(f"  {'would ' if s.dry_run else ''}{a['kind']} {a['target']}: {a['detail']}")
     for w in s.warnings:

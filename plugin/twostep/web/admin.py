@@ -16,6 +16,7 @@ from ..durations import parse_duration
 from ..errors import InvalidInput, NotFound, TwostepError
 from ..keycloak_adapter import JSON, KeycloakClient
 from ..realm_status import realm_status
+from . import i18n
 from .app import admin_required, ext
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -169,10 +170,10 @@ def action(user_id: str) -> Any:
             req = bypass.GrantRequest(who=user_id, reason=reason, duration=_duration(form),
                                       reset_device=form.get("reset_device") == "yes", extend=act == "extend")
             res = bypass.grant(kc, ext()["clock"], sink, who, req)
-            flash(f"Done for {name}: " + "; ".join(res["changes"]) + ".", "ok")
+            flash(i18n.humanize(f"Done for {name}: " + "; ".join(res["changes"]) + "."), "ok")
         elif act == "revoke":
             res = bypass.revoke(kc, ext()["clock"], sink, who, user_id, reason or "revoked on the admin page")
-            flash(f"Done for {name}: " + "; ".join(res["changes"]) + ".", "ok")
+            flash(i18n.humanize(f"Done for {name}: " + "; ".join(res["changes"]) + "."), "ok")
         elif act == "reset_device":
             rr = devices.reset_otp(kc, user, actor=who.name, now=ext()["clock"](), sink=sink, reason=reason or None)
             flash(f"Reset {name}'s device: removed {len(rr.removed)} device(s), ended {rr.sessions_ended} "
@@ -186,7 +187,7 @@ def action(user_id: str) -> Any:
                                                     now=ext()["clock"](), sink=sink, reason=reason or None)
             return render_template("codes_once.html", user=user, codes=codes, notified=notified)
     except TwostepError as exc:
-        flash(f"Nothing was changed: {exc}", "error")
+        flash(i18n.humanize(f"Nothing was changed: {exc}"), "error")
     return back
 
 

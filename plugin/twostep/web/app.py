@@ -30,6 +30,7 @@ from ..errors import ConfigError, Forbidden, KeycloakUnavailable, NotFound, Twos
 from ..keycloak_adapter import KeycloakClient
 from ..settings import Settings
 from ..web_client import CALLBACK_PATH, WEB_CLIENT_ID, normalize_url
+from . import i18n
 from .tokens import FileTokenStore
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -245,6 +246,7 @@ def create_app(settings: Settings, web: WebConfig, *, clock: Clock = system_cloc
 
     _metrics(app)
     _auth_routes(app)
+    i18n.register(app)  # |time_until, |time_since ...: times in the viewer's language
 
     from .admin import bp as admin_bp
     from .security import bp as security_bp
@@ -342,7 +344,7 @@ def _auth_routes(app: Flask) -> None:
         session["sid"] = sid
         session["user"] = {"id": sub, "username": claims.get("preferred_username"),
                            "email": claims.get("email"), "name": claims.get("name"),
-                           "admin": ADMIN_ROLE in roles}
+                           "admin": ADMIN_ROLE in roles, "locale": claims.get("locale")}
         session.permanent = True
         status = request.args.get("kc_action_status")
         if pending:

@@ -4,10 +4,15 @@
 <#import "field.ftl" as field>
 <#import "buttons.ftl" as buttons>
 <#assign twostepHasBackupCodes = false>
+<#assign twostepCanAskAdmin = false>
 <#if auth?has_content && auth.showTryAnotherWayLink()>
     <#list (auth.authenticationSelections)![] as selection>
         <#if selection.displayName == "recovery-authn-codes-display-name">
             <#assign twostepHasBackupCodes = true>
+        </#if>
+        <#-- The twostep-help-request authenticator ("I lost my phone: ask an administrator"). -->
+        <#if selection.displayName == "twostep-help-request-display-name">
+            <#assign twostepCanAskAdmin = true>
         </#if>
     </#list>
 </#if>
@@ -56,9 +61,18 @@
                     <button type="submit" id="twostep-use-backup-code"
                             class="${properties.kcButtonSecondaryClass!} ${properties.kcButtonBlockClass!}">${msg("twostepOtpUseBackupCode")}</button>
                 </form>
-                <p>${msg("twostepOtpLostPhoneAdmin")}</p>
-            <#else>
+                <p>${msg(twostepCanAskAdmin?then("twostepOtpLostPhoneAskAdmin", "twostepOtpLostPhoneAdmin"))}</p>
+            <#elseif !twostepCanAskAdmin>
                 <p>${msg("twostepOtpLostPhoneNoBackup")}</p>
+            </#if>
+            <#if twostepCanAskAdmin>
+                <#if !twostepHasBackupCodes><p>${msg("twostepOtpLostPhoneAskAdmin")}</p></#if>
+                <#-- "Try another way" lists the option; the chooser is one click away. -->
+                <form id="twostep-ask-admin-form" action="${url.loginAction}" method="post" novalidate="novalidate">
+                    <input type="hidden" name="tryAnotherWay" value="on"/>
+                    <button type="submit" id="twostep-ask-admin"
+                            class="${properties.kcButtonSecondaryClass!} ${properties.kcButtonBlockClass!}">${msg("twostepOtpAskAdmin")}</button>
+                </form>
             </#if>
         </section>
         <script>

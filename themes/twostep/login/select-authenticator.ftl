@@ -34,7 +34,11 @@
 
     <section id="twostep-select-help" class="twostep-help" aria-labelledby="twostep-select-help-title">
         <h2 id="twostep-select-help-title">${msg("twostepSelectNoneTitle")}</h2>
-        <p>${msg("twostepSelectNone")}</p>
+        <#assign twostepCanAskAdmin = false>
+        <#list auth.authenticationSelections as authenticationSelection>
+            <#if authenticationSelection.displayName == "twostep-help-request-display-name"><#assign twostepCanAskAdmin = true></#if>
+        </#list>
+        <p>${msg(twostepCanAskAdmin?then("twostepSelectNoneAsk", "twostepSelectNone"))}</p>
     </section>
     </#if>
 </@layout.registrationLayout>
