@@ -107,8 +107,8 @@ def realm_status(kc: KeycloakClient, now: datetime, count_limit: int = COUNT_LIM
 
     report.checks.extend(_federation_checks(kc, policy.record_store))
     bypasses = list_bypasses(kc, lambda: now)
-    report.counts, report.lists = _counts(kc, policy, count_limit, now,
-                                          bypassed={b["user_id"] for b in bypasses if b["bypassed"]})
+    report.counts, report.lists = scope_counts(kc, policy, count_limit, now,
+                                                bypassed={b["user_id"] for b in bypasses if b["bypassed"]})
     # Without the provider the flow has no clock: only a twostep process ends a bypass, so one past
     # its time means the sync job is not running: status fails loudly (and the alert rule fires).
     # With the provider the server already asks again; what is left is clean-up (sessions, record).
@@ -154,8 +154,8 @@ def decision_check(realm: str, policy: RealmPolicy | None, loaded: bool) -> Chec
                              f"however long that takes; {hint}")
 
 
-def _counts(kc: KeycloakClient, policy: RealmPolicy, limit: int, now: datetime, bypassed: set[str],
-            list_limit: int = LIST_LIMIT) -> tuple[dict[str, Any], dict[str, list[dict[str, Any]]]]:
+def scope_counts(kc: KeycloakClient, policy: RealmPolicy, limit: int, now: datetime, bypassed: set[str],
+                 list_limit: int = LIST_LIMIT) -> tuple[dict[str, Any], dict[str, list[dict[str, Any]]]]:
     """One walk over the users in scope (at most `limit`), one credentials read each: the counts, plus
     the first `list_limit` users not yet enrolled (earliest grace deadline first) and low on backup
     codes (fewest left first)."""

@@ -14,11 +14,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, current_app, g, has_request_context, request, session
+from flask import Flask, g, has_request_context, request, session
 from markupsafe import Markup, escape
 
 from .. import timefmt
 from ..policy import utc_iso
+from .auth import state
 
 
 def viewer_locale() -> str:
@@ -41,7 +42,7 @@ def _filter(kind: str) -> Any:
         if ts is None:
             return escape("?" if value in (None, "") else str(value))
         lang = viewer_locale()
-        now = current_app.extensions["twostep"]["clock"]()
+        now = state().clock()
         text = timefmt.friendly(ts, now, lang, kind)
         return Markup('<time datetime="{}" lang="{}">{}</time>').format(utc_iso(ts), lang, text)
 
@@ -50,7 +51,7 @@ def _filter(kind: str) -> Any:
 
 def humanize(message: str) -> str:
     """A service message with ISO times ("... until 2026-12-02T02:59:00Z") in the viewer's wording."""
-    return timefmt.replace_iso(message, current_app.extensions["twostep"]["clock"](), viewer_locale())
+    return timefmt.replace_iso(message, state().clock(), viewer_locale())
 
 
 def register(app: Flask) -> None:
