@@ -107,9 +107,32 @@ def test_calls_are_counted() -> None:
 @responses.activate
 def test_expired_personal_token_is_unauthorized() -> None:
     """The web pages act with the signed-in person's token; when Keycloak rejects it, the page must
-    learn 'sign in again', not crash on python-keycloak's own error."""
+    learn 'sign in again', not crash."""
     s = load_settings(env={"TWOSTEP_URL": URL}, realm="acme")
     kc = KeycloakClient(s, token="expired-token")
     responses.add(responses.GET, f"{URL}/admin/realms/acme/users/count", status=401, json={"error": "HTTP 401"})
-    with pytest.raises(Unauthorized, match=r"sign in again|rejected our credentials"):
+    with pytest.raises(Unauthorized, match=r"count users: the sign-in to Keycloak is no longer valid; sign in again"):
         kc.count_users()
+
+
+@responses.activate
+def test_a_token_near_its_end_is_fetched_anew_before_the_request() -> None:
+    for _ in range(2):
+        responses.add(responses.POST, TOKEN, json={"access_token": "short", "expires_in": 10, "token_type": "Bearer"})
+    responses.add(responses.GET, f"{URL}/admin/realms/acme", json={"realm": "acme"})
+    kc = client()
+    kc.get_realm()
+    kc.get_realm()
+    assert [c.request.method for c in responses.calls] == ["POST", "GET", "POST", "GET"]
+
+
+@responses.activate
+def test_a_refused_token_is_fetched_anew_once_and_the_request_sent_again() -> None:
+    _token()
+    _token()
+    url = f"{URL}/admin/realms/acme/users"
+    responses.add(responses.POST, url, status=401, json={"error": "HTTP 401 Unauthorized"})
+    responses.add(responses.POST, url, status=201, headers={"Location": f"{url}/new"})
+    assert client().create_user({"username": "x"}) == "new"
+    assert [c.request.method for c in responses.calls] == ["POST", "POST", "POST", "POST"]
+    assert [c.request.url for c in responses.calls] == [TOKEN, url, TOKEN, url]

@@ -21,6 +21,7 @@ machine and a failure in CI (CI=true), so CI cannot go green without running eve
 
 from __future__ import annotations
 
+import ast
 import importlib
 import os
 import re
@@ -433,11 +434,14 @@ def test_dockerfile_is_small_pinned_and_non_root() -> None:
 
 def test_dockerfile_copies_what_the_wheel_needs() -> None:
     pyproject = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
-    needed = {"pyproject.toml"}
+    needed = {"pyproject.toml", "setup.py"}
     readme = pyproject["project"].get("readme")
     if isinstance(readme, str):
         needed.add(readme)
-    needed |= {src.split("/")[0] for src in pyproject["tool"]["setuptools"]["package-dir"].values()}
+    setup_py = ast.parse((REPO / "setup.py").read_text(encoding="utf-8"))
+    package_dir = next(ast.literal_eval(n.value) for n in setup_py.body
+                       if isinstance(n, ast.Assign) and getattr(n.targets[0], "id", "") == "PACKAGE_DIR")
+    needed |= {src.split("/")[0] for src in package_dir.values()}
     copied = set()
     for word, rest in dockerfile_instructions():
         if word == "COPY" and not rest.startswith("--from"):

@@ -8,7 +8,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -16,10 +15,11 @@ LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
 
 
 def _installed_layout(dest: Path) -> Path:
-    """The package tree as installed (pyproject's package-dir: twostep.sync lives in sync/), which an
+    """The package tree as installed (setup.py's PACKAGE_DIR: twostep.sync lives in sync/), which an
     editable install does not give import-linter: it would not see twostep.sync at all."""
-    package_dir = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"][
-        "package-dir"]
+    setup_py = ast.parse((REPO / "setup.py").read_text(encoding="utf-8"))
+    package_dir = next(ast.literal_eval(n.value) for n in setup_py.body
+                       if isinstance(n, ast.Assign) and getattr(n.targets[0], "id", "") == "PACKAGE_DIR")
     for package, src in sorted(package_dir.items()):
         shutil.copytree(REPO / src, dest.joinpath(*package.split(".")),
                         ignore=shutil.ignore_patterns("__pycache__"))
@@ -55,9 +55,6 @@ def test_a_module_outside_every_layer_breaks_the_contract(tmp_path: Path) -> Non
     assert "twostep.stray" in res.stdout
 
 
-# The signed-in admin's e-mail lookup in bypass.py still builds its path; it moves to the adapter's
-# `find_users_in_realm` with the actor split of bypass.py (issue 15), which owns that code.
-_RAW_PATH_WAITING = {"_admin_emails"}
 _VERBS = {"get": 0, "post": 0, "put": 0, "delete": 0, "paged": 0, "request": 1}
 
 
@@ -79,8 +76,7 @@ def _raw_paths(path: Path) -> list[str]:
                     and child.func.attr in _VERBS and len(child.args) > _VERBS[child.func.attr]):
                 arg = child.args[_VERBS[child.func.attr]]
                 first = arg.values[0] if isinstance(arg, ast.JoinedStr) and arg.values else arg
-                if (isinstance(first, ast.Constant) and isinstance(first.value, str) and first.value.startswith("/")
-                        and name not in _RAW_PATH_WAITING):
+                if isinstance(first, ast.Constant) and isinstance(first.value, str) and first.value.startswith("/"):
                     found.append(f"{where}:{child.lineno} in {name}()")
             visit(child, name)
 

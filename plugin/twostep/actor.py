@@ -6,7 +6,7 @@ import getpass
 from dataclasses import dataclass
 
 from .errors import InvalidInput, TwostepError
-from .keycloak_adapter import JSON, KeycloakClient, q
+from .keycloak_adapter import JSON, KeycloakClient
 from .settings import Settings
 
 
@@ -69,8 +69,8 @@ def _admin_emails(kc: KeycloakClient, settings: Settings) -> set[str]:
     """The e-mail of the signed-in admin in their own realm (an operator's account in the target
     realm often shares only the e-mail). Not readable: the username alone is compared."""
     try:
-        rows = kc.request("GET", f"/{q(settings.admin_realm)}/users", what="the signed-in admin",
-                          params={"username": settings.admin_username, "exact": "true"}, realm_level=False).json()
+        rows = kc.find_users_in_realm(settings.admin_realm, "the signed-in admin",
+                                      username=settings.admin_username, exact="true")
     except TwostepError:
         return set()
     return {str(r.get("email")).lower() for r in rows or [] if r.get("email")}

@@ -11,6 +11,7 @@ give the same bytes.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import sys
 import zipfile
@@ -33,8 +34,14 @@ class ThemeJarError(Exception):
 
 
 def default_themes_dir() -> Path:
-    """The repository's themes/ folder (this file is plugin/twostep/theme_jar.py)."""
-    return Path(__file__).resolve().parents[2] / "themes"
+    """The themes shipped with the package (`twostep.themes`: the repository's themes/ folder in an
+    editable install, site-packages/twostep/themes from a wheel)."""
+    spec = importlib.util.find_spec("twostep.themes")
+    locations = list(spec.submodule_search_locations or []) if spec is not None else []
+    if not locations:
+        raise ThemeJarError("the twostep themes are not installed with this package (twostep.themes); "
+                         "reinstall keycloak-twostep or pass --themes-dir")
+    return Path(locations[0])
 
 
 def theme_types(theme_dir: Path) -> list[str]:
@@ -120,13 +127,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--out", type=Path, default=Path("dist/twostep-theme.jar"),
                         help="where to write the JAR (default: dist/twostep-theme.jar)")
-    parser.add_argument("--themes-dir", type=Path, default=default_themes_dir(),
-                        help="folder holding the theme folders (default: the repository's themes/)")
+    parser.add_argument("--themes-dir", type=Path, default=None,
+                        help="folder holding the theme folders (default: the themes installed with the package)")
     parser.add_argument("--name", action="append", dest="names", metavar="THEME",
                         help="theme to include (repeatable; default: twostep)")
     args = parser.parse_args(argv)
     try:
-        out = build_theme_jar(args.themes_dir, args.out, tuple(args.names or ("twostep",)))
+        out = build_theme_jar(args.themes_dir or default_themes_dir(), args.out, tuple(args.names or ("twostep",)))
     except ThemeJarError as exc:
         print(f"theme_jar: {exc}", file=sys.stderr)
         return 2

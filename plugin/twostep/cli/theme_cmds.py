@@ -7,9 +7,7 @@ from pathlib import Path
 import click
 
 from ..errors import InvalidInput
-from ..theme_jar import build_theme_jar
-
-REPO_THEMES = Path(__file__).resolve().parents[3] / "themes"
+from ..theme_jar import ThemeJarError, build_theme_jar, default_themes_dir
 
 
 @click.group()
@@ -19,10 +17,15 @@ def theme() -> None:
 
 @theme.command("build-jar")
 @click.option("--out", default="dist/twostep-theme.jar", show_default=True, help="Where to write the JAR.")
-@click.option("--themes-dir", type=click.Path(file_okay=False, path_type=Path), default=REPO_THEMES,
-              show_default=True, help="Folder holding themes/twostep.")
-def build_jar(out: str, themes_dir: Path) -> None:
+@click.option("--themes-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Folder holding twostep/login (default: the themes installed with the package).")
+def build_jar(out: str, themes_dir: Path | None) -> None:
     """Build the theme JAR (META-INF/keycloak-themes.json + theme/twostep/login/...)."""
+    if themes_dir is None:
+        try:
+            themes_dir = default_themes_dir()
+        except ThemeJarError as exc:
+            raise InvalidInput(str(exc)) from None
     if not (themes_dir / "twostep" / "login" / "theme.properties").is_file():
         raise InvalidInput(f"no twostep login theme under {themes_dir}")
     target = Path(out)

@@ -16,7 +16,8 @@ from ..audit import AuditSink, event, sink_for
 from ..durations import parse_duration
 from ..errors import InvalidInput, NotFound, TwostepError
 from ..keycloak_adapter import JSON, KeycloakClient
-from ..policy import BROWSER_FLOW, BYPASS_INDEX_GROUP, RESET_FLOW, RealmPolicy, utc_iso
+from ..policy import BROWSER_FLOW, BYPASS_INDEX_GROUP, RESET_FLOW, utc_iso
+from ..realm_policy import policy_of
 from ..realm_status import Check
 from ..records import CredentialStore
 from . import i18n
@@ -86,7 +87,8 @@ def overview() -> Any:
 def overview_checks(realm_name: str, realm: JSON, reading: pass_summary.Reading) -> list[Check]:
     """What the realm's own representation and the last pass can vouch for (fail closed: no pass,
     an unreadable or an old summary is a failed check)."""
-    policy, intact = RealmPolicy.effective(realm.get("attributes") or {})
+    reading_policy = policy_of(realm)
+    policy, intact = reading_policy.policy, reading_policy.intact
     setup_fix = f"twostep setup --realm {realm_name}"
     sync_fix = f"twostep sync --realm {realm_name}; then schedule it (deploy/cron, deploy/systemd, deploy/kubernetes)"
     checks = [Check("policy record", intact, policy.enforcement.describe() if intact else
