@@ -26,7 +26,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -38,11 +38,11 @@ from twostep.audit import MemorySink
 from twostep.bypass import lease_seconds, realm_context
 from twostep.clock import fixed_clock
 from twostep.enforcement import require_totp
-from twostep.keycloak_adapter import KeycloakClient
+from twostep.keycloak_adapter import KeycloakClient, path_template
 from twostep.otp_credential import new_totp_secret, otp_credential_representation
 from twostep.policy import BYPASS_ATTR, BYPASS_VALUE, utc_iso
 from twostep.settings import Settings
-from twostep.sync.reconcile import Options, State, Summary, apply, plan, run_once
+from twostep.sync.reconcile import Options, run_once
 
 from tests.support.login import LoginDriver
 
@@ -92,6 +92,7 @@ def bench_realms(url: str, n: int, keep: bool, *setup_args: str) -> Iterator[lis
 
 
 def record(now: datetime, expired: bool) -> dict[str, list[str]]:
+    """The fallback store's attributes of one bypass (seed's `bypassed` users)."""
     until = now - timedelta(minutes=5) if expired else now + timedelta(hours=4)
     return {BYPASS_ATTR: [BYPASS_VALUE], "twostep_bypass_until": [utc_iso(until)],
             "twostep_bypass_granted_at": [utc_iso(now - timedelta(hours=2))], "twostep_bypass_by": ["bench"],
@@ -123,34 +124,6 @@ def seed(kc: KeycloakClient, n: int, bypassed: int, expired: int, now: datetime,
     return expired_names
 
 
-def reexpire(kc: KeycloakClient, names: list[str], now: datetime) -> None:
-    for name in names:
-        (u,) = kc.find_users(username=name, exact="true", briefRepresentation="true")
-        rep = kc.get_user(u["id"])
-        rep["attributes"] = {**(rep.get("attributes") or {}), **record(now, True)}
-        kc.update_user(u["id"], rep)
-
-
-def psql(cluster: str, sql: str) -> str:
-    """One statement in the production cluster's database (deploy/local/cluster.sh psql)."""
-    script = Path(__file__).resolve().parent.parent / "deploy" / "local" / "cluster.sh"
-    return subprocess.run(["bash", str(script), "psql", cluster, "-tAc", sql], check=True,
-                          capture_output=True, text=True).stdout
-
-
-# The statement Keycloak 26.7.3 sends for `GET /users?q=twostep_bypass:true&first=0&max=100` (read
-# from PostgreSQL's log with log_min_duration_statement=0; columns shortened to the id): user_entity
-# joined to user_attribute by name and lower(value), in the realm, ordered by username.
-ATTR_QUERY = ("select distinct ue1_0.ID, ue1_0.USERNAME from USER_ENTITY ue1_0 left join USER_ATTRIBUTE a1_0 "
-              "on ue1_0.ID=a1_0.USER_ID where a1_0.NAME='twostep_bypass' and lower(a1_0.VALUE)='true' "
-              "and ue1_0.REALM_ID=(select id from realm where name='{realm}') order by ue1_0.USERNAME "
-              "offset 0 rows fetch first 100 rows only")
-
-
-def explain(cluster: str, realm: str) -> str:
-    return psql(cluster, "explain analyze " + ATTR_QUERY.format(realm=realm)).strip()
-
-
 def measure(kc: KeycloakClient, fn: Callable[[], Any]) -> tuple[float, int, Any]:
     kc.get_realm()  # signed in outside the measurement
     kc.calls.count = 0
@@ -159,115 +132,145 @@ def measure(kc: KeycloakClient, fn: Callable[[], Any]) -> tuple[float, int, Any]
     return time.perf_counter() - t0, kc.calls.count, out
 
 
-def naive_find(kc: KeycloakClient, first: int = 0, pages: int | None = None) -> list[Any]:
-    """Every user's full representation, page by page (what a pass without a targeted query must do)."""
-    found, page = [], 0
-    _, store = realm_context(kc)  # once: the store only says where records live
-    while pages is None or page < pages:
-        batch = kc.get("/users", "list users", first=first + page * 100, max=100, briefRepresentation="false")
+# -- expiry ----------------------------------------------------------------------------------------
+
+def request_log(kc: KeycloakClient) -> list[tuple[str, str]]:
+    """Every admin request the client sends from now on, as (method, path template)."""
+    seen: list[tuple[str, str]] = []
+    original = kc._observe
+
+    def observe(method: str, path: str, params: dict[str, Any] | None, status: int | None, seconds: float) -> None:
+        seen.append((method, path_template(path)))
+        original(method, path, params, status, seconds)
+
+    kc._observe = observe  # type: ignore[method-assign]
+    return seen
+
+
+def breakdown(log_: list[tuple[str, str]]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for method, path in log_:
+        out[f"{method} {path}"] = out.get(f"{method} {path}", 0) + 1
+    return dict(sorted(out.items(), key=lambda kv: -kv[1]))
+
+
+def bypass_fields(now: datetime, expired: bool) -> dict[str, str]:
+    until = now - timedelta(minutes=1) if expired else now + timedelta(hours=4)
+    return {"marker": BYPASS_VALUE, "until": utc_iso(until), "granted_at": utc_iso(now - timedelta(hours=2)),
+            "by": "bench", "reason": "bench", "extended": "0", "reset_device": "false"}
+
+
+def write_bypasses(kc: KeycloakClient, store: Any, users: list[Any], now: datetime, expired: int) -> None:
+    """Through the store's own write (credential, then index entry): what a grant does."""
+    t0 = time.monotonic()
+    for i, u in enumerate(users):
+        store.write(kc, dict(u), bypass_fields(now, i < expired))
+    log(f"{kc.realm}: {len(users)} bypass records written ({expired} due) in {time.monotonic() - t0:.0f}s")
+
+
+def naive_scan(kc: KeycloakClient, records: bool = False) -> int:
+    """Every user's full representation, page by page: what a pass without an index reads. The
+    fallback mode finds its attributes in these pages; provider mode (`records`) must also read each
+    user's credentials, where its record is. Returns the users read."""
+    n = 0
+    first = 0
+    while True:
+        batch = kc.get("/users", "list users", first=first, max=100, briefRepresentation="false")
         if not batch:
             break
-        found += [u for u in batch if store.read(kc, u).marker is not None]
-        page += 1
+        if records:
+            for u in batch:
+                kc.user_credentials(str(u["id"]))
+        n += len(batch)
+        first += 100
         if len(batch) < 100:
             break
-    return found
+    return n
 
 
-def naive_apply(kc: KeycloakClient, bypassed: list[Any], now: datetime) -> Summary:
-    policy, store = realm_context(kc)
-    state = State(kc.realm, policy, True, bypassed=[(u, store.read(kc, u)) for u in bypassed], store=store)
-    return apply(kc, plan(state, now, OPTS), now, MemorySink([]), "bench-naive", lease_seconds(kc.settings),
-                 Summary(run_id=uuid.uuid4().hex[:12]))
+@contextmanager
+def reuse_realms(names: list[str]) -> Iterator[list[str]]:
+    yield names
 
-
-# -- expiry ----------------------------------------------------------------------------------------
 
 def part_expiry(args: argparse.Namespace) -> dict[str, Any]:
     sizes = [int(s) for s in args.sizes.split(",")]
-    out: dict[str, Any] = {"bypassed": args.bypassed, "expired": args.expired, "realms": {}}
-    with bench_realms(args.url, len(sizes), args.keep, "--enforce", "none") as names:
-        now = datetime.now(UTC)
+    given = [r for r in args.realms.split(",") if r]
+    out: dict[str, Any] = {"bypassed": args.bypassed, "expired": args.expired, "mode": "provider (credential store, "
+                           "expiry index)", "realms": {}}
+    ctx = reuse_realms(given) if given else bench_realms(args.url, len(sizes), args.keep, "--enforce", "none")
+    with ctx as names:
         for size, realm in zip(sizes, names, strict=True):
             kc = KeycloakClient(settings(args.url, realm))
-            exp_names = seed(kc, size, args.bypassed, args.expired, now)
-            row: dict[str, Any] = {"users": size, "realm": realm}
-            # 1. the sync's read (dry run: the targeted query, no writes), then the real pass.
-            t, c, _ = measure(kc, lambda kc=kc: run_once(kc, now, MemorySink([]), "bench", 60, OPTS, dry_run=True))
-            row["targeted_find"] = {"s": round(t, 3), "requests": c}
-            t, c, (summary, _) = measure(
-                kc, lambda kc=kc: run_once(kc, now, MemorySink([]), "bench", lease_seconds(kc.settings), OPTS))
-            row["targeted_pass"] = {"s": round(t, 3), "requests": c, "expired": summary.expired,
-                                    "errors": len(summary.errors)}
-            log(f"{size}: targeted pass {t:.2f}s {c} req, expired {summary.expired}")
-            reexpire(kc, exp_names, now)
-            if args.pg_cluster:
-                # The same find and pass without PostgreSQL's index on user_attribute(name, value)
-                # (Keycloak's own idx_user_attribute_name), then the index back.
-                row["query_plan_with_index"] = explain(args.pg_cluster, realm)
-                psql(args.pg_cluster, "drop index idx_user_attribute_name")
-                try:
-                    row["query_plan_without_index"] = explain(args.pg_cluster, realm)
-                    t, c, _ = measure(kc, lambda kc=kc: run_once(kc, now, MemorySink([]), "bench", 60, OPTS,
+            _policy, store = realm_context(kc)
+            if store.name != "credential":
+                sys.exit(f"{realm}: not in provider mode (record store {store.name}); load the provider JAR")
+            if not given:
+                seed(kc, size, 0, 0, datetime.now(UTC))
+            users = kc.get("/users", "first users", first=0, max=args.bypassed, briefRepresentation="true")
+            now = datetime.now(UTC)
+            # --reuse-bypasses: the running ones of an earlier run stay; only the due ones are written again.
+            write_bypasses(kc, store, users[: args.expired] if args.reuse_bypasses else users, now, args.expired)
+            row: dict[str, Any] = {"users": kc.count_users(), "realm": realm}
+            now = datetime.now(UTC)
+            seen = request_log(kc)
+            t, c, _ = measure(kc, lambda kc=kc, now=now: run_once(kc, now, MemorySink([]), "bench", 60, OPTS,
                                                                   dry_run=True))
-                    row["targeted_find_no_index"] = {"s": round(t, 3), "requests": c}
-                    t, c, (summary, _) = measure(
-                        kc, lambda kc=kc: run_once(kc, now, MemorySink([]), "bench", lease_seconds(kc.settings), OPTS))
-                    row["targeted_pass_no_index"] = {"s": round(t, 3), "requests": c, "expired": summary.expired,
-                                                     "errors": len(summary.errors)}
-                    log(f"{size}: targeted pass without index {t:.2f}s {c} req, expired {summary.expired}")
-                finally:
-                    psql(args.pg_cluster, "create index idx_user_attribute_name on user_attribute (name, value)")
-                reexpire(kc, exp_names, now)
-            total_pages = -(-size // 100)
-            if size <= args.naive_full_max:
-                t, c, found = measure(kc, lambda kc=kc: naive_find(kc))
-                row["naive_find"] = {"s": round(t, 3), "requests": c, "found": len(found), "measured": "full scan"}
-            else:
-                # Bounded: sample pages spread over the realm (offset pagination gets slower further in),
-                # extrapolate to all pages. Said so in the results.
-                starts = [int(i * (size - 100 * args.sample_pages_per_point) / (args.sample_points - 1))
-                          for i in range(args.sample_points)]
-                times, reqs, found_n = [], 0, 0
-                for st in starts:
-                    t, c, found = measure(kc, lambda kc=kc, st=st: naive_find(kc, st, args.sample_pages_per_point))
-                    times.append(t / args.sample_pages_per_point)
-                    reqs += c
-                    found_n += len(found)
-                per_page = statistics.mean(times)
-                row["naive_find"] = {"s": round(per_page * total_pages, 3), "requests": total_pages,
-                                     "measured": f"{args.sample_points * args.sample_pages_per_point} of "
-                                                 f"{total_pages} pages sampled at {args.sample_points} offsets, "
-                                                 "extrapolated", "s_per_page": round(per_page, 4),
-                                     "s_per_page_by_offset": [round(x, 4) for x in times]}
-            # the naive pass then does the same expiries as the targeted one: measure them once here
-            bypassed = [u for u in kc.iter_users_with_attribute(BYPASS_ATTR, BYPASS_VALUE)]
-            t, c, summary = measure(kc, lambda kc=kc, b=bypassed: naive_apply(kc, b, now))
-            row["expiry_writes"] = {"s": round(t, 3), "requests": c, "expired": summary.expired}
-            row["naive_pass"] = {"s": round(row["naive_find"]["s"] + t, 3),
-                                 "requests": row["naive_find"]["requests"] + c}
-            log(f"{size}: naive pass {row['naive_pass']}")
+            row["targeted_find"] = {"s": round(t, 3), "requests": c, "by_path": breakdown(seen)}
+            seen.clear()
+            t, c, (summary, _) = measure(
+                kc, lambda kc=kc, now=now: run_once(kc, now, MemorySink([]), "bench", lease_seconds(kc.settings), OPTS))
+            find_c = row["targeted_find"]["requests"]
+            row["targeted_pass"] = {"s": round(t, 3), "requests": c, "expired": summary.expired,
+                                    "errors": len(summary.errors), "by_path": breakdown(seen),
+                                    "requests_per_expiry": round((c - find_c) / max(1, summary.expired), 2)}
+            log(f"{size}: targeted find {row['targeted_find']['s']}s {find_c} req; pass {t:.2f}s {c} req, "
+                f"expired {summary.expired}, {row['targeted_pass']['requests_per_expiry']} req per expiry")
+            if args.parallel > 1:
+                # The same 100 ends again (records rewritten), `parallel` at a time.
+                write_bypasses(kc, store, users[: args.expired], datetime.now(UTC), args.expired)
+                now = datetime.now(UTC)
+                popts = replace(OPTS, workers=args.parallel)
+                seen.clear()
+                t, c, (summary, _) = measure(
+                    kc, lambda kc=kc, now=now, o=popts: run_once(kc, now, MemorySink([]), "bench",
+                                                                 lease_seconds(kc.settings), o))
+                row["targeted_pass_parallel"] = {"s": round(t, 3), "requests": c, "expired": summary.expired,
+                                                 "workers": args.parallel, "errors": len(summary.errors),
+                                                 "by_path": breakdown(seen)}
+                log(f"{size}: targeted pass, {args.parallel} at a time: {t:.2f}s {c} req, expired {summary.expired}")
+            seen.clear()
+            t, c, n = measure(kc, lambda kc=kc: naive_scan(kc, args.naive_records))
+            row["naive_scan"] = {"s": round(t, 3), "requests": c, "users_read": n, "measured": "full scan",
+                                 "reads": "pages and every user's credentials" if args.naive_records
+                                 else "pages of full user representations"}
+            writes_s = row["targeted_pass"]["s"] - row["targeted_find"]["s"]
+            row["naive_pass"] = {"s": round(t + writes_s, 3), "requests": c + row["targeted_pass"]["requests"] - find_c,
+                                 "note": "naive scan + the same 100 ends (targeted pass minus its find)"}
+            row["ratio_scan_to_targeted_pass"] = round(t / row["targeted_pass"]["s"], 1)
+            row["ratio_naive_pass_to_targeted_pass"] = round(row["naive_pass"]["s"] / row["targeted_pass"]["s"], 1)
+            if "targeted_pass_parallel" in row:
+                row["ratio_scan_to_parallel_pass"] = round(t / row["targeted_pass_parallel"]["s"], 1)
+            log(f"{size}: naive scan {t:.2f}s {c} req ({n} users); scan / targeted pass "
+                f"{row['ratio_scan_to_targeted_pass']}x")
             out["realms"][str(size)] = row
     print_expiry(out)
     return out
 
 
 def print_expiry(out: dict[str, Any]) -> None:
-    print(f"\nsync expiry pass: {out['bypassed']} bypassed users, {out['expired']} expired")
-    print(f"{'users':>8} {'targeted s':>11} {'req':>6} {'find s':>8} {'find req':>9} "
-          f"{'naive s':>9} {'naive req':>10} {'wall x':>7} {'req x':>7}")
+    print(f"\nsync expiry pass ({out['mode']}): {out['bypassed']} bypassed users, {out['expired']} expired")
+    print(f"{'users':>8} {'find s':>7} {'find req':>9} {'pass s':>7} {'pass req':>9} {'req/expiry':>11} "
+          f"{'naive scan s':>13} {'scan req':>9} {'scan/pass':>10} {'naive pass/pass':>16}")
     for size, r in out["realms"].items():
-        t, n = r["targeted_pass"], r["naive_pass"]
-        print(f"{size:>8} {t['s']:>11.2f} {t['requests']:>6} {r['targeted_find']['s']:>8.2f} "
-              f"{r['targeted_find']['requests']:>9} {n['s']:>9.2f} {n['requests']:>10} "
-              f"{n['s'] / t['s']:>7.1f} {n['requests'] / t['requests']:>7.1f}")
-    rows = [(size, r) for size, r in out["realms"].items() if "targeted_pass_no_index" in r]
-    if rows:
-        print("\nwithout the index on user_attribute(name, value), same realms")
-        print(f"{'users':>8} {'find s':>8} {'find s, no index':>17} {'pass s':>8} {'pass s, no index':>17}")
-        for size, r in rows:
-            print(f"{size:>8} {r['targeted_find']['s']:>8.2f} {r['targeted_find_no_index']['s']:>17.2f} "
-                  f"{r['targeted_pass']['s']:>8.2f} {r['targeted_pass_no_index']['s']:>17.2f}")
+        f, t, n = r["targeted_find"], r["targeted_pass"], r["naive_scan"]
+        print(f"{size:>8} {f['s']:>7.2f} {f['requests']:>9} {t['s']:>7.2f} {t['requests']:>9} "
+              f"{t['requests_per_expiry']:>11} {n['s']:>13.2f} {n['requests']:>9} "
+              f"{r['ratio_scan_to_targeted_pass']:>9}x {r['ratio_naive_pass_to_targeted_pass']:>15}x")
+        if "targeted_pass_parallel" in r:
+            p = r["targeted_pass_parallel"]
+            print(f"{'':>8} same ends {p['workers']} at a time: pass {p['s']:.2f} s, {p['requests']} req; "
+                  f"scan / pass {r['ratio_scan_to_parallel_pass']}x")
 
 
 # -- enforcement -----------------------------------------------------------------------------------
@@ -625,9 +628,6 @@ def main() -> None:
     ap.add_argument("--sizes", default="10000,100000")
     ap.add_argument("--bypassed", type=int, default=1000)
     ap.add_argument("--expired", type=int, default=100)
-    ap.add_argument("--naive-full-max", type=int, default=10_000)
-    ap.add_argument("--sample-points", type=int, default=5)
-    ap.add_argument("--sample-pages-per-point", type=int, default=4)
     ap.add_argument("--users", type=int, default=10_000)
     ap.add_argument("--per-run", type=int, default=1500)
     ap.add_argument("--max-s", type=float, default=60.0)
@@ -638,6 +638,14 @@ def main() -> None:
     ap.add_argument("--resign-s", type=float, default=120.0, help="memory: sign in again this often")
     ap.add_argument("--pg-cluster", default="", help="expiry: also measure without the attribute index "
                     "in this production cluster's PostgreSQL (deploy/local/cluster.sh NAME)")
+    ap.add_argument("--parallel", type=int, default=4, help="expiry: also a pass with this many ends at a "
+                    "time (sync's Options.workers; 1: only the default sequential pass)")
+    ap.add_argument("--reuse-bypasses", action="store_true", help="expiry: the realms hold the bypasses of an "
+                    "earlier run; write only the due ones again")
+    ap.add_argument("--naive-records", action="store_true", help="expiry: the naive scan also reads each "
+                    "user's credentials (where provider mode keeps the record)")
+    ap.add_argument("--realms", default="", help="expiry: realms already seeded (one per size, in order): "
+                    "kept, not deleted")
     ap.add_argument("--tag", default="", help="results go to bench/results/<part><tag>.json")
     ap.add_argument("--note", default="shared Keycloak 26.7.3 (dev mode, H2) on a 2-core machine; other "
                     "developers' tests ran against it at the same time")

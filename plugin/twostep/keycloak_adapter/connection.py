@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import contextlib
 import json
+import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
@@ -111,6 +112,11 @@ def translate(resp: Response, what: str) -> TwostepError:
 @dataclass
 class CallCounter:
     count: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def bump(self) -> None:
+        with self._lock:  # sync's ends may run on a few threads sharing one client
+            self.count += 1
 
 
 class Connection:
@@ -166,7 +172,7 @@ class Connection:
 
     def _token_answer(self, resp: Response) -> Response:
         """The token endpoint's answer, refused by meaning before Authlib parses it."""
-        self.calls.count += 1
+        self.calls.bump()
         code = resp.status_code
         if code < 400:
             return resp
@@ -217,11 +223,11 @@ class Connection:
         status: int | None = None
         try:
             with self._reaching(what):
-                self.calls.count += 1
+                self.calls.bump()
                 resp = self._session.request(method, url, **kwargs)
                 if resp.status_code == 401 and not self._personal:
                     self._login(fresh=True)
-                    self.calls.count += 1
+                    self.calls.bump()
                     resp = self._session.request(method, url, **kwargs)
             status = resp.status_code
         finally:

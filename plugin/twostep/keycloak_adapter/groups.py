@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 from urllib.parse import quote
 
 from ..errors import Conflict, NotFound
@@ -68,6 +69,26 @@ class GroupCalls(Connection):
             if found is None:
                 raise
             return str(found["id"])
+
+    def create_child_group(self, parent_id: str, name: str, attributes: dict[str, list[str]] | None = None) -> str:
+        """A subgroup; its id. Sibling names are unique: a second create of one name answers 409."""
+        body: JSON = {"name": name, "attributes": attributes or {}}
+        return self.created_id(self.post(f"/groups/{q(parent_id)}/children", body, f"create group {name!r}"))
+
+    def iter_child_groups(self, group_id: str, page_size: int = 100, brief: bool = True,
+                          **params: Any) -> Iterator[JSON]:
+        """The subgroups of one group, page by page (with their attributes unless `brief`, and
+        `subGroupCount` either way)."""
+        return self.paged(f"/groups/{q(group_id)}/children", "subgroups", page_size,
+                          briefRepresentation=str(brief).lower(), **params)
+
+    def search_groups(self, search: str) -> list[JSON]:
+        """Top-level groups whose subtree holds a group named like `search`, the path down to each
+        match in `subGroups` (Keycloak's `GET /groups?search=`)."""
+        return list(self.get("/groups", "search groups", search=search, briefRepresentation="false") or [])
+
+    def delete_group(self, group_id: str) -> None:
+        self.delete(f"/groups/{q(group_id)}", "delete group")
 
     def join_group(self, user_id: str, group_id: str) -> None:
         self.put(f"/users/{q(user_id)}/groups/{q(group_id)}", None, "join group")
