@@ -266,7 +266,8 @@ def plan(state: State, now: datetime, options: Options = Options()) -> list[Acti
             why = "the user enrolled a new OTP device after the grant"
             actions.append(Action(K.END_EARLY, rec.username, why, rec.user_id, end("end_early", why), entry=entry))
     for e in state.due:
-        why = f"bypass time is up ({e.until_raw or 'no readable end'})"
+        why = (f"bypass time is up ({e.until_raw})" if e.until is not None
+               else f"index entry with no readable end ({e.until_raw!r}): ended")
         in_scope = state.in_scope.get(e.user_id, state.policy.enforcement.mode == "all")
         actions.append(Action(K.EXPIRE, e.username or e.user_id, why, e.user_id,
                               EndPlan("expire", e.user_id, e.username, "true", e.group_id, why, options.end_sessions,

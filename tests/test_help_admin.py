@@ -20,6 +20,7 @@ from tests.support.bypass_helpers import audit_events, record_fields
 from tests.support.help_helpers import file_request, in_index, join_index, stored_request
 from tests.support.smtp_sink import SmtpSink
 from tests.support.twofactor import setup_realm
+from tests.test_help_request_login import ask
 
 
 @pytest.fixture
@@ -202,8 +203,8 @@ def _metric(path: Path, name: str, realm: str) -> float:
     raise AssertionError(f"{name} not in {path}")
 
 
-def test_admins_emailed_once_per_request_across_sync_passes(twostep: Any, make_user: Any, admin: Admin, realm: str,
-                                                            mail: SmtpSink, tmp_path: Path) -> None:
+def test_admins_emailed_once_per_request_across_sync_passes(twostep: Any, make_user: Any, browser: Any, admin: Admin,
+                                                            realm: str, mail: SmtpSink, tmp_path: Path) -> None:
     admin.post(f"/{realm}/groups", {"name": "helpdesk"})
     hd = next(g for g in admin.get(f"/{realm}/groups") if g["name"] == "helpdesk")
     admin.post(f"/{realm}/groups/{hd['id']}/children", {"name": "night"})
@@ -218,10 +219,16 @@ def test_admins_emailed_once_per_request_across_sync_passes(twostep: Any, make_u
     assert policy is not None and policy.help_admins == "group:/helpdesk"
     again = twostep("setup", "--no-service-client", "--dry-run")
     assert "no changes" in again.out, "the recipients are kept when not given again: " + again.out
+    st = json.loads(twostep("status", "--json").out)
+    (check,) = [c for c in st["checks"] if c["name"] == "help request e-mails"]
+    assert check["ok"] and "2 recipient(s)" in check["detail"], check
 
     ivy, jon = make_user("ivy", otp=True), make_user("jon", otp=True)
     file_request(admin, realm, ivy.id, "new phone, same number", asked_at=datetime.now(UTC) - timedelta(minutes=30))
-    file_request(admin, realm, jon.id, "")
+    # jon asks from the login page himself (the provider's step that setup put into the flow).
+    admin.put(f"/{realm}", {"loginTheme": "twostep"})
+    sent = ask(browser(), jon, "")
+    assert 'data-twostep-help="sent"' in sent.text, sent.summary()
     audit = tmp_path / "audit.jsonl"
     textfile = tmp_path / "twostep.prom"
     env = {"TWOSTEP_AUDIT_FILE": str(audit)}
@@ -270,14 +277,28 @@ def test_role_recipients_and_no_smtp_retries(twostep: Any, make_user: Any, admin
         assert len(sink.messages) == 1
     assert stored_request(admin, realm, lou.id)["notified_at"]  # type: ignore[index]
 
+    # A hand-edited, malformed help_admins: nobody is mailed, the policy stays readable, status says so.
+    attrs = admin.get(f"/{realm}")["attributes"]
+    attrs["twostep.policy"] = json.dumps({**json.loads(attrs["twostep.policy"]), "help_admins": "helpers"})
+    admin.put(f"/{realm}", {"attributes": attrs})
+    st = json.loads(twostep("status", "--json").out)
+    (check,) = [c for c in st["checks"] if c["name"] == "help request e-mails"]
+    assert not check["ok"] and "nobody is e-mailed" in check["detail"], check
+    assert next(c for c in st["checks"] if c["name"] == "policy record")["ok"]
 
-def test_help_admins_is_read_strictly() -> None:
+
+def test_help_admins_is_read_strictly_but_never_damages_the_record() -> None:
     base = {"enforcement": {"mode": "all", "grace_days": 0}}
-    assert readable(base) and readable({**base, "help_admins": ""})
     for good in ("group:/helpdesk", "role:helpers", "group:/a/b c"):
-        assert help_admins_valid(good) and readable({**base, "help_admins": good})
+        assert help_admins_valid(good)
+        policy = RealmPolicy.from_json(json.dumps({**base, "help_admins": good}))
+        assert policy is not None and policy.help_admins == good
     for bad in ("helpdesk", "group:", "role: ", "user:bob", "group: /x", 7, None, ["role:x"]):
-        assert not help_admins_valid(bad) and not readable({**base, "help_admins": bad}), bad
+        assert not help_admins_valid(bad), bad
+        # A key the provider ignores never makes the record unreadable: the policy stands, nobody is mailed.
+        assert readable({**base, "help_admins": bad}), bad
+        policy = RealmPolicy.from_json(json.dumps({**base, "help_admins": bad}))
+        assert policy is not None and policy.help_admins == "" and policy.bypass_max_s == 604800, bad
     assert "help_admins" not in RealmPolicy().to_json(), "absent when nobody: older records stay as they were"
 
 

@@ -18,6 +18,7 @@ from tests.conftest import Admin, User
 from tests.support.bypass_helpers import audit_events, record_fields
 from tests.support.help_helpers import file_request, in_index, stored_request
 from tests.support.login import LoginDriver
+from tests.test_help_request_login import ask
 from tests.test_web_app import (  # noqa: F401 - fixtures
     CHROMIUM,
     CHROMIUM_ARGS,
@@ -46,11 +47,13 @@ def test_queue_page_lists_requests_and_refuses_bad_answers(
     assert d.page is not None and "No open help requests" in d.page.text
     file_request(admin, web.realm, eve.id, MESSAGE)
     over = d.open_url(web.url + "/admin")
-    assert over.text.index('id="help-card"') < over.text.index('id="last-pass"')  # the first card
-    assert "1 open" in over.text and "Oldest: eve" in over.text
+    assert over.text.index('id="help-card"') < over.text.index('id="last-pass"'), "open requests first"
+    assert "1 open" in over.text and "Waiting: eve." in over.text
 
     page = d.open_url(web.url + "/admin/help")
     assert page.status == 200
+    calls = d.s.get(web.url + "/admin/help", timeout=30).headers["X-Keycloak-Calls"]
+    assert calls == "4", "the realm, the index group, its members, one credentials read per request"
     assert "<script>alert(1)" not in page.text and "&lt;script&gt;alert(1)&lt;/script&gt; &amp; the backup" in page.text
     assert "phone" in page.text and "No OTP device" not in page.text, "eve's device is listed"
     grant, dismiss = action_form(page, "grant"), action_form(page, "dismiss")
@@ -105,7 +108,10 @@ def test_browser_admin_answers_from_queue_then_user_enrolls_new_device(
     from playwright.sync_api import sync_playwright
 
     boss, eve = people
-    file_request(admin, web.realm, eve.id, MESSAGE)
+    # eve asks from the login page herself: password, "Try another way", "ask an administrator".
+    admin.put(f"/{web.realm}", {"loginTheme": "twostep"})
+    asked = ask(LoginDriver(web.kc_url, web.realm), eve, MESSAGE)
+    assert 'data-twostep-help="sent"' in asked.text, asked.summary()
     with sync_playwright() as p:
         chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:

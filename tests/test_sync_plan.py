@@ -137,3 +137,71 @@ def test_record_states() -> None:
     assert read_record(user("x", until=NOW, granted=NOW, marker="ending")).state(NOW) == "ending"
     assert read_record(user("x", until=NOW, granted=NOW, marker="TRUE")).state(NOW) == "damaged-marker"
     assert read_record({"id": "x", "attributes": {}}).state(NOW) == "none"
+
+
+# -- provider mode: the expiry index (docs/formats.md, "The bypass index") ---------------------------
+
+def entry(uid: str, until: datetime | None, *, claimed: bool = False, reset: bool = False) -> Any:
+    from twostep.bypass_index import Entry
+
+    return Entry(f"g-{uid}", "2030-01-01T11", uid, f"c-{uid}", uid, utc_iso(until) if until else "garbled",
+                 utc_iso(NOW - timedelta(hours=2)), "admin", "r", reset, claimed)
+
+
+def indexed(**kw: Any) -> State:
+    return State("r", RealmPolicy(Enforcement("all", (), 0)), indexed=True, **kw)
+
+
+def test_index_due_entries_expire_and_only_a_reset_device_requires_enrollment() -> None:
+    due = [entry("a", NOW - timedelta(minutes=1)), entry("b", NOW, reset=True), entry("c", None)]
+    actions = plan(indexed(due=due), NOW)
+    assert kinds(actions) == [("expire", "a"), ("expire", "b"), ("expire", "c")]
+    assert [a.entry for a in actions] == due, "each end names the record version it claims"
+    assert [a.end.require_device for a in actions if a.end] == [False, True, False]
+    assert "no readable end ('garbled')" in actions[2].detail
+
+
+def test_index_bucket_over_is_dropped_after_its_unclaimed_entries() -> None:
+    done, open_ = entry("a", NOW - timedelta(hours=1), claimed=True), entry("b", NOW - timedelta(minutes=70))
+    bucket = {"id": "bk", "name": "2030-01-01T10"}
+    actions = plan(indexed(due=[open_], buckets_over=[(bucket, [done, open_])]), NOW)
+    assert kinds(actions) == [("expire", "b"), ("drop_bucket", "twostep-bypass/2030-01-01T10")]
+    assert actions[1].needs == ("g-b",), "dropped only once this pass has claimed b (a was claimed before)"
+
+
+def test_index_full_pass_tidies_claimed_entries_and_reindexes_old_members() -> None:
+    claimed = entry("a", NOW + timedelta(hours=1), claimed=True)
+    actions = plan(indexed(claimed=[claimed], legacy=[{"id": "u1", "username": "old"}]), NOW)
+    assert kinds(actions) == [("reindex", "old"), ("finish", "a")]
+    assert actions[1].entry == claimed
+
+
+def test_index_next_expiry_is_the_index_one() -> None:
+    s = indexed(next_until=NOW + timedelta(minutes=3))
+    assert next_expiry(s, NOW) == NOW + timedelta(minutes=3)
+    assert next_expiry(indexed(), NOW) is None
+
+
+def test_one_enum_of_kinds_drives_handlers_counters_and_output() -> None:
+    from twostep.sync import reconcile
+
+    assert set(reconcile.COUNTER) == set(reconcile.ActionKind) == set(reconcile._HANDLERS)
+    a = reconcile.Action(reconcile.ActionKind.EXPIRE, "x", "why")
+    assert a.as_dict() == {"kind": "expire", "target": "x", "detail": "why"}
+    assert a.kind == "expire", "a kind compares with its string"
+
+
+def test_bucket_names_and_entries_read_from_groups() -> None:
+    from twostep import bypass_index as ix
+
+    until = datetime(2030, 1, 1, 20, 59, 59, tzinfo=UTC)
+    assert ix.bucket_name(until) == "2030-01-01T20"
+    assert ix.bucket_span("2030-01-01T20") == (until.replace(minute=0, second=0), until.replace(hour=21, minute=0,
+                                                                                                  second=0))
+    assert ix.bucket_span("not-a-bucket") is None
+    group = {"id": "g", "name": "u1.c1", "subGroupCount": 1,
+             "attributes": {"until": [utc_iso(until)], "username": ["ann"], "reset_device": ["true"]}}
+    e = ix.entry_from_group(group, "2030-01-01T20")
+    assert e is not None and (e.user_id, e.credential_id, e.username, e.until, e.reset_device, e.claimed) == (
+        "u1", "c1", "ann", until, True, True)
+    assert ix.entry_from_group({"id": "g", "name": "no-dot"}, "b") is None

@@ -223,7 +223,8 @@ def test_overview_lists_not_enrolled_and_low_on_codes(web: WebApp, people: tuple
     assert "No sync pass yet" in page.text and "Policy: needs attention" in page.text, page.text
     assert not user_rows(page.text) and "Not known (no counts from sync)" in page.text
     r = d.s.get(web.url + "/admin", timeout=30)
-    assert r.headers["X-Keycloak-Calls"] == "3"  # the realm, and the help card's two (help_requests.open_summary)
+    # The realm, then the help card's two (the index group, one page of its members): issue 17 allows 5.
+    assert r.headers["X-Keycloak-Calls"] == "3"
     sync = twostep("sync")
     assert sync.code == 0, sync.err
     summary = json.loads(admin.get(f"/{web.realm}")["attributes"]["twostep.last_pass"])
@@ -292,7 +293,7 @@ def test_grant_and_revoke_bypass_through_the_page(web: WebApp, people: tuple[Use
     d.s.get(web.url + "/admin/users?q=eve", timeout=30)
     r = d.s.get(web.url + "/admin/users?q=eve", timeout=30)
     cell = user_rows(r.text)[eve.id].split('<td class="bypass">', 1)[1]
-    assert cell.startswith('<span class="warn">record</span>') or cell.startswith('<span class="warn">until'), cell
+    assert cell.startswith(('<span class="warn">record</span>', '<span class="warn"><time datetime=')), cell
     assert r.headers["X-Keycloak-Calls"] == "3"
 
     form = action_form(page, "revoke")

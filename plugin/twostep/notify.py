@@ -155,7 +155,7 @@ def notify_user(kc: KeycloakClient, user: dict[str, Any], kind: str, details: di
     """E-mail the user about an admin action; "sent", "skipped: why" or "failed: why". Always audited.
     In the user's `locale`, else the realm's default locale, else en (one realm read, as before)."""
     _check(kind, details)
-    outcome = _deliver(kc, user, lambda realm_rep: render(
+    outcome = _deliver_composed(kc, user, lambda realm_rep: render(
         kind, user, kc.realm, details, actor, now,
         timefmt.negotiate(timefmt.user_locale(user), timefmt.realm_default_locale(realm_rep))))
     result, _sep, why = outcome.partition(": ")
@@ -185,7 +185,19 @@ EMAIL = EmailNotifier()
 
 
 def _deliver(kc: KeycloakClient, user: dict[str, Any],
-             compose: Callable[[JSON], tuple[str, str]]) -> str:
+             message: str | Callable[[JSON], tuple[str, str]], body: str = "") -> str:
+    """Send (subject, body) already written, or what a compose function writes from the realm
+    representation (both forms have had callers)."""
+    if callable(message):
+        return _deliver_composed(kc, user, message)
+    subject = message
+    return _deliver_composed(kc, user, lambda _realm: (subject, body))
+
+
+def _deliver_composed(kc: KeycloakClient, user: dict[str, Any],
+                      compose: Callable[[JSON], tuple[str, str]]) -> str:
+    """Send the message `compose` writes from the realm representation (read once: SMTP settings and
+    the default locale), or say why not."""
     to = (user.get("email") or "").strip()
     if not to:
         return "skipped: the user has no e-mail address"

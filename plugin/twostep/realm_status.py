@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import heapq
+import json
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from . import federation, flows, recovery_codes
+from . import federation, flows, help_requests, recovery_codes
 from .backup_codes import LOW_WARNING
 from .bypass import list_bypasses
 from .enforcement import CONFIGURE_TOTP, grace_deadline, users_in_scope
 from .errors import Forbidden, NotFound, TwostepError
 from .keycloak_adapter import KeycloakClient
-from .policy import ADMIN_ONLY_ATTRS, BROWSER_FLOW, CONDITION_PROVIDER, RESET_FLOW, RealmPolicy, utc_iso
+from .policy import ADMIN_ONLY_ATTRS, BROWSER_FLOW, CONDITION_PROVIDER, POLICY_ATTR, RESET_FLOW, RealmPolicy, utc_iso
 from .realm_policy import policy_of
 from .realm_setup import Desired, read_actual
 
@@ -106,6 +107,7 @@ def realm_status(kc: KeycloakClient, now: datetime, count_limit: int = COUNT_LIM
         report.checks.append(Check(f"{t.key} binding", bound == t.alias, f"bound to {bound!r}", setup_fix))
 
     report.checks.extend(_federation_checks(kc, policy.record_store))
+    report.checks.append(_help_admins_check(kc, realm, policy))
     bypasses = list_bypasses(kc, lambda: now)
     report.counts, report.lists = scope_counts(kc, policy, count_limit, now,
                                                 bypassed={b["user_id"] for b in bypasses if b["bypassed"]})
@@ -121,6 +123,26 @@ def realm_status(kc: KeycloakClient, now: datetime, count_limit: int = COUNT_LIM
         + ", ".join(sorted(b["username"] for b in overdue)[:10]) + " - is `twostep sync` running?",
         f"twostep sync --realm {kc.realm}; then schedule it (deploy/cron, deploy/systemd, deploy/kubernetes)"))
     return report
+
+
+def _help_admins_check(kc: KeycloakClient, realm: Any, policy: RealmPolicy) -> Check:
+    """Who hears of a new help request: a malformed `help_admins` reads as nobody (the record stays
+    readable), so status says so; a group or role that is gone, or nobody with an address, too."""
+    name = "help request e-mails"
+    fix = f"twostep setup --realm {kc.realm} --help-admins group:PATH|role:NAME|none"
+    try:
+        raw = json.loads((realm.get("attributes") or {}).get(POLICY_ATTR) or "{}").get("help_admins", "")
+    except (ValueError, AttributeError):
+        raw = ""  # a damaged record is the "policy record" check's to report
+    if raw and not policy.help_admins:
+        return Check(name, False, f"help_admins {raw!r} is not group:PATH or role:NAME: nobody is e-mailed", fix)
+    if not policy.help_admins:
+        return Check(name, True, "nobody is e-mailed (no help_admins); the queue: admin pages, `twostep help list`")
+    try:
+        count = len(help_requests.recipients(kc, policy.help_admins))
+    except TwostepError as exc:
+        return Check(name, False, str(exc), fix)
+    return Check(name, count > 0, f"{policy.help_admins}: {count} recipient(s) with an e-mail address", fix)
 
 
 def _federation_checks(kc: KeycloakClient, record_store: str, test_connections: bool = False) -> list[Check]:

@@ -49,7 +49,8 @@ def queue() -> Any:
                      "codes": _codes(user, creds),
                      "is_self": bypass.is_self(actor(), kc.realm, user) or req.user_id == me.get("id")})
     presets = _presets(policy.bypass_max_s)
-    default = help_requests.grant_duration(kc, None) if presets else timedelta(0)
+    # The preset capped by the policy already read (help_requests.grant_duration reads it again).
+    default = min(help_requests.DEFAULT_GRANT, timedelta(seconds=policy.bypass_max_s))
     chosen = format_duration(default.total_seconds())
     return render_template("admin_help.html", rows=rows, total=len(items), presets=presets,
                            default=chosen if chosen in presets else (presets[-1] if presets else ""),
