@@ -98,13 +98,16 @@ def main() -> None:
     ap.add_argument("--pages", default="overview,users-search,users-first,user")
     ap.add_argument("--sync", action="store_true", help="run one `twostep sync` pass first (overview summary)")
     ap.add_argument("--tag", default="")
+    ap.add_argument("--realm", default="", help="reuse this bench realm (set up and seeded by an earlier run "
+                    "that did not finish); deleted at the end like a new one")
     args = ap.parse_args()
     if not args.url.startswith(("http://127.0.0.1", "http://localhost")):
         sys.exit("loopback only")
-    realm = "benchweb-" + uuid.uuid4().hex[:8]
+    realm = args.realm or "benchweb-" + uuid.uuid4().hex[:8]
     settings = Settings(url=args.url, realm=realm, admin_username="admin", admin_password="admin", timeout=300)
     master = KeycloakClient(settings, "master")
-    master.request("POST", "", what="create realm", body={"realm": realm, "enabled": True}, realm_level=False)
+    if not args.realm:
+        master.request("POST", "", what="create realm", body={"realm": realm, "enabled": True}, realm_level=False)
     tmp = Path(tempfile.mkdtemp())
     trees = {"after": ROOT / "plugin"}
     if args.before:
@@ -117,6 +120,8 @@ def main() -> None:
                               "started": utc_iso(datetime.now(UTC)), "keycloak": args.url, "pages": {}}
     try:
         first_url = f"http://127.0.0.1:{next(iter(ports.values()))}"
+        # (again on a reused realm: it prints the web client's secret to the file only when it makes
+        # the client, so the secret is read from Keycloak below)
         subprocess.run([sys.executable, "-m", "twostep", "setup", "--no-service-client", "--enforce", "all",
                         "--backup-codes", "offered", "--web-url", first_url, "--web-secret-file", str(tmp / "secret")],
                        env=env, check=True, capture_output=True)
@@ -129,9 +134,13 @@ def main() -> None:
         web["webOrigins"] = urls
         web.setdefault("attributes", {})["post.logout.redirect.uris"] = "##".join(u + "/" for u in urls)
         kc.put(f"/clients/{web['id']}", web, "web client redirect URIs")
-        t0 = time.monotonic()
-        seed(kc, args.users, 100, 0, datetime.now(UTC))
-        out["seed_s"] = round(time.monotonic() - t0, 1)
+        if args.realm:
+            args.users = kc.count_users()
+            out["users"] = args.users
+        else:
+            t0 = time.monotonic()
+            seed(kc, args.users, 100, 0, datetime.now(UTC))
+            out["seed_s"] = round(time.monotonic() - t0, 1)
         admins = {name: make_admin(kc, f"bench-admin-{name}") for name in trees}
         target = kc.find_users(username="u000042", exact="true")[0]["id"]
         if args.sync:
@@ -139,7 +148,7 @@ def main() -> None:
             subprocess.run([sys.executable, "-m", "twostep", "sync"], env={**env, "PYTHONPATH": str(ROOT / "plugin")},
                            check=True, capture_output=True)
             out["sync_pass_s"] = round(time.monotonic() - t0, 1)
-        secret = (tmp / "secret").read_text().strip()
+        secret = kc.client_secret(web["id"])
         drivers = {}
         for name, tree in trees.items():
             port = ports[name]
