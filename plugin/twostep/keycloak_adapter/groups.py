@@ -82,10 +82,11 @@ class GroupCalls(Connection):
         return self.paged(f"/groups/{q(group_id)}/children", "subgroups", page_size,
                           briefRepresentation=str(brief).lower(), **params)
 
-    def search_groups(self, search: str) -> list[JSON]:
+    def search_groups(self, search: str, max_results: int = 100) -> list[JSON]:
         """Top-level groups whose subtree holds a group named like `search`, the path down to each
-        match in `subGroups` (Keycloak's `GET /groups?search=`)."""
-        return list(self.get("/groups", "search groups", search=search, briefRepresentation="false") or [])
+        match in `subGroups` (Keycloak's `GET /groups?search=`; `max` counts the matches)."""
+        return list(self.get("/groups", "search groups", search=search, briefRepresentation="false",
+                             first=0, max=max_results) or [])
 
     def delete_group(self, group_id: str) -> None:
         self.delete(f"/groups/{q(group_id)}", "delete group")

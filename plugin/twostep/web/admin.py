@@ -157,7 +157,7 @@ def users() -> Any:
 
 
 INDEX_READ_MAX = 2000
-"""Members of the bypass index group read by one users-list call (ids only)."""
+"""Entries of the bypass index read by one users-list call (ids only)."""
 
 
 @dataclass(frozen=True)
@@ -167,25 +167,25 @@ class IndexMembers:
 
 
 def _index_members(kc: KeycloakClient) -> IndexMembers:
-    """The users with a provider-mode bypass record (members of the index group), in one call: the
-    group's id is kept for the app's life (ids never change) and looked up again when Keycloak says
-    it is gone (the group was deleted, maybe re-created)."""
-    ids = state().ids
-    for _attempt in range(2):
-        gid = ids.get(BYPASS_INDEX_GROUP)
-        if gid is None:
-            group = kc.find_top_group(BYPASS_INDEX_GROUP)  # a missing group is not cached
-            if group is None:
-                return IndexMembers(frozenset(), True)  # no index group: nobody has a record
-            gid = str(group["id"])
-            ids.put(BYPASS_INDEX_GROUP, gid)
-        try:
-            members = kc.group_members_page(gid, 0, INDEX_READ_MAX + 1)
-        except NotFound:
-            ids.forget(BYPASS_INDEX_GROUP)
-            continue
-        return IndexMembers(frozenset(str(m["id"]) for m in members[:INDEX_READ_MAX]), len(members) <= INDEX_READ_MAX)
-    return IndexMembers(frozenset(), False)
+    """The users with a provider-mode bypass record, in one call. The expiry index (bypass_index,
+    docs/formats.md) names each entry `<user id>.<credential id>`, two levels under the root; bucket
+    names hold no dot, so one group search for "." returns every entry with its path. A read that
+    reaches the limit may have missed some: those rows say "?", never "none"."""
+    matched = 0
+    ids: set[str] = set()
+
+    def walk(groups: list[JSON], depth: int, in_index: bool) -> None:
+        nonlocal matched
+        for grp in groups:
+            name = str(grp.get("name") or "")
+            matched += "." in name
+            if in_index and depth == 2 and "." in name:
+                ids.add(name.split(".", 1)[0])
+            walk(list(grp.get("subGroups") or []), depth + 1, in_index)
+
+    for root in kc.search_groups(".", INDEX_READ_MAX):
+        walk([root], 0, root.get("name") == BYPASS_INDEX_GROUP)
+    return IndexMembers(frozenset(ids), matched < INDEX_READ_MAX)
 
 
 def _load_user(user_id: str) -> JSON:
