@@ -3,7 +3,8 @@
     PYTHONPATH=. python bench/scale.py expiry  [--url URL]   # 10k vs 100k realm, 1,000 bypasses, vs naive
     PYTHONPATH=. python bench/scale.py enforce [--url URL]   # require_totp vs raw PUT at 1/4/8 concurrent
     PYTHONPATH=. python bench/scale.py login   [--url URL]   # twostep flow vs stock browser flow, 200 each
-    PYTHONPATH=. python bench/scale.py memory  [--url URL] [--minutes 10]   # RSS of sync --watch (and web)
+    PYTHONPATH=. python bench/scale.py memory  [--url URL] [--minutes 10]   # RSS of sync --watch and web,
+                                                  # signed-in admin pages and security page included
 
 Each prints a table and writes bench/results/<part>.json. Realms are named bench-*, and deleted at the
 end unless --keep. The Keycloak is shared with other developers' tests: figures are noisy.
@@ -25,6 +26,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -36,10 +38,13 @@ from twostep.audit import MemorySink
 from twostep.bypass import lease_seconds, realm_context
 from twostep.clock import fixed_clock
 from twostep.enforcement import require_totp
-from twostep.keycloak_adapter import KeycloakClient
+from twostep.keycloak_adapter import KeycloakClient, path_template
+from twostep.otp_credential import new_totp_secret, otp_credential_representation
 from twostep.policy import BYPASS_ATTR, BYPASS_VALUE, utc_iso
 from twostep.settings import Settings
-from twostep.sync.reconcile import Options, State, Summary, apply, plan, run_once
+from twostep.sync.reconcile import Options, run_once
+
+from tests.support.login import LoginDriver
 
 RESULTS = Path(__file__).parent / "results"
 OPTS = Options(end_sessions=True, end_early=False, enforce=False, full=False)
@@ -87,6 +92,7 @@ def bench_realms(url: str, n: int, keep: bool, *setup_args: str) -> Iterator[lis
 
 
 def record(now: datetime, expired: bool) -> dict[str, list[str]]:
+    """The fallback store's attributes of one bypass (seed's `bypassed` users)."""
     until = now - timedelta(minutes=5) if expired else now + timedelta(hours=4)
     return {BYPASS_ATTR: [BYPASS_VALUE], "twostep_bypass_until": [utc_iso(until)],
             "twostep_bypass_granted_at": [utc_iso(now - timedelta(hours=2))], "twostep_bypass_by": ["bench"],
@@ -118,34 +124,6 @@ def seed(kc: KeycloakClient, n: int, bypassed: int, expired: int, now: datetime,
     return expired_names
 
 
-def reexpire(kc: KeycloakClient, names: list[str], now: datetime) -> None:
-    for name in names:
-        (u,) = kc.find_users(username=name, exact="true", briefRepresentation="true")
-        rep = kc.get_user(u["id"])
-        rep["attributes"] = {**(rep.get("attributes") or {}), **record(now, True)}
-        kc.update_user(u["id"], rep)
-
-
-def psql(cluster: str, sql: str) -> str:
-    """One statement in the production cluster's database (deploy/local/cluster.sh psql)."""
-    script = Path(__file__).resolve().parent.parent / "deploy" / "local" / "cluster.sh"
-    return subprocess.run(["bash", str(script), "psql", cluster, "-tAc", sql], check=True,
-                          capture_output=True, text=True).stdout
-
-
-# The statement Keycloak 26.7.3 sends for `GET /users?q=twostep_bypass:true&first=0&max=100` (read
-# from PostgreSQL's log with log_min_duration_statement=0; columns shortened to the id): user_entity
-# joined to user_attribute by name and lower(value), in the realm, ordered by username.
-ATTR_QUERY = ("select distinct ue1_0.ID, ue1_0.USERNAME from USER_ENTITY ue1_0 left join USER_ATTRIBUTE a1_0 "
-              "on ue1_0.ID=a1_0.USER_ID where a1_0.NAME='twostep_bypass' and lower(a1_0.VALUE)='true' "
-              "and ue1_0.REALM_ID=(select id from realm where name='{realm}') order by ue1_0.USERNAME "
-              "offset 0 rows fetch first 100 rows only")
-
-
-def explain(cluster: str, realm: str) -> str:
-    return psql(cluster, "explain analyze " + ATTR_QUERY.format(realm=realm)).strip()
-
-
 def measure(kc: KeycloakClient, fn: Callable[[], Any]) -> tuple[float, int, Any]:
     kc.get_realm()  # signed in outside the measurement
     kc.calls.count = 0
@@ -154,115 +132,145 @@ def measure(kc: KeycloakClient, fn: Callable[[], Any]) -> tuple[float, int, Any]
     return time.perf_counter() - t0, kc.calls.count, out
 
 
-def naive_find(kc: KeycloakClient, first: int = 0, pages: int | None = None) -> list[Any]:
-    """Every user's full representation, page by page (what a pass without a targeted query must do)."""
-    found, page = [], 0
-    _, store = realm_context(kc)  # once: the store only says where records live
-    while pages is None or page < pages:
-        batch = kc.get("/users", "list users", first=first + page * 100, max=100, briefRepresentation="false")
+# -- expiry ----------------------------------------------------------------------------------------
+
+def request_log(kc: KeycloakClient) -> list[tuple[str, str]]:
+    """Every admin request the client sends from now on, as (method, path template)."""
+    seen: list[tuple[str, str]] = []
+    original = kc._observe
+
+    def observe(method: str, path: str, params: dict[str, Any] | None, status: int | None, seconds: float) -> None:
+        seen.append((method, path_template(path)))
+        original(method, path, params, status, seconds)
+
+    kc._observe = observe  # type: ignore[method-assign]
+    return seen
+
+
+def breakdown(log_: list[tuple[str, str]]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for method, path in log_:
+        out[f"{method} {path}"] = out.get(f"{method} {path}", 0) + 1
+    return dict(sorted(out.items(), key=lambda kv: -kv[1]))
+
+
+def bypass_fields(now: datetime, expired: bool) -> dict[str, str]:
+    until = now - timedelta(minutes=1) if expired else now + timedelta(hours=4)
+    return {"marker": BYPASS_VALUE, "until": utc_iso(until), "granted_at": utc_iso(now - timedelta(hours=2)),
+            "by": "bench", "reason": "bench", "extended": "0", "reset_device": "false"}
+
+
+def write_bypasses(kc: KeycloakClient, store: Any, users: list[Any], now: datetime, expired: int) -> None:
+    """Through the store's own write (credential, then index entry): what a grant does."""
+    t0 = time.monotonic()
+    for i, u in enumerate(users):
+        store.write(kc, dict(u), bypass_fields(now, i < expired))
+    log(f"{kc.realm}: {len(users)} bypass records written ({expired} due) in {time.monotonic() - t0:.0f}s")
+
+
+def naive_scan(kc: KeycloakClient, records: bool = False) -> int:
+    """Every user's full representation, page by page: what a pass without an index reads. The
+    fallback mode finds its attributes in these pages; provider mode (`records`) must also read each
+    user's credentials, where its record is. Returns the users read."""
+    n = 0
+    first = 0
+    while True:
+        batch = kc.get("/users", "list users", first=first, max=100, briefRepresentation="false")
         if not batch:
             break
-        found += [u for u in batch if store.read(kc, u).marker is not None]
-        page += 1
+        if records:
+            for u in batch:
+                kc.user_credentials(str(u["id"]))
+        n += len(batch)
+        first += 100
         if len(batch) < 100:
             break
-    return found
+    return n
 
 
-def naive_apply(kc: KeycloakClient, bypassed: list[Any], now: datetime) -> Summary:
-    policy, store = realm_context(kc)
-    state = State(kc.realm, policy, True, bypassed=[(u, store.read(kc, u)) for u in bypassed], store=store)
-    return apply(kc, plan(state, now, OPTS), now, MemorySink([]), "bench-naive", lease_seconds(kc.settings),
-                 Summary(run_id=uuid.uuid4().hex[:12]))
+@contextmanager
+def reuse_realms(names: list[str]) -> Iterator[list[str]]:
+    yield names
 
-
-# -- expiry ----------------------------------------------------------------------------------------
 
 def part_expiry(args: argparse.Namespace) -> dict[str, Any]:
     sizes = [int(s) for s in args.sizes.split(",")]
-    out: dict[str, Any] = {"bypassed": args.bypassed, "expired": args.expired, "realms": {}}
-    with bench_realms(args.url, len(sizes), args.keep, "--enforce", "none") as names:
-        now = datetime.now(UTC)
+    given = [r for r in args.realms.split(",") if r]
+    out: dict[str, Any] = {"bypassed": args.bypassed, "expired": args.expired, "mode": "provider (credential store, "
+                           "expiry index)", "realms": {}}
+    ctx = reuse_realms(given) if given else bench_realms(args.url, len(sizes), args.keep, "--enforce", "none")
+    with ctx as names:
         for size, realm in zip(sizes, names, strict=True):
             kc = KeycloakClient(settings(args.url, realm))
-            exp_names = seed(kc, size, args.bypassed, args.expired, now)
-            row: dict[str, Any] = {"users": size, "realm": realm}
-            # 1. the sync's read (dry run: the targeted query, no writes), then the real pass.
-            t, c, _ = measure(kc, lambda kc=kc: run_once(kc, now, MemorySink([]), "bench", 60, OPTS, dry_run=True))
-            row["targeted_find"] = {"s": round(t, 3), "requests": c}
-            t, c, (summary, _) = measure(
-                kc, lambda kc=kc: run_once(kc, now, MemorySink([]), "bench", lease_seconds(kc.settings), OPTS))
-            row["targeted_pass"] = {"s": round(t, 3), "requests": c, "expired": summary.expired,
-                                    "errors": len(summary.errors)}
-            log(f"{size}: targeted pass {t:.2f}s {c} req, expired {summary.expired}")
-            reexpire(kc, exp_names, now)
-            if args.pg_cluster:
-                # The same find and pass without PostgreSQL's index on user_attribute(name, value)
-                # (Keycloak's own idx_user_attribute_name), then the index back.
-                row["query_plan_with_index"] = explain(args.pg_cluster, realm)
-                psql(args.pg_cluster, "drop index idx_user_attribute_name")
-                try:
-                    row["query_plan_without_index"] = explain(args.pg_cluster, realm)
-                    t, c, _ = measure(kc, lambda kc=kc: run_once(kc, now, MemorySink([]), "bench", 60, OPTS,
+            _policy, store = realm_context(kc)
+            if store.name != "credential":
+                sys.exit(f"{realm}: not in provider mode (record store {store.name}); load the provider JAR")
+            if not given:
+                seed(kc, size, 0, 0, datetime.now(UTC))
+            users = kc.get("/users", "first users", first=0, max=args.bypassed, briefRepresentation="true")
+            now = datetime.now(UTC)
+            # --reuse-bypasses: the running ones of an earlier run stay; only the due ones are written again.
+            write_bypasses(kc, store, users[: args.expired] if args.reuse_bypasses else users, now, args.expired)
+            row: dict[str, Any] = {"users": kc.count_users(), "realm": realm}
+            now = datetime.now(UTC)
+            seen = request_log(kc)
+            t, c, _ = measure(kc, lambda kc=kc, now=now: run_once(kc, now, MemorySink([]), "bench", 60, OPTS,
                                                                   dry_run=True))
-                    row["targeted_find_no_index"] = {"s": round(t, 3), "requests": c}
-                    t, c, (summary, _) = measure(
-                        kc, lambda kc=kc: run_once(kc, now, MemorySink([]), "bench", lease_seconds(kc.settings), OPTS))
-                    row["targeted_pass_no_index"] = {"s": round(t, 3), "requests": c, "expired": summary.expired,
-                                                     "errors": len(summary.errors)}
-                    log(f"{size}: targeted pass without index {t:.2f}s {c} req, expired {summary.expired}")
-                finally:
-                    psql(args.pg_cluster, "create index idx_user_attribute_name on user_attribute (name, value)")
-                reexpire(kc, exp_names, now)
-            total_pages = -(-size // 100)
-            if size <= args.naive_full_max:
-                t, c, found = measure(kc, lambda kc=kc: naive_find(kc))
-                row["naive_find"] = {"s": round(t, 3), "requests": c, "found": len(found), "measured": "full scan"}
-            else:
-                # Bounded: sample pages spread over the realm (offset pagination gets slower further in),
-                # extrapolate to all pages. Said so in the results.
-                starts = [int(i * (size - 100 * args.sample_pages_per_point) / (args.sample_points - 1))
-                          for i in range(args.sample_points)]
-                times, reqs, found_n = [], 0, 0
-                for st in starts:
-                    t, c, found = measure(kc, lambda kc=kc, st=st: naive_find(kc, st, args.sample_pages_per_point))
-                    times.append(t / args.sample_pages_per_point)
-                    reqs += c
-                    found_n += len(found)
-                per_page = statistics.mean(times)
-                row["naive_find"] = {"s": round(per_page * total_pages, 3), "requests": total_pages,
-                                     "measured": f"{args.sample_points * args.sample_pages_per_point} of "
-                                                 f"{total_pages} pages sampled at {args.sample_points} offsets, "
-                                                 "extrapolated", "s_per_page": round(per_page, 4),
-                                     "s_per_page_by_offset": [round(x, 4) for x in times]}
-            # the naive pass then does the same expiries as the targeted one: measure them once here
-            bypassed = [u for u in kc.iter_users_with_attribute(BYPASS_ATTR, BYPASS_VALUE)]
-            t, c, summary = measure(kc, lambda kc=kc, b=bypassed: naive_apply(kc, b, now))
-            row["expiry_writes"] = {"s": round(t, 3), "requests": c, "expired": summary.expired}
-            row["naive_pass"] = {"s": round(row["naive_find"]["s"] + t, 3),
-                                 "requests": row["naive_find"]["requests"] + c}
-            log(f"{size}: naive pass {row['naive_pass']}")
+            row["targeted_find"] = {"s": round(t, 3), "requests": c, "by_path": breakdown(seen)}
+            seen.clear()
+            t, c, (summary, _) = measure(
+                kc, lambda kc=kc, now=now: run_once(kc, now, MemorySink([]), "bench", lease_seconds(kc.settings), OPTS))
+            find_c = row["targeted_find"]["requests"]
+            row["targeted_pass"] = {"s": round(t, 3), "requests": c, "expired": summary.expired,
+                                    "errors": len(summary.errors), "by_path": breakdown(seen),
+                                    "requests_per_expiry": round((c - find_c) / max(1, summary.expired), 2)}
+            log(f"{size}: targeted find {row['targeted_find']['s']}s {find_c} req; pass {t:.2f}s {c} req, "
+                f"expired {summary.expired}, {row['targeted_pass']['requests_per_expiry']} req per expiry")
+            if args.parallel > 1:
+                # The same 100 ends again (records rewritten), `parallel` at a time.
+                write_bypasses(kc, store, users[: args.expired], datetime.now(UTC), args.expired)
+                now = datetime.now(UTC)
+                popts = replace(OPTS, workers=args.parallel)
+                seen.clear()
+                t, c, (summary, _) = measure(
+                    kc, lambda kc=kc, now=now, o=popts: run_once(kc, now, MemorySink([]), "bench",
+                                                                 lease_seconds(kc.settings), o))
+                row["targeted_pass_parallel"] = {"s": round(t, 3), "requests": c, "expired": summary.expired,
+                                                 "workers": args.parallel, "errors": len(summary.errors),
+                                                 "by_path": breakdown(seen)}
+                log(f"{size}: targeted pass, {args.parallel} at a time: {t:.2f}s {c} req, expired {summary.expired}")
+            seen.clear()
+            t, c, n = measure(kc, lambda kc=kc: naive_scan(kc, args.naive_records))
+            row["naive_scan"] = {"s": round(t, 3), "requests": c, "users_read": n, "measured": "full scan",
+                                 "reads": "pages and every user's credentials" if args.naive_records
+                                 else "pages of full user representations"}
+            writes_s = row["targeted_pass"]["s"] - row["targeted_find"]["s"]
+            row["naive_pass"] = {"s": round(t + writes_s, 3), "requests": c + row["targeted_pass"]["requests"] - find_c,
+                                 "note": "naive scan + the same 100 ends (targeted pass minus its find)"}
+            row["ratio_scan_to_targeted_pass"] = round(t / row["targeted_pass"]["s"], 1)
+            row["ratio_naive_pass_to_targeted_pass"] = round(row["naive_pass"]["s"] / row["targeted_pass"]["s"], 1)
+            if "targeted_pass_parallel" in row:
+                row["ratio_scan_to_parallel_pass"] = round(t / row["targeted_pass_parallel"]["s"], 1)
+            log(f"{size}: naive scan {t:.2f}s {c} req ({n} users); scan / targeted pass "
+                f"{row['ratio_scan_to_targeted_pass']}x")
             out["realms"][str(size)] = row
     print_expiry(out)
     return out
 
 
 def print_expiry(out: dict[str, Any]) -> None:
-    print(f"\nsync expiry pass: {out['bypassed']} bypassed users, {out['expired']} expired")
-    print(f"{'users':>8} {'targeted s':>11} {'req':>6} {'find s':>8} {'find req':>9} "
-          f"{'naive s':>9} {'naive req':>10} {'wall x':>7} {'req x':>7}")
+    print(f"\nsync expiry pass ({out['mode']}): {out['bypassed']} bypassed users, {out['expired']} expired")
+    print(f"{'users':>8} {'find s':>7} {'find req':>9} {'pass s':>7} {'pass req':>9} {'req/expiry':>11} "
+          f"{'naive scan s':>13} {'scan req':>9} {'scan/pass':>10} {'naive pass/pass':>16}")
     for size, r in out["realms"].items():
-        t, n = r["targeted_pass"], r["naive_pass"]
-        print(f"{size:>8} {t['s']:>11.2f} {t['requests']:>6} {r['targeted_find']['s']:>8.2f} "
-              f"{r['targeted_find']['requests']:>9} {n['s']:>9.2f} {n['requests']:>10} "
-              f"{n['s'] / t['s']:>7.1f} {n['requests'] / t['requests']:>7.1f}")
-    rows = [(size, r) for size, r in out["realms"].items() if "targeted_pass_no_index" in r]
-    if rows:
-        print("\nwithout the index on user_attribute(name, value), same realms")
-        print(f"{'users':>8} {'find s':>8} {'find s, no index':>17} {'pass s':>8} {'pass s, no index':>17}")
-        for size, r in rows:
-            print(f"{size:>8} {r['targeted_find']['s']:>8.2f} {r['targeted_find_no_index']['s']:>17.2f} "
-                  f"{r['targeted_pass']['s']:>8.2f} {r['targeted_pass_no_index']['s']:>17.2f}")
+        f, t, n = r["targeted_find"], r["targeted_pass"], r["naive_scan"]
+        print(f"{size:>8} {f['s']:>7.2f} {f['requests']:>9} {t['s']:>7.2f} {t['requests']:>9} "
+              f"{t['requests_per_expiry']:>11} {n['s']:>13.2f} {n['requests']:>9} "
+              f"{r['ratio_scan_to_targeted_pass']:>9}x {r['ratio_naive_pass_to_targeted_pass']:>15}x")
+        if "targeted_pass_parallel" in r:
+            p = r["targeted_pass_parallel"]
+            print(f"{'':>8} same ends {p['workers']} at a time: pass {p['s']:.2f} s, {p['requests']} req; "
+                  f"scan / pass {r['ratio_scan_to_parallel_pass']}x")
 
 
 # -- enforcement -----------------------------------------------------------------------------------
@@ -411,15 +419,66 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+@dataclass
+class Person:
+    """A bench user who signs in for real (password + TOTP through Keycloak's login pages)."""
+
+    username: str
+    password: str
+    secret: str
+    last_step: int = -1
+
+    def code_ready(self) -> bool:
+        """A TOTP code is accepted once (reuse off): a new sign-in waits for the next time step."""
+        return int(time.time()) // 30 != self.last_step
+
+    def code(self) -> str:
+        while not self.code_ready():
+            time.sleep(0.5)
+        self.last_step = int(time.time()) // 30
+        return pyotp.TOTP(self.secret).now()
+
+
+def make_person(kc: KeycloakClient, name: str, admin: bool) -> Person:
+    p = Person(name, "bench-pass-" + uuid.uuid4().hex[:8], new_totp_secret())
+    uid = kc.created_id(kc.post("/users", {
+        "username": name, "enabled": True, "email": f"{name}@bench.test", "firstName": "B", "lastName": name,
+        "credentials": [{"type": "password", "value": p.password, "temporary": False},
+                        otp_credential_representation(p.secret, "phone")]}, "bench person"))
+    if admin:
+        rm = kc.find_client("realm-management")
+        assert rm is not None
+        kc.add_user_client_roles(uid, rm["id"], [r for r in kc.client_roles(rm["id"]) if r["name"] == "realm-admin"])
+    return p
+
+
+def sign_in(kc_url: str, realm: str, web_url: str, person: Person, path: str) -> LoginDriver:
+    d = LoginDriver(kc_url, realm, client_id="twostep-web")
+    page = d.open_url(f"{web_url}/auth/login?next={path}")
+    if page.kind != "login":
+        raise RuntimeError(f"sign-in of {person.username}: no login page ({page.summary()})")
+    page = d.submit({"username": person.username, "password": person.password})
+    if page.kind == "otp":
+        page = d.submit({"otp": person.code()})
+    if not page.url.startswith(web_url) or page.status != 200:
+        raise RuntimeError(f"sign-in of {person.username} did not reach {path}: {page.summary()}")
+    return d
+
+
 def part_memory(args: argparse.Namespace) -> dict[str, Any]:
     out: dict[str, Any] = {"minutes_planned": args.minutes, "samples": []}
     with bench_realms(args.url, 1, args.keep) as (realm,):
         kc = KeycloakClient(settings(args.url, realm))
         web_port = free_port()
+        web_url = f"http://127.0.0.1:{web_port}"
         secret_file = Path(f"/tmp/bench-web-secret-{uuid.uuid4().hex[:6]}")
-        twostep(args.url, realm, "setup", "--no-service-client", "--web-url", f"http://127.0.0.1:{web_port}",
-                "--web-secret-file", str(secret_file))
+        # Backup codes offered, not required: the bench people sign in with password + TOTP only.
+        twostep(args.url, realm, "setup", "--no-service-client", "--web-url", web_url,
+                "--web-secret-file", str(secret_file), "--backup-codes", "offered")
         seed(kc, args.users, 0, 0, datetime.now(UTC))
+        boss = make_person(kc, "bench-admin", admin=True)
+        alice = make_person(kc, "bench-user", admin=False)
+        target = kc.find_users(username="u000042", exact="true")[0]["id"]
         metrics_port = free_port()
         env = env_for(args.url, realm)
         procs = {"sync_watch": subprocess.Popen(
@@ -439,11 +498,23 @@ def part_memory(args: argparse.Namespace) -> dict[str, Any]:
             web_ok = False
         actor = bypass.Actor("bench@master", True, (("master", "bench"),))
         t_end = time.monotonic() + args.minutes * 60
-        grants = scrapes = web_hits = 0
+        grants = scrapes = web_hits = signed_in_hits = sign_ins = page_errors = 0
         next_sample = time.monotonic()
         i = 0
+        # Signed-in traffic: the admin pages with an admin's session, the security page with a
+        # user's; both sign in again (a new session, a new token record) every --resign-s seconds.
+        admin_pages = ["/admin", "/admin/users", "/admin/users?q=u0&page=2", f"/admin/users/{target}",
+                       f"/admin/users/{target}/sessions", "/admin/audit"]
+        drivers: dict[str, LoginDriver] = {}
+        signed_at: dict[str, float] = {}
         try:
             time.sleep(3)
+            for _wait in range(60):  # gunicorn's workers up
+                try:
+                    requests.get(f"{web_url}/healthz", timeout=2)
+                    break
+                except requests.RequestException:
+                    time.sleep(1)
             while time.monotonic() < t_end:
                 # a bypass that ends in ~2 s (granted by a clock 298 s in the past), on a rotating user
                 who = f"u{i % args.users:06d}"
@@ -468,9 +539,34 @@ def part_memory(args: argparse.Namespace) -> dict[str, Any]:
                             web_hits += 1
                         except requests.RequestException:
                             pass
+                if web_ok and procs["web"].poll() is None:
+                    for who, person, paths in (("admin", boss, admin_pages), ("user", alice, ["/security"])):
+                        due = who not in drivers or time.monotonic() - signed_at[who] > args.resign_s
+                        if due and person.code_ready():
+                            try:
+                                drivers[who] = sign_in(args.url, realm, web_url, person, paths[0])
+                                signed_at[who] = time.monotonic()
+                                sign_ins += 1
+                            except (RuntimeError, requests.RequestException) as exc:
+                                page_errors += 1
+                                log(f"sign-in: {exc}")
+                                continue
+                        if who not in drivers:
+                            continue
+                        for path in paths:
+                            try:
+                                r = drivers[who].s.get(web_url + path, timeout=30, allow_redirects=False)
+                                if r.status_code == 200:
+                                    signed_in_hits += 1
+                                else:
+                                    page_errors += 1
+                                    log(f"{path}: HTTP {r.status_code}")
+                            except requests.RequestException as exc:
+                                page_errors += 1
+                                log(f"{path}: {exc}")
                 if time.monotonic() >= next_sample:
                     sample: dict[str, Any] = {"t_s": round(args.minutes * 60 - (t_end - time.monotonic())),
-                                              "grants": grants}
+                                              "grants": grants, "signed_in_hits": signed_in_hits}
                     if procs["sync_watch"].poll() is None:
                         sample["sync_watch_kb"] = rss_kb(procs["sync_watch"].pid)
                     if web_ok and procs["web"].poll() is None:
@@ -494,15 +590,34 @@ def part_memory(args: argparse.Namespace) -> dict[str, Any]:
                 except subprocess.TimeoutExpired:
                     p.kill()
             secret_file.unlink(missing_ok=True)
-        out.update({"grants": grants, "scrapes": scrapes, "web_hits": web_hits, "web_started": web_ok,
+        out.update({"grants": grants, "scrapes": scrapes, "web_hits": web_hits, "signed_in_hits": signed_in_hits,
+                    "sign_ins": sign_ins, "page_errors": page_errors, "web_started": web_ok,
                     "web_exit": procs["web"].returncode if "web" in procs else None})
     first, last = out["samples"][0], out["samples"][-1]
-    print(f"\nRSS after {last['t_s']} s of traffic ({grants} grants/expiries, {scrapes} scrapes, {web_hits} web hits)")
+    print(f"\nRSS after {last['t_s']} s of traffic ({grants} grants/expiries, {scrapes} scrapes, {web_hits} "
+          f"unauthenticated web hits, {signed_in_hits} signed-in page views, {sign_ins} sign-ins, "
+          f"{page_errors} page errors)")
+    half = [x for x in out["samples"] if x["t_s"] >= last["t_s"] / 2]
     for key in ("sync_watch_kb", "web_kb"):
         if key in last:
+            slope = _slope([(x["t_s"], x[key]) for x in half if key in x])
+            out[f"{key}_slope_kib_per_h_second_half"] = round(slope * 3600, 1)
+            out[f"{key}_slope_kib_per_h_whole"] = round(_slope([(x["t_s"], x[key]) for x in out["samples"]
+                                                                if key in x]) * 3600, 1)
             print(f"{key:<14} start {first.get(key, 0) / 1024:.1f} MiB  end {last[key] / 1024:.1f} MiB  "
-                  f"max {max(s.get(key, 0) for s in out['samples']) / 1024:.1f} MiB")
+                  f"max {max(s.get(key, 0) for s in out['samples']) / 1024:.1f} MiB  "
+                  f"slope (second half) {slope * 3600 / 1024:+.2f} MiB/h")
     return out
+
+
+def _slope(points: list[tuple[float, float]]) -> float:
+    """Least-squares slope (units per second); 0 with fewer than two points."""
+    if len(points) < 2:
+        return 0.0
+    mx = statistics.fmean(p[0] for p in points)
+    my = statistics.fmean(p[1] for p in points)
+    den = sum((p[0] - mx) ** 2 for p in points)
+    return sum((p[0] - mx) * (p[1] - my) for p in points) / den if den else 0.0
 
 
 def main() -> None:
@@ -513,9 +628,6 @@ def main() -> None:
     ap.add_argument("--sizes", default="10000,100000")
     ap.add_argument("--bypassed", type=int, default=1000)
     ap.add_argument("--expired", type=int, default=100)
-    ap.add_argument("--naive-full-max", type=int, default=10_000)
-    ap.add_argument("--sample-points", type=int, default=5)
-    ap.add_argument("--sample-pages-per-point", type=int, default=4)
     ap.add_argument("--users", type=int, default=10_000)
     ap.add_argument("--per-run", type=int, default=1500)
     ap.add_argument("--max-s", type=float, default=60.0)
@@ -523,8 +635,17 @@ def main() -> None:
     ap.add_argument("--minutes", type=float, default=10.0)
     ap.add_argument("--sample-s", type=float, default=30.0)
     ap.add_argument("--pause-s", type=float, default=0.5)
+    ap.add_argument("--resign-s", type=float, default=120.0, help="memory: sign in again this often")
     ap.add_argument("--pg-cluster", default="", help="expiry: also measure without the attribute index "
                     "in this production cluster's PostgreSQL (deploy/local/cluster.sh NAME)")
+    ap.add_argument("--parallel", type=int, default=4, help="expiry: also a pass with this many ends at a "
+                    "time (sync's Options.workers; 1: only the default sequential pass)")
+    ap.add_argument("--reuse-bypasses", action="store_true", help="expiry: the realms hold the bypasses of an "
+                    "earlier run; write only the due ones again")
+    ap.add_argument("--naive-records", action="store_true", help="expiry: the naive scan also reads each "
+                    "user's credentials (where provider mode keeps the record)")
+    ap.add_argument("--realms", default="", help="expiry: realms already seeded (one per size, in order): "
+                    "kept, not deleted")
     ap.add_argument("--tag", default="", help="results go to bench/results/<part><tag>.json")
     ap.add_argument("--note", default="shared Keycloak 26.7.3 (dev mode, H2) on a 2-core machine; other "
                     "developers' tests ran against it at the same time")

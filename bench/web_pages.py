@@ -1,28 +1,34 @@
-"""Benchmark (not a test): the admin pages on a 10,000-user realm.
+"""Benchmark (not a test): the admin pages on a large realm, this tree side by side with an older one.
 
-The users list page (a search that matches many users) and one user's page, 200 requests each,
-sequential, from one signed-in admin; p50/p95 latency and Keycloak calls per page (the app's
-X-Keycloak-Calls header, counted by the adapter). Loopback only.
+The overview, the users list (a search that matches many users, and the first page) and one user's
+page, `--requests` each, sequential, from one signed-in admin per app; p50/p95 latency and Keycloak
+calls per page (the app's X-Keycloak-Calls header, counted by the adapter). With `--before REF`
+the same pages of the app as it was at git commit REF (exported with `git archive`) are measured in
+the same run, against the same realm, request by request interleaved (before, after, after,
+before, ...), so the ratio is not a comparison of two moments of a shared machine. Loopback only.
 
-    python bench/web_pages.py --url http://127.0.0.1:49091 [--users 10000] [--requests 200]
+    python bench/web_pages.py --url http://127.0.0.1:49091 [--users 10000] [--requests 200] [--before REF]
+        [--pages overview,users-search,users-first,user] [--tag -10k]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import socket
 import statistics
 import subprocess
 import sys
+import tarfile
 import tempfile
-import threading
 import time
 import uuid
 from datetime import UTC, datetime
+from io import BytesIO
 from pathlib import Path
 
 import pyotp
-from werkzeug.serving import make_server
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -30,10 +36,24 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from scale import seed
 from twostep.keycloak_adapter import KeycloakClient
 from twostep.otp_credential import new_totp_secret, otp_credential_representation
+from twostep.policy import utc_iso
 from twostep.settings import Settings
-from twostep.web.app import WebConfig, create_app
 
 from tests.support.login import LoginDriver
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = Path(__file__).parent / "results"
+# One web app in its own process, importing `twostep` from the tree on its PYTHONPATH.
+SERVE = """
+import sys
+from werkzeug.serving import make_server
+from twostep.settings import Settings
+from twostep.web.app import WebConfig, create_app
+url, realm, port, secret, tokens, audit = sys.argv[1:7]
+app = create_app(Settings(url=url, realm=realm, audit_file=audit),
+                 WebConfig(public_url="http://127.0.0.1:" + port, client_secret=secret, token_dir=tokens))
+make_server("127.0.0.1", int(port), app, threaded=True).serve_forever()
+"""
 
 
 def free_port() -> int:
@@ -47,67 +67,137 @@ def pct(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
+def export_tree(ref: str, dest: Path) -> Path:
+    """plugin/ of commit `ref`, unpacked under dest (no worktree, nothing checked out here)."""
+    data = subprocess.run(["git", "-C", str(ROOT), "archive", ref, "plugin"], check=True, capture_output=True).stdout
+    with tarfile.open(fileobj=BytesIO(data)) as tar:
+        tar.extractall(dest, filter="data")
+    return dest / "plugin"
+
+
+def make_admin(kc: KeycloakClient, name: str) -> tuple[str, str]:
+    secret = new_totp_secret()
+    uid = kc.created_id(kc.post("/users", {
+        "username": name, "enabled": True, "email": f"{name}@bench.test", "firstName": "B",
+        "lastName": "A", "credentials": [{"type": "password", "value": "bench-pass", "temporary": False},
+                                         otp_credential_representation(secret, "phone")]}, "admin"))
+    rm = kc.find_client("realm-management")
+    assert rm is not None
+    kc.add_user_client_roles(uid, rm["id"], [r for r in kc.client_roles(rm["id"]) if r["name"] == "realm-admin"])
+    return name, secret
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--url", default="http://127.0.0.1:49091")
     ap.add_argument("--users", type=int, default=10_000)
     ap.add_argument("--requests", type=int, default=200)
+    ap.add_argument("--overview-requests", type=int, default=20,
+                    help="the old overview scans up to 500 users per view: fewer requests for it")
+    ap.add_argument("--before", default="", help="git commit whose app is measured side by side")
+    ap.add_argument("--pages", default="overview,users-search,users-first,user")
+    ap.add_argument("--sync", action="store_true", help="run one `twostep sync` pass first (overview summary)")
+    ap.add_argument("--tag", default="")
     args = ap.parse_args()
+    if not args.url.startswith(("http://127.0.0.1", "http://localhost")):
+        sys.exit("loopback only")
     realm = "benchweb-" + uuid.uuid4().hex[:8]
-    port = free_port()
-    web_url = f"http://127.0.0.1:{port}"
-    settings = Settings(url=args.url, realm=realm, admin_username="admin", admin_password="admin", timeout=120)
+    settings = Settings(url=args.url, realm=realm, admin_username="admin", admin_password="admin", timeout=300)
     master = KeycloakClient(settings, "master")
     master.request("POST", "", what="create realm", body={"realm": realm, "enabled": True}, realm_level=False)
     tmp = Path(tempfile.mkdtemp())
+    trees = {"after": ROOT / "plugin"}
+    if args.before:
+        trees = {"before": export_tree(args.before, tmp / "before"), **trees}
+    ports = {name: free_port() for name in trees}
     env = {"TWOSTEP_URL": args.url, "TWOSTEP_ADMIN_USERNAME": "admin", "TWOSTEP_ADMIN_PASSWORD": "admin",
            "TWOSTEP_REALM": realm, "PATH": "/usr/bin:/bin"}
+    procs: list[subprocess.Popen[bytes]] = []
+    out: dict[str, object] = {"users": args.users, "requests": args.requests, "before": args.before,
+                              "started": utc_iso(datetime.now(UTC)), "keycloak": args.url, "pages": {}}
     try:
-        subprocess.run([sys.executable, "-m", "twostep", "setup", "--no-service-client", "--enforce", "none",
-                        "--web-url", web_url, "--web-secret-file", str(tmp / "secret")],
+        first_url = f"http://127.0.0.1:{next(iter(ports.values()))}"
+        subprocess.run([sys.executable, "-m", "twostep", "setup", "--no-service-client", "--enforce", "all",
+                        "--backup-codes", "offered", "--web-url", first_url, "--web-secret-file", str(tmp / "secret")],
                        env=env, check=True, capture_output=True)
         kc = KeycloakClient(settings)
+        web = kc.find_client("twostep-web")
+        assert web is not None
+        # Every app of the run signs in through the same client: each one's callback is allowed.
+        urls = [f"http://127.0.0.1:{p}" for p in ports.values()]
+        web["redirectUris"] = [u + "/auth/callback" for u in urls]
+        web["webOrigins"] = urls
+        web.setdefault("attributes", {})["post.logout.redirect.uris"] = "##".join(u + "/" for u in urls)
+        kc.put(f"/clients/{web['id']}", web, "web client redirect URIs")
+        t0 = time.monotonic()
         seed(kc, args.users, 100, 0, datetime.now(UTC))
-        secret = new_totp_secret()
-        uid = kc.created_id(kc.post("/users", {
-            "username": "bench-admin", "enabled": True, "email": "bench-admin@bench.test", "firstName": "B",
-            "lastName": "A", "credentials": [{"type": "password", "value": "bench-pass", "temporary": False},
-                                             otp_credential_representation(secret, "phone")]}, "admin"))
-        rm = kc.find_client("realm-management")
-        assert rm is not None
-        kc.add_user_client_roles(uid, rm["id"], [r for r in kc.client_roles(rm["id"]) if r["name"] == "realm-admin"])
+        out["seed_s"] = round(time.monotonic() - t0, 1)
+        admins = {name: make_admin(kc, f"bench-admin-{name}") for name in trees}
         target = kc.find_users(username="u000042", exact="true")[0]["id"]
-
-        app = create_app(Settings(url=args.url, realm=realm, audit_file=str(tmp / "audit.jsonl")),
-                         WebConfig(public_url=web_url, client_secret=(tmp / "secret").read_text().strip(),
-                                   token_dir=str(tmp / "tokens")))
-        server = make_server("127.0.0.1", port, app, threaded=True)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-
-        d = LoginDriver(args.url, realm, client_id="twostep-web")
-        d.open_url(f"{web_url}/auth/login?next=/admin/users")
-        d.submit({"username": "bench-admin", "password": "bench-pass"})
-        d.submit({"otp": pyotp.TOTP(secret).now()})
+        if args.sync:
+            t0 = time.monotonic()
+            subprocess.run([sys.executable, "-m", "twostep", "sync"], env={**env, "PYTHONPATH": str(ROOT / "plugin")},
+                           check=True, capture_output=True)
+            out["sync_pass_s"] = round(time.monotonic() - t0, 1)
+        secret = (tmp / "secret").read_text().strip()
+        drivers = {}
+        for name, tree in trees.items():
+            port = ports[name]
+            procs.append(subprocess.Popen(
+                [sys.executable, "-c", SERVE, args.url, realm, str(port), secret, str(tmp / f"tokens-{name}"),
+                 str(tmp / "audit.jsonl")], env={**os.environ, "PYTHONPATH": str(tree)}))
+            web_url = f"http://127.0.0.1:{port}"
+            for _ in range(60):
+                try:
+                    LoginDriver(args.url, realm).s.get(web_url + "/healthz", timeout=2)
+                    break
+                except Exception:  # not listening yet
+                    time.sleep(0.5)
+            user, totp = admins[name]
+            d = LoginDriver(args.url, realm, client_id="twostep-web")
+            d.open_url(f"{web_url}/auth/login?next=/admin/users")
+            d.submit({"username": user, "password": "bench-pass"})
+            page = d.submit({"otp": pyotp.TOTP(totp).now()})
+            assert page.url.startswith(web_url), page.summary()
+            drivers[name] = (d, web_url)
+        all_pages = {"overview": ("overview", "/admin"),
+                     "users-search": ("users list (search 'u0', page 3)", "/admin/users?q=u0&page=3"),
+                     "users-first": ("users list (first page)", "/admin/users"),
+                     "user": ("one user", f"/admin/users/{target}")}
         rows = []
-        for name, path in (("users list (search 'u0', page 3)", "/admin/users?q=u0&page=3"),
-                           ("users list (first page)", "/admin/users"),
-                           ("one user", f"/admin/users/{target}")):
-            times, calls = [], set()
-            for _ in range(args.requests):
-                t0 = time.perf_counter()
-                r = d.s.get(web_url + path, allow_redirects=False, timeout=60)
-                times.append((time.perf_counter() - t0) * 1000)
-                assert r.status_code == 200, (path, r.status_code)
-                calls.add(r.headers.get("X-Keycloak-Calls"))
-            rows.append((name, statistics.median(times), pct(times, 95), ",".join(sorted(c or "?" for c in calls))))
-        server.shutdown()
-        print(f"\nadmin pages on a {args.users}-user realm, {args.requests} sequential requests each "
-              f"(Keycloak {args.url}, 2 cores shared with Keycloak)")
-        print(f"{'page':38} {'p50 ms':>8} {'p95 ms':>8} {'Keycloak calls':>15}")
-        for name, p50, p95, calls_s in rows:
-            print(f"{name:38} {p50:8.1f} {p95:8.1f} {calls_s:>15}")
+        for key in args.pages.split(","):
+            label, path = all_pages[key]
+            times: dict[str, list[float]] = {n: [] for n in trees}
+            calls: dict[str, set[str]] = {n: set() for n in trees}
+            order = list(trees)
+            n = args.overview_requests if key == "overview" else args.requests
+            for i in range(n):
+                for name in (order if i % 2 == 0 else list(reversed(order))):
+                    d, web_url = drivers[name]
+                    t0 = time.perf_counter()
+                    r = d.s.get(web_url + path, allow_redirects=False, timeout=600)
+                    times[name].append((time.perf_counter() - t0) * 1000)
+                    assert r.status_code == 200, (name, path, r.status_code)
+                    calls[name].add(r.headers.get("X-Keycloak-Calls") or "?")
+            for name in trees:
+                row = {"page": label, "app": name, "n": n, "p50_ms": round(statistics.median(times[name]), 1),
+                       "p95_ms": round(pct(times[name], 95), 1), "calls": sorted(calls[name], key=int)}
+                rows.append(row)
+        out["pages"] = rows
+        print(f"\nadmin pages on a {args.users}-user realm, {args.requests} sequential requests each, interleaved "
+              f"(Keycloak {args.url}; before = {args.before or '-'})")
+        print(f"{'page':36} {'app':7} {'n':>4} {'p50 ms':>8} {'p95 ms':>8} {'Keycloak calls':>15}")
+        for row in rows:
+            print(f"{row['page']:36} {row['app']:7} {row['n']:4} {row['p50_ms']:8.1f} {row['p95_ms']:8.1f} "
+                  f"{','.join(row['calls']):>15}")
     finally:
+        for p in procs:
+            p.terminate()
+            p.wait(timeout=20)
         master.request("DELETE", f"/{realm}", what="delete realm", realm_level=False)
+        out["finished"] = utc_iso(datetime.now(UTC))
+        RESULTS.mkdir(exist_ok=True)
+        (RESULTS / f"web_pages{args.tag}.json").write_text(json.dumps(out, indent=2) + "\n")
 
 
 if __name__ == "__main__":

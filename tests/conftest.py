@@ -89,7 +89,11 @@ class Keycloak:
 
     def env(self, realm: str | None = None, **extra: str) -> dict[str, str]:
         """Environment for running the `twostep` command as the bootstrap admin."""
-        env = {k: v for k, v in os.environ.items() if not k.startswith("TWOSTEP_")}
+        # The language of times in text output follows LC_ALL/LANG: fixed to English here so output
+        # checks do not depend on the machine's locale (tests that want another pass --locale or LANG).
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith("TWOSTEP_") and k not in ("LC_ALL", "LC_MESSAGES", "LANG")}
+        env["LANG"] = "C.UTF-8"
         env.update({"TWOSTEP_URL": self.url, "TWOSTEP_ADMIN_USERNAME": self.admin_username,
                     "TWOSTEP_ADMIN_PASSWORD": self.admin_password})
         if realm:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -216,3 +218,108 @@ def test_break_glass_refused_with_service_account(
     )
     assert ok.code == 0, ok.err
     assert record_fields(admin, realm, gina.id)["by"] == "helpdesk (service account twostep-cli)"
+
+
+def _iso(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def _secs(later: datetime, earlier: datetime) -> int:
+    return int((later.replace(microsecond=0) - earlier.replace(microsecond=0)).total_seconds())
+
+
+def _en_left(secs: int) -> str:
+    hours, minutes = divmod(secs // 60, 60)
+    return f"{hours} hours" + (f", {minutes} minute{'s' if minutes != 1 else ''}" if minutes else "")
+
+
+def _de_left(secs: int) -> str:
+    hours, minutes = divmod(secs // 60, 60)
+    return f"{hours} Stunden" + (f", {minutes} Minute{'n' if minutes != 1 else ''}" if minutes else "")
+
+
+def _ru_unit(n: int, one: str, few: str, many: str) -> str:
+    if n % 10 == 1 and n % 100 != 11:
+        return f"{n} {one}"
+    if n % 10 in (2, 3, 4) and n % 100 not in (12, 13, 14):
+        return f"{n} {few}"
+    return f"{n} {many}"
+
+
+def _ru_left(secs: int) -> str:
+    hours, minutes = divmod(secs // 60, 60)
+    return " ".join([_ru_unit(hours, "час", "часа", "часов")]
+                    + ([_ru_unit(minutes, "минута", "минуты", "минут")] if minutes else []))
+
+
+def test_text_output_has_friendly_times_and_json_keeps_iso(  # type: ignore[no-untyped-def]
+    twostep, make_user, admin: Admin, realm: str
+) -> None:
+    """`bypass list/show` and `otp list` word their times in --locale / $LANG (default en); --json
+    keeps ISO-8601. The clock of the CLI is the real one: the text is checked against every value the
+    seconds between before and after the command allow."""
+    _setup(twostep)
+    dora = make_user("dora", otp=True)
+    done = twostep("bypass", "grant", "dora", "--for", "8h", "--reason", "lost phone")
+    assert done.code == 0, done.err
+    rec = record_fields(admin, realm, dora.id)
+    until, granted = _iso(rec["until"]), _iso(rec["granted_at"])
+    tag = "today" if until.date() == granted.date() else "tomorrow"
+    assert done.out.splitlines()[0] in {
+        f"done: set the bypass marker on dora until {until:%H:%M} UTC {tag}, {left} left"
+        for left in ("8 hours", "7 hours, 59 minutes")}, done.out
+
+    listed = json.loads(twostep("bypass", "list", "--json").out)
+    assert [(r["username"], r["until"]) for r in listed["bypasses"]] == [("dora", rec["until"])]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", listed["now"])
+    shown = json.loads(twostep("bypass", "show", "dora", "--json", "--locale", "ru").out)
+    assert shown["until"] == rec["until"] and shown["granted_at"] == rec["granted_at"]
+
+    def run(*args: str, env: dict[str, str] | None = None) -> tuple[str, list[datetime]]:
+        before = datetime.now(UTC)
+        r = twostep(*args, env=env)
+        assert r.code == 0, r.err
+        after = datetime.now(UTC)
+        return r.out, [before + timedelta(seconds=s) for s in range(_secs(after, before) + 2)]
+
+    def day(ts: datetime, now: datetime, words: tuple[str, str, str]) -> str:
+        return words[(ts.date() - now.date()).days + 1]
+
+    out, nows = run("bypass", "list")
+    assert out.strip() in {
+        f"dora  until {until:%H:%M} UTC {day(until, n, ('yesterday', 'today', 'tomorrow'))}, "
+        f"{_en_left(_secs(until, n))} left  by admin@master  reason: lost phone" for n in nows}, out
+
+    out, nows = run("bypass", "list", env={"LANG": "de_DE.UTF-8"})
+    assert out.strip() in {
+        f"dora  bis {day(until, n, ('gestern', 'heute', 'morgen'))} {until:%H:%M} UTC, "
+        f"noch {_de_left(_secs(until, n))}"
+        f"  by admin@master  reason: lost phone" for n in nows}, out
+
+    out, nows = run("bypass", "show", "dora", "--locale", "ru")
+    lines = out.splitlines()
+    assert lines[2] in {f"until: до {until:%H:%M} UTC {day(until, n, ('вчера', 'сегодня', 'завтра'))}, "
+                        f"осталось: {_ru_left(_secs(until, n))}" for n in nows}, lines
+    assert lines[3] in {f"time left: {_ru_left(_secs(until, n))}" for n in nows}, lines
+    assert lines[5] in {f"granted at: {day(granted, n, ('вчера', 'сегодня', 'завтра'))} в {granted:%H:%M} UTC, "
+                        + _ru_unit(_secs(n, granted), "секунду", "секунды", "секунд") + " назад"
+                        for n in nows if _secs(n, granted) < 60}, lines
+
+    [otp] = [c for c in admin.get(f"/{realm}/users/{dora.id}/credentials") if c["type"] == "otp"]
+    created = datetime.fromtimestamp(otp["createdDate"] // 1000, UTC)
+    out, nows = run("otp", "list", "dora", env={"TWOSTEP_LOCALE": "en"})
+    ago = {_secs(n, created) for n in nows}
+    assert out.splitlines()[1] in {
+        f"  - {otp.get('userLabel') or '(no label)'}  created "
+        f"{day(created, nows[0], ('yesterday', 'today', 'tomorrow'))} {created:%H:%M} UTC, "
+        + (f"{s} seconds ago" if s < 60 else f"{s // 60} minute{'s' if s >= 120 else ''} ago")
+        + f"  id {otp['id']}" for s in ago}, out
+
+    out, nows = run("sync", "--dry-run")
+    summary = out.splitlines()[0]
+    assert any(summary.endswith(f"active bypasses 1, next expiry {day(until, n, ('yesterday', 'today', 'tomorrow'))} "
+                                f"{until:%H:%M} UTC, in {_en_left(_secs(until, n))}") for n in nows), out
+
+    bad = twostep("bypass", "list", "--locale", "fr")
+    assert bad.code == 2 and bad.out == ""
+    assert bad.err == "twostep: error: --locale 'fr' is not supported: use one of en, de, ru\n"

@@ -779,7 +779,7 @@ def source_text() -> str:
 
 
 def test_env_names_are_known_settings() -> None:
-    settings = pytest.importorskip("twostep.settings")
+    from twostep import settings
     known = {settings.ENV_PREFIX + f.upper() for f in settings.Settings.__dataclass_fields__}
     known.add(settings.ENV_PREFIX + "CONFIG")
     # Variables read directly (click envvar=, os.environ) by a command, e.g. the web pages'.

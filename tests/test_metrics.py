@@ -3,6 +3,7 @@ and the most-overdue gauge that tells a stopped sync."""
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -99,7 +100,11 @@ def test_textfile_carries_counters_and_last_success_across_runs(fresh: None, tmp
     metrics.record_error("r", "unavailable")
     metrics.record_failed_pass("r", now=7000.0)
     metrics.SYNC_STATE.clock = lambda: 7000.0
-    metrics.write_textfile(path)
+    umask = os.umask(0o077)  # as under systemd (UMask=0077): node_exporter must still read the file
+    try:
+        metrics.write_textfile(path)
+    finally:
+        os.umask(umask)
     text = Path(path).read_text()
     assert value(text, "twostep_bypass_expired_total", realm="r") == 2, "monotonic across runs"
     assert value(text, "twostep_sync_errors_total", realm="r", kind="unavailable") == 1
@@ -108,7 +113,7 @@ def test_textfile_carries_counters_and_last_success_across_runs(fresh: None, tmp
     assert value(text, "twostep_bypass_most_overdue_seconds", realm="r") == 2000.0
     assert "twostep_keycloak_request_seconds" not in text
     assert oct(Path(path).stat().st_mode & 0o777) == "0o644"
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".twostep-sync.")], "no temp file left"
+    assert [p.name for p in tmp_path.iterdir()] == ["twostep.prom"], "no temp file left"
 
 
 # -- real Keycloak ---------------------------------------------------------------------------------

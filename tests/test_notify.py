@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import email
 import json
+import re
 import socket
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from email.header import decode_header, make_header
 from email.message import Message
 from typing import Any
 
@@ -17,6 +20,8 @@ from twostep.audit import MemorySink
 from twostep.notify import notify_user
 
 from tests.conftest import Admin
+from tests.support.bypass_helpers import audit_events, record_fields
+from tests.support.locale import enable_locales, set_user_locale
 from tests.support.twofactor import kc_client, setup_realm
 
 
@@ -59,7 +64,7 @@ def smtp_sink(admin: Admin, realm: str) -> Iterator[Sink]:
 def body(msg: Message) -> str:
     part = msg.get_payload(decode=True)
     assert isinstance(part, bytes)
-    return part.decode()
+    return part.decode().replace("\r\n", "\n")  # SMTP line ends; the templates' lines are what we check
 
 
 def test_admin_actions_email_the_user_without_secrets(twostep, make_user, smtp_sink: Sink, tmp_path,
@@ -130,7 +135,7 @@ def test_notification_skipped_is_audited(twostep, keycloak, make_user, admin: Ad
 
 
 def test_daily_sync_reminds_users_in_grace_without_a_second_factor(  # type: ignore[no-untyped-def]
-    twostep, make_user, smtp_sink: Sink, tmp_path
+    twostep, make_user, smtp_sink: Sink, tmp_path, admin: Admin, realm: str
 ) -> None:
     setup_realm(twostep, "--enforce", "all", "--grace-days", "7")
     newbie = make_user("newbie")
@@ -145,7 +150,11 @@ def test_daily_sync_reminds_users_in_grace_without_a_second_factor(  # type: ign
     [msg] = smtp_sink.wait(1)
     assert msg["To"] == newbie.username + "@example.test"
     assert msg["Subject"] == "Please set up two-step sign-in for your account"
-    assert "set it up before 20" in body(msg) and "newbie" in body(msg)
+    # The deadline in words, as of the run (7 days of grace from the account's creation moments ago).
+    rep = admin.get(f"/{realm}/users/{newbie.id}")
+    due = datetime.fromtimestamp(rep["createdTimestamp"] / 1000, UTC) + timedelta(days=7)
+    assert (f'your account "newbie" must use two-step sign-in. Please set it up\n'
+            f"by {due:%H:%M} UTC on {due:%b} {due.day}, {due.year}, 6 days, 23 hours left:\n") in body(msg)
     events = [json.loads(line) for line in audit.read_text().splitlines()]
     assert [(e["event"], e["about"], e["outcome"]) for e in events if e["event"] == "notify"] == [
         ("notify", "enroll.reminder", "sent")]
@@ -153,3 +162,59 @@ def test_daily_sync_reminds_users_in_grace_without_a_second_factor(  # type: ign
     assert json.loads(plain.out)["reminded"] == 0 and len(smtp_sink.messages) == 1, "only a run with --remind"
     watch = twostep("sync", "--watch", "--remind")
     assert watch.code == 2 and "--remind goes with --once" in watch.err
+
+
+def subject(msg: Message) -> str:
+    return str(make_header(decode_header(msg["Subject"])))
+
+
+def test_emails_are_in_the_recipients_language_with_friendly_times(  # type: ignore[no-untyped-def]
+    twostep, make_user, smtp_sink: Sink, tmp_path, admin: Admin, realm: str
+) -> None:
+    """The user's `locale` attribute (hans: de), else the realm default (olga: ru), else en (eddy, once
+    the realm has no default); the audit keeps ISO-8601."""
+    setup_realm(twostep)
+    enable_locales(admin, realm, default="ru")
+    hans = make_user("hans", otp=True)
+    set_user_locale(admin, realm, hans.id, "de")
+    olga = make_user("olga", otp=True)
+    audit = tmp_path / "audit.jsonl"
+    env = {"TWOSTEP_AUDIT_FILE": str(audit)}
+    assert twostep("bypass", "grant", "hans", "--for", "8h", "--reason", "Handy verloren", env=env).code == 0
+    assert twostep("bypass", "grant", "olga", "--for", "1d", "--reason", "потеряла телефон", env=env).code == 0
+    admin.put(f"/{realm}", {"internationalizationEnabled": False})
+    ed = make_user("eddy", otp=True)
+    assert twostep("bypass", "grant", "eddy", "--for", "90m", "--reason", "lost phone", env=env).code == 0
+    msgs = {m["To"]: m for m in smtp_sink.wait(3)}
+    assert len(msgs) == 3, list(msgs)
+
+    def times(user_id: str) -> tuple[datetime, datetime]:
+        rec = record_fields(admin, realm, user_id)
+        return (datetime.fromisoformat(rec["granted_at"].replace("Z", "+00:00")),
+                datetime.fromisoformat(rec["until"].replace("Z", "+00:00")))
+
+    granted, until = times(hans.id)
+    de = msgs["hans@example.test"]
+    assert subject(de) == "Die Zwei-Schritt-Anmeldung wurde für Ihr Konto ausgesetzt"
+    tag = "heute" if until.date() == granted.date() else "morgen"
+    assert (f"Zwei-Schritt-Anmeldung für Ihr Konto „hans“\nheute um {granted:%H:%M} UTC ausgesetzt, "
+            f"bis {tag} {until:%H:%M} UTC, noch 8 Stunden.\n") in body(de), body(de)
+    assert "Angegebener Grund: Handy verloren" in body(de)
+
+    granted, until = times(olga.id)
+    ru = msgs["olga@example.test"]
+    assert subject(ru) == "Двухэтапный вход для вашей учётной записи приостановлен"
+    assert (f"Администратор (admin@master) сегодня в {granted:%H:%M} UTC приостановил двухэтапный вход для "
+            f"вашей учётной записи\n«olga»: до {until:%H:%M} UTC завтра, осталось: 1 день.\n") in body(ru), body(ru)
+
+    granted, until = times(ed.id)
+    en = msgs["eddy@example.test"]
+    tag = "today" if until.date() == granted.date() else "tomorrow"
+    assert subject(en) == "Two-step sign-in was paused for your account"
+    assert (f'paused two-step sign-in for your account "eddy"\ntoday at {granted:%H:%M} UTC, '
+            f"until {until:%H:%M} UTC {tag}, 1 hour, 30 minutes left.\n") in body(en), body(en)
+
+    # The audit keeps the machine form.
+    grants = audit_events(audit, "bypass.grant")
+    assert [g["until"] for g in grants] == [record_fields(admin, realm, u.id)["until"] for u in (hans, olga, ed)]
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", g["until"]) for g in grants)

@@ -9,6 +9,7 @@ Run: `python -m pytest -m production` (the harness starts PostgreSQL and both no
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import threading
@@ -217,7 +218,11 @@ def test_admin_pages_on_node2_show_what_the_cli_did_through_node1(
     d = web2.sign_in(boss, f"/admin/users/{eve.id}")  # the sign-in itself runs on node 2
     page = d.page
     assert page is not None and page.status == 200, page.summary()
-    assert "Active until" in page.text and "ticket 4711 via node 1" in page.text, page.text[:2000]
+    # The end of the bypass in words (a 2 h grant, read moments later), the ISO time in the attribute.
+    assert re.search(r'<p class="warn">Active <time datetime="\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ" lang="en">until '
+                     r"\d\d:\d\d UTC (today|tomorrow), (1 hour, 59 minutes|2 hours) left</time></p>", page.text), \
+        page.text[:2000]
+    assert "ticket 4711 via node 1" in page.text, page.text[:2000]
     overview = d.open_url(web2.url + "/admin")
     assert overview.status == 200
     assert '<div class="mute">Bypassed now</div><div class="stat">1</div>' in overview.text
@@ -225,4 +230,4 @@ def test_admin_pages_on_node2_show_what_the_cli_did_through_node1(
     rv = cli(keycloak, realm, "bypass", "revoke", "eve", "--reason", "done")
     assert rv.code == 0, rv.err
     again = d.open_url(f"{web2.url}/admin/users/{eve.id}")
-    assert "Active until" not in again.text and "ticket 4711 via node 1" not in again.text
+    assert '<p class="warn">Active ' not in again.text and "ticket 4711 via node 1" not in again.text

@@ -1,6 +1,7 @@
 """The audit trail: one JSON line per 2FA event (who, whom, what, when, until, why, outcome).
 
-Events never carry a secret: the sink drops any field whose name says it is one, as a last guard.
+Events never carry a secret: the sink drops any field whose name says it is one (`redact.py`, the
+same rule as the logs), as a last guard.
 """
 
 from __future__ import annotations
@@ -14,18 +15,11 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from .policy import utc_iso
-
-_SECRET_WORDS = ("secret", "code", "password", "seed", "token")
-_ALLOWED = {"codes_count", "codes_remaining"}
+from .redact import scrub
 
 
 class AuditSink(Protocol):
     def write(self, event: dict[str, Any]) -> None: ...
-
-
-def _scrub(event: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in event.items()
-            if k in _ALLOWED or not any(w in k.lower() for w in _SECRET_WORDS)}
 
 
 @dataclass
@@ -38,7 +32,7 @@ class StreamSink:
 
     def write(self, event: dict[str, Any]) -> None:
         out = self.stream or sys.stderr
-        out.write(json.dumps(_scrub(event), sort_keys=True, default=str) + "\n")
+        out.write(json.dumps(scrub(event), sort_keys=True, default=str) + "\n")
         out.flush()
 
 
@@ -51,7 +45,7 @@ class FileSink:
         self.path = path
 
     def write(self, event: dict[str, Any]) -> None:
-        line = (json.dumps(_scrub(event), sort_keys=True, default=str) + "\n").encode()
+        line = (json.dumps(scrub(event), sort_keys=True, default=str) + "\n").encode()
         with self._lock:
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
             try:
@@ -65,7 +59,7 @@ class MemorySink:
     events: list[dict[str, Any]]
 
     def write(self, event: dict[str, Any]) -> None:
-        self.events.append(_scrub(event))
+        self.events.append(scrub(event))
 
 
 def sink_for(audit_file: str | None, stream: Any = None) -> AuditSink:

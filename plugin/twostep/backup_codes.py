@@ -19,7 +19,8 @@ from .enforcement import user_in_scope
 from .errors import InvalidInput, KeycloakUnavailable, NotFound
 from .keycloak_adapter import JSON, KeycloakClient
 from .notify import notify_user
-from .policy import CODES_ATTRS, CODES_PROVENANCE_CREDENTIAL, POLICY_ATTR, RealmPolicy, utc_iso
+from .policy import CODES_ATTRS, CODES_PROVENANCE_CREDENTIAL, RealmPolicy, utc_iso
+from .realm_policy import read_policy
 from .records import STORE_CREDENTIAL_NAME, store_for
 
 CODES_BY, CODES_AT = CODES_ATTRS
@@ -86,11 +87,10 @@ def in_scope(kc: KeycloakClient, user: JSON, policy: RealmPolicy) -> bool:
 
 def realm_policy(kc: KeycloakClient) -> RealmPolicy:
     """The realm's two-step policy; an error when the realm was never set up."""
-    attrs = kc.get_realm().get("attributes") or {}
-    if not attrs.get(POLICY_ATTR):
+    reading = read_policy(kc)
+    if not reading.present:
         raise InvalidInput(f"realm {kc.realm!r} is not under the two-step policy; run `twostep setup` first")
-    policy, _intact = RealmPolicy.effective(attrs)
-    return policy
+    return reading.policy
 
 
 def check_eligible(kc: KeycloakClient, user: JSON, creds: list[JSON]) -> None:

@@ -12,22 +12,58 @@ attributes read by the flow's attribute condition. The record's marker has three
 
 from __future__ import annotations
 
-import getpass
-import hashlib
-import importlib
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from . import bypass_index
+
+# Who is acting, and the lease lock: actor.py and lock.py (re-exported for callers of bypass.*).
+from .actor import Actor as Actor
+from .actor import acting_person as acting_person
+from .actor import actor_from_settings as actor_from_settings
+from .actor import is_self as is_self
 from .audit import AuditSink, event
 from .clock import Clock
 from .enforcement import CONFIGURE_TOTP
-from .errors import Conflict, Forbidden, InvalidInput, KeycloakUnavailable, NotFound, TwostepError
-from .keycloak_adapter import JSON, KeycloakClient, q
-from .policy import BYPASS_VALUE, HARD_BYPASS_MAX_S, RealmPolicy, parse_iso, utc_iso
-from .records import ENDING_VALUE, CredentialStore, Record, RecordStore, store_for
+from .errors import Conflict, Forbidden, InvalidInput, NotFound, TwostepError
+from .keycloak_adapter import JSON, KeycloakClient
+from .lock import (
+    LOCK_GENERATIONS as LOCK_GENERATIONS,
+)
+from .lock import (
+    LOCK_PREFIX as LOCK_PREFIX,
+)
+from .lock import (
+    MIN_SWEEP_LEASE_S as MIN_SWEEP_LEASE_S,
+)
+from .lock import (
+    Lock as Lock,
+)
+from .lock import (
+    _acquire as _acquire,
+)
+from .lock import (
+    acquire_lock as acquire_lock,
+)
+from .lock import (
+    lease_end as lease_end,
+)
+from .lock import (
+    lease_seconds as lease_seconds,
+)
+from .lock import (
+    release_lock as release_lock,
+)
+from .lock import (
+    sweep_stale_locks as sweep_stale_locks,
+)
+from .lock import (
+    user_lock_key as user_lock_key,
+)
+from .notify import EMAIL, Notifier
+from .policy import BYPASS_CREDENTIAL, BYPASS_VALUE, HARD_BYPASS_MAX_S, RealmPolicy, parse_iso, utc_iso
+from .records import ENDING_VALUE, CredentialStore, Record, RecordStore, parse_time, store_for
 from .settings import Settings
 from .users import resolve_user
 
@@ -36,99 +72,6 @@ PRESETS = ("1h", "8h", "1d", "3d", "7d")
 # Sessions whose start lies this far around the bypass window are counted as opened during it
 # (our clock and Keycloak's may differ a little; ending one session too many is the safe side).
 SESSION_SKEW_MS = 5_000
-LOCK_PREFIX = "twostep-lock-"
-LOCK_GENERATIONS = 6
-# The sweep holds a stale chain only for the moment it takes to delete it.
-MIN_SWEEP_LEASE_S = 30.0
-
-
-# -- who is acting -----------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Actor:
-    """The person (or job) behind the credentials, for the audit and the self-bypass rule.
-
-    identities: (realm, lower-cased username or e-mail) pairs naming the person at the keyboard.
-    operator: the credentials are the bootstrap admin of the master realm (server-side operator
-    credentials); only those may use --break-glass.
-    user_ids: the target realm's users the person is (resolved from the identities): the self-bypass
-    rule compares these ids, so another spelling (e-mail for username, other case) or an operator
-    signed in to the master realm who also has an account in the realm is still "yourself".
-    credential: what signed in, for the audit: "service account <client>" (a shared secret: the
-    name is what the caller said) or "person <user>@<realm>"."""
-
-    name: str
-    operator: bool
-    identities: tuple[tuple[str, str], ...]
-    user_ids: frozenset[str] = frozenset()
-    credential: str = "person"
-
-
-def actor_from_settings(settings: Settings, realm: str) -> Actor:
-    if settings.uses_service_account:
-        who = settings.actor or _os_user()
-        return Actor(f"{who} (service account {settings.client_id})", False, ((realm, who.lower()),),
-                     credential=f"service account {settings.client_id}")
-    admin = settings.admin_username or "?"
-    ids = [(settings.admin_realm, admin.lower())]
-    name = f"{admin}@{settings.admin_realm}"
-    if settings.actor:
-        ids.append((realm, settings.actor.lower()))
-        name += f" for {settings.actor}"
-    return Actor(name, settings.admin_realm == "master" and bool(settings.admin_password), tuple(ids),
-                 credential=f"person {admin}@{settings.admin_realm}")
-
-
-def acting_person(kc: KeycloakClient, settings: Settings) -> Actor:
-    """The actor of a bypass change made through the CLI. With the shared service account the person
-    must be named (TWOSTEP_ACTOR, `actor` in the file, or --actor): the secret says nothing about who
-    holds it. The named person, and a bootstrap admin under their username and e-mail, are resolved to
-    users of the target realm, so the self-bypass rule compares ids."""
-    if settings.uses_service_account and not (settings.actor or "").strip():
-        raise InvalidInput(f"the service account {settings.client_id} is shared: name the person acting "
-                           "(--actor NAME or TWOSTEP_ACTOR); it is recorded in the audit and checked "
-                           "against the user")
-    actor = actor_from_settings(settings, kc.realm)
-    names = {n for _r, n in actor.identities}
-    if not settings.uses_service_account and settings.admin_username:
-        names |= _admin_emails(kc, settings)
-    ids: set[str] = set()
-    for n in sorted(names):
-        ids |= _users_named(kc, n)
-    return Actor(actor.name, actor.operator, actor.identities + tuple((kc.realm, n) for n in sorted(names)),
-                 frozenset(ids), actor.credential)
-
-
-def _admin_emails(kc: KeycloakClient, settings: Settings) -> set[str]:
-    """The e-mail of the signed-in admin in their own realm (an operator's account in the target
-    realm often shares only the e-mail). Not readable: the username alone is compared."""
-    try:
-        rows = kc.request("GET", f"/{q(settings.admin_realm)}/users", what="the signed-in admin",
-                          params={"username": settings.admin_username, "exact": "true"}, realm_level=False).json()
-    except TwostepError:
-        return set()
-    return {str(r.get("email")).lower() for r in rows or [] if r.get("email")}
-
-
-def _users_named(kc: KeycloakClient, name: str) -> set[str]:
-    found = {str(u["id"]) for u in kc.find_users(username=name, exact="true", briefRepresentation="true")}
-    if "@" in name:
-        found |= {str(u["id"]) for u in kc.find_users(email=name, exact="true", briefRepresentation="true")}
-    return found
-
-
-def _os_user() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"
-
-
-def is_self(actor: Actor, realm: str, user: JSON) -> bool:
-    if str(user.get("id") or "") in actor.user_ids:
-        return True
-    names = {str(user.get("username") or "").lower(), str(user.get("email") or "").lower()} - {""}
-    return any(r == realm and n in names for r, n in actor.identities)
 
 
 # -- validation (pure) ------------------------------------------------------------------------------
@@ -298,18 +241,10 @@ def _write_grant(kc: KeycloakClient, store: RecordStore, user: JSON, rec: Record
 
 
 def notify_on_grant(kc: KeycloakClient, user: JSON, kind: str, details: dict[str, Any], audit: AuditSink,
-                    actor: Actor, now: datetime) -> str:
-    """Hook for the notification module (plugin/twostep/notify.py, another developer's): e-mail the user
-    that a bypass was granted. A no-op until that module exists; a failure never undoes the grant."""
+                    actor: Actor, now: datetime, notifier: Notifier = EMAIL) -> str:
+    """E-mail the user that a bypass was granted; a failure never undoes the grant."""
     try:
-        notify = importlib.import_module("twostep.notify")
-    except ImportError:
-        return "skipped: no notification module"
-    fn = getattr(notify, "notify_user", None)
-    if fn is None:
-        return "skipped: no notification module"
-    try:
-        return str(fn(kc, user, kind, details, audit, actor.name, now))
+        return notifier.notify(kc, user, kind, details, audit, actor.name, now)
     except (TwostepError, OSError, KeyError) as exc:
         return f"failed: {exc}"
 
@@ -332,113 +267,6 @@ class EndPlan:
 def still_applies(plan: EndPlan, rec: Record) -> bool:
     """The user is still in the state the plan was made for (else another run or an admin acted)."""
     return rec.marker not in (None, ENDING_VALUE) and rec.lock_key() == plan.lock_key
-
-
-@dataclass
-class Lock:
-    names: list[str]
-    acquired: float
-    lease_s: float
-
-    def time_left(self) -> float:
-        return self.lease_s - (time.monotonic() - self.acquired)
-
-
-def lease_seconds(settings: Settings) -> float:
-    # A request may be retried (see the adapter): 4 timeouts and a margin bound one decisive write.
-    return 4 * settings.timeout + 5
-
-
-def user_lock_key(user_id: str) -> str:
-    """Grant, extend, revoke and expiry of one user's bypass all take this one lock."""
-    return f"user|{user_id}"
-
-
-def acquire_lock(kc: KeycloakClient, key: str, lease_s: float) -> Lock | None:
-    """Keycloak has no compare-and-set, but realm role names are unique: creating the role
-    `twostep-lock-<hash>-<generation>` succeeds for exactly one caller. A lock whose lease is over
-    (its holder died or lost Keycloak) is taken over by creating the next generation, which again
-    only one caller can do. None: another run holds it."""
-    return _acquire(kc, hashlib.sha256(key.encode()).hexdigest()[:24], lease_s, time.time)
-
-
-def _acquire(kc: KeycloakClient, digest: str, lease_s: float, wall: Callable[[], float]) -> Lock | None:
-    names: list[str] = []
-    for gen in range(1, LOCK_GENERATIONS + 1):
-        name = f"{LOCK_PREFIX}{digest}-{gen}"
-        names.append(name)
-        start = time.monotonic()
-        try:
-            kc.create_role(name, f"twostep sync lock; lease until {wall() + lease_s:.3f}")
-            return Lock(names, start, lease_s)
-        except KeycloakUnavailable as outage:
-            # Two creates of one name at the same instant: Keycloak on H2 answers the loser with a
-            # 500 (the unique constraint), not a 409. When the role now exists, that was a lost race.
-            try:
-                kc.get_role(name)
-            except NotFound:
-                raise outage from None
-            return None  # taken (or, at worst, ours: its lease runs out and the sweep removes it)
-        except Conflict:
-            try:
-                desc = str(kc.get_role(name).get("description") or "")
-            except NotFound:
-                return None  # released between our create and read: the holder finished
-            if wall() < lease_end(desc):
-                return None
-    return None
-
-
-def lease_end(description: str) -> float:
-    """The lease end a lock role carries (epoch seconds); 0 when unreadable (a lock no one can
-    honour is over)."""
-    try:
-        return float(description.rsplit(" ", 1)[-1])
-    except ValueError:
-        return 0.0
-
-
-def sweep_stale_locks(kc: KeycloakClient, now: datetime) -> list[str]:
-    """Remove the lock roles whose lease is over at `now` (a run killed while holding one leaves it
-    behind; it would only be taken over the next time that user's bypass changes, and a chain of
-    LOCK_GENERATIONS stale ones would block that user for good). The removal follows the lock's own
-    rule: a stale chain is taken over (creating the next generation, which only one caller can do)
-    and released, so a holder that took it over a moment ago is never robbed. Returns the names removed."""
-    chains: dict[str, list[JSON]] = {}
-    for role in kc.roles_named(LOCK_PREFIX):
-        name = str(role.get("name") or "")
-        digest, _, gen = name[len(LOCK_PREFIX):].rpartition("-")
-        if name.startswith(LOCK_PREFIX) and digest and gen.isdigit():
-            chains.setdefault(digest, []).append(role)
-    removed: list[str] = []
-    at = now.timestamp()
-    for digest, roles in sorted(chains.items()):
-        if any(at < lease_end(str(r.get("description") or "")) for r in roles):
-            continue  # someone holds it (or took it over): theirs to release
-        lock = _acquire(kc, digest, MIN_SWEEP_LEASE_S, lambda: at)
-        if lock is not None:
-            release_lock(kc, lock)
-            found = {str(r.get("name")) for r in roles}
-            removed.extend(n for n in lock.names if n in found)  # not the generation the sweep made
-        elif len(roles) >= LOCK_GENERATIONS:
-            # Every generation stale: no one can take it over any more, so nothing can race this.
-            for name in sorted((str(r["name"]) for r in roles), reverse=True):
-                try:
-                    kc.delete_role(name)
-                    removed.append(name)
-                except NotFound:
-                    pass
-    return removed
-
-
-def release_lock(kc: KeycloakClient, lock: Lock) -> None:
-    for name in lock.names:
-        try:
-            kc.delete_role(name)
-        except NotFound:
-            pass
-        except TwostepError:
-            return  # a lease runs out by itself
 
 
 def end_bypass(kc: KeycloakClient, plan: EndPlan, now: datetime, audit: AuditSink, actor: str,
@@ -522,6 +350,92 @@ def finish(kc: KeycloakClient, user_id: str, end_sessions: bool = True, store: R
     return ended
 
 
+AUDIT_ACTION = {"revoke": "bypass.revoke", "expire": "bypass.expire", "end_early": "bypass.end_early",
+                "drift": "drift.repair"}
+
+
+def end_indexed(kc: KeycloakClient, entry: bypass_index.Entry, kind: str, why: str, now: datetime,
+                audit: AuditSink, actor: str, *, sessions: str = "all", require_device: bool = False,
+                rec: Record | None = None, drop_entry: bool = False, clear_all: bool = False,
+                **audit_details: Any) -> str:
+    """End one record version of provider mode exactly once across concurrent runs, through its
+    index entry. Returns done | busy. Three requests in the common case (an expiry):
+
+    1. end the sessions: `POST /users/{id}/logout` (sessions="all": every online session, and the
+       user's not-before, which refuses every refresh token issued before it, offline ones too) or
+       those opened during the bypass one by one (sessions="window", what revoke does);
+    2. claim the entry (create its `ending` child: 201 for one run, 409 for the others);
+    3. the winner writes the audit event and deletes the record credential by id (404: replaced or
+       removed meanwhile, nothing to do).
+
+    The sessions end before the claim: a run that dies after the claim has already ended them, and
+    a loser's second logout, a moment after the winner's, ends nothing more. The second factor is
+    back from the record's end at sign-in (the provider refuses an expired record), so the credential
+    delete is clean-up. The entry goes with its bucket (one request per hour of expiries), or at once
+    with drop_entry (revoke)."""
+    if sessions == "all":
+        kc.logout_user(entry.user_id)
+    elif sessions == "window" and rec is not None:
+        end_window_sessions(kc, rec, stop=now)
+    if not bypass_index.claim(kc, entry, now, actor):
+        return "busy"
+    required = False
+    if require_device:
+        user = kc.get_user(entry.user_id)
+        actions = list(user.get("requiredActions") or [])
+        if not user.get("totp") and CONFIGURE_TOTP not in actions:
+            user["requiredActions"] = [*actions, CONFIGURE_TOTP]
+            kc.update_user(entry.user_id, user)
+            required = True
+    # The record as read, when there is one (it is the truth; the entry is a copy made at the grant).
+    until, granted, by, reason = ((rec.until_raw, rec.granted_raw, rec.by, rec.reason) if rec is not None
+                                  else (entry.until_raw, entry.granted_raw, entry.by, entry.reason))
+    audit.write(event(AUDIT_ACTION[kind], realm=kc.realm, actor=actor, now=now, user_id=entry.user_id,
+                      username=entry.username or (rec.username if rec else None), until=until or None,
+                      granted_by=by or None, granted_at=granted or None, reason=why, grant_reason=reason or None,
+                      require_otp_setup=required, **audit_details))
+    if clear_all:  # whatever record the user has now (one written by hand has another credential id)
+        for cred in kc.user_credentials(entry.user_id):
+            if cred.get("type") == BYPASS_CREDENTIAL:
+                _delete_credential(kc, entry.user_id, str(cred["id"]))
+    else:
+        _delete_credential(kc, entry.user_id, entry.credential_id)
+    if drop_entry:
+        bypass_index.remove_user(kc, entry.user_id)
+    return "done"
+
+
+def _delete_credential(kc: KeycloakClient, user_id: str, credential_id: str) -> None:
+    try:
+        kc.delete_credential(user_id, credential_id)
+    except NotFound:
+        pass  # replaced or removed meanwhile
+
+
+def entry_for(kc: KeycloakClient, rec: Record, credentials: list[JSON] | None = None) -> bypass_index.Entry | None:
+    """The index entry of the user's current record (provider mode), made when missing (a record
+    written by hand or before the index existed); None without a record."""
+    creds = [c for c in (kc.user_credentials(rec.user_id) if credentials is None else credentials)
+             if c.get("type") == BYPASS_CREDENTIAL]
+    if len(creds) != 1:
+        return None
+    cid = str(creds[0]["id"])
+    want = bypass_index.entry_name(rec.user_id, cid)
+    for gid, name in bypass_index.of_user(kc, rec.user_id):
+        if name == want:
+            f = rec.fields()
+            return bypass_index.Entry(gid, "", rec.user_id, cid, rec.username, f["until"], f["granted_at"],
+                                      rec.by, rec.reason, rec.reset_device, False)
+    fields = rec.fields()
+    if not rec.valid:  # damaged: indexed as due now so that it is ended like any other
+        fields["until"] = fields["until"] if parse_time(fields["until"]) else utc_iso(datetime.now().astimezone())
+    gid = bypass_index.add(kc, rec.user_id, cid, fields, rec.username)
+    if not gid:
+        return None
+    return bypass_index.Entry(gid, "", rec.user_id, cid, rec.username, fields["until"], fields["granted_at"],
+                              rec.by, rec.reason, rec.reset_device, False)
+
+
 # -- revoke, list, show -------------------------------------------------------------------------------
 
 def revoke(kc: KeycloakClient, clock: Clock, audit: AuditSink, actor: Actor, who: str, reason: str = "",
@@ -541,8 +455,22 @@ def revoke(kc: KeycloakClient, clock: Clock, audit: AuditSink, actor: Actor, who
                               + (["end the sessions opened during the bypass"] if end_sessions else [])}
     if dry_run:
         return result
-    outcome = end_bypass(kc, plan, now, audit, actor.name, lease_seconds(settings or kc.settings),
-                         store=store, credential=actor.credential)
+    entry = entry_for(kc, rec) if isinstance(store, CredentialStore) else None
+    if entry is not None:
+        # Against grant and extend: the user's lock; against sync: the entry's claim.
+        lock = acquire_lock(kc, user_lock_key(rec.user_id), lease_seconds(settings or kc.settings))
+        if lock is None:
+            outcome = "busy"
+        else:
+            try:
+                outcome = end_indexed(kc, entry, "revoke", plan.why, now, audit, actor.name,
+                                      sessions="window" if end_sessions else "none", rec=rec, drop_entry=True,
+                                      clear_all=True, credential=actor.credential)
+            finally:
+                release_lock(kc, lock)
+    else:
+        outcome = end_bypass(kc, plan, now, audit, actor.name, lease_seconds(settings or kc.settings),
+                             store=store, credential=actor.credential)
     if outcome != "done":
         raise Conflict(f"the bypass of {rec.username} is being ended by another run; check "
                        f"`twostep bypass show {rec.username}`")

@@ -28,10 +28,10 @@ DEMO_USERS = (
 
 def ensure_realm(master: KeycloakClient, realm: str) -> bool:
     try:
-        master.request("POST", "", what=f"create realm {realm!r}", body={
+        master.create_realm({
             "realm": realm, "enabled": True, "displayName": "twostep demo", "resetPasswordAllowed": True,
             "internationalizationEnabled": True, "supportedLocales": ["en", "de", "ru"], "defaultLocale": "en",
-        }, realm_level=False)
+        })
         return True
     except Conflict:
         return False
@@ -51,9 +51,9 @@ def ensure_users(kc: KeycloakClient) -> list[tuple[DemoUser, str | None]]:
             secret = new_totp_secret()
             creds.append(otp_credential_representation(secret, "demo phone"))
             uri = provisioning_uri(secret, u.username, f"twostep demo ({kc.realm})")
-        uid = kc.created_id(kc.post("/users", {
+        uid = kc.create_user({
             "username": u.username, "enabled": True, "email": f"{u.username}@demo.test", "emailVerified": True,
-            "firstName": u.username.title(), "lastName": "Demo", "credentials": creds}, f"create {u.username}"))
+            "firstName": u.username.title(), "lastName": "Demo", "credentials": creds})
         if u.admin and rm is not None:
             roles = [r for r in kc.client_roles(rm["id"]) if r["name"] in ("manage-users", "view-users",
                                                                           "query-users", "view-realm", "view-events")]

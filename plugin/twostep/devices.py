@@ -82,10 +82,9 @@ def reset_otp(kc: KeycloakClient, user: JSON, *, actor: str, now: datetime, sink
 
 @dataclass(frozen=True)
 class DeviceChangePlan:
-    """What the device-change page needs: send the user to `kc_action`, remember `old_ids`."""
+    """What the device-change page remembers while Keycloak's CONFIGURE_TOTP action runs: `old_ids`."""
 
     old_ids: tuple[str, ...]
-    kc_action: str = CONFIGURE_TOTP
 
 
 def change_device_plan(kc: KeycloakClient, user_id: str) -> DeviceChangePlan:

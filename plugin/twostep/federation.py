@@ -121,12 +121,11 @@ def manages_index_group(mapper: dict[str, Any]) -> bool:
 
 def read(kc: KeycloakClient) -> tuple[list[dict[str, Any]], dict[str, list[dict[str, Any]]]]:
     """The realm's user-storage components and, for each LDAP one, its mappers."""
-    comps = list(kc.get("/components", "list user federations", type=USER_STORAGE) or [])
+    comps = kc.components("list user federations", type=USER_STORAGE)
     mappers: dict[str, list[dict[str, Any]]] = {}
     for c in comps:
         if c.get("providerId") == "ldap":
-            mappers[str(c["id"])] = list(kc.get("/components", "list federation mappers", parent=c["id"],
-                                                type=LDAP_MAPPER) or [])
+            mappers[str(c["id"])] = kc.components("list federation mappers", parent=c["id"], type=LDAP_MAPPER)
     return comps, mappers
 
 
@@ -152,7 +151,7 @@ def reachability(kc: KeycloakClient, components: list[dict[str, Any]]) -> list[F
                 "useTruststoreSpi": _first(cfg, "useTruststoreSpi", "always"),
                 "startTls": _first(cfg, "startTls", "false"), "connectionTimeout": _first(cfg, "connectionTimeout")}
         try:
-            kc.post("/testLDAPConnection", body, f"test the LDAP connection of {comp.get('name')!r}")
+            kc.test_ldap_connection(body, str(comp.get("name")))
         except Forbidden:
             out.append(Finding(label, True, "not checked with these credentials (needs manage-realm)"))
         except TwostepError as exc:

@@ -7,8 +7,8 @@ A JSON line carries `ts`, `level`, `logger`, `event`, `msg` and the event's fiel
 the commands' human output stays on stdout. Configured once by the CLI (`--log-format`,
 `TWOSTEP_LOG_FORMAT`, `TWOSTEP_LOG_LEVEL`): text on a terminal, JSON otherwise.
 
-No secret reaches a line: `SecretFilter` masks every field whose name says it is one (secret,
-password, code, seed, token), whatever logger sent it, and callers log path templates and
+No secret reaches a line: `SecretFilter` masks every field whose name says it is one (the one rule
+of `redact.py`, shared with the audit), whatever logger sent it, and callers log path templates and
 parameter names, never query values or bodies.
 """
 
@@ -21,27 +21,11 @@ import sys
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
+from .redact import MASK, is_secret_name, mask
+
 ROOT = "twostep"
 FORMATS = ("json", "text")
-MASK = "[redacted]"
-_SECRET_WORDS = ("secret", "password", "passwd", "code", "seed", "token", "credential_value", "authorization")
-# Counts and kinds, not values: safe whatever their names say.
-_ALLOWED = frozenset({"codes_count", "codes_remaining", "status"})
 _STD = frozenset(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime", "taskName"}
-
-
-def is_secret_name(name: str) -> bool:
-    low = name.lower()
-    return low not in _ALLOWED and any(w in low for w in _SECRET_WORDS)
-
-
-def _mask(value: Any) -> Any:
-    """Mask nested mappings too (a field `params={"client_secret": ...}` must not slip through)."""
-    if isinstance(value, dict):
-        return {k: MASK if is_secret_name(str(k)) else _mask(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_mask(v) for v in value]
-    return value
 
 
 class SecretFilter(logging.Filter):
@@ -50,7 +34,7 @@ class SecretFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         fields = getattr(record, "fields", None)
         if isinstance(fields, dict):
-            record.fields = {k: MASK if is_secret_name(k) else _mask(v) for k, v in fields.items()}
+            record.fields = {k: MASK if is_secret_name(k) else mask(v) for k, v in fields.items()}
         for key in [k for k in vars(record) if k not in _STD and k not in ("fields", "event")]:
             if is_secret_name(key):
                 setattr(record, key, MASK)
@@ -116,9 +100,6 @@ class EventLogger:
 
     def error(self, event: str, msg: str | None = None, **fields: Any) -> None:
         self._log(logging.ERROR, event, msg, fields)
-
-    def is_enabled(self, level: int) -> bool:
-        return self.logger.isEnabledFor(level)
 
 
 def get(name: str) -> EventLogger:

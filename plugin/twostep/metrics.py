@@ -31,7 +31,6 @@ a sync pass, so the web app never exports a stale "last success".
 from __future__ import annotations
 
 import os
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -47,6 +46,7 @@ from prometheus_client import (
     disable_created_metrics,
     generate_latest,
     start_http_server,
+    write_to_textfile,
 )
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.parser import text_string_to_metric_families
@@ -117,7 +117,7 @@ class _RealmState:
 
 
 class SyncStateCollector(Collector):
-    """The sync's gauges; `most_overdue` is computed at collect time with `clock` (injectable)."""
+    """The sync's gauges; the most overdue end is computed at collect time with `clock` (injectable)."""
 
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self.clock = clock
@@ -131,12 +131,6 @@ class SyncStateCollector(Collector):
     def reset(self) -> None:
         with self._lock:
             self._realms.clear()
-
-    def most_overdue(self, realm: str, now: float | None = None) -> float:
-        st = self._realms.get(realm)
-        if st is None or st.next_end is None:
-            return 0.0
-        return max(0.0, (self.clock() if now is None else now) - st.next_end)
 
     def collect(self) -> Iterator[Metric]:
         now = self.clock()
@@ -283,21 +277,18 @@ def load_textfile(path: str) -> None:
 
 
 def write_textfile(path: str) -> None:
-    """The textfile-collector file, replaced atomically (temporary file in the same directory, then
-    rename), world-readable so node_exporter can read it."""
+    """The textfile-collector file, replaced atomically by prometheus_client (a temporary file beside
+    it, then a rename), world-readable so node_exporter can read it."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(_TextfileView())
-    data = generate_latest(registry)
-    target = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=str(target.parent), prefix=".twostep-sync.", suffix=".tmp")
+    # The temporary file is made with the process umask (0077 under systemd): widen it for this one
+    # write, so the file is 0644 from the moment of the rename. The sync creates no other file
+    # meanwhile (its audit file is opened with an explicit 0600, which a 022 umask keeps).
+    old = os.umask(0o022)
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        write_to_textfile(path, registry)
+    finally:
+        os.umask(old)
 
 
 def reset_for_tests() -> None:

@@ -4,36 +4,60 @@ Mail goes through the realm's own SMTP settings (`smtpServer` of the realm), so 
 session cannot quietly change an account: the owner hears of it. Keycloak masks the SMTP password
 in the realm representation; when SMTP auth is on the password comes from `settings.smtp_password`.
 Messages never carry a secret: no code, no seed, no link that acts on the account.
+
+Language: the recipient's `locale` attribute, else the realm's default locale (when the realm has
+internationalization on), else en; templates exist in en (templates/email/), de and ru
+(templates/email/<lang>/). Times are worded by twostep.timefmt in the language of the template used.
 """
 
 from __future__ import annotations
 
 import smtplib
 import ssl
+from collections.abc import Callable
 from datetime import datetime
 from email.message import EmailMessage
 from email.utils import formataddr, formatdate, make_msgid
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateNotFound
 
-from . import audit
+from . import audit, timefmt
 from .audit import AuditSink
 from .errors import InvalidInput
 from .keycloak_adapter import JSON, KeycloakClient
 from .policy import utc_iso
 
 TEMPLATES = Path(__file__).resolve().parent / "templates" / "email"
-SUBJECTS = {
+SUBJECTS = {  # en; de and ru below (same keys)
     "codes.generate": "New backup codes were made for your account",
     "codes.revoke": "Your backup codes were revoked",
     "otp.reset": "Your authenticator device was reset",
     "bypass.grant": "Two-step sign-in was paused for your account",
     "bypass.extend": "The pause of two-step sign-in on your account was extended",
-    "bypass.revoke": "Two-step sign-in is back on for your account",
     "device.change": "Your authenticator device was changed",
     "enroll.reminder": "Please set up two-step sign-in for your account",
+}
+LOCALIZED_SUBJECTS: dict[str, dict[str, str]] = {
+    "de": {
+        "codes.generate": "Für Ihr Konto wurden neue Backup-Codes erstellt",
+        "codes.revoke": "Ihre Backup-Codes wurden widerrufen",
+        "otp.reset": "Ihr Authenticator-Gerät wurde zurückgesetzt",
+        "bypass.grant": "Die Zwei-Schritt-Anmeldung wurde für Ihr Konto ausgesetzt",
+        "bypass.extend": "Die Aussetzung der Zwei-Schritt-Anmeldung für Ihr Konto wurde verlängert",
+        "device.change": "Ihr Authenticator-Gerät wurde geändert",
+        "enroll.reminder": "Bitte richten Sie die Zwei-Schritt-Anmeldung für Ihr Konto ein",
+    },
+    "ru": {
+        "codes.generate": "Для вашей учётной записи созданы новые резервные коды",
+        "codes.revoke": "Ваши резервные коды отозваны",
+        "otp.reset": "Ваше устройство-аутентификатор сброшено",
+        "bypass.grant": "Двухэтапный вход для вашей учётной записи приостановлен",
+        "bypass.extend": "Приостановка двухэтапного входа для вашей учётной записи продлена",
+        "device.change": "Ваше устройство-аутентификатор изменено",
+        "enroll.reminder": "Пожалуйста, настройте двухэтапный вход для вашей учётной записи",
+    },
 }
 # Detail keys a template may use; anything else is refused, so a caller can't slip a secret in.
 _ALLOWED_DETAILS = {"count", "reason", "until", "removed", "label", "reset_device"}
@@ -48,23 +72,42 @@ def _template_name(kind: str) -> str:
     return kind.replace(".", "_") + ".txt"
 
 
-def render(kind: str, user: JSON, realm: str, details: dict[str, Any], actor: str,
-           now: datetime) -> tuple[str, str]:
-    """(subject, body) for one notification."""
+def _check(kind: str, details: dict[str, Any]) -> None:
     if kind not in SUBJECTS:
         raise InvalidInput(f"unknown notification kind {kind!r}")
     bad = sorted(k for k in details if k not in _ALLOWED_DETAILS)
     if bad:
         raise InvalidInput(f"notification details not allowed: {', '.join(bad)}")
+
+
+def render(kind: str, user: JSON, realm: str, details: dict[str, Any], actor: str,
+           now: datetime, locale: str | None = None) -> tuple[str, str]:
+    """(subject, body) for one notification, in `locale` (else the user's `locale` attribute, else en);
+    a kind without a template in that language falls back to the English one, times included."""
+    _check(kind, details)
     full = " ".join(str(user.get(k) or "") for k in ("firstName", "lastName")).strip()
     name = full or user.get("username", "")
-    try:
-        tpl = _env.get_template(_template_name(kind))
-    except TemplateNotFound:
-        raise InvalidInput(f"no e-mail template for {kind!r}") from None
+    lang = timefmt.negotiate(locale, timefmt.user_locale(user))
+    tpl = None
+    if lang != timefmt.DEFAULT and kind in LOCALIZED_SUBJECTS.get(lang, {}):
+        try:
+            tpl = _env.get_template(f"{lang}/{_template_name(kind)}")
+        except TemplateNotFound:
+            tpl = None
+    if tpl is None:
+        lang = timefmt.DEFAULT
+        try:
+            tpl = _env.get_template(_template_name(kind))
+        except TemplateNotFound:
+            raise InvalidInput(f"no e-mail template for {kind!r}") from None
+    until = details.get("until")
     body = tpl.render(name=name, username=user.get("username", ""), realm=realm, actor=actor,
-                      when=utc_iso(now), details={k: details.get(k) for k in _ALLOWED_DETAILS})
-    return SUBJECTS[kind], body
+                      when=timefmt.describe_on(now, now, lang), when_iso=utc_iso(now),
+                      until=timefmt.friendly(until, now, lang, "until") if until else None,
+                      deadline=timefmt.friendly(until, now, lang, "deadline") if until else None,
+                      details={k: details.get(k) for k in _ALLOWED_DETAILS})
+    subject = SUBJECTS[kind] if lang == timefmt.DEFAULT else LOCALIZED_SUBJECTS[lang][kind]
+    return subject, body
 
 
 def _truthy(value: Any) -> bool:
@@ -98,9 +141,12 @@ def _send(smtp: dict[str, str], password: str | None, msg: EmailMessage, timeout
 
 def notify_user(kc: KeycloakClient, user: dict[str, Any], kind: str, details: dict[str, Any],
                 audit_sink: AuditSink, actor: str, now: datetime) -> str:
-    """E-mail the user about an admin action; "sent", "skipped: why" or "failed: why". Always audited."""
-    subject, body = render(kind, user, kc.realm, details, actor, now)
-    outcome = _deliver(kc, user, subject, body)
+    """E-mail the user about an admin action; "sent", "skipped: why" or "failed: why". Always audited.
+    In the user's `locale`, else the realm's default locale, else en (one realm read, as before)."""
+    _check(kind, details)
+    outcome = _deliver(kc, user, lambda realm_rep: render(
+        kind, user, kc.realm, details, actor, now,
+        timefmt.negotiate(timefmt.user_locale(user), timefmt.realm_default_locale(realm_rep))))
     result, _sep, why = outcome.partition(": ")
     audit_sink.write(audit.event(
         "notify", realm=kc.realm, actor=actor, now=now, user_id=user.get("id"), username=user.get("username"),
@@ -109,16 +155,37 @@ def notify_user(kc: KeycloakClient, user: dict[str, Any], kind: str, details: di
     return outcome
 
 
-def _deliver(kc: KeycloakClient, user: dict[str, Any], subject: str, body: str) -> str:
+class Notifier(Protocol):
+    """Tells a user about an admin action; returns "sent", "skipped: why" or "failed: why"."""
+
+    def notify(self, kc: KeycloakClient, user: JSON, kind: str, details: dict[str, Any], audit_sink: AuditSink,
+               actor: str, now: datetime) -> str: ...
+
+
+class EmailNotifier:
+    """The realm's own SMTP server (`notify_user`); what every command and page uses."""
+
+    def notify(self, kc: KeycloakClient, user: JSON, kind: str, details: dict[str, Any], audit_sink: AuditSink,
+               actor: str, now: datetime) -> str:
+        return notify_user(kc, user, kind, details, audit_sink, actor, now)
+
+
+EMAIL = EmailNotifier()
+
+
+def _deliver(kc: KeycloakClient, user: dict[str, Any],
+             compose: Callable[[JSON], tuple[str, str]]) -> str:
     to = (user.get("email") or "").strip()
     if not to:
         return "skipped: the user has no e-mail address"
-    smtp = kc.realm_smtp()
+    realm_rep = kc.get_realm()
+    smtp = dict(realm_rep.get("smtpServer") or {})
     if not smtp.get("host") or not smtp.get("from"):
         return "skipped: the realm has no SMTP server configured"
     password = kc.settings.smtp_password
     if _truthy(smtp.get("auth", "false")) and not password:
         return "skipped: SMTP needs a password; set TWOSTEP_SMTP_PASSWORD (Keycloak does not reveal it)"
+    subject, body = compose(realm_rep)
     msg = EmailMessage()
     msg["Subject"] = subject
     msg["From"] = formataddr((smtp.get("fromDisplayName", ""), smtp["from"]))

@@ -8,12 +8,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from functools import partial
 from typing import Any
 
-from . import flows
+from . import flows, web_client
 from .enforcement import has_device, needs_enrollment, require_totp, users_in_scope
-from .errors import InvalidInput
+from .errors import Conflict, InvalidInput
 from .keycloak_adapter import JSON, KeycloakClient
 from .policy import (
     BROWSER_FLOW,
@@ -31,6 +30,7 @@ from .policy import (
     utc_iso,
 )
 from .records import provider_loaded
+from .setup_actions import Action, Kind, Secret
 from .user_profile import desired_profile
 from .web_client import WEB_CLIENT_ID
 from .web_client import plan_steps as web_client_steps
@@ -167,30 +167,18 @@ class Actual:
     manage_service_client: bool = False
     web_client: JSON | None = None
     web_client_roles: frozenset[str] | None = None
-
-
-Secret = Callable[[str, str], None]
+    flow_ids: dict[str, str] = field(default_factory=dict)  # alias -> id of every flow of the realm
 
 
 @dataclass(frozen=True)
-class Action:
-    """One change. `run` does it; `text` says what it does, for --dry-run and the report."""
+class Rebuild:
+    """REBUILD_FLOW's payload: the flow to rebuild, whether it is bound now, and the ids of the flow
+    and of a temporary copy an interrupted run left (both known when planned)."""
 
-    text: str
-    run: Callable[[KeycloakClient, Secret], None] = field(compare=False, repr=False)
-
-
-def _call(method: str, arg: Any, kc: KeycloakClient, _secret: Secret) -> None:
-    getattr(kc, method)(arg)
-
-
-def _with_kc(fn: Callable[..., None], *args: Any) -> Callable[[KeycloakClient, Secret], None]:
-    return lambda kc, _secret: fn(kc, *args)
-
-
-def _enforce_all(user_ids: list[str], kc: KeycloakClient, _secret: Secret) -> None:
-    for uid in user_ids:
-        require_totp(kc, uid)
+    target: FlowTarget
+    bound: bool
+    flow_id: str | None
+    leftover_temp_id: str | None
 
 
 def read_actual(kc: KeycloakClient, desired: Desired, now: datetime) -> Actual:
@@ -211,7 +199,7 @@ def read_actual(kc: KeycloakClient, desired: Desired, now: datetime) -> Actual:
     help = flows.help_step(desired.help_rate) if help_wanted(desired.help_requests, provider_mode) else None
     targets = flow_targets(kc, realm, current, provider_mode, desired.backup_codes, required_actions, help)
     want_policy = _desired_policy(desired, realm, now, provider_mode, targets)
-    aliases = {f["alias"] for f in kc.flows()}
+    flow_ids = {str(f["alias"]): str(f["id"]) for f in kc.flows()}
     # Signed in as the service account, the client exists (it is us) and its roles are what an
     # admin gave it; reading clients would need view-clients, which it deliberately lacks.
     manage_client = desired.service_client and not kc.settings.uses_service_account
@@ -229,7 +217,7 @@ def read_actual(kc: KeycloakClient, desired: Desired, now: datetime) -> Actual:
         flows=targets,
         provider_loaded=loaded,
         provider_mode=provider_mode,
-        leftovers=sorted(a for a in aliases if a in {BROWSER_FLOW + TEMP_SUFFIX, RESET_FLOW + TEMP_SUFFIX}),
+        leftovers=sorted(a for a in flow_ids if a in {BROWSER_FLOW + TEMP_SUFFIX, RESET_FLOW + TEMP_SUFFIX}),
         required_actions=required_actions,
         profile=kc.user_profile(),
         service_client=client,
@@ -238,6 +226,7 @@ def read_actual(kc: KeycloakClient, desired: Desired, now: datetime) -> Actual:
         manage_service_client=manage_client,
         web_client=web_client,
         web_client_roles=web_client_roles(kc, web_client),
+        flow_ids=flow_ids,
     )
 
 
@@ -302,92 +291,99 @@ def plan(desired: Desired, actual: Actual, now: datetime) -> list[Action]:
         names = ", ".join(sorted(k for k in changed if k != "attributes"))
         text = "update realm settings: " + (names or "") + (
             (", " if names else "") + "policy record" if "attributes" in changed else "")
-        actions.append(Action(text, partial(_call, "update_realm", changed)))
+        actions.append(Action(Kind.UPDATE_REALM, str(realm.get("realm", "")), changed, text))
 
     for ra in actual.required_actions:
         if ra["alias"] in REQUIRED_ACTIONS and not ra.get("enabled"):
             fixed = {**ra, "enabled": True}
-            actions.append(Action(f"enable required action {ra['alias']}",
-                                  partial(_call, "update_required_action", fixed)))
+            actions.append(Action(Kind.UPDATE_REQUIRED_ACTION, ra["alias"], fixed,
+                                  f"enable required action {ra['alias']}"))
     ras = {ra["alias"]: ra for ra in actual.required_actions}
     totp, codes = ras.get(REQUIRED_ACTIONS[0]), ras.get(REQUIRED_ACTIONS[1])
     if totp and codes and int(totp.get("priority") or 0) >= int(codes.get("priority") or 0):
         # Keycloak runs required actions by priority (lowest first): the device comes first, then
         # the backup codes for it.
         first = {**totp, "priority": int(codes.get("priority") or 0) - 1}
-        actions.append(Action("run required action CONFIGURE_TOTP before CONFIGURE_RECOVERY_AUTHN_CODES",
-                              partial(_call, "update_required_action", first)))
+        actions.append(Action(Kind.UPDATE_REQUIRED_ACTION, totp["alias"], first,
+                              "run required action CONFIGURE_TOTP before CONFIGURE_RECOVERY_AUTHN_CODES"))
 
     profile = desired_profile(actual.profile)
     if profile != actual.profile:
-        actions.append(Action("declare the bypass and backup-code record attributes (admin-only) in the user profile",
-                              partial(_call, "update_user_profile", profile)))
+        actions.append(Action(Kind.UPDATE_USER_PROFILE, "user profile", profile,
+                              "declare the bypass and backup-code record attributes (admin-only) in the user profile"))
 
+    bound_now = {realm.get("browserFlow"), realm.get("resetCredentialsFlow")}
     for alias in actual.leftovers:
-        actions.append(Action(f"remove the half-built flow {alias!r} left by an interrupted run",
-                              _with_kc(_delete_flow_if_unbound, alias)))
+        if alias not in bound_now:  # a copy still bound stays until ours is bound again
+            actions.append(Action(Kind.DELETE_FLOW, alias, actual.flow_ids[alias],
+                                  f"remove the half-built flow {alias!r} left by an interrupted run"))
     binding = {"browserFlow": BROWSER_FLOW, "resetCredentialsFlow": RESET_FLOW}
     for t in actual.flows:
         assert t.desired is not None
         drift = flows.differences(t.desired, t.actual)
         shape = flows.tree(t.desired, t.source)
         if t.actual is None:
-            actions.append(Action(f"create flow {t.alias!r}: the realm's flow {t.source!r} adapted\n{shape}",
-                                  _with_kc(flows.build_adapted, t.source, t.desired)))
+            actions.append(Action(Kind.CREATE_FLOW, t.alias, (t.source, t.desired),
+                                  f"create flow {t.alias!r}: the realm's flow {t.source!r} adapted\n{shape}"))
         elif drift:
-            actions.append(Action(f"rebuild flow {t.alias!r} ({'; '.join(drift)})\n{shape}",
-                                  _with_kc(rebuild_flow, t)))
+            # A copy an interrupted run left is removed above (DELETE_FLOW), before this rebuild.
+            actions.append(Action(Kind.REBUILD_FLOW, t.alias,
+                                  Rebuild(t, realm.get(t.key) == t.alias, actual.flow_ids.get(t.alias), None),
+                                  f"rebuild flow {t.alias!r} ({'; '.join(drift)})\n{shape}"))
     unbound = {k: v for k, v in binding.items() if realm.get(k) != v}
     if unbound:
-        actions.append(Action("bind " + " and ".join(f"{k}={v!r}" for k, v in unbound.items()),
-                              partial(_call, "update_realm", unbound)))
+        actions.append(Action(Kind.UPDATE_REALM, str(realm.get("realm", "")), unbound,
+                              "bind " + " and ".join(f"{k}={v!r}" for k, v in unbound.items())))
 
     if actual.manage_service_client:
         if actual.service_client is None:
-            actions.append(Action(f"create service-account client {SERVICE_CLIENT_ID!r} with roles "
-                                  + ", ".join(SERVICE_ROLES), _create_service_client))
+            actions.append(Action(Kind.CREATE_SERVICE_CLIENT, SERVICE_CLIENT_ID, _service_client_rep(),
+                                  f"create service-account client {SERVICE_CLIENT_ID!r} with roles "
+                                  + ", ".join(SERVICE_ROLES)))
         elif actual.service_roles_missing:
-            actions.append(Action(f"grant {SERVICE_CLIENT_ID!r} missing roles "
-                                  + ", ".join(actual.service_roles_missing), _grant_service_roles))
+            actions.append(Action(Kind.GRANT_SERVICE_ROLES, SERVICE_CLIENT_ID, tuple(actual.service_roles_missing),
+                                  f"grant {SERVICE_CLIENT_ID!r} missing roles "
+                                  + ", ".join(actual.service_roles_missing)))
 
     if desired.web_url:
-        actions += [Action(text, run) for text, run in web_client_steps(desired.web_url, actual.web_client,
-                                                                          actual.web_client_roles)]
+        actions += web_client_steps(desired.web_url, actual.web_client, actual.web_client_roles)
 
     if actual.to_enforce:
         users = [(u["id"], u.get("username", u["id"])) for u in actual.to_enforce]
-        actions.append(Action(f"require OTP setup (CONFIGURE_TOTP) at next login for {len(users)} user(s) "
-                              "in scope whose grace period is over",
-                              partial(_enforce_all, [uid for uid, _ in users])))
+        actions.append(Action(Kind.REQUIRE_OTP_SETUP, f"{len(users)} user(s)", tuple(uid for uid, _ in users),
+                              f"require OTP setup (CONFIGURE_TOTP) at next login for {len(users)} user(s) "
+                              "in scope whose grace period is over"))
     return actions
 
 
-def _delete_flow_if_unbound(kc: KeycloakClient, alias: str) -> None:
-    realm = kc.get_realm()
-    if alias in (realm.get("browserFlow"), realm.get("resetCredentialsFlow")):
-        return
-    fid = flows.flow_id(kc, alias)
-    if fid:
-        kc.delete_flow(fid, alias)
-
-
 def rebuild_flow(kc: KeycloakClient, target: FlowTarget) -> None:
+    """Sync's repair: read what `_rebuild` needs (binding, ids), then rebuild."""
+    realm = kc.get_realm()
+    temp = target.alias + TEMP_SUFFIX
+    leftover = None if temp in (realm.get("browserFlow"), realm.get("resetCredentialsFlow")) else \
+        flows.flow_id(kc, temp)
+    _rebuild(kc, Rebuild(target, realm.get(target.key) == target.alias, flows.flow_id(kc, target.alias), leftover))
+
+
+def _rebuild(kc: KeycloakClient, plan: Rebuild) -> None:
     """Replace a damaged or stale flow without ever binding a half-built one: build a complete copy,
     bind it, rebuild the original, bind it back, drop the copy."""
+    target = plan.target
     assert target.desired is not None
     temp = target.spec_for(target.alias + TEMP_SUFFIX)
-    _delete_flow_if_unbound(kc, temp.alias)
+    if plan.leftover_temp_id:
+        kc.delete_flow(plan.leftover_temp_id, temp.alias)
     flows.build_adapted(kc, target.source, temp)
-    was_bound = kc.get_realm().get(target.key) == target.alias
-    if was_bound:
+    if plan.bound:
         kc.update_realm({target.key: temp.alias})
-    fid = flows.flow_id(kc, target.alias)
-    if fid:
-        kc.delete_flow(fid, target.alias)
+    if plan.flow_id:
+        kc.delete_flow(plan.flow_id, target.alias)
     flows.build_adapted(kc, target.source, target.desired)
-    if was_bound:
+    if plan.bound:
         kc.update_realm({target.key: target.alias})
-    _delete_flow_if_unbound(kc, temp.alias)
+    temp_id = flows.flow_id(kc, temp.alias)  # the copy this rebuild made: its id is new
+    if temp_id:
+        kc.delete_flow(temp_id, temp.alias)
 
 
 def _service_client_rep() -> JSON:
@@ -405,41 +401,62 @@ def _service_client_rep() -> JSON:
     }
 
 
-def _create_service_client(kc: KeycloakClient, secret: Secret) -> None:
-    from .errors import Conflict
-
+def _create_service_client(kc: KeycloakClient, action: Action, secret: Secret) -> None:
     try:
-        uuid = kc.create_client(_service_client_rep())
+        uuid = kc.create_client(action.payload)
     except Conflict:  # created by a concurrent or interrupted run: converge instead of failing
-        found = kc.find_client(SERVICE_CLIENT_ID)
-        assert found is not None
-        uuid = found["id"]
-        _grant_service_roles(kc, secret)
+        _grant_roles(kc, SERVICE_ROLES)
         return
-    _grant_service_roles(kc, secret)
+    _grant_roles(kc, SERVICE_ROLES)
     secret(SERVICE_CLIENT_ID, kc.client_secret(uuid))
 
 
-def _grant_service_roles(kc: KeycloakClient, _secret: Secret) -> None:
+def _grant_roles(kc: KeycloakClient, names: tuple[str, ...]) -> None:
+    """Grant exactly the realm-management roles named (looking up ids, deciding nothing)."""
     client = kc.find_client(SERVICE_CLIENT_ID)
     rm = kc.find_client("realm-management")
-    assert client is not None and rm is not None
+    if client is None or rm is None:
+        raise Conflict(f"client {SERVICE_CLIENT_ID!r} or realm-management disappeared during setup; run it again")
     sa = kc.service_account_user(client["id"])
-    have = {r["name"] for r in kc.user_client_roles(sa["id"], rm["id"])}
-    roles = [r for r in kc.client_roles(rm["id"]) if r["name"] in SERVICE_ROLES and r["name"] not in have]
+    roles = [r for r in kc.client_roles(rm["id"]) if r["name"] in names]
     if roles:
         kc.add_user_client_roles(sa["id"], rm["id"], roles)
 
 
+def _require_otp_setup(kc: KeycloakClient, action: Action, _secret: Secret) -> None:
+    for uid in action.payload:
+        require_totp(kc, uid)
+
+
+_APPLY: dict[Kind, Callable[[KeycloakClient, Action, Secret], None]] = {
+    Kind.UPDATE_REALM: lambda kc, a, _s: kc.update_realm(a.payload),
+    Kind.UPDATE_REQUIRED_ACTION: lambda kc, a, _s: kc.update_required_action(a.payload),
+    Kind.UPDATE_USER_PROFILE: lambda kc, a, _s: kc.update_user_profile(a.payload),
+    Kind.DELETE_FLOW: lambda kc, a, _s: kc.delete_flow(a.payload, a.target),
+    Kind.CREATE_FLOW: lambda kc, a, _s: flows.build_adapted(kc, *a.payload),
+    Kind.REBUILD_FLOW: lambda kc, a, _s: _rebuild(kc, a.payload),
+    Kind.CREATE_SERVICE_CLIENT: _create_service_client,
+    Kind.GRANT_SERVICE_ROLES: lambda kc, a, _s: _grant_roles(kc, a.payload),
+    Kind.CREATE_WEB_CLIENT: web_client.create,
+    Kind.UPDATE_WEB_CLIENT: web_client.update,
+    Kind.SET_WEB_CLIENT_ROLES: web_client.set_roles,
+    Kind.REQUIRE_OTP_SETUP: _require_otp_setup,
+}
+
+
 def apply(kc: KeycloakClient, actions: list[Action], secret: Secret) -> None:
+    """Each action as planned: no reading to decide again (ids of what apply itself made are looked up)."""
     for action in actions:
-        action.run(kc, secret)
+        _APPLY[action.kind](kc, action, secret)
 
 
 # -- teardown ------------------------------------------------------------------------------------
 
-def plan_teardown(realm: JSON, existing_flows: set[str]) -> list[Action]:
+def plan_teardown(realm: JSON, existing_flows: dict[str, str]) -> list[Action]:
+    """Pure: bind back what was bound before setup, delete our flows (`existing_flows`: alias -> id),
+    drop the policy record."""
     policy = RealmPolicy.from_json((realm.get("attributes") or {}).get(POLICY_ATTR))
+    name = str(realm.get("realm", ""))
     actions: list[Action] = []
     restore: dict[str, str] = {}
     for key, ours, prev, default in (
@@ -450,14 +467,15 @@ def plan_teardown(realm: JSON, existing_flows: set[str]) -> list[Action]:
             target = prev if prev and prev in existing_flows else default
             restore[key] = target
     if restore:
-        actions.append(Action("restore " + " and ".join(f"{k}={v!r}" for k, v in restore.items()),
-                              partial(_call, "update_realm", restore)))
+        actions.append(Action(Kind.UPDATE_REALM, name, restore,
+                              "restore " + " and ".join(f"{k}={v!r}" for k, v in restore.items())))
+    still_bound = {realm.get(k) for k in ("browserFlow", "resetCredentialsFlow") if k not in restore}
     for alias in (BROWSER_FLOW, RESET_FLOW, BROWSER_FLOW + TEMP_SUFFIX, RESET_FLOW + TEMP_SUFFIX):
-        if alias in existing_flows:
-            actions.append(Action(f"delete flow {alias!r}", _with_kc(_delete_flow_if_unbound, alias)))
+        if alias in existing_flows and alias not in still_bound:
+            actions.append(Action(Kind.DELETE_FLOW, alias, existing_flows[alias], f"delete flow {alias!r}"))
     attrs = dict(realm.get("attributes") or {})
     if POLICY_ATTR in attrs:
         attrs.pop(POLICY_ATTR)
-        actions.append(Action("remove the policy record from the realm",
-                              partial(_call, "update_realm", {"attributes": attrs})))
+        actions.append(Action(Kind.UPDATE_REALM, name, {"attributes": attrs},
+                              "remove the policy record from the realm"))
     return actions

@@ -13,7 +13,8 @@ from .bypass import list_bypasses
 from .enforcement import CONFIGURE_TOTP, grace_deadline, users_in_scope
 from .errors import Forbidden, NotFound, TwostepError
 from .keycloak_adapter import KeycloakClient
-from .policy import ADMIN_ONLY_ATTRS, BROWSER_FLOW, CONDITION_PROVIDER, POLICY_ATTR, RESET_FLOW, RealmPolicy, utc_iso
+from .policy import ADMIN_ONLY_ATTRS, BROWSER_FLOW, CONDITION_PROVIDER, RESET_FLOW, RealmPolicy, utc_iso
+from .realm_policy import policy_of
 from .realm_setup import Desired, read_actual
 
 TESTED_VERSIONS = ((26, 4, 0), (26, 7, 3))
@@ -52,7 +53,8 @@ class Report:
 def realm_status(kc: KeycloakClient, now: datetime, count_limit: int = COUNT_LIMIT) -> Report:
     report = Report(kc.realm)
     realm = kc.get_realm()
-    policy, intact = RealmPolicy.effective(realm.get("attributes") or {})
+    reading = policy_of(realm)
+    policy, intact = reading.policy, reading.intact
     setup_fix = f"twostep setup --realm {kc.realm}"
     report.checks.append(Check("policy record", intact,
                                policy.enforcement.describe() if intact else
@@ -105,8 +107,8 @@ def realm_status(kc: KeycloakClient, now: datetime, count_limit: int = COUNT_LIM
 
     report.checks.extend(_federation_checks(kc, policy.record_store))
     bypasses = list_bypasses(kc, lambda: now)
-    report.counts, report.lists = _counts(kc, policy, count_limit, now,
-                                          bypassed={b["user_id"] for b in bypasses if b["bypassed"]})
+    report.counts, report.lists = scope_counts(kc, policy, count_limit, now,
+                                                bypassed={b["user_id"] for b in bypasses if b["bypassed"]})
     # Without the provider the flow has no clock: only a twostep process ends a bypass, so one past
     # its time means the sync job is not running: status fails loudly (and the alert rule fires).
     # With the provider the server already asks again; what is left is clean-up (sessions, record).
@@ -152,8 +154,8 @@ def decision_check(realm: str, policy: RealmPolicy | None, loaded: bool) -> Chec
                              f"however long that takes; {hint}")
 
 
-def _counts(kc: KeycloakClient, policy: RealmPolicy, limit: int, now: datetime, bypassed: set[str],
-            list_limit: int = LIST_LIMIT) -> tuple[dict[str, Any], dict[str, list[dict[str, Any]]]]:
+def scope_counts(kc: KeycloakClient, policy: RealmPolicy, limit: int, now: datetime, bypassed: set[str],
+                 list_limit: int = LIST_LIMIT) -> tuple[dict[str, Any], dict[str, list[dict[str, Any]]]]:
     """One walk over the users in scope (at most `limit`), one credentials read each: the counts, plus
     the first `list_limit` users not yet enrolled (earliest grace deadline first) and low on backup
     codes (fewest left first)."""
@@ -251,8 +253,8 @@ def doctor(kc: KeycloakClient) -> Report:
                                    "enabled" if ra and ra.get("enabled") else "missing or disabled",
                                    f"twostep setup --realm {kc.realm}"))
     realm = kc.get_realm()
-    attrs = realm.get("attributes") or {}
-    policy = RealmPolicy.effective(attrs)[0] if POLICY_ATTR in attrs else None
+    reading = policy_of(realm)
+    policy = reading.policy if reading.present else None
     report.checks.append(decision_check(kc.realm, policy, CONDITION_PROVIDER in providers))
     if policy is not None and policy.provider_mode and policy.help_requests == "on":
         found = flows.HELP_PROVIDER in providers
@@ -264,6 +266,6 @@ def doctor(kc: KeycloakClient) -> Report:
     for key, alias in (("browserFlow", BROWSER_FLOW), ("resetCredentialsFlow", RESET_FLOW)):
         report.checks.append(Check(f"{key} binding", realm.get(key) == alias, f"bound to {realm.get(key)!r}",
                                    f"twostep setup --realm {kc.realm}"))
-    store = RealmPolicy.effective(attrs)[0].record_store
+    store = reading.policy.record_store
     report.checks.extend(_federation_checks(kc, store, test_connections=True))
     return report

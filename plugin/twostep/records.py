@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from . import federation
+from . import bypass_index, federation
 from .errors import Conflict, Forbidden, NotFound, TwostepError
 from .keycloak_adapter import JSON, KeycloakClient
 from .policy import (
@@ -33,6 +33,7 @@ from .policy import (
     RealmPolicy,
     parse_strict_time,
 )
+from .realm_policy import read_policy
 
 ENDING_VALUE = "ending"
 FIELDS = ("marker", "until", "granted_at", "by", "reason", "extended", "reset_device")
@@ -216,11 +217,6 @@ class CredentialStore:
               required_actions: list[str] | None = None) -> None:
         uid = str(user["id"])
         refuse_directory_write(kc, user)
-        # Index first: a member without a record is cleaned up by sync; a record outside the index
-        # would still end on time at sign-in, but sync could not find it to end its sessions.
-        gid = self._group_id(kc, create=True)
-        assert gid is not None
-        kc.join_group(uid, gid)
         full = {k: fields.get(k, "") for k in FIELDS}
         user = dict(user)
         user["credentials"] = [{"type": BYPASS_CREDENTIAL, "userLabel": CREDENTIAL_LABEL, "secretData": "{}",
@@ -228,6 +224,10 @@ class CredentialStore:
         if required_actions is not None:
             user["requiredActions"] = required_actions
         kc.update_user(uid, user)
+        # Then the index entry of this record version (it names the credential Keycloak just made),
+        # and the user's older entries go. A crash in between leaves a record without an entry: it
+        # still ends on time at sign-in, and the next grant, revoke or `bypass index` run indexes it.
+        reindex(kc, uid, str(user.get("username") or ""))
 
     def clear(self, kc: KeycloakClient, user_id: str) -> None:
         for cred in kc.user_credentials(user_id):
@@ -236,19 +236,50 @@ class CredentialStore:
                     kc.delete_credential(user_id, str(cred["id"]))
                 except NotFound:
                     pass
+        bypass_index.remove_user(kc, user_id)
         gid = self._group_id(kc, create=False)
         if gid is not None:
-            try:
+            try:  # the index before 0.3 was membership of the root group
                 kc.leave_group(user_id, gid)
             except NotFound:
                 pass
 
     def find(self, kc: KeycloakClient, page_size: int = 100) -> Iterator[tuple[JSON, Record]]:
-        gid = self._group_id(kc, create=False)
-        if gid is None:
+        """Every user with an index entry (one credentials read each), then the users still indexed
+        the old way (members of the root group)."""
+        root = bypass_index.root_id(kc)
+        if root is None:
             return
-        for user in list(kc.iter_group_members(gid, page_size, brief=False)):
-            yield user, self.read(kc, user)
+        seen: set[str] = set()
+        for bucket in bypass_index.buckets(kc, root, page_size):
+            for entry in bypass_index.entries(kc, bucket, page_size):
+                if entry.user_id in seen or entry.claimed:
+                    continue
+                seen.add(entry.user_id)
+                user = {"id": entry.user_id, "username": entry.username}
+                try:
+                    yield user, self.read(kc, user)
+                except NotFound:
+                    continue  # user deleted; its entry goes with its bucket
+        for user in list(kc.iter_group_members(root, page_size, brief=False)):
+            if str(user["id"]) not in seen:
+                seen.add(str(user["id"]))
+                yield user, self.read(kc, user)
+
+
+def reindex(kc: KeycloakClient, user_id: str, username: str) -> None:
+    """Make the index match the user's record: one entry for an active record, none otherwise.
+    Idempotent: a re-run converges."""
+    creds = [c for c in kc.user_credentials(user_id) if c.get("type") == BYPASS_CREDENTIAL]
+    want = ""
+    if len(creds) == 1:
+        rec = CredentialStore().read(kc, {"id": user_id, "username": username}, creds)
+        if rec.active:
+            want = bypass_index.entry_name(user_id, str(creds[0]["id"]))
+            bypass_index.add(kc, user_id, str(creds[0]["id"]), rec.fields(), username)
+    for gid, name in bypass_index.of_user(kc, user_id):
+        if name != want:
+            bypass_index.remove(kc, gid)
 
 
 def refuse_directory_write(kc: KeycloakClient, user: JSON) -> None:
@@ -259,8 +290,7 @@ def refuse_directory_write(kc: KeycloakClient, user: JSON) -> None:
     if not link:
         return
     try:
-        mappers = kc.get("/components", "list the federation's mappers", parent=link,
-                         type=federation.LDAP_MAPPER) or []
+        mappers = kc.components("list the federation's mappers", parent=link, type=federation.LDAP_MAPPER)
     except Forbidden:
         # Someone with manage-users but not view-realm (web pages): they cannot see the mappers;
         # `twostep status` reports such a mapper to whoever can.
@@ -281,8 +311,7 @@ def store_for(kc: KeycloakClient, policy: RealmPolicy | None = None) -> RecordSt
     """The store the realm's policy names. A missing or damaged policy: the credential store when the
     provider is loaded (it decides at sign-in from there), else the attributes."""
     if policy is None:
-        parsed, intact = RealmPolicy.effective(kc.get_realm().get("attributes") or {})
-        policy = parsed if intact else None
+        policy = read_policy(kc).recorded
     if policy is not None:
         return CredentialStore() if policy.record_store == STORE_CREDENTIAL else AttributeStore()
     try:

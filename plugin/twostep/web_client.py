@@ -14,11 +14,11 @@ view-events, no client or role administration. Admin pages use the signed-in adm
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from .errors import Conflict, InvalidInput
 from .keycloak_adapter import JSON, KeycloakClient
+from .setup_actions import Action, Kind, Secret
 
 WEB_CLIENT_ID = "twostep-web"
 CALLBACK_PATH = "/auth/callback"
@@ -26,8 +26,6 @@ CALLBACK_PATH = "/auth/callback"
 # realm-management client roles of twostep-web's service account: exactly these (setup removes others).
 WEB_SERVICE_ROLES = ("manage-users", "view-realm")
 
-Secret = Callable[[str, str], None]
-Step = tuple[str, Callable[[KeycloakClient, Secret], None]]
 
 
 def normalize_url(url: str) -> str:
@@ -86,63 +84,67 @@ def read_service_roles(kc: KeycloakClient, existing: JSON | None) -> frozenset[s
     return frozenset(r["name"] for r in kc.user_client_roles(sa["id"], rm["id"]))
 
 
-def plan_steps(web_url: str, existing: JSON | None, roles: frozenset[str] | None = None) -> list[Step]:
-    """Pure: the steps that make the realm's `twostep-web` client match `web_url`, and its service
+def plan_steps(web_url: str, existing: JSON | None, roles: frozenset[str] | None = None) -> list[Action]:
+    """Pure: the actions that make the realm's `twostep-web` client match `web_url`, and its service
     account hold exactly WEB_SERVICE_ROLES (`roles`: what it holds now, None when unknown/none)."""
     want = desired_rep(web_url)
     wanted = ", ".join(WEB_SERVICE_ROLES)
     if existing is None:
-        return [(f"create web sign-in client {WEB_CLIENT_ID!r} (redirect {want['redirectUris'][0]}; "
-                 f"service-account roles {wanted})", lambda kc, secret: _create(kc, secret, want))]
-    steps: list[Step] = []
+        return [Action(Kind.CREATE_WEB_CLIENT, WEB_CLIENT_ID, want,
+                       f"create web sign-in client {WEB_CLIENT_ID!r} (redirect {want['redirectUris'][0]}; "
+                       f"service-account roles {wanted})")]
+    steps: list[Action] = []
     drift = differences(want, existing)
     if drift:
-        steps.append((f"update web sign-in client {WEB_CLIENT_ID!r} ({', '.join(drift)})",
-                      lambda kc, _secret: _update(kc, want)))
+        merged: dict[str, Any] = {**existing, **want, "attributes": {**(existing.get("attributes") or {}),
+                                                                      **want["attributes"]}}
+        steps.append(Action(Kind.UPDATE_WEB_CLIENT, WEB_CLIENT_ID, merged,
+                            f"update web sign-in client {WEB_CLIENT_ID!r} ({', '.join(drift)})"))
     have = roles or frozenset()
-    missing = [r for r in WEB_SERVICE_ROLES if r not in have]
-    extra = sorted(have - set(WEB_SERVICE_ROLES))
+    missing = tuple(r for r in WEB_SERVICE_ROLES if r not in have)
+    extra = tuple(sorted(have - set(WEB_SERVICE_ROLES)))
     if missing or extra:
         what = "; ".join(x for x in (f"grant {', '.join(missing)}" if missing else "",
                                      f"remove {', '.join(extra)}" if extra else "") if x)
-        steps.append((f"service account of {WEB_CLIENT_ID!r}: {what} (exactly {wanted})",
-                      lambda kc, _secret: _converge_roles(kc)))
+        steps.append(Action(Kind.SET_WEB_CLIENT_ROLES, WEB_CLIENT_ID, {"grant": missing, "remove": extra},
+                            f"service account of {WEB_CLIENT_ID!r}: {what} (exactly {wanted})"))
     return steps
 
 
-def _create(kc: KeycloakClient, secret: Secret, want: JSON) -> None:
+def create(kc: KeycloakClient, action: Action, secret: Secret) -> None:
     try:
-        uuid = kc.create_client(want)
+        uuid = kc.create_client(action.payload)
     except Conflict:  # made by a concurrent or interrupted run: converge
-        _update(kc, want)
-        _converge_roles(kc)
+        found = kc.find_client(WEB_CLIENT_ID)
+        if found is None:
+            raise
+        kc.update_client(found["id"], {**found, **action.payload, "attributes": {
+            **(found.get("attributes") or {}), **action.payload["attributes"]}})
+        _set_roles(kc, WEB_SERVICE_ROLES, ())
         return
-    _converge_roles(kc)
+    _set_roles(kc, WEB_SERVICE_ROLES, ())
     secret(WEB_CLIENT_ID, kc.client_secret(uuid))
 
 
-def _converge_roles(kc: KeycloakClient) -> None:
-    """Give twostep-web's service account exactly WEB_SERVICE_ROLES of realm-management."""
+def update(kc: KeycloakClient, action: Action, _secret: Secret) -> None:
+    kc.update_client(action.payload["id"], action.payload)
+
+
+def set_roles(kc: KeycloakClient, action: Action, _secret: Secret) -> None:
+    _set_roles(kc, action.payload["grant"], action.payload["remove"])
+
+
+def _set_roles(kc: KeycloakClient, grant: tuple[str, ...], remove: tuple[str, ...]) -> None:
+    """Grant and remove exactly the realm-management roles named (looking up the ids of the client,
+    its service account and the roles: identities, not decisions)."""
     client = kc.find_client(WEB_CLIENT_ID)
     rm = kc.find_client("realm-management")
     if client is None or rm is None:
         raise Conflict(f"client {WEB_CLIENT_ID!r} or realm-management disappeared during setup; run it again")
     sa = kc.service_account_user(client["id"])
-    held = kc.user_client_roles(sa["id"], rm["id"])
-    extra = [r for r in held if r["name"] not in WEB_SERVICE_ROLES]
-    if extra:
-        kc.request("DELETE", f"/users/{sa['id']}/role-mappings/clients/{rm['id']}",
-                   what=f"remove roles of {WEB_CLIENT_ID!r}", body=extra)
-    names = {r["name"] for r in held}
-    grant = [r for r in kc.client_roles(rm["id"]) if r["name"] in WEB_SERVICE_ROLES and r["name"] not in names]
+    roles = {r["name"]: r for r in kc.client_roles(rm["id"])}
+    if remove:
+        kc.remove_user_client_roles(sa["id"], rm["id"], [roles[n] for n in remove if n in roles],
+                                    f"remove roles of {WEB_CLIENT_ID!r}")
     if grant:
-        kc.add_user_client_roles(sa["id"], rm["id"], grant)
-
-
-def _update(kc: KeycloakClient, want: JSON) -> None:
-    have = kc.find_client(WEB_CLIENT_ID)
-    if have is None:
-        raise Conflict(f"client {WEB_CLIENT_ID!r} disappeared during setup; run it again")
-    merged: dict[str, Any] = {**have, **want, "attributes": {**(have.get("attributes") or {}),
-                                                               **want["attributes"]}}
-    kc.put(f"/clients/{have['id']}", merged, f"update client {WEB_CLIENT_ID!r}")
+        kc.add_user_client_roles(sa["id"], rm["id"], [roles[n] for n in grant if n in roles])

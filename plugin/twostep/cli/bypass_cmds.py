@@ -9,8 +9,9 @@ from typing import Any
 import click
 
 from .. import bypass as svc
+from .. import timefmt
 from ..audit import AuditSink, sink_for
-from ..durations import format_duration, parse_duration
+from ..durations import parse_duration
 from ..keycloak_adapter import KeycloakClient
 from ..policy import utc_iso
 from .common import App, app, emit_json, json_option, realm_options
@@ -27,8 +28,9 @@ def _done(result: dict[str, Any], as_json: bool) -> None:
         emit_json(result)
         return
     verb = "would" if result.get("dry_run") else "done:"
+    a = app()
     for change in result.get("changes", []):
-        click.echo(f"{verb} {change}")
+        click.echo(f"{verb} {timefmt.replace_iso(change, a.clock(), a.lang)}")
 
 
 def _person(a: App, kc: KeycloakClient, actor: str | None) -> svc.Actor:
@@ -107,9 +109,9 @@ def list_cmd(as_json: bool) -> None:
         click.echo("no active bypasses")
         return
     for r in rows:
-        left = format_duration(r["seconds_left"]) if r["seconds_left"] else "due now"
         state = "" if r["state"] == "active" else f" [{r['state']}]"
-        click.echo(f"{r['username']}  until {r['until'] or '?'} ({left} left)  by {r['granted_by'] or '?'}"
+        until = a.when(r["until"], "until") if r["until"] else "until ?"
+        click.echo(f"{r['username']}  {until}  by {r['granted_by'] or '?'}"
                    f"  reason: {r['reason'] or '?'}{state}")
 
 
@@ -127,6 +129,9 @@ def show(user: str, as_json: bool) -> None:
     if rec["state"] == "none":
         click.echo(f"{rec['username']}: no bypass")
         return
+    shown = dict(rec, until=a.when(rec["until"], "until"), granted_at=a.when(rec["granted_at"]),
+                 seconds_left=timefmt.duration(rec["seconds_left"], a.lang) if rec["seconds_left"] else "-")
     for key in ("username", "state", "until", "seconds_left", "granted_by", "granted_at", "reason",
                 "extended", "reset_device"):
-        click.echo(f"{key.replace('_', ' ')}: {rec[key]}")
+        label = "time left" if key == "seconds_left" else key.replace("_", " ")
+        click.echo(f"{label}: {shown[key]}")

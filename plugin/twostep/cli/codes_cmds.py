@@ -110,7 +110,7 @@ def status(user: str, as_json: bool) -> None:
     who = f"an admin ({st.admin})" if st.made_by == "admin" else "the user (in Keycloak)"
     click.echo(f"{st.username}: {st.remaining} of {total} backup codes left"
                + (f"; next asked for: #{st.next_number}" if st.next_number else ""))
-    click.echo(f"  made by {who} at {st.made_at}")
+    click.echo(f"  made by {who}" + (f", {app().when(st.made_at)}" if st.made_at else ""))
     if st.low:
         click.echo(f"  warning: only {st.remaining} left; make a new set soon (twostep codes generate)")
 

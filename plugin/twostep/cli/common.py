@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 import click
 
+from .. import timefmt
 from ..audit import AuditSink, sink_for
 from ..clock import Clock, system_clock
 from ..errors import InvalidInput
@@ -27,7 +28,23 @@ class App:
     config_file: str | None = None
     realm: str | None = None
     clock: Clock = system_clock
+    locale: str | None = None  # --locale / TWOSTEP_LOCALE; else LC_ALL, LC_MESSAGES, LANG; else en
     _settings: Settings | None = field(default=None, repr=False)
+
+    @property
+    def lang(self) -> str:
+        """The language of times in text output (en, de, ru); --json is always ISO-8601."""
+        if self.locale:
+            lang = timefmt.normalize(self.locale)
+            if lang is None:
+                raise InvalidInput(f"--locale {self.locale!r} is not supported: use one of "
+                                   + ", ".join(timefmt.SUPPORTED))
+            return lang
+        return timefmt.env_locale()
+
+    def when(self, value: object, kind: str = "since") -> str:
+        """A time for text output, in self.lang, relative to the clock (timefmt.friendly)."""
+        return timefmt.friendly(value, self.clock(), self.lang, kind)
 
     @property
     def settings(self) -> Settings:
@@ -40,17 +57,22 @@ class App:
 
 
 def realm_options(fn: F) -> F:
-    """--realm and --config on every command (they may also be given before the command)."""
+    """--realm, --config and --locale on every command (they may also be given before the command)."""
 
     @click.option("--config", "config_file", metavar="FILE", help="TOML settings file (else $TWOSTEP_CONFIG).")
     @click.option("--realm", metavar="R", help="Realm to act on (else $TWOSTEP_REALM or the file).")
+    @click.option("--locale", "locale", metavar="LANG", envvar="TWOSTEP_LOCALE",
+                  help="Language of times in text output: en, de or ru (else $LC_ALL/$LANG, else en).")
     @functools.wraps(fn)
-    def wrapper(*args: Any, config_file: str | None, realm: str | None, **kwargs: Any) -> Any:
+    def wrapper(*args: Any, config_file: str | None, realm: str | None, locale: str | None, **kwargs: Any) -> Any:
         app = click.get_current_context().ensure_object(App)
         if config_file:
             app.config_file = config_file
         if realm:
             app.realm = realm
+        if locale:
+            app.locale = locale
+            _ = app.lang  # a bad --locale is refused before anything is read or changed
         return fn(*args, **kwargs)
 
     return wrapper  # type: ignore[return-value]

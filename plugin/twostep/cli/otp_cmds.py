@@ -60,4 +60,4 @@ def list_cmd(user: str, as_json: bool) -> None:
         return
     click.echo(f"{target.get('username')}: {len(devices)} device(s)")
     for d in devices:
-        click.echo(f"  - {d.label}  created {d.created}  id {d.id}")
+        click.echo(f"  - {d.label}  created {app().when(d.created)}  id {d.id}")

@@ -107,7 +107,7 @@ def setup(dry_run: bool, enforce: tuple[str, ...], grace_days: int, bypass_max: 
 def teardown(dry_run: bool, as_json: bool) -> None:
     """Restore the realm's previous flow bindings and remove the twostep flows."""
     kc = app().client()
-    actions = plan_teardown(kc.get_realm(), {f["alias"] for f in kc.flows()})
+    actions = plan_teardown(kc.get_realm(), {str(f["alias"]): str(f["id"]) for f in kc.flows()})
     if not dry_run:
         apply(kc, actions, lambda _n, _v: None)
     _print_plan([x.text for x in actions], dry_run, as_json)
@@ -125,6 +125,8 @@ def _print_report(report: Report, as_json: bool) -> None:
             click.echo(line)
         for k, v in report.counts.items():
             click.echo(f"  {k.replace('_', ' ')}: {v}")
+        for u in report.lists.get("not_enrolled", []):
+            click.echo(f"  not enrolled: {u['username']}, {app().when(u['deadline'], 'deadline')}")
     if not report.ok:
         raise click.exceptions.Exit(1)
 

@@ -30,18 +30,14 @@ def _print(summary: Summary, as_json: bool) -> None:
                f"drift repaired {s.drift_repaired}, "
                f"finished {s.finished}, enforced {s.enforced}, reminded {s.reminded}, "
                f"handled by another run {s.handled_elsewhere}, "
-               f"active bypasses {s.bypassed_active}, next expiry {s.next_expiry or '-'}")
+               f"active bypasses {s.bypassed_active}, "
+               f"next expiry {app().when(s.next_expiry) if s.next_expiry else '-'}")
     for a in s.actions:
         click.echo(f"  {'would ' if s.dry_run else ''}{a['kind']} {a['target']}: {a['detail']}")
     for w in s.warnings:
         click.echo(f"  warning: {w}", err=True)
     for e in s.errors:
         click.echo(f"  error: {e}", err=True)
-
-
-def write_textfile(path: str) -> None:
-    """Prometheus textfile-collector format (the same names `--metrics-port` serves), replaced atomically."""
-    metrics.write_textfile(path)
 
 
 @click.command()
@@ -107,7 +103,7 @@ def sync(mode: str, max_sleep: float, full_every: float, end_sessions: bool, end
         summary, _ = run_once(kc, a.clock(), audit, actor, lease_seconds(a.settings), options, dry_run)
     finally:
         if textfile and not dry_run:
-            write_textfile(textfile)
+            metrics.write_textfile(textfile)
     _print(summary, as_json)
     if not summary.ok:
         first = summary.errors[0]
@@ -129,7 +125,7 @@ def _watch(a: App, kc: KeycloakClient, audit: AuditSink, actor: str, options: Op
 
     def report(summary: Summary | None, error: str | None) -> None:
         if textfile:
-            write_textfile(textfile)
+            metrics.write_textfile(textfile)
         if error is not None:
             click.echo(f"twostep: sync: {error} (retrying)", err=True)
             return

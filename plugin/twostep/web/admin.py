@@ -5,42 +5,45 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, session, url_for
 
-from .. import backup_codes, bypass, devices, recovery_codes
+from .. import backup_codes, bypass, devices, pass_summary
 from ..audit import AuditSink, event, sink_for
 from ..durations import parse_duration
 from ..errors import InvalidInput, NotFound, TwostepError
 from ..keycloak_adapter import JSON, KeycloakClient
-from ..realm_status import realm_status
-from .app import admin_required, ext
+from ..policy import BROWSER_FLOW, BYPASS_INDEX_GROUP, RESET_FLOW, RealmPolicy, utc_iso
+from ..realm_status import Check
+from ..records import CredentialStore
+from . import i18n
+from .auth import admin_required, state
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 ACTIONS = {"grant", "extend", "revoke", "reset_device", "generate_codes", "end_sessions"}
-OVERVIEW_COUNT_LIMIT = 500
 AUDIT_MAX_LINES = 500
 AUDIT_MAX_BYTES = 4 * 1024 * 1024
 
 
 def actor() -> bypass.Actor:
     me = session["user"]
-    ids = tuple((ext()["realm"], str(v).lower()) for v in (me.get("username"), me.get("email")) if v)
-    return bypass.Actor(f"{me.get('username')}@{ext()['realm']} (web)", False, ids)
+    ids = tuple((state().realm, str(v).lower()) for v in (me.get("username"), me.get("email")) if v)
+    return bypass.Actor(f"{me.get('username')}@{state().realm} (web)", False, ids)
 
 
 def audit() -> AuditSink:
-    return sink_for(ext()["settings"].audit_file)
+    return sink_for(state().settings.audit_file)
 
 
 def end_sessions(kc: KeycloakClient, user: JSON, actor_name: str, sink: AuditSink, reason: str) -> int:
     """Thin wrapper (no service function exists): end all of a user's sessions, audited."""
     count = len(kc.user_sessions(user["id"]))
     kc.logout_user(user["id"])
-    sink.write(event("sessions.end", realm=kc.realm, actor=actor_name, now=ext()["clock"](),
+    sink.write(event("sessions.end", realm=kc.realm, actor=actor_name, now=state().clock(),
                      user_id=user["id"], username=user.get("username"), sessions_ended=count, reason=reason))
     return count
 
@@ -48,13 +51,52 @@ def end_sessions(kc: KeycloakClient, user: JSON, actor_name: str, sink: AuditSin
 @bp.get("")
 @admin_required
 def overview() -> Any:
+    """One Keycloak call: the realm. Its settings give the checks shown here; the counts that need a
+    scan of the users come from the last sync pass's summary (pass_summary), shown with their age,
+    never from a scan per page view. Flows, federation and drift: `twostep status` (dozens of calls)."""
     kc: KeycloakClient = g.kc
+    now = state().clock()
     try:
-        report = realm_status(kc, ext()["clock"](), count_limit=OVERVIEW_COUNT_LIMIT)
+        realm = kc.get_realm()
     except TwostepError as exc:
-        return render_template("admin_overview.html", report=None, error=str(exc),
-                               low_warning=backup_codes.LOW_WARNING)
-    return render_template("admin_overview.html", report=report, error=None, low_warning=backup_codes.LOW_WARNING)
+        return render_template("admin_overview.html", error=str(exc), low_warning=backup_codes.LOW_WARNING)
+    reading = pass_summary.read(realm.get("attributes"), now)
+    checks = overview_checks(kc.realm, realm, reading)
+    summary = reading.summary
+    return render_template(
+        "admin_overview.html", error=None, reading=reading, summary=summary, checks=checks,
+        ok=all(c.ok for c in checks), counts=summary.counts if summary else None,
+        lists=(summary.lists or {}) if summary else {}, age=pass_summary.age_text(reading.age_s),
+        counts_age=pass_summary.age_text(reading.counts_age_s), low_warning=backup_codes.LOW_WARNING)
+
+
+def overview_checks(realm_name: str, realm: JSON, reading: pass_summary.Reading) -> list[Check]:
+    """What the realm's own representation and the last pass can vouch for (fail closed: no pass,
+    an unreadable or an old summary is a failed check)."""
+    policy, intact = RealmPolicy.effective(realm.get("attributes") or {})
+    setup_fix = f"twostep setup --realm {realm_name}"
+    sync_fix = f"twostep sync --realm {realm_name}; then schedule it (deploy/cron, deploy/systemd, deploy/kubernetes)"
+    checks = [Check("policy record", intact, policy.enforcement.describe() if intact else
+                    "missing or damaged: acting as 'everyone, no grace, 1 h bypass maximum'", setup_fix)]
+    s = reading.summary
+    if reading.state == "none":
+        checks.append(Check("last sync pass", False, "no sync pass yet: counts are not known", sync_fix))
+    elif s is None:
+        checks.append(Check("last sync pass", False, f"its summary ({pass_summary.ATTR}) cannot be read", sync_fix))
+    elif not reading.fresh:
+        checks.append(Check("last sync pass", False, f"{pass_summary.age_text(reading.age_s)} "
+                            f"({utc_iso(s.at)}): is `twostep sync` running?", sync_fix))
+    else:
+        checks.append(Check("last sync pass", s.ok, f"{pass_summary.age_text(reading.age_s)}, "
+                            + ("no errors" if s.ok else f"{s.errors} error(s): see the sync log"), sync_fix))
+    for key, alias in (("browserFlow", BROWSER_FLOW), ("resetCredentialsFlow", RESET_FLOW)):
+        checks.append(Check(f"{key} binding", realm.get(key) == alias, f"bound to {realm.get(key)!r}", setup_fix))
+    otp_ok = realm.get("otpPolicyCodeReusable") is False and realm.get("otpPolicyType") in ("totp", "hotp")
+    checks.append(Check("OTP policy", otp_ok, f"{realm.get('otpPolicyType')}, code reuse "
+                        + ("on" if realm.get("otpPolicyCodeReusable") else "off"), setup_fix))
+    checks.append(Check("brute-force detection", bool(realm.get("bruteForceProtected")),
+                        "on" if realm.get("bruteForceProtected") else "off", setup_fix))
+    return checks
 
 
 def _page_arg() -> int:
@@ -67,61 +109,92 @@ def _page_arg() -> int:
 @bp.get("/users")
 @admin_required
 def users() -> Any:
+    """At most 3 Keycloak calls whatever the page size: the list (full representations carry totp,
+    requiredActions and attributes, so the fallback store's records; one extra row tells whether a
+    next page exists, no count call), the realm (the policy names the record store and the longest
+    bypass) and, in provider mode, one page of the bypass index group's members (brief). What needs
+    a call per user (backup codes left, the provider-mode record's details) is on the user's page."""
     kc: KeycloakClient = g.kc
     q = request.args.get("q", "").strip()[:100]
     page = _page_arg()
-    size = ext()["web"].page_size
-    # One list call per page: full representations carry totp, requiredActions and attributes;
-    # one extra row tells whether a next page exists (no count call). Then one credentials call per
-    # row shown (backup codes left): 1 + rows calls per page.
+    size = state().web.page_size
     params: dict[str, Any] = {"first": (page - 1) * size, "max": size + 1, "briefRepresentation": "false"}
     if q:
         params["search"] = q
     found = kc.find_users(**params)
-    now = ext()["clock"]()
+    now = state().clock()
     policy, store = bypass.realm_context(kc)
+    indexed = _index_members(kc) if isinstance(store, CredentialStore) else None
     rows = []
     for u in found[:size]:
-        creds = kc.user_credentials(u["id"])  # one read per row feeds the codes cell and the bypass record
-        rec = store.read(kc, u, creds)
+        if indexed is None:  # fallback mode: the record is in the attributes the list carried
+            cell = {"kind": "record", **store.read(kc, u, []).as_dict(now, policy.bypass_max_s)}
+        elif u["id"] in indexed.ids:
+            cell = {"kind": "indexed"}  # has a record: whether it is in force, on the user's page
+        elif indexed.complete:
+            cell = {"kind": "none"}
+        else:
+            cell = {"kind": "unknown"}  # more index members than one read holds: never claim "none"
         rows.append({"id": u["id"], "username": u.get("username"), "email": u.get("email"),
                      "name": " ".join(x for x in (u.get("firstName"), u.get("lastName")) if x),
-                     "otp": bool(u.get("totp")), "bypass": rec.as_dict(now, policy.bypass_max_s),
-                     "pending": list(u.get("requiredActions") or []), "codes": _codes_cell(creds)})
+                     "otp": bool(u.get("totp")), "bypass": cell, "pending": list(u.get("requiredActions") or [])})
     return render_template("admin_users.html", rows=rows, q=q, page=page, has_next=len(found) > size)
 
 
-def _codes_cell(creds: list[JSON]) -> dict[str, Any]:
-    """Backup codes left for the users list: present, remaining, total (None: unknown), low."""
-    stored = backup_codes.codes_credentials(creds)
-    if not stored:
-        return {"present": False}
-    try:
-        info = recovery_codes.parse_credential(stored[0])
-    except recovery_codes.CredentialFormatError:
-        return {"present": True, "unreadable": True}
-    return {"present": True, "remaining": info.remaining, "total": info.total,
-            "low": info.remaining <= backup_codes.LOW_WARNING}
+INDEX_READ_MAX = 2000
+"""Members of the bypass index group read by one users-list call (ids only)."""
+
+
+@dataclass(frozen=True)
+class IndexMembers:
+    ids: frozenset[str]
+    complete: bool
+
+
+def _index_members(kc: KeycloakClient) -> IndexMembers:
+    """The users with a provider-mode bypass record (members of the index group), in one call: the
+    group's id is kept for the app's life (ids never change) and looked up again when Keycloak says
+    it is gone (the group was deleted, maybe re-created)."""
+    ids = state().ids
+    for _attempt in range(2):
+        gid = ids.get(BYPASS_INDEX_GROUP)
+        if gid is None:
+            group = kc.find_top_group(BYPASS_INDEX_GROUP)  # a missing group is not cached
+            if group is None:
+                return IndexMembers(frozenset(), True)  # no index group: nobody has a record
+            gid = str(group["id"])
+            ids.put(BYPASS_INDEX_GROUP, gid)
+        try:
+            members = kc.group_members_page(gid, 0, INDEX_READ_MAX + 1)
+        except NotFound:
+            ids.forget(BYPASS_INDEX_GROUP)
+            continue
+        return IndexMembers(frozenset(str(m["id"]) for m in members[:INDEX_READ_MAX]), len(members) <= INDEX_READ_MAX)
+    return IndexMembers(frozenset(), False)
 
 
 def _load_user(user_id: str) -> JSON:
     if not UUID.match(user_id):
-        abort(404, f"No user with id {user_id!r} in realm {ext()['realm']!r}.")
+        abort(404, f"No user with id {user_id!r} in realm {state().realm!r}.")
     try:
         return g.kc.get_user(user_id)
     except NotFound:
-        abort(404, f"No user with id {user_id!r} in realm {ext()['realm']!r}.")
+        abort(404, f"No user with id {user_id!r} in realm {state().realm!r}.")
 
 
 def _user_view(user: JSON) -> dict[str, Any]:
+    """Three Keycloak calls: the user (already read), the realm (policy, record store) and the
+    user's credentials (devices, codes and, in provider mode, the bypass record). The number of
+    sessions is one more call: it has its own page (user_sessions)."""
     kc: KeycloakClient = g.kc
-    now = ext()["clock"]()
+    now = state().clock()
     me = session["user"]
-    creds = kc.user_credentials(user["id"])  # one read for devices, codes and (provider mode) the bypass
+    policy, store = bypass.realm_context(kc)
+    creds = kc.user_credentials(user["id"])
     return {
         "user": user, "devices": devices.list_devices(kc, user["id"], creds),
-        "codes": backup_codes.status(kc, user, creds), "bypass": bypass.show_user(kc, user, now, creds),
-        "sessions": len(kc.user_sessions(user["id"])), "presets": bypass.PRESETS,
+        "codes": backup_codes.status(kc, user, creds),
+        "bypass": store.read(kc, user, creds).as_dict(now, policy.bypass_max_s), "presets": bypass.PRESETS,
         "is_self": bypass.is_self(actor(), kc.realm, user) or user["id"] == me.get("id"),
     }
 
@@ -130,6 +203,13 @@ def _user_view(user: JSON) -> dict[str, Any]:
 @admin_required
 def user(user_id: str) -> Any:
     return render_template("admin_user.html", **_user_view(_load_user(user_id)))
+
+
+@bp.get("/users/<user_id>/sessions")
+@admin_required
+def user_sessions(user_id: str) -> Any:
+    user = _load_user(user_id)
+    return render_template("admin_sessions.html", user=user, sessions=g.kc.user_sessions(user_id))
 
 
 def _duration(form: Any) -> timedelta:
@@ -168,13 +248,13 @@ def action(user_id: str) -> Any:
                 raise InvalidInput("you cannot bypass two-step authentication for yourself; ask another admin")
             req = bypass.GrantRequest(who=user_id, reason=reason, duration=_duration(form),
                                       reset_device=form.get("reset_device") == "yes", extend=act == "extend")
-            res = bypass.grant(kc, ext()["clock"], sink, who, req)
-            flash(f"Done for {name}: " + "; ".join(res["changes"]) + ".", "ok")
+            res = bypass.grant(kc, state().clock, sink, who, req)
+            flash(i18n.humanize(f"Done for {name}: " + "; ".join(res["changes"]) + "."), "ok")
         elif act == "revoke":
-            res = bypass.revoke(kc, ext()["clock"], sink, who, user_id, reason or "revoked on the admin page")
-            flash(f"Done for {name}: " + "; ".join(res["changes"]) + ".", "ok")
+            res = bypass.revoke(kc, state().clock, sink, who, user_id, reason or "revoked on the admin page")
+            flash(i18n.humanize(f"Done for {name}: " + "; ".join(res["changes"]) + "."), "ok")
         elif act == "reset_device":
-            rr = devices.reset_otp(kc, user, actor=who.name, now=ext()["clock"](), sink=sink, reason=reason or None)
+            rr = devices.reset_otp(kc, user, actor=who.name, now=state().clock(), sink=sink, reason=reason or None)
             flash(f"Reset {name}'s device: removed {len(rr.removed)} device(s), ended {rr.sessions_ended} "
                   "session(s); a new device is asked for at next sign-in.", "ok")
         elif act == "end_sessions":
@@ -183,17 +263,17 @@ def action(user_id: str) -> Any:
         else:  # generate_codes: shown once, in this response only
             backup_codes.check_eligible(kc, user, kc.user_credentials(user_id))
             codes, notified = backup_codes.generate(kc, user, count=backup_codes.DEFAULT_COUNT, actor=who.name,
-                                                    now=ext()["clock"](), sink=sink, reason=reason or None)
+                                                    now=state().clock(), sink=sink, reason=reason or None)
             return render_template("codes_once.html", user=user, codes=codes, notified=notified)
     except TwostepError as exc:
-        flash(f"Nothing was changed: {exc}", "error")
+        flash(i18n.humanize(f"Nothing was changed: {exc}"), "error")
     return back
 
 
 @bp.get("/audit")
 @admin_required
 def audit_page() -> Any:
-    path = ext()["settings"].audit_file
+    path = state().settings.audit_file
     who = request.args.get("user", "").strip()[:100]
     events: list[dict[str, Any]] = []
     note = None
@@ -215,7 +295,7 @@ def audit_page() -> Any:
                 e = json.loads(line)
             except ValueError:
                 continue
-            if not isinstance(e, dict) or e.get("realm") not in (None, ext()["realm"]):
+            if not isinstance(e, dict) or e.get("realm") not in (None, state().realm):
                 continue
             if who and who.lower() not in (str(e.get("username") or "").lower(), str(e.get("user_id") or "")):
                 continue

@@ -14,13 +14,13 @@ from ..enforcement import grace_deadline
 from ..errors import InvalidInput, TwostepError
 from ..keycloak_adapter import JSON, KeycloakClient
 from ..policy import utc_iso
-from .app import ext, login_required, start_kc_action
+from .auth import login_required, start_kc_action, state
 
 bp = Blueprint("security", __name__)
 
 
 def _kc() -> KeycloakClient:
-    kc: KeycloakClient = ext()["service"].get()
+    kc: KeycloakClient = state().service.get()
     return kc
 
 
@@ -48,7 +48,7 @@ def page() -> Any:
     required, deadline = _required(kc, user)
     return render_template(
         "security.html", user=user, devices=devices.list_devices(kc, user["id"]),
-        codes=backup_codes.status(kc, user), bypass=bypass.show_user(kc, user, ext()["clock"]()),
+        codes=backup_codes.status(kc, user), bypass=bypass.show_user(kc, user, state().clock()),
         required=required, deadline=deadline, low=backup_codes.LOW_WARNING,
         pending=list(user.get("requiredActions") or []))
 
@@ -74,8 +74,8 @@ def remove_device() -> Any:
     required, _ = _required(kc, user)
     try:
         removed = devices.remove_device(kc, user["id"], request.form.get("credential_id", ""), required,
-                                        actor=f"user:{user.get('username')}", now=ext()["clock"](),
-                                        sink=sink_for(ext()["settings"].audit_file))
+                                        actor=f"user:{user.get('username')}", now=state().clock(),
+                                        sink=sink_for(state().settings.audit_file))
         flash(f"Removed the device “{removed.label}”.", "ok")
     except TwostepError as exc:
         flash(f"Nothing was removed: {exc}", "error")
@@ -102,8 +102,8 @@ def after_kc_action(pending: dict[str, Any], status: str | None) -> Any:
         flash("No new device was added, so your old device was kept.", "error")
         return back
     try:
-        removed = devices.finish_device_change(kc, _me(), new_id, now=ext()["clock"](),
-                                               sink=sink_for(ext()["settings"].audit_file))
+        removed = devices.finish_device_change(kc, _me(), new_id, now=state().clock(),
+                                               sink=sink_for(state().settings.audit_file))
     except TwostepError as exc:
         flash(f"Your new device was added but the old one was kept: {exc}", "error")
         return back

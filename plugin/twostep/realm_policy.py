@@ -1,0 +1,35 @@
+"""The one reader of the realm's two-step policy (realm attribute `twostep.policy`).
+
+Every service asks here, so they agree on what a missing or damaged record means: act on the
+fail-closed policy (everyone in scope, no grace, the shortest bypass) and say it was not intact.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .keycloak_adapter import JSON, KeycloakClient
+from .policy import POLICY_ATTR, RealmPolicy
+
+
+@dataclass(frozen=True)
+class PolicyReading:
+    policy: RealmPolicy  # what to act on: the record, or the fail-closed policy when not intact
+    intact: bool  # the record is there and readable
+    present: bool  # the realm has a record at all (was set up), readable or not
+
+    @property
+    def recorded(self) -> RealmPolicy | None:
+        """The record itself; None when missing or damaged."""
+        return self.policy if self.intact else None
+
+
+def policy_of(realm: JSON) -> PolicyReading:
+    """From a realm representation already read."""
+    attrs = realm.get("attributes") or {}
+    policy, intact = RealmPolicy.effective(attrs)
+    return PolicyReading(policy, intact, POLICY_ATTR in attrs)
+
+
+def read_policy(kc: KeycloakClient) -> PolicyReading:
+    return policy_of(kc.get_realm())

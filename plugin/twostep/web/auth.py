@@ -1,0 +1,349 @@
+"""Sign-in for the web pages: OIDC code + PKCE (Authlib), the server-side token records, the
+`login_required` / `admin_required` decorators, and the typed per-app state they read.
+
+`app` builds the state and registers the routes; `admin`, `security` (and any other blueprint)
+import only this module, never `app`, so no module of the package imports one that imports it.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from functools import wraps
+from typing import Any, TypeVar, cast
+from urllib.parse import urlencode
+
+import requests
+from authlib.common.errors import AuthlibBaseError
+from authlib.integrations.base_client.errors import OAuthError
+from authlib.integrations.requests_client import OAuth2Session
+from flask import Flask, abort, current_app, flash, g, redirect, render_template, request, session, url_for
+
+from ..clock import Clock
+from ..errors import KeycloakUnavailable
+from ..keycloak_adapter import KeycloakClient
+from ..settings import Settings
+from ..web_client import CALLBACK_PATH, WEB_CLIENT_ID
+from .tokens import FileTokenStore
+
+F = TypeVar("F", bound=Callable[..., Any])
+ADMIN_ROLE = "manage-users"
+KC_ACTIONS = ("CONFIGURE_TOTP", "CONFIGURE_RECOVERY_AUTHN_CODES")
+SERVICE_CLIENT_TTL_S = 50.0
+SESSION_LIFETIME_S = 8 * 3600
+REFRESH_LEEWAY_S = 15
+STATE_KEY = "twostep"
+
+
+@dataclass(frozen=True)
+class WebConfig:
+    public_url: str  # where people reach the app, e.g. https://twostep.example.org
+    client_secret: str
+    client_id: str = WEB_CLIENT_ID
+    secret_key: str | None = None  # signs the session cookie; random per start when None
+    token_dir: str | None = None
+    page_size: int = 20
+    max_sessions: int = 2000  # token files kept at most (FileTokenStore.max_records)
+
+
+class ServiceClients:
+    """The web app's own service account (client twostep-web, roles web_client.WEB_SERVICE_ROLES:
+    no manage-realm, no view-events), for the self-service pages; never the CLI's credentials.
+    Reused for a short while so a page does not pay a token request. A replaced client is closed
+    (its connection pool) one period later, when no page can still be using it: never more than two."""
+
+    def __init__(self, settings: Settings, web: WebConfig) -> None:
+        own = replace(settings, client_id=web.client_id, client_secret=web.client_secret,
+                      admin_username=None, admin_password=None)
+        self.settings = own
+        self.factory: Callable[[], KeycloakClient] = lambda: KeycloakClient(own)
+        self._lock = threading.Lock()
+        self._client: KeycloakClient | None = None
+        self._retired: KeycloakClient | None = None
+        self._made = 0.0
+
+    def get(self) -> KeycloakClient:
+        with self._lock:
+            if self._client is None or time.monotonic() - self._made > SERVICE_CLIENT_TTL_S:
+                # The one retired a period ago has had a whole period to finish its last page.
+                if self._retired is not None:
+                    self._retired.close()
+                self._retired = self._client
+                self._client = self.factory()
+                self._made = time.monotonic()
+            return self._client
+
+    def close(self) -> None:
+        with self._lock:
+            for client in (self._retired, self._client):
+                if client is not None:
+                    client.close()
+            self._client = self._retired = None
+
+
+class IdCache:
+    """Ids that never change for an object's life (a group's id): read once, forgotten when
+    Keycloak says the object is gone, so a re-created object is looked up again."""
+
+    def __init__(self) -> None:
+        self._ids: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> str | None:
+        with self._lock:
+            return self._ids.get(key)
+
+    def put(self, key: str, value: str) -> None:
+        with self._lock:
+            self._ids[key] = value
+
+    def forget(self, key: str) -> None:
+        with self._lock:
+            self._ids.pop(key, None)
+
+
+@dataclass
+class AppState:
+    """Everything the pages need of one app, typed (was a dict under app.extensions)."""
+
+    settings: Settings
+    realm: str
+    web: WebConfig
+    public_url: str
+    clock: Clock
+    tokens: FileTokenStore
+    service: ServiceClients
+    oauth: Any  # Authlib's registered Flask client for Keycloak
+    ids: IdCache = field(default_factory=IdCache)
+    # Called by the sign-in callback when Keycloak sends the user back from one of its own actions
+    # (security page); set by whoever registers that page, so this module imports none of them.
+    after_kc_action: Callable[[dict[str, Any], str | None], Any] | None = None
+
+    def __getitem__(self, name: str) -> Any:
+        """Transitional: code written for the old `ext()[...]` dict keeps working."""
+        return getattr(self, name)
+
+    def __setitem__(self, name: str, value: Any) -> None:
+        if not hasattr(self, name):
+            raise KeyError(name)
+        setattr(self, name, value)
+
+
+def state() -> AppState:
+    return cast(AppState, current_app.extensions[STATE_KEY])
+
+
+def ext() -> AppState:
+    """Old name of `state()` (it returned a dict); `ext()["settings"]` still works."""
+    return state()
+
+
+# -- tokens ------------------------------------------------------------------------------------------
+
+def jwt_claims(token: str) -> dict[str, Any]:
+    """Claims of a JWT we received ourselves from Keycloak's token endpoint (back channel, TLS):
+    read, not verified again. Keycloak verifies the token on every admin call anyway."""
+    try:
+        payload = token.split(".")[1]
+        data = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except (IndexError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def admin_roles(access_token: str) -> list[str]:
+    ra = jwt_claims(access_token).get("resource_access") or {}
+    return list((ra.get("realm-management") or {}).get("roles") or [])
+
+
+def _token_record(token: dict[str, Any]) -> dict[str, Any]:
+    """What is kept of a token answer; `ends_at`: after it nothing in the record can be used (the
+    later of the access and refresh tokens' expiry, never past the session cookie's lifetime)."""
+    now = time.time()
+    expires_at = float(token.get("expires_at") or now + float(token.get("expires_in") or 60))
+    refresh_at = now + float(token.get("refresh_expires_in") or 0) if token.get("refresh_token") else 0.0
+    return {"access_token": token["access_token"], "refresh_token": token.get("refresh_token"),
+            "id_token": token.get("id_token"), "expires_at": expires_at,
+            "ends_at": min(now + SESSION_LIFETIME_S, max(expires_at, refresh_at))}
+
+
+def _refreshed(rec: dict[str, Any], *, force: bool) -> dict[str, Any] | None:
+    """The record, refreshed by Authlib's OAuth2 session when its access token is within
+    REFRESH_LEEWAY_S of expiry (or always, when `force`). Returns the new record, the same one
+    when nothing was due, or None when Keycloak refused the refresh token (the session ended:
+    signed out elsewhere, expired, ended by an admin, or the user was disabled)."""
+    if not rec.get("refresh_token"):
+        return None if force or rec["expires_at"] - time.time() <= REFRESH_LEEWAY_S else rec
+    st = state()
+    got: dict[str, Any] = {}
+    meta = st.oauth.load_server_metadata()
+    sess = OAuth2Session(st.web.client_id, st.web.client_secret, token_endpoint=meta["token_endpoint"],
+                         token={"access_token": rec["access_token"], "refresh_token": rec["refresh_token"],
+                                "token_type": "Bearer", "expires_at": int(rec["expires_at"])},
+                         update_token=lambda token, **_kw: got.update(token), leeway=REFRESH_LEEWAY_S,
+                         default_timeout=st.settings.timeout)
+    sess.verify = st.settings.verify_tls
+    try:
+        if force:
+            sess.refresh_token(meta["token_endpoint"])
+        else:
+            sess.ensure_active_token(sess.token)
+    except (OAuthError, AuthlibBaseError):
+        return None
+    except requests.RequestException:
+        raise KeycloakUnavailable("cannot reach Keycloak to check your sign-in; nothing was changed, "
+                                  "try again in a moment") from None
+    finally:
+        sess.close()
+    if not got:
+        return rec
+    new = _token_record(got)
+    new["id_token"] = new["id_token"] or rec.get("id_token")
+    return new
+
+
+def access_token(*, fresh: bool = False) -> str | None:
+    """The signed-in person's access token, or None when the session is gone. Refreshed when it is
+    about to expire, and always when `fresh` (before any change: Keycloak then says whether the
+    session still exists and the user is still enabled). The token's `sub` must be the session's
+    user: a session cookie naming someone else than its tokens is refused."""
+    sid = session.get("sid")
+    user = session.get("user")
+    if not sid or not user:
+        return None
+    store = state().tokens
+    rec = store.get(sid)
+    if rec is None:
+        return None
+    new = _refreshed(rec, force=fresh)
+    if new is None:
+        store.delete(sid)
+        return None
+    if new is not rec:
+        store.put(sid, new, new["ends_at"])
+    token = str(new["access_token"])
+    if not user.get("id") or jwt_claims(token).get("sub") != user.get("id"):
+        store.delete(sid)
+        return None
+    return token
+
+
+# -- decorators ----------------------------------------------------------------------------------
+
+def login_required(fn: F) -> F:
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        changes = request.method not in ("GET", "HEAD", "OPTIONS")
+        token = access_token(fresh=changes)
+        if token is None:
+            session.clear()
+            if changes:
+                # The form's target is a POST: after signing in again, start from the page.
+                flash("Your sign-in had ended, so nothing was changed. Sign in and try again.", "error")
+                return redirect(url_for("login", next="/"))
+            return redirect(url_for("login", next=request.full_path.rstrip("?")))
+        g.access_token = token
+        return fn(*args, **kwargs)
+
+    return cast(F, wrapper)
+
+
+def admin_required(fn: F) -> F:
+    @login_required
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if ADMIN_ROLE not in admin_roles(g.access_token):
+            abort(403, "These pages are for admins of the realm (Keycloak role realm-management/"
+                       f"{ADMIN_ROLE}). Your own page is /security.")
+        st = state()
+        g.kc = KeycloakClient(st.settings, st.realm, token=g.access_token)
+        return fn(*args, **kwargs)
+
+    return cast(F, wrapper)
+
+
+# -- sign-in routes --------------------------------------------------------------------------------
+
+def _safe_next(target: str | None) -> str:
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return "/"
+
+
+def start_kc_action(action: str, pending: dict[str, Any]) -> Any:
+    """Send the signed-in user to one of Keycloak's own application-initiated actions."""
+    if action not in KC_ACTIONS:
+        abort(400, "unknown action")
+    session["pending"] = {**pending, "kc_action": action}
+    session["next"] = "/security"
+    st = state()
+    return st.oauth.authorize_redirect(st.public_url + CALLBACK_PATH, kc_action=action)
+
+
+def register_routes(app: Flask) -> None:
+    @app.get("/auth/login")
+    def login() -> Any:
+        session["next"] = _safe_next(request.args.get("next"))
+        st = state()
+        return st.oauth.authorize_redirect(st.public_url + CALLBACK_PATH)
+
+    @app.get(CALLBACK_PATH)
+    def callback() -> Any:
+        st = state()
+        if request.args.get("error") and not request.args.get("code"):
+            why = request.args.get("error_description") or request.args["error"]
+            return render_template("error.html", status=400, title="Sign-in did not finish",
+                                   message=f"Keycloak answered: {why}"), 400
+        try:
+            token = st.oauth.authorize_access_token()
+        except OAuthError as exc:
+            return render_template("error.html", status=400, title="Sign-in failed",
+                                   message=f"The sign-in answer was refused ({exc.error}). Try again."), 400
+        claims = token.get("userinfo") or jwt_claims(token.get("id_token", ""))
+        roles = admin_roles(token["access_token"])
+        sub = claims.get("sub")
+        if not sub or jwt_claims(token["access_token"]).get("sub") != sub:
+            return render_template("error.html", status=400, title="Sign-in failed",
+                                   message="The sign-in answer names no user (or two different ones). Try again."), 400
+        store = st.tokens
+        old = session.get("sid")
+        if old:
+            store.delete(old)
+        pending = session.get("pending")
+        next_url = session.get("next", "/")
+        notes = session.get("_flashes")  # e.g. "your sign-in had ended" from before this sign-in
+        session.clear()
+        if notes:
+            session["_flashes"] = notes
+        key = FileTokenStore.user_key(st.realm, str(sub))
+        store.admit(key)
+        sid = FileTokenStore.new_id(key)
+        rec = _token_record(token)
+        store.put(sid, rec, rec["ends_at"])
+        session["sid"] = sid
+        session["user"] = {"id": sub, "username": claims.get("preferred_username"),
+                           "email": claims.get("email"), "name": claims.get("name"),
+                           "admin": ADMIN_ROLE in roles, "locale": claims.get("locale")}
+        session.permanent = True
+        status = request.args.get("kc_action_status")
+        if pending and st.after_kc_action is not None:
+            return st.after_kc_action(pending, status)
+        return redirect(_safe_next(next_url))
+
+    @app.post("/auth/logout")
+    def logout() -> Any:
+        st = state()
+        sid = session.get("sid")
+        rec = st.tokens.get(sid) if sid else None
+        if sid:
+            st.tokens.delete(sid)
+        session.clear()
+        meta = st.oauth.load_server_metadata()
+        params = {"post_logout_redirect_uri": st.public_url + "/", "client_id": st.web.client_id}
+        if rec and rec.get("id_token"):
+            params["id_token_hint"] = rec["id_token"]
+        return redirect(meta["end_session_endpoint"] + "?" + urlencode(params))

@@ -1,0 +1,37 @@
+"""The last sync pass's summary as the overview reads it (pure: no Keycloak): its age, and fail
+closed on a missing, damaged or old summary."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from twostep import pass_summary
+from twostep.pass_summary import ATTR, PassSummary, age_text, parse, read
+
+NOW = datetime(2026, 12, 1, 23, 0, 0, tzinfo=UTC)
+
+
+def summary(at: datetime, counts: dict[str, int] | None = None) -> PassSummary:
+    return PassSummary(at, "abc123", "full", True, 0, 2, 1, "2026-12-02T01:00:00Z", counts,
+                       {"not_enrolled": [], "low_backup_codes": []} if counts else None,
+                       at if counts else None)
+
+
+def test_round_trip_and_age() -> None:
+    s = summary(NOW - timedelta(minutes=4), {"users_in_scope": 10})
+    assert parse(s.to_json()) == s
+    r = read({ATTR: s.to_json()}, NOW)
+    assert r.state == "ok" and r.fresh and r.summary == s and r.age_s == 240 and r.counts_age_s == 240
+    assert age_text(r.age_s) == "4 min ago" and age_text(30) == "just now" and age_text(None) == "never"
+
+
+def test_missing_damaged_and_old_are_not_fine() -> None:
+    assert read({}, NOW).state == "none" and read(None, NOW).summary is None
+    for bad in ("not json", "[]", '{"v":2}', summary(NOW).to_json().replace('"ok":true', '"ok":"yes"'),
+                summary(NOW).to_json().replace("2026-12-01T23:00:00Z", "2026-12-01 23:00")):
+        r = read({ATTR: bad}, NOW)
+        assert r.state == "damaged" and r.summary is None and not r.fresh, bad
+    old = read({ATTR: summary(NOW - timedelta(seconds=pass_summary.STALE_AFTER_S + 1)).to_json()}, NOW)
+    assert old.state == "stale" and not old.fresh and old.summary is not None
+    future = read({ATTR: summary(NOW + timedelta(hours=1)).to_json()}, NOW)
+    assert future.state == "stale", "a summary from the future is not trusted to be recent"
