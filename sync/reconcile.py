@@ -15,7 +15,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from twostep import bypass_index, flows, logs, metrics, pass_summary
+from twostep import bypass_index, flows, help_requests, logs, metrics, pass_summary
 from twostep.audit import AuditSink, event
 from twostep.bypass import EndPlan, end_bypass, end_indexed, finish, sweep_stale_locks
 from twostep.enforcement import (
@@ -609,6 +609,8 @@ def run_once(kc: KeycloakClient, now: datetime, audit: AuditSink, actor: str, le
     pending = pending_end(state, now, summary)
     metrics.record_pass(kc.realm, ok=summary.ok, active=summary.bypassed_active,
                         next_end=pending.timestamp() if pending else None)
+    # After the bypass work and its gauges: a slow SMTP server never delays an end. Its errors count.
+    help_requests.sync_pass(kc, now, audit, actor, summary.errors, state.policy)
     log.info("sync.pass", kind="full" if options.full else "expiry", run_id=summary.run_id, realm=kc.realm,
              ok=summary.ok, expired=summary.expired, ended_early=summary.ended_early,
              drift_repaired=summary.drift_repaired, enforced=summary.enforced, errors=len(summary.errors),

@@ -619,6 +619,7 @@ def test_prometheus_rules_structure() -> None:
         "TwostepSyncMetricsMissing": "absent(twostep_sync_last_success_timestamp_seconds)",
         "TwostepBypassOverdue": "twostep_bypass_most_overdue_seconds",
         "TwostepSyncErrors": "rate(twostep_sync_errors_total[",
+        "TwostepHelpRequestWaiting": "twostep_help_request_oldest_age_seconds",
         "TwostepSyncCronJobNotSucceeding": 'kube_cronjob_status_last_successful_time{cronjob="twostep-sync"}',
     }
     assert set(rules) == set(expected)
@@ -816,6 +817,7 @@ def test_alerts_use_metrics_the_code_exports() -> None:
     try:
         metrics.record_error("r", "unavailable")
         metrics.record_pass("r", ok=True, active=0, next_end=None)
+        metrics.record_help("r", open_count=0, oldest=None)  # every pass reads the help request queue too
         served = {m.name for m in metrics.REGISTRY.collect()}
         served |= {s.name for m in metrics.REGISTRY.collect() for s in m.samples}
     finally:

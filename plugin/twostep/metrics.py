@@ -21,6 +21,8 @@ Served three ways, under the same names:
 | twostep_sync_last_success_timestamp_seconds | gauge | realm | end of the last fully successful pass |
 | twostep_bypass_next_end_timestamp_seconds | gauge | realm | earliest end among the bypasses still in force |
 | twostep_bypass_most_overdue_seconds | gauge | realm | now minus the most overdue end still in force (0 if none) |
+| twostep_help_requests_open | gauge | realm | open help requests seen by the last sync pass (damaged included) |
+| twostep_help_request_oldest_age_seconds | gauge | realm | now minus asked_at of the oldest open request (0 if none) |
 
 `twostep_bypass_most_overdue_seconds` is computed when scraped, from the ends the last pass read:
 if the sync stops ending bypasses (loop stuck, Keycloak unreachable) it keeps growing, which is
@@ -114,6 +116,8 @@ class _RealmState:
     last_success: float | None = None
     active: int | None = None
     next_end: float | None = None      # earliest end (epoch s) among bypasses still in force
+    help_open: int | None = None       # open help requests seen by the last pass
+    help_oldest: float | None = None   # asked_at (epoch s) of the oldest readable open request
 
 
 class SyncStateCollector(Collector):
@@ -150,8 +154,17 @@ class SyncStateCollector(Collector):
             "overdue": GaugeMetricFamily("twostep_bypass_most_overdue_seconds",
                                          "Seconds since the end of the most overdue bypass still in force "
                                          "(0 if none): grows while the sync does not end it.", labels=["realm"]),
+            "help_open": GaugeMetricFamily("twostep_help_requests_open", "Open help requests (\"I lost my phone\") "
+                                           "seen by the last sync pass, damaged entries included.", labels=["realm"]),
+            "help_age": GaugeMetricFamily("twostep_help_request_oldest_age_seconds",
+                                          "Seconds since the oldest open help request was asked (0 if none): "
+                                          "grows while nobody answers it.", labels=["realm"]),
         }
         for realm, st in sorted(realms.items()):
+            if st.help_open is not None:
+                fams["help_open"].add_metric([realm], float(st.help_open))
+                age = max(0.0, now - st.help_oldest) if st.help_oldest is not None else 0.0
+                fams["help_age"].add_metric([realm], age)
             if st.last_run is not None:
                 fams["up"].add_metric([realm], 1.0 if st.up else 0.0)
                 fams["last_run"].add_metric([realm], st.last_run)
@@ -201,6 +214,13 @@ def record_pass(realm: str, *, ok: bool, active: int, next_end: float | None, no
         st.up, st.last_run, st.active, st.next_end = ok, t, active, next_end
         if ok:
             st.last_success = t
+
+
+def record_help(realm: str, *, open_count: int, oldest: float | None) -> None:
+    """The help request queue as a sync pass read it; the oldest one's age is computed when scraped."""
+    st = SYNC_STATE.state(realm)
+    with SYNC_STATE._lock:
+        st.help_open, st.help_oldest = open_count, oldest
 
 
 def record_failed_pass(realm: str, now: float | None = None) -> None:
@@ -253,6 +273,7 @@ def load_textfile(path: str) -> None:
     (cron runs are separate processes). A missing or unreadable file starts from zero."""
     try:
         text = Path(path).read_text(encoding="utf-8")
+        written = Path(path).stat().st_mtime  # the ages in the file were computed then
         families = list(text_string_to_metric_families(text))
     except (OSError, ValueError):
         return
@@ -274,6 +295,11 @@ def load_textfile(path: str) -> None:
                     st.next_end = sample.value
                 elif sample.name == "twostep_bypass_active":
                     st.active = int(sample.value)
+                elif sample.name == "twostep_help_requests_open" and st.help_open is None:
+                    # A cron run that fails before reading the queue keeps the last count (and its age).
+                    st.help_open = int(sample.value)
+                elif sample.name == "twostep_help_request_oldest_age_seconds" and sample.value > 0:
+                    st.help_oldest = written - sample.value
 
 
 def write_textfile(path: str) -> None:

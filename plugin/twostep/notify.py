@@ -38,6 +38,9 @@ SUBJECTS = {  # en; de and ru below (same keys)
     "bypass.extend": "The pause of two-step sign-in on your account was extended",
     "device.change": "Your authenticator device was changed",
     "enroll.reminder": "Please set up two-step sign-in for your account",
+    "help.grant": "Your request for help with two-step sign-in was answered",
+    "help.dismiss": "Your request for help with two-step sign-in was declined",
+    "help.new": "A user asks for help with two-step sign-in",
 }
 LOCALIZED_SUBJECTS: dict[str, dict[str, str]] = {
     "de": {
@@ -48,6 +51,9 @@ LOCALIZED_SUBJECTS: dict[str, dict[str, str]] = {
         "bypass.extend": "Die Aussetzung der Zwei-Schritt-Anmeldung für Ihr Konto wurde verlängert",
         "device.change": "Ihr Authenticator-Gerät wurde geändert",
         "enroll.reminder": "Bitte richten Sie die Zwei-Schritt-Anmeldung für Ihr Konto ein",
+        "help.grant": "Ihre Bitte um Hilfe bei der Zwei-Schritt-Anmeldung wurde beantwortet",
+        "help.dismiss": "Ihre Bitte um Hilfe bei der Zwei-Schritt-Anmeldung wurde abgelehnt",
+        "help.new": "Ein Benutzer bittet um Hilfe bei der Zwei-Schritt-Anmeldung",
     },
     "ru": {
         "codes.generate": "Для вашей учётной записи созданы новые резервные коды",
@@ -57,10 +63,14 @@ LOCALIZED_SUBJECTS: dict[str, dict[str, str]] = {
         "bypass.extend": "Приостановка двухэтапного входа для вашей учётной записи продлена",
         "device.change": "Ваше устройство-аутентификатор изменено",
         "enroll.reminder": "Пожалуйста, настройте двухэтапный вход для вашей учётной записи",
+        "help.grant": "Ваш запрос помощи по двухэтапному входу рассмотрен",
+        "help.dismiss": "Ваш запрос помощи по двухэтапному входу отклонён",
+        "help.new": "Пользователь просит помощи по двухэтапному входу",
     },
 }
 # Detail keys a template may use; anything else is refused, so a caller can't slip a secret in.
-_ALLOWED_DETAILS = {"count", "reason", "until", "removed", "label", "reset_device"}
+_ALLOWED_DETAILS = {"count", "reason", "until", "removed", "label", "reset_device",
+                    "requester", "asked_at", "message"}
 
 _env = Environment(  # noqa: S701 - plain-text mail, not HTML
     loader=FileSystemLoader(str(TEMPLATES)), undefined=StrictUndefined, keep_trailing_newline=True,
@@ -105,6 +115,7 @@ def render(kind: str, user: JSON, realm: str, details: dict[str, Any], actor: st
                       when=timefmt.describe_on(now, now, lang), when_iso=utc_iso(now),
                       until=timefmt.friendly(until, now, lang, "until") if until else None,
                       deadline=timefmt.friendly(until, now, lang, "deadline") if until else None,
+                      asked=timefmt.friendly(details["asked_at"], now, lang, "on") if details.get("asked_at") else None,
                       details={k: details.get(k) for k in _ALLOWED_DETAILS})
     subject = SUBJECTS[kind] if lang == timefmt.DEFAULT else LOCALIZED_SUBJECTS[lang][kind]
     return subject, body

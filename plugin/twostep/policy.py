@@ -45,6 +45,9 @@ CONDITION_PROVIDER = "twostep-condition-second-factor"
 BYPASS_CREDENTIAL = "twostep-bypass"
 CODES_PROVENANCE_CREDENTIAL = "twostep-codes-provenance"
 BYPASS_INDEX_GROUP = "twostep-bypass"
+HELP_CREDENTIAL = "twostep-help-request"
+HELP_INDEX_GROUP = "twostep-help-requests"
+HELP_ADMIN_KINDS = ("group", "role")
 BACKUP_CODES_CHOICES = ("required", "offered", "off")
 STORE_CREDENTIAL = "credential"  # provider mode: records are credentials, the provider decides
 STORE_ATTRIBUTES = "attributes"  # fallback mode: records are user attributes, sync ends bypasses
@@ -154,6 +157,9 @@ class RealmPolicy:
     # help-request step ("I lost my phone") into the browser flow, and the limit it configured.
     help_requests: str = "off"
     help_max_per_hour: int = 20
+    # Python only (docs/formats.md, "Help requests"): who is e-mailed about a new help request,
+    # `group:<path>` or `role:<realm role>`; empty: nobody (the queue is still shown).
+    help_admins: str = ""
 
     @property
     def provider_mode(self) -> bool:
@@ -162,6 +168,8 @@ class RealmPolicy:
     def to_json(self) -> str:
         data = asdict(self)
         data["enforcement"]["groups"] = list(self.enforcement.groups)
+        if not self.help_admins:
+            del data["help_admins"]  # absent means nobody: records written before it stay byte-identical
         return json.dumps(data, sort_keys=True, separators=(",", ":"))
 
     @classmethod
@@ -189,6 +197,9 @@ class RealmPolicy:
                 # Lenient: a key the provider ignores never makes the record unreadable.
                 help_requests="on" if data.get("help_requests") == "on" else "off",
                 help_max_per_hour=_help_rate(data.get("help_max_per_hour")),
+                # Strict value, lenient record: anything but a well-formed spec is "nobody" (status
+                # says so), never a reason to read the whole record as damaged.
+                help_admins=data["help_admins"] if help_admins_valid(data.get("help_admins")) else "",
             )
         except (ValueError, KeyError, TypeError):
             return None
@@ -235,6 +246,26 @@ def readable(data: Any) -> bool:
             and _is_int(max_s) and max_s >= 0
             and isinstance(since, str) and (since == "" or parse_strict_time(since) is not None)
             and all(data.get(k, absent) in allowed for k, absent, allowed in _CHOICES))
+
+
+def help_admins_valid(value: Any) -> bool:
+    """`group:<path>` or `role:<realm role>` with a non-blank name, or empty (nobody)."""
+    if not isinstance(value, str):
+        return False
+    if value == "":
+        return True
+    kind, sep, name = value.partition(":")
+    return bool(sep) and kind in HELP_ADMIN_KINDS and bool(name.strip()) and name == name.strip()
+
+
+def parse_help_admins(spec: str) -> str:
+    """What `setup --help-admins` takes: group:PATH, role:NAME or none (empty)."""
+    text = spec.strip()
+    if text == "none":
+        return ""
+    if not help_admins_valid(text):
+        raise InvalidInput(f"--help-admins takes group:PATH, role:NAME or none, got {spec!r}")
+    return text
 
 
 def _help_rate(value: Any) -> int:

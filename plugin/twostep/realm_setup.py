@@ -60,6 +60,7 @@ class Desired:
     # mode); help_rate: the realm-wide limit per hour (0 = none).
     help_requests: str = "auto"
     help_rate: int = flows.DEFAULT_HELP_RATE
+    help_admins: str | None = None  # who is e-mailed about help requests; None: keep what the policy says
 
 
 HELP_CHOICES = ("on", "off")
@@ -257,7 +258,9 @@ def _desired_policy(desired: Desired, realm: JSON, now: datetime, provider_mode:
                        reset_source_digest=digests.get("resetCredentialsFlow", ""),
                        # What read_actual decided for the browser flow (an old JAR turns auto off).
                        help_requests="on" if any(t.help is not None for t in targets) else "off",
-                       help_max_per_hour=desired.help_rate)
+                       help_max_per_hour=desired.help_rate,
+                       help_admins=desired.help_admins if desired.help_admins is not None else (
+                           current.help_admins if current else ""))
 
 
 def plan(desired: Desired, actual: Actual, now: datetime) -> list[Action]:

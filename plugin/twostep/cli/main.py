@@ -13,6 +13,7 @@ from .bypass_cmds import bypass
 from .codes_cmds import codes
 from .common import App
 from .demo_cmds import demo
+from .help_cmds import help_group
 from .otp_cmds import otp
 from .policy_cmds import doctor, setup, status, teardown
 from .sync_cmds import sync
@@ -38,7 +39,7 @@ def cli(ctx: click.Context, config_file: str | None, realm: str | None, log_form
     obj.realm = realm
 
 
-for command in (setup, teardown, status, doctor, codes, otp, bypass, sync, demo, web, theme):
+for command in (setup, teardown, status, doctor, codes, otp, bypass, help_group, sync, demo, web, theme):
     cli.add_command(command)
 
 

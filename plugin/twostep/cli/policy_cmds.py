@@ -7,7 +7,16 @@ import click
 from ..durations import parse_duration
 from ..errors import InvalidInput
 from ..flows import DEFAULT_HELP_RATE
-from ..policy import BACKUP_CODES_CHOICES, HARD_BYPASS_MAX_S, HELP_RATE_MAX, BruteForce, Enforcement, OtpPolicy
+from ..help_requests import check_help_admins
+from ..policy import (
+    BACKUP_CODES_CHOICES,
+    HARD_BYPASS_MAX_S,
+    HELP_RATE_MAX,
+    BruteForce,
+    Enforcement,
+    OtpPolicy,
+    parse_help_admins,
+)
 from ..realm_setup import DECIDE_CHOICES, HELP_CHOICES, Desired, apply, plan, plan_teardown, read_actual
 from ..realm_status import Report, realm_status
 from ..realm_status import doctor as run_doctor
@@ -57,12 +66,16 @@ def _print_plan(actions: list[str], dry_run: bool, as_json: bool) -> None:
                    "provider). Default: on when the provider decides.")
 @click.option("--help-rate", type=click.IntRange(0, HELP_RATE_MAX), default=DEFAULT_HELP_RATE, show_default=True,
               help="Realm-wide limit of new help requests per hour (0 = no limit).")
+@click.option("--help-admins", "help_admins", metavar="group:PATH|role:NAME|none",
+              help="Who is e-mailed about a new help request (\"I lost my phone\"). Default: keep the current.")
 @json_option
 def setup(dry_run: bool, enforce: tuple[str, ...], grace_days: int, bypass_max: str, otp_algorithm: str,
           otp_digits: int, otp_period: int, otp_look_around: int, theme: str | None, no_service_client: bool,
           secret_file: str | None, web_url: str | None, web_secret_file: str | None, decide_with: str,
-          backup_codes: str, help_requests: str | None, help_rate: int, as_json: bool) -> None:
+          backup_codes: str, help_requests: str | None, help_rate: int, help_admins: str | None,
+          as_json: bool) -> None:
     """Put a realm under the two-step policy (idempotent)."""
+    admins = parse_help_admins(help_admins) if help_admins is not None else None
     otp = OtpPolicy(algorithm=otp_algorithm, digits=otp_digits, period=otp_period, look_around=otp_look_around)
     otp.validate()
     max_s = int(parse_duration(bypass_max).total_seconds())
@@ -71,12 +84,15 @@ def setup(dry_run: bool, enforce: tuple[str, ...], grace_days: int, bypass_max: 
     desired = Desired(otp=otp, brute=BruteForce(), enforcement=Enforcement.parse(enforce, grace_days),
                       bypass_max_s=max_s, theme=theme, service_client=not no_service_client,
                       web_url=normalize_url(web_url) if web_url else None, decide_with=decide_with,
-                      backup_codes=backup_codes, help_requests=help_requests or "auto", help_rate=help_rate)
+                      backup_codes=backup_codes, help_requests=help_requests or "auto", help_rate=help_rate,
+                      help_admins=admins)
     for path in (secret_file, web_secret_file):
         if path:
             check_writable_new_file(path)
     a = app()
     kc = a.client()
+    if admins:
+        check_help_admins(kc, admins)
     now = a.clock()
     actions = plan(desired, read_actual(kc, desired, now), now)
     texts = [x.text for x in actions]

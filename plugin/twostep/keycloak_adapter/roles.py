@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from .connection import JSON, Connection, q
 
 
@@ -22,3 +24,9 @@ class RoleCalls(Connection):
 
     def delete_role(self, name: str) -> None:
         self.delete(f"/roles/{q(name)}", f"delete role {name!r}")
+
+    def iter_role_users(self, role: str, page_size: int = 100) -> Iterator[JSON]:
+        """Users holding the realm role `role` directly (Keycloak's own list: not through groups or
+        composites), full representations, page by page."""
+        return self.paged(f"/roles/{q(role)}/users", f"users with role {role!r}", page_size,
+                          briefRepresentation="false")

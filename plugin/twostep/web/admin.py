@@ -11,7 +11,7 @@ from typing import Any
 
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, session, url_for
 
-from .. import backup_codes, bypass, devices, pass_summary
+from .. import backup_codes, bypass, devices, help_requests, pass_summary
 from ..audit import AuditSink, event, sink_for
 from ..durations import parse_duration
 from ..errors import InvalidInput, NotFound, TwostepError
@@ -48,6 +48,16 @@ def end_sessions(kc: KeycloakClient, user: JSON, actor_name: str, sink: AuditSin
     return count
 
 
+def _help_card(kc: KeycloakClient) -> dict[str, Any] | None:
+    """The overview's first card: how many help requests are open, and who (the first few); None when
+    unreadable. At most two calls (help_requests.open_summary), so the overview keeps a fixed cost."""
+    try:
+        count, more, names = help_requests.open_summary(kc)
+    except TwostepError:
+        return None
+    return {"count": count, "more": more, "names": names}
+
+
 @bp.get("")
 @admin_required
 def overview() -> Any:
@@ -56,10 +66,12 @@ def overview() -> Any:
     never from a scan per page view. Flows, federation and drift: `twostep status` (dozens of calls)."""
     kc: KeycloakClient = g.kc
     now = state().clock()
+    help_card = _help_card(kc)
     try:
         realm = kc.get_realm()
     except TwostepError as exc:
-        return render_template("admin_overview.html", error=str(exc), low_warning=backup_codes.LOW_WARNING)
+        return render_template("admin_overview.html", error=str(exc), low_warning=backup_codes.LOW_WARNING,
+                               help=help_card)
     reading = pass_summary.read(realm.get("attributes"), now)
     checks = overview_checks(kc.realm, realm, reading)
     summary = reading.summary
@@ -67,7 +79,8 @@ def overview() -> Any:
         "admin_overview.html", error=None, reading=reading, summary=summary, checks=checks,
         ok=all(c.ok for c in checks), counts=summary.counts if summary else None,
         lists=(summary.lists or {}) if summary else {}, age=pass_summary.age_text(reading.age_s),
-        counts_age=pass_summary.age_text(reading.counts_age_s), low_warning=backup_codes.LOW_WARNING)
+        counts_age=pass_summary.age_text(reading.counts_age_s), low_warning=backup_codes.LOW_WARNING,
+        help=help_card)
 
 
 def overview_checks(realm_name: str, realm: JSON, reading: pass_summary.Reading) -> list[Check]:

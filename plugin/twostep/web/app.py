@@ -41,6 +41,7 @@ from .auth import (  # some re-exported (__all__): older imports of these names 
     start_kc_action,
     state,
 )
+from .help_queue import bp as help_bp
 from .security import after_kc_action
 from .security import bp as security_bp
 from .tokens import FileTokenStore
@@ -207,6 +208,7 @@ def create_app(settings: Settings, web: WebConfig, *, clock: Clock = system_cloc
     register_routes(app)
     i18n.register(app)  # |time_until, |time_since ...: times in the viewer's language
     app.register_blueprint(admin_bp)
+    app.register_blueprint(help_bp)
     app.register_blueprint(security_bp)
 
     @app.get("/healthz")

@@ -1,0 +1,79 @@
+"""twostep help list | grant | dismiss: the queue of help requests ("I lost my phone")."""
+
+from __future__ import annotations
+
+import click
+
+from .. import help_requests as svc
+from ..durations import format_duration, parse_duration
+from ..policy import utc_iso
+from .bypass_cmds import _audit, _done, _person
+from .common import app, emit_json, json_option, realm_options
+
+_ACTOR_HELP = "The person acting (required with the shared service account; or TWOSTEP_ACTOR)."
+
+
+@click.group(name="help")
+def help_group() -> None:
+    """Answer users who lost their second factor and asked an administrator from the login page."""
+
+
+@help_group.command(name="list")
+@realm_options
+@json_option
+def list_cmd(as_json: bool) -> None:
+    """Open help requests, oldest first: user, when, message."""
+    a = app()
+    rows = svc.queue(a.client(), a.clock)
+    if as_json:
+        emit_json({"requests": rows, "now": utc_iso(a.clock())})
+        return
+    if not rows:
+        click.echo("no open help requests")
+        return
+    for r in rows:
+        if r["damaged"]:
+            click.echo(f"{r['username']}  [damaged: {r['damaged']}]")
+            continue
+        told = f"admins e-mailed {a.when(r['notified_at'])}" if r["notified_at"] else "admins not e-mailed yet"
+        # repr() keeps the user's words on one line, with any odd character visible.
+        click.echo(f"{r['username']}  asked {a.when(r['asked_at'])}  {told}  message: {r['message']!r}")
+
+
+@help_group.command()
+@realm_options
+@click.argument("user")
+@click.option("--for", "duration", metavar="DURATION",
+              help=f"How long the bypass lasts (default {format_duration(svc.DEFAULT_GRANT.total_seconds())}, "
+                   "at most the policy maximum).")
+@click.option("--actor", "actor", metavar="NAME", default=None, help=_ACTOR_HELP)
+@click.option("--dry-run", is_flag=True, help="Print what would change; change nothing.")
+@json_option
+def grant(user: str, duration: str | None, actor: str | None, dry_run: bool, as_json: bool) -> None:
+    """Answer USER's request: a bypass that also removes the lost device, then close the request."""
+    length = parse_duration(duration) if duration is not None else None
+    a = app()
+    kc = a.client()
+    result = svc.grant(kc, a.clock, _audit(as_json), _person(a, kc, actor), user, length, dry_run)
+    _done(result, as_json)
+    if not as_json and not dry_run:
+        click.echo(f"user notified: {result['notified']}")
+
+
+@help_group.command()
+@realm_options
+@click.argument("user")
+@click.option("--reason", default="", help="Why (required; told to the user and kept in the audit).")
+@click.option("--actor", "actor", metavar="NAME", default=None, help=_ACTOR_HELP)
+@click.option("--dry-run", is_flag=True, help="Print what would change; change nothing.")
+@json_option
+def dismiss(user: str, reason: str, actor: str | None, dry_run: bool, as_json: bool) -> None:
+    """Close USER's request without changing the account."""
+    if not reason.strip():
+        svc.dismiss_reason(reason)
+    a = app()
+    kc = a.client()
+    result = svc.dismiss(kc, a.clock, _audit(as_json), _person(a, kc, actor), user, reason, dry_run)
+    _done(result, as_json)
+    if not as_json and not dry_run:
+        click.echo(f"user notified: {result['notified']}")

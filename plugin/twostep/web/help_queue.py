@@ -1,0 +1,91 @@
+"""Admin pages for help requests ("I lost my phone"): the queue at /admin/help with the two answers,
+and the overview's card. Like every admin page, Keycloak calls use the signed-in admin's own token
+(g.kc): Keycloak's permissions decide and its admin events name the admin."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from flask import Blueprint, flash, g, redirect, render_template, request, session, url_for
+
+from .. import backup_codes, bypass, devices, help_requests, recovery_codes
+from ..durations import format_duration, parse_duration
+from ..errors import InvalidInput, TwostepError
+from ..keycloak_adapter import JSON, KeycloakClient
+from . import i18n
+from .admin import _load_user, actor, audit
+from .auth import admin_required, state
+
+bp = Blueprint("help", __name__, url_prefix="/admin/help")
+# The queue shows this many requests at most (oldest first); `twostep help list` shows all.
+PAGE_LIMIT = 100
+
+
+def _codes(user: JSON, creds: list[JSON]) -> dict[str, Any]:
+    try:
+        st = backup_codes.status(g.kc, user, creds)
+    except recovery_codes.CredentialFormatError:
+        return {"present": True, "unreadable": True}
+    return {"present": st.present, "remaining": st.remaining, "total": st.total, "low": st.low}
+
+
+def _presets(max_s: int) -> list[str]:
+    """The durations an answer offers: the bypass presets the policy allows."""
+    return [p for p in bypass.PRESETS if parse_duration(p).total_seconds() <= max_s]
+
+
+@bp.get("")
+@admin_required
+def queue() -> Any:
+    kc: KeycloakClient = g.kc
+    now = state().clock()
+    policy, _store = bypass.realm_context(kc)
+    items = help_requests.list_open(kc)
+    me = session["user"]
+    rows = []
+    for req, user, creds in items[:PAGE_LIMIT]:
+        rows.append({"req": req.as_dict(now), "devices": devices.list_devices(kc, req.user_id, creds),
+                     "codes": _codes(user, creds),
+                     "is_self": bypass.is_self(actor(), kc.realm, user) or req.user_id == me.get("id")})
+    presets = _presets(policy.bypass_max_s)
+    default = help_requests.grant_duration(kc, None) if presets else timedelta(0)
+    chosen = format_duration(default.total_seconds())
+    return render_template("admin_help.html", rows=rows, total=len(items), presets=presets,
+                           default=chosen if chosen in presets else (presets[-1] if presets else ""),
+                           max_human=format_duration(policy.bypass_max_s))
+
+
+@bp.post("/<user_id>/answer")
+@admin_required
+def answer(user_id: str) -> Any:
+    kc: KeycloakClient = g.kc
+    user = _load_user(user_id)
+    form = request.form
+    act = form.get("action", "")
+    back = redirect(url_for("help.queue"))
+    if act not in ("grant", "dismiss"):
+        flash("Unknown answer: nothing was changed.", "error")
+        return back
+    if form.get("user_id") != user_id:
+        flash("The form does not belong to this request: nothing was changed. Reload and try again.", "error")
+        return back
+    if form.get("confirm") != "yes":
+        flash("Tick “I confirm” to answer the request: nothing was changed.", "error")
+        return back
+    name = user.get("username")
+    try:
+        if act == "grant":
+            if bypass.is_self(actor(), kc.realm, user) or user_id == session["user"].get("id"):
+                raise InvalidInput("you cannot answer your own help request with a bypass; ask another admin")
+            preset = form.get("preset", "")
+            if preset not in bypass.PRESETS:
+                raise InvalidInput("choose a duration: one of " + ", ".join(bypass.PRESETS))
+            res = help_requests.grant(kc, state().clock, audit(), actor(), user_id, parse_duration(preset))
+        else:
+            res = help_requests.dismiss(kc, state().clock, audit(), actor(), user_id, form.get("reason", ""))
+        flash(i18n.humanize(f"Done for {name}: " + "; ".join(res["changes"]) + f". User notified: {res['notified']}."),
+              "ok")
+    except TwostepError as exc:
+        flash(f"Nothing was changed: {exc}", "error")
+    return back
