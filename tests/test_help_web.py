@@ -46,8 +46,8 @@ def test_queue_page_lists_requests_and_refuses_bad_answers(
     assert d.page is not None and "No open help requests" in d.page.text
     file_request(admin, web.realm, eve.id, MESSAGE)
     over = d.open_url(web.url + "/admin")
-    assert over.text.index('id="help-card"') < over.text.index("Users in scope")
-    assert "1 open" in over.text and "Oldest: eve" in over.text
+    assert over.text.index('id="help-card"') < over.text.index('id="last-pass"')
+    assert "1 open" in over.text and "Waiting: eve." in over.text
 
     page = d.open_url(web.url + "/admin/help")
     assert page.status == 200

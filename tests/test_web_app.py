@@ -223,7 +223,8 @@ def test_overview_lists_not_enrolled_and_low_on_codes(web: WebApp, people: tuple
     assert "No sync pass yet" in page.text and "Policy: needs attention" in page.text, page.text
     assert not user_rows(page.text) and "Not known (no counts from sync)" in page.text
     r = d.s.get(web.url + "/admin", timeout=30)
-    assert r.headers["X-Keycloak-Calls"] == "1"
+    # The realm, then the help card's two (the index group, one page of its members): issue 17 allows 5.
+    assert r.headers["X-Keycloak-Calls"] == "3"
     sync = twostep("sync")
     assert sync.code == 0, sync.err
     summary = json.loads(admin.get(f"/{web.realm}")["attributes"]["twostep.last_pass"])
