@@ -236,7 +236,7 @@ def test_read_only_federated_user_changes_device(  # type: ignore[no-untyped-def
     b = browser()
     b.login("carol", PASSWORDS["carol"])
     assert b.submit({"otp": pyotp.TOTP(old_secret).at(time.time() + 30)}).kind == "done"
-    page = b.open(kc_action=plan.kc_action)
+    page = b.open(kc_action="CONFIGURE_TOTP")
     assert page.kind == "configure-totp", page.summary()
     secret = base64.b32encode(page.form_with("totpSecret").fields["totpSecret"].encode()).decode()
     page = b.submit({"totp": pyotp.TOTP(secret).now(), "userLabel": "new phone"}, form_field="totpSecret")

@@ -234,9 +234,9 @@ def test_overview_lists_not_enrolled_and_low_on_codes(web: WebApp, people: tuple
     assert "No sync pass yet" not in page.text and "full pass just now" in page.text
     r = d.s.get(web.url + "/admin", timeout=30)
     assert r.status_code == 200 and int(r.headers["X-Keycloak-Calls"]) <= 5
-    # The page's clock half an hour after the account was made: the time left is known exactly (the
-    # summary, written since, is then less than half an hour old: still current).
-    web.app.extensions["twostep"]["clock"] = fixed_clock(deadline - timedelta(days=13, hours=23, minutes=30))
+    # The page's clock a quarter of an hour after the account was made: the time left is known exactly
+    # (the summary, written since to the second, is then well under the half hour after which it is old).
+    web.app.extensions["twostep"]["clock"] = fixed_clock(deadline - timedelta(days=13, hours=23, minutes=45))
     page = d.open_url(web.url + "/admin")
     assert "is <code>twostep sync</code> running?" not in page.text, page.text
     not_enrolled = page.text.split('id="not-enrolled"', 1)[1].split('id="low-codes"', 1)[0]
