@@ -46,7 +46,7 @@ def test_grant_lets_user_in_with_password_alone_others_still_asked(  # type: ign
     text = twostep("bypass", "list")
     assert "alice" in text.out and "lost phone" in text.out and "admin@master" in text.out
     shown = json.loads(twostep("bypass", "show", "alice@example.test", "--json").out)
-    assert shown["state"] == "active" and shown["granted_by"] == "admin@master"
+    assert shown["state"] == "active" and shown["granted_by"] == "admin@master via cli"
 
     rv = twostep("bypass", "revoke", "alice", "--reason", "found it", env=env)
     assert rv.code == 0, rv.err
@@ -217,7 +217,7 @@ def test_break_glass_refused_with_service_account(
         "bypass", "grant", "gina", "--for", "1h", "--reason", "x", env={**env, "TWOSTEP_ACTOR": "helpdesk"}
     )
     assert ok.code == 0, ok.err
-    assert record_fields(admin, realm, gina.id)["by"] == "helpdesk (service account twostep-cli)"
+    assert record_fields(admin, realm, gina.id)["by"] == f"helpdesk@{realm} via service account twostep-cli"
 
 
 def _iso(text: str) -> datetime:
@@ -288,13 +288,13 @@ def test_text_output_has_friendly_times_and_json_keeps_iso(  # type: ignore[no-u
     out, nows = run("bypass", "list")
     assert out.strip() in {
         f"dora  until {until:%H:%M} UTC {day(until, n, ('yesterday', 'today', 'tomorrow'))}, "
-        f"{_en_left(_secs(until, n))} left  by admin@master  reason: lost phone" for n in nows}, out
+        f"{_en_left(_secs(until, n))} left  by admin@master via cli  reason: lost phone" for n in nows}, out
 
     out, nows = run("bypass", "list", env={"LANG": "de_DE.UTF-8"})
     assert out.strip() in {
         f"dora  bis {day(until, n, ('gestern', 'heute', 'morgen'))} {until:%H:%M} UTC, "
         f"noch {_de_left(_secs(until, n))}"
-        f"  by admin@master  reason: lost phone" for n in nows}, out
+        f"  by admin@master via cli  reason: lost phone" for n in nows}, out
 
     out, nows = run("bypass", "show", "dora", "--locale", "ru")
     lines = out.splitlines()

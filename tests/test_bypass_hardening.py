@@ -363,7 +363,7 @@ def test_service_account_must_name_the_person_and_audit_names_the_credential(  #
     rv = twostep("bypass", "revoke", "gus", env={**env, "TWOSTEP_ACTOR": "hilde"})
     assert rv.code == 0, rv.err
     grant_ev, revoke_ev = (e for e in audit_events(tmp_path / "audit.jsonl") if e["event"] != "notify")
-    assert grant_ev["actor"] == "hilde (service account twostep-cli)"
+    assert grant_ev["actor"] == f"hilde@{realm} via service account twostep-cli"
     assert grant_ev["credential"] == revoke_ev["credential"] == "service account twostep-cli"
 
 

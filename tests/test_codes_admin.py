@@ -40,7 +40,7 @@ def test_admin_codes_login_once_each_and_regeneration(twostep, make_user, browse
 
     st = codes_status(twostep, "alice")
     assert st["present"] and st["total"] == 5 and st["remaining"] == 5
-    assert st["made_by"] == "admin" and st["admin"] == "admin:admin" and st["next_number"] == 1
+    assert st["made_by"] == "admin" and st["admin"] == "admin@master via cli" and st["next_number"] == 1
 
     b = browser()
     assert b.login(alice.username, alice.password).kind == "otp", "OTP comes first for a user with OTP"

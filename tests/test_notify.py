@@ -92,7 +92,7 @@ def test_admin_actions_email_the_user_without_secrets(twostep, make_user, smtp_s
         assert "it@example.test" in m["From"] and "Example IT" in m["From"]
     assert "backup codes" in gen["Subject"]
     text = body(gen)
-    assert "6 backup codes" in text and "admin:admin" in text and "Reason given: lost phone" in text
+    assert "6 backup codes" in text and "admin@master via cli" in text and "Reason given: lost phone" in text
     assert "no longer work" in text and "Joan Test" in text
     assert "authenticator device was reset" in reset["Subject"]
     assert "set up a new device" in body(reset) and "phone stolen" in body(reset)
@@ -204,7 +204,7 @@ def test_emails_are_in_the_recipients_language_with_friendly_times(  # type: ign
     granted, until = times(olga.id)
     ru = msgs["olga@example.test"]
     assert subject(ru) == "Двухэтапный вход для вашей учётной записи приостановлен"
-    assert (f"Администратор (admin@master) сегодня в {granted:%H:%M} UTC приостановил двухэтапный вход для "
+    assert (f"Администратор (admin@master via cli) сегодня в {granted:%H:%M} UTC приостановил двухэтапный вход для "
             f"вашей учётной записи\n«olga»: до {until:%H:%M} UTC завтра, осталось: 1 день.\n") in body(ru), body(ru)
 
     granted, until = times(ed.id)

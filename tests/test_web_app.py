@@ -285,7 +285,7 @@ def test_grant_and_revoke_bypass_through_the_page(web: WebApp, people: tuple[Use
     assert any("set the bypass marker" in m for m in flashes(page)), flashes(page)
     a = record_fields(admin, web.realm, eve.id)
     assert a["marker"] == "true" and a["reason"] == "lost phone"
-    assert a["by"] == f"boss@{web.realm} (web)"
+    assert a["by"] == f"boss@{web.realm} via web"
     # The admin event names the real person: the change was made with boss's own token.
     events = admin.get(f"/{web.realm}/admin-events", resourcePath=f"users/{eve.id}", max=20)
     assert any(e["authDetails"]["userId"] == boss.id for e in events), events

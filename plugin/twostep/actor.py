@@ -30,19 +30,39 @@ class Actor:
     credential: str = "person"
 
 
-def actor_from_settings(settings: Settings, realm: str) -> Actor:
+def actor_name(person: str, realm: str, via: str) -> str:
+    """The one way an actor is written (audit `actor`, a record's `by`, e-mails): `<person>@<realm> via
+    <way>`, e.g. `admin@master via cli`, `hilde@acme via service account twostep-cli`, `boss@acme via
+    web`, `alice@acme via self-service`. The same person the same way always reads the same."""
+    return f"{person or '?'}@{realm or '?'} via {via}"
+
+
+def actor_from_settings(settings: Settings, realm: str, via: str = "cli") -> Actor:
     if settings.uses_service_account:
         who = settings.actor or _os_user()
-        return Actor(f"{who} (service account {settings.client_id})", False, ((realm, who.lower()),),
-                     credential=f"service account {settings.client_id}")
+        return Actor(actor_name(who, realm, f"service account {settings.client_id}" if via == "cli"
+                                else f"{via}, service account {settings.client_id}"),
+                     False, ((realm, who.lower()),), credential=f"service account {settings.client_id}")
     admin = settings.admin_username or "?"
     ids = [(settings.admin_realm, admin.lower())]
-    name = f"{admin}@{settings.admin_realm}"
     if settings.actor:
         ids.append((realm, settings.actor.lower()))
-        name += f" for {settings.actor}"
+        name = actor_name(settings.actor, realm, f"{via} as {admin}@{settings.admin_realm}")
+    else:
+        name = actor_name(admin, settings.admin_realm, via)
     return Actor(name, settings.admin_realm == "master" and bool(settings.admin_password), tuple(ids),
                  credential=f"person {admin}@{settings.admin_realm}")
+
+
+def web_actor(username: str, email: str | None, realm: str) -> Actor:
+    """An admin signed in to the web pages (their own token)."""
+    ids = tuple((realm, str(v).lower()) for v in (username, email) if v)
+    return Actor(actor_name(username, realm, "web"), False, ids, credential=f"person {username}@{realm}")
+
+
+def self_service(username: str, realm: str) -> str:
+    """A user acting on their own account (the security page)."""
+    return actor_name(username, realm, "self-service")
 
 
 def acting_person(kc: KeycloakClient, settings: Settings) -> Actor:

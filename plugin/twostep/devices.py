@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from . import audit
+from .actor import self_service
 from .audit import AuditSink
 from .backup_codes import keep_otp_first, otp_credentials
 from .enforcement import CONFIGURE_TOTP, require_totp
@@ -120,7 +121,7 @@ def finish_device_change(kc: KeycloakClient, user_id: str, new_credential_id: st
             removed.append(d)
     if sink is not None and now is not None:
         user = kc.get_user(user_id)
-        who = actor or f"user:{user.get('username')}"
+        who = actor or self_service(str(user.get("username") or ""), kc.realm)
         new_label = next(d.label for d in devices if d.id == new_credential_id)
         sink.write(audit.event("otp.device_change", realm=kc.realm, actor=who, now=now, user_id=user_id,
                                username=user.get("username"), devices_removed=len(removed), label=new_label))
@@ -146,7 +147,7 @@ def remove_device(kc: KeycloakClient, user_id: str, cred_id: str, required: bool
     kc.delete_credential(user_id, cred_id)
     if sink is not None and now is not None:
         user = kc.get_user(user_id)
-        who = actor or f"user:{user.get('username')}"
+        who = actor or self_service(str(user.get("username") or ""), kc.realm)
         sink.write(audit.event("otp.device_remove", realm=kc.realm, actor=who, now=now,
                                user_id=user_id, username=user.get("username"), label=target.label))
     return target

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 import click
 
 from .. import timefmt
+from ..actor import actor_from_settings
 from ..audit import AuditSink, sink_for
 from ..clock import Clock, system_clock
 from ..errors import InvalidInput
@@ -116,12 +117,8 @@ def check_writable_new_file(path: str) -> None:
 
 
 def actor_of(settings: Settings) -> str:
-    """Who acts, for the audit record and the user's e-mail."""
-    if settings.actor:
-        return settings.actor
-    if settings.uses_service_account:
-        return f"service:{settings.client_id}"
-    return f"admin:{settings.admin_username}"
+    """Who acts, for the audit record and the user's e-mail (one format: actor.actor_name)."""
+    return actor_from_settings(settings, settings.realm or "?").name
 
 
 def audit_sink(settings: Settings) -> AuditSink:

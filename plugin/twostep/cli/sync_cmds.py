@@ -83,7 +83,7 @@ def sync(mode: str, max_sleep: float, full_every: float, end_sessions: bool, end
     a = app()
     kc = a.client()
     audit = sink_for(a.settings.audit_file, sys.stderr if as_json else None)
-    actor = "sync: " + actor_from_settings(a.settings, kc.realm).name
+    actor = actor_from_settings(a.settings, kc.realm, via="sync").name
     if remind and mode == "watch":
         raise InvalidInput("--remind goes with --once (a daily run: each pass would e-mail again)")
     options = Options(end_sessions=end_sessions, end_early=end_early, enforce=enforce,

@@ -12,6 +12,7 @@ from typing import Any
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, session, url_for
 
 from .. import backup_codes, bypass, devices, help_requests, pass_summary
+from ..actor import web_actor
 from ..audit import AuditSink, event, sink_for
 from ..durations import parse_duration
 from ..errors import InvalidInput, NotFound, TwostepError
@@ -32,8 +33,7 @@ AUDIT_MAX_BYTES = 4 * 1024 * 1024
 
 def actor() -> bypass.Actor:
     me = session["user"]
-    ids = tuple((state().realm, str(v).lower()) for v in (me.get("username"), me.get("email")) if v)
-    return bypass.Actor(f"{me.get('username')}@{state().realm} (web)", False, ids)
+    return web_actor(str(me.get("username") or ""), me.get("email"), state().realm)
 
 
 def audit() -> AuditSink:

@@ -9,6 +9,7 @@ from typing import Any
 from flask import Blueprint, flash, redirect, render_template, request, session, url_for
 
 from .. import backup_codes, bypass, devices
+from ..actor import self_service
 from ..audit import sink_for
 from ..enforcement import grace_deadline
 from ..errors import InvalidInput, TwostepError
@@ -74,7 +75,8 @@ def remove_device() -> Any:
     required, _ = _required(kc, user)
     try:
         removed = devices.remove_device(kc, user["id"], request.form.get("credential_id", ""), required,
-                                        actor=f"user:{user.get('username')}", now=state().clock(),
+                                        actor=self_service(str(user.get("username") or ""), kc.realm),
+                                        now=state().clock(),
                                         sink=sink_for(state().settings.audit_file))
         flash(f"Removed the device “{removed.label}”.", "ok")
     except TwostepError as exc:
