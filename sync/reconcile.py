@@ -30,6 +30,7 @@ from twostep.errors import KeycloakUnavailable, NotFound, TwostepError, Unauthor
 from twostep.keycloak_adapter import JSON, KeycloakClient
 from twostep.notify import notify_user
 from twostep.policy import BROWSER_FLOW, BYPASS_ATTR, BYPASS_INDEX_GROUP, BYPASS_VALUE, RealmPolicy, utc_iso
+from twostep.realm_policy import read_policy
 from twostep.realm_setup import browser_target, rebuild_flow
 from twostep.records import ENDING_VALUE, AttributeStore, CredentialStore, Record, RecordStore, reindex, store_for
 from twostep.user_profile import desired_profile
@@ -118,7 +119,8 @@ class Action:
 # -- read ------------------------------------------------------------------------------------------
 
 def read_state(kc: KeycloakClient, now: datetime, options: Options = Options()) -> State:
-    policy, ok = RealmPolicy.effective(kc.get_realm().get("attributes") or {})
+    reading = read_policy(kc)
+    policy, ok = reading.policy, reading.intact
     state = State(kc.realm, policy, ok, store=store_for(kc, policy if ok else None))
     if isinstance(state.store, CredentialStore):
         _read_index(kc, state, now, options)
@@ -541,7 +543,8 @@ def _repair_profile(ctx: _Ctx, action: Action) -> str:
 
 def _repair_flow(ctx: _Ctx, action: Action) -> str:
     kc = ctx.kc
-    policy, ok = RealmPolicy.effective(kc.get_realm().get("attributes") or {})
+    reading = read_policy(kc)
+    policy, ok = reading.policy, reading.intact
     target = browser_target(kc, policy if ok else None)
     if target is None or target.desired is None:
         return "busy"

@@ -63,6 +63,7 @@ from .lock import (
 )
 from .notify import EMAIL, Notifier
 from .policy import BYPASS_CREDENTIAL, BYPASS_VALUE, HARD_BYPASS_MAX_S, RealmPolicy, parse_iso, utc_iso
+from .realm_policy import read_policy
 from .records import ENDING_VALUE, CredentialStore, Record, RecordStore, parse_time, store_for
 from .settings import Settings
 from .users import resolve_user
@@ -138,7 +139,8 @@ def _check_request(req: GrantRequest) -> None:
 
 def realm_context(kc: KeycloakClient) -> tuple[RealmPolicy, RecordStore]:
     """The policy to act on (fail-closed when damaged) and the store that holds the records."""
-    policy, intact = RealmPolicy.effective(kc.get_realm().get("attributes") or {})
+    reading = read_policy(kc)
+    policy, intact = reading.policy, reading.intact
     return policy, store_for(kc, policy if intact else None)
 
 
