@@ -234,8 +234,11 @@ def _read_realm(kc: KeycloakClient, state: State, now: datetime, options: Option
 
 
 def _early(state: State, rec: Any) -> bool:
+    # granted_at has whole seconds (docs/formats.md) and credential times milliseconds: a device made in
+    # the second of the grant, before it, is not "after the grant". Only devices from the next second on
+    # count; a device made later in that same second ends the bypass on time instead.
     granted = rec.granted_at
-    return granted is not None and any(ms > granted.timestamp() * 1000
+    return granted is not None and any(ms >= (granted.timestamp() + 1) * 1000
                                        for ms in state.otp_created_ms.get(rec.user_id, []))
 
 

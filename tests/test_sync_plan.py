@@ -88,6 +88,21 @@ def test_end_early_only_for_device_enrolled_after_grant_and_configurable() -> No
     assert plan(s, NOW, Options(end_early=False)) == []
 
 
+def test_a_device_from_the_second_of_the_grant_does_not_end_it_early() -> None:
+    """granted_at has whole seconds, credential times milliseconds: a device made 0.6 s into the
+    second the grant was written in (before the grant itself) is not a new device."""
+    granted = (NOW - timedelta(hours=1)).replace(microsecond=0)
+    s = state(
+        user("same", until=NOW + timedelta(hours=1), granted=granted, totp=True),
+        user("next", until=NOW + timedelta(hours=1), granted=granted, totp=True),
+        otp_created_ms={
+            "same": [int(granted.timestamp() * 1000) + 600],
+            "next": [int(granted.timestamp() * 1000) + 1000],
+        },
+    )
+    assert kinds(plan(s, NOW)) == [("end_early", "next")]
+
+
 def test_end_plans_require_device_when_in_scope() -> None:
     s = state(
         user("lost", until=NOW - timedelta(seconds=1), granted=NOW - timedelta(hours=2), reset=True),
