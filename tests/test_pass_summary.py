@@ -35,3 +35,15 @@ def test_missing_damaged_and_old_are_not_fine() -> None:
     assert old.state == "stale" and not old.fresh and old.summary is not None
     future = read({ATTR: summary(NOW + timedelta(hours=1)).to_json()}, NOW)
     assert future.state == "stale", "a summary from the future is not trusted to be recent"
+
+
+def test_stored_as_pieces_that_fit_a_group_attribute_and_join_in_any_order() -> None:
+    lists = {"not_enrolled": [{"id": f"id-{i}", "username": f"user-{i}", "deadline": "2026-12-08T00:00:00Z"}
+                              for i in range(20)]}
+    s = PassSummary(NOW, "abc123", "full", True, 0, 2, 1, None, {"users_in_scope": 10}, lists, NOW)
+    text = s.to_json()
+    stored = pass_summary.pieces(text)
+    assert len(stored) > 1 and all(len(v) <= 255 for v in stored), "Keycloak keeps 255 characters a value"
+    assert read({ATTR: list(reversed(stored))}, NOW).summary == s, "Keycloak does not promise the order"
+    for broken in (stored[:-1], stored[1:], [*stored, stored[0]], [v.replace("|", ":", 1) for v in stored]):
+        assert read({ATTR: broken}, NOW).state == "damaged", "pieces that do not join are damaged, never fine"

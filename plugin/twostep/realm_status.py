@@ -14,7 +14,17 @@ from .bypass import list_bypasses
 from .enforcement import CONFIGURE_TOTP, grace_deadline, users_in_scope
 from .errors import Forbidden, NotFound, TwostepError
 from .keycloak_adapter import KeycloakClient
-from .policy import ADMIN_ONLY_ATTRS, BROWSER_FLOW, CONDITION_PROVIDER, POLICY_ATTR, RESET_FLOW, RealmPolicy, utc_iso
+from .policy import (
+    ADMIN_ONLY_ATTRS,
+    BROWSER_FLOW,
+    CONDITION_PROVIDER,
+    POLICY_ATTR,
+    RESET_FLOW,
+    SERVICE_CLIENT_ID,
+    RealmPolicy,
+    service_roles,
+    utc_iso,
+)
 from .realm_policy import policy_of
 from .realm_setup import Desired, read_actual
 
@@ -67,6 +77,7 @@ def realm_status(kc: KeycloakClient, now: datetime, count_limit: int = COUNT_LIM
                       help_rate=policy.help_max_per_hour)
     actual = read_actual(kc, desired, now)
     report.checks.append(decision_check(kc.realm, policy if intact else None, actual.provider_loaded))
+    report.checks.append(account_check(kc, policy))
 
     otp_ok = realm.get("otpPolicyCodeReusable") is False and realm.get("otpPolicyType") in ("totp", "hotp")
     report.checks.append(Check("OTP policy", otp_ok,
@@ -278,6 +289,7 @@ def doctor(kc: KeycloakClient) -> Report:
     reading = policy_of(realm)
     policy = reading.policy if reading.present else None
     report.checks.append(decision_check(kc.realm, policy, CONDITION_PROVIDER in providers))
+    report.checks.append(account_check(kc, reading.policy))
     if policy is not None and policy.provider_mode and policy.help_requests == "on":
         found = flows.HELP_PROVIDER in providers
         report.checks.append(Check(f"authenticator {flows.HELP_PROVIDER}", found,
@@ -291,3 +303,30 @@ def doctor(kc: KeycloakClient) -> Report:
     store = reading.policy.record_store
     report.checks.extend(_federation_checks(kc, store, test_connections=True))
     return report
+
+
+def account_check(kc: KeycloakClient, policy: RealmPolicy) -> Check:
+    """The day-to-day account holds exactly its row of docs/operations.md ("Who needs which role"):
+    more is a finding (a host running sync would be as strong as a realm admin), and so is less."""
+    name = "account roles"
+    s = kc.settings
+    want = service_roles(policy.provider_mode)
+    mode = ("provider mode" if policy.provider_mode else
+            "fallback mode (no provider JAR): bypass changes and sync's ends take a lock that is a realm role, "
+            "which needs manage-realm")
+    if not s.uses_service_account:
+        return Check(name, True, f"signed in as admin {s.admin_username!r}, which is for setup; day to day the "
+                                 f"service account {SERVICE_CLIENT_ID!r} holds {', '.join(want)} ({mode})")
+    held = kc.token_roles()
+    if held is None:
+        return Check(name, True, f"service account {s.client_id!r}: its token names no roles, not checked")
+    extra, missing = sorted(held - set(want)), [r for r in want if r not in held]
+    setup_fix = f"twostep setup --realm {kc.realm}, as a bootstrap admin (grants exactly {', '.join(want)})"
+    if extra:
+        fix = setup_fix if s.client_id == SERVICE_CLIENT_ID else \
+            f"remove {', '.join(extra)} from the service account of client {s.client_id!r}"
+        return Check(name, False, f"service account {s.client_id!r} holds more than it needs: {', '.join(extra)} "
+                                  f"({mode}: exactly {', '.join(want)})", fix)
+    if missing:
+        return Check(name, False, f"service account {s.client_id!r} lacks {', '.join(missing)} ({mode})", setup_fix)
+    return Check(name, True, f"service account {s.client_id!r}: exactly {', '.join(want)} ({mode})")

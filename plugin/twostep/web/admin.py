@@ -62,8 +62,9 @@ def _help_card(kc: KeycloakClient) -> dict[str, Any] | None:
 @bp.get("")
 @admin_required
 def overview() -> Any:
-    """One Keycloak call: the realm. Its settings give the checks shown here; the counts that need a
-    scan of the users come from the last sync pass's summary (pass_summary), shown with their age,
+    """Two Keycloak calls: the realm and the last sync pass's summary (pass_summary.load, one group
+    search). The realm's settings give the checks shown here; the counts that need a scan of the
+    users come from that summary, shown with their age,
     never from a scan per page view. Flows, federation and drift: `twostep status` (dozens of calls)."""
     kc: KeycloakClient = g.kc
     now = state().clock()
@@ -73,7 +74,7 @@ def overview() -> Any:
     except TwostepError as exc:
         return render_template("admin_overview.html", error=str(exc), low_warning=backup_codes.LOW_WARNING,
                                help=help_card)
-    reading = pass_summary.read(realm.get("attributes"), now)
+    reading = pass_summary.load(kc, now)
     checks = overview_checks(kc.realm, realm, reading)
     summary = reading.summary
     return render_template(
