@@ -26,6 +26,22 @@ CALLBACK_PATH = "/auth/callback"
 # realm-management client roles of twostep-web's service account: exactly these (setup removes others).
 WEB_SERVICE_ROLES = ("manage-users", "view-realm")
 
+# The admin pages need to know whether the signed-in admin's own sign-in used a second factor. Keycloak
+# keeps the authenticator executions a session completed in the user-session note
+# `authenticators-completed` (JSON: execution id -> time; the AMR mapper reads the same note); this
+# mapper puts it into twostep-web's ID token, and the pages look the ids up in the realm's browser flow
+# (web/auth.py). Without it (a client made before), no sign-in counts as having used one: fail closed.
+SIGN_IN_STEPS_CLAIM = "twostep_steps"
+SIGN_IN_STEPS_MAPPER: JSON = {
+    "name": "twostep sign-in steps",
+    "protocol": "openid-connect",
+    "protocolMapper": "oidc-usersessionmodel-note-mapper",
+    "consentRequired": False,
+    "config": {"user.session.note": "authenticators-completed", "claim.name": SIGN_IN_STEPS_CLAIM,
+               "jsonType.label": "String", "id.token.claim": "true", "access.token.claim": "false",
+               "userinfo.token.claim": "false", "introspection.token.claim": "false"},
+}
+
 
 
 def normalize_url(url: str) -> str:
@@ -56,6 +72,7 @@ def desired_rep(web_url: str) -> JSON:
             "pkce.code.challenge.method": "S256",
             "post.logout.redirect.uris": base + "/",
         },
+        "protocolMappers": [SIGN_IN_STEPS_MAPPER],
     }
 
 
@@ -67,9 +84,16 @@ def differences(want: JSON, have: JSON) -> list[str]:
             out += [f"attribute {k}" for k, v in value.items() if attrs.get(k) != v]
         elif key in ("name", "description"):
             continue
+        elif key == "protocolMappers":
+            out += [f"protocol mapper {m['name']!r}" for m in value if not _has_mapper(have, m)]
         elif have.get(key) != value:
             out.append(key)
     return out
+
+
+def _has_mapper(client: JSON, want: JSON) -> bool:
+    return any(m.get("name") == want["name"] and m.get("protocolMapper") == want["protocolMapper"]
+               and (m.get("config") or {}) == want["config"] for m in client.get("protocolMappers") or [])
 
 
 def read_service_roles(kc: KeycloakClient, existing: JSON | None) -> frozenset[str] | None:
@@ -96,8 +120,11 @@ def plan_steps(web_url: str, existing: JSON | None, roles: frozenset[str] | None
     steps: list[Action] = []
     drift = differences(want, existing)
     if drift:
+        # The client's PUT replaces its mappers with the list sent: keep the others, ours as wanted.
+        mappers = [m for m in existing.get("protocolMappers") or [] if m.get("name") != SIGN_IN_STEPS_MAPPER["name"]]
         merged: dict[str, Any] = {**existing, **want, "attributes": {**(existing.get("attributes") or {}),
-                                                                      **want["attributes"]}}
+                                                                      **want["attributes"]},
+                                  "protocolMappers": [*mappers, SIGN_IN_STEPS_MAPPER]}
         steps.append(Action(Kind.UPDATE_WEB_CLIENT, WEB_CLIENT_ID, merged,
                             f"update web sign-in client {WEB_CLIENT_ID!r} ({', '.join(drift)})"))
     missing, extra = roles_change(roles, WEB_SERVICE_ROLES)
