@@ -7,15 +7,17 @@
 # `start` prints one line per node URL (node 1 first) on stdout; timings go to stderr and to
 # STATE/timings. Nothing system-wide is touched: PostgreSQL runs from /usr/lib/postgresql/15/bin with
 # its own data directory, port and socket directory.
-# Env: KEYCLOAK_VERSION (26.7.3), TWOSTEP_CACHE (~/.cache/keycloak-twostep), CLUSTER_FRESH=1 (new
+# Env: KEYCLOAK_VERSION (deploy/keycloak-version), TWOSTEP_CACHE (~/.cache/keycloak-twostep), CLUSTER_FRESH=1 (new
 #      empty database; default 1: every start is a clean cluster), TWOSTEP_PROVIDER_JAR (the provider
 #      JAR, installed in every node's providers/ before the build), KC_BOOTSTRAP_ADMIN_USERNAME/PASSWORD
 #      (admin/admin), KC_JAVA_HOME, KC_NODE_HEAP (-Xmx1g), CLUSTER_NODES (2), KC_START_TIMEOUT (300).
 set -euo pipefail
 
-VERSION="${KEYCLOAK_VERSION:-26.7.3}"
-CACHE="${TWOSTEP_CACHE:-$HOME/.cache/keycloak-twostep}"
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+# The one Keycloak version pin (deploy/keycloak-version): the tests, the image, compose,
+# Kubernetes and the docs are checked against it (tests/test_deploy_pins.py).
+VERSION="${KEYCLOAK_VERSION:-$(cat "$REPO/deploy/keycloak-version")}"
+CACHE="${TWOSTEP_CACHE:-$HOME/.cache/keycloak-twostep}"
 ZIP="$CACHE/dist/keycloak-quarkus-dist-$VERSION.zip"
 PGBIN="${PGBIN:-/usr/lib/postgresql/15/bin}"
 cmd="${1:-}"
