@@ -376,3 +376,10 @@ def test_every_workload_container_is_checked() -> None:
     """The hardening checks in test_deploy_static cover init containers too (the setup step)."""
     job = one("setup/setup-job.yaml")
     assert [c["name"] for c in containers(pod_spec(job))] == ["setup", "publish"]
+
+
+def test_publish_script_is_lint_and_type_clean() -> None:
+    """It lives under deploy/ (shipped in a ConfigMap), outside the ruff and mypy runs of run-tests.sh."""
+    for cmd in (["ruff", "check", str(PUBLISH)], ["mypy", "--strict", "--no-incremental", str(PUBLISH)]):
+        result = run([sys.executable, "-m", *cmd])
+        assert result.returncode == 0, result.stdout + result.stderr
