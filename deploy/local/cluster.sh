@@ -212,6 +212,7 @@ start() {
   if node_running 1; then status; return 0; fi
   stop
   mkdir -p "$STATE"; : > "$STATE/timings"
+  echo "${TWOSTEP_PROVIDER_JAR:-}" > "$STATE/provider"
   STARTING=1
   local t0; t0="$(now_ms)"
   pg_start
@@ -228,7 +229,8 @@ start() {
 
 # How to reach every node and where everything logs (start prints it on stderr; `info` prints it again).
 summary() {
-  local n dir url jar="${TWOSTEP_PROVIDER_JAR:-}"
+  local n dir url jar
+  jar="$(cat "$STATE/provider" 2>/dev/null || true)"
   echo "cluster $NAME: Keycloak $VERSION in production mode, $NODES nodes on PostgreSQL, state in $STATE"
   echo "  provider: ${jar:-none (theme folders of this repository are linked in instead)}"
   echo "  built with: kc.sh build ${BUILD_OPTS[*]}  (log: $STATE/dist-$VERSION/build.log)"
@@ -263,7 +265,7 @@ status() {
   local rc=0 n
   if pg_running; then echo "postgres running 127.0.0.1:$(cat "$PG/port") pid $(cat "$PG/pid")"; else echo "postgres stopped"; rc=3; fi
   for n in $(seq 1 "$NODES"); do
-    if node_running "$n"; then echo "node$n running http://127.0.0.1:$(cat "$(node_dir "$n")/port") pid $(cat "$(node_dir "$n")/pid")"
+    if node_running "$n"; then echo "node$n running http://127.0.0.1:$(cat "$(node_dir "$n")/port") pid $(cat "$(node_dir "$n")/pid") log $(node_dir "$n")/keycloak.log"
     else echo "node$n stopped"; rc=3; fi
   done
   return $rc
