@@ -63,7 +63,8 @@ def kubeconform() -> str:
             pytest.fail(message)
         pytest.skip(message)
     # Built by `go install` (no version stamped into -v): the module version is in the build info.
-    info = run(["go", "version", "-m", path]).stdout if shutil.which("go") else ""
+    go = shutil.which("go") or ("/usr/local/go/bin/go" if Path("/usr/local/go/bin/go").exists() else None)
+    info = run([go, "version", "-m", path]).stdout if go else ""
     assert f"github.com/yannh/kubeconform\t{KUBECONFORM_VERSION}" in info or not info, info
     return path
 

@@ -41,9 +41,10 @@ fi
 # module built through the Go module proxy, pinned; its schemas come from the PyPI package
 # kubernetes-validate (no download from elsewhere).
 KUBECONFORM_VERSION=v0.7.0
-if command -v go >/dev/null && ! go version -m "$(go env GOPATH)/bin/kubeconform" 2>/dev/null | grep -q "kubeconform[[:space:]]$KUBECONFORM_VERSION"; then
+GO="$(command -v go || echo /usr/local/go/bin/go)"
+if [ -x "$GO" ] && ! "$GO" version -m "$("$GO" env GOPATH)/bin/kubeconform" 2>/dev/null | grep -q "kubeconform[[:space:]]$KUBECONFORM_VERSION"; then
   echo "installing kubeconform $KUBECONFORM_VERSION (Go module proxy)" >&2
-  GOFLAGS=-mod=mod go install "github.com/yannh/kubeconform/cmd/kubeconform@$KUBECONFORM_VERSION" >&2
+  GOFLAGS=-mod=mod "$GO" install "github.com/yannh/kubeconform/cmd/kubeconform@$KUBECONFORM_VERSION" >&2
 fi
 
 # Locked, hash-checked versions (deploy/requirements-test.lock: pyproject's web and test extras plus
