@@ -286,7 +286,8 @@ def test_overview_and_security_page_in_de_and_ru(web: WebApp, people: tuple[User
 
     d = web.sign_in(boss, "/admin")
     d.s.headers["Accept-Language"] = "ru-RU,ru;q=0.9"  # his own locale goes first
-    for path, title in (("/admin", "Abdeckung"), ("/security", "Meine zweistufige Anmeldung")):
+    for path, title in (("/admin", "Abdeckung"), ("/security", "Meine zweistufige Anmeldung"),
+                        ("/admin/users", "Benutzername, E-Mail oder Name")):
         text = d.s.get(web.url + path, timeout=30).text
         assert '<html lang="de">' in text and title in text, text
         assert not english_words(text, names), (english_words(text, names), path)
@@ -339,8 +340,9 @@ def test_browser_every_admin_and_security_page_passes_axe_at_both_widths(
     make_admin(admin, web.realm, otto)
     enable_locales(admin, web.realm)
     set_user_locale(admin, web.realm, otto.id, "de")
-    make_user("newbie")
     admin.post(f"/{web.realm}/groups", {"name": "staff"})
+    make_user("newbie", groups=["/staff"])
+    make_user("nina", otp=True, groups=["/staff"])
     assert twostep("bypass", "grant", "eve", "--for", "1d", "--reason", "trip").code == 0
     assert twostep("sync").code == 0
     paths = ["/admin", "/admin/users", f"/admin/users/{eve.id}", f"/admin/users/{eve.id}/sessions", "/admin/help",
@@ -353,6 +355,7 @@ def test_browser_every_admin_and_security_page_passes_axe_at_both_widths(
                 page = chromium.new_context(viewport=VIEWPORTS["desktop"], bypass_csp=True).new_page()
                 _pw_sign_in(page, web, who, "/admin")
                 assert page.locator("html").get_attribute("lang") == lang
+                assert page.locator("#groups tr.group-row").count() == 1, "the largest group, with its bar"
                 _shoot_overview(page, "overview" if lang == "en" else f"overview-{lang}")
                 for path in paths:
                     page.goto(web.url + path)

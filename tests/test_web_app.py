@@ -347,7 +347,7 @@ def test_times_in_the_viewers_language(web: WebApp, people: tuple[User, User], a
     # Provider mode: the list knows from the index group that eve has a record, not its end (that is
     # a credentials read per row, issue 17); the end is on her page, above.
     listing = a.s.get(f"{web.url}/admin/users?q=eve", timeout=30).text
-    assert '<td class="bypass"><span class="warn">record</span>' in user_rows(listing)[eve.id], listing
+    assert '<td class="bypass"><span class="warn">запись</span>' in user_rows(listing)[eve.id], listing
     a.s.headers["Accept-Language"] = "fr-FR,fr;q=0.9"  # not offered: English
     assert f'lang="en">until {until:%H:%M} UTC' in a.s.get(f"{web.url}/admin/users/{eve.id}", timeout=30).text
 
@@ -743,8 +743,7 @@ def test_browser_admin_grants_and_revokes_bypass(web: WebApp, people: tuple[User
         chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             page = chromium.new_context(viewport=VIEWPORTS["desktop"]).new_page()
-            _pw_sign_in(page, web, boss, "/admin")
-            _shoot(page, "overview")
+            _pw_sign_in(page, web, boss, "/admin")  # the overview's screenshots: tests/test_overview.py (after a pass)
             page.click("text=Users")
             page.fill("#q", "eve")
             page.click("button:has-text('Search')")

@@ -16,8 +16,7 @@ from datetime import date, datetime
 from typing import Any
 
 from . import recovery_codes
-from .enforcement import CONFIGURE_TOTP, grace_deadline, scope_groups, users_in_scope
-from .errors import NotFound
+from .enforcement import CONFIGURE_TOTP, grace_deadline, users_in_scope
 from .keycloak_adapter import JSON, KeycloakClient
 from .policy import BYPASS_INDEX_GROUP, HELP_INDEX_GROUP, RealmPolicy
 
@@ -107,16 +106,16 @@ def by_group(kc: KeycloakClient, policy: RealmPolicy, states: dict[str, str], re
                 roots.append(group)
     else:
         roots = [g for g in kc.iter_top_groups(TOP_GROUPS_READ) if g.get("name") not in INTERNAL_GROUPS]
-        roots = roots[:TOP_GROUPS_READ]
     budget = read_limit
     out: list[dict[str, Any]] = []
     for root in roots:
         tally: dict[str, Any] = {"name": str(root.get("path") or root.get("name")), **empty_tally(), "complete": True}
         seen: set[str] = set()
-        try:
-            groups = scope_groups(kc, (str(root.get("path") or root.get("name")),))
-        except NotFound:
-            continue
+        stack, groups = [root], []
+        while stack:  # the group and all its subgroups
+            grp = stack.pop()
+            groups.append(grp)
+            stack.extend(kc.group_children(str(grp["id"])))
         for grp in groups:
             for member in kc.iter_group_members(str(grp["id"])):
                 if budget <= 0:
@@ -133,8 +132,8 @@ def by_group(kc: KeycloakClient, policy: RealmPolicy, states: dict[str, str], re
                 tally["in_scope"] += 1
                 tally[state] += 1
         out.append(tally)
-    if enf.mode == "all":
-        out = sorted(out, key=lambda t: (-t["in_scope"], t["name"]))[:GROUPS_SHOWN]
+    if enf.mode == "all":  # the largest groups with anyone in scope
+        out = sorted((t for t in out if t["in_scope"]), key=lambda t: (-t["in_scope"], t["name"]))[:GROUPS_SHOWN]
     return out
 
 
