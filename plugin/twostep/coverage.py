@@ -81,10 +81,16 @@ def classify(user: JSON, creds: list[JSON], policy: RealmPolicy, now: datetime, 
 
 
 def walk(kc: KeycloakClient, policy: RealmPolicy, now: datetime, bypassed: Container[str],
-         page_size: int = 100) -> Iterator[Covered]:
-    """The users in scope page by page (never the realm in memory), one credentials read each."""
+         page_size: int = 100, not_enrolled_only: bool = False) -> Iterator[Covered]:
+    """The users in scope page by page (never the realm in memory), one credentials read each.
+    `not_enrolled_only` (the exports): a user whose representation says OTP is enrolled without
+    reading their credentials, and is not yielded."""
     for user in users_in_scope(kc, policy, page_size):
-        yield classify(user, kc.user_credentials(str(user["id"])), policy, now, bypassed)
+        if not_enrolled_only and user.get("totp"):
+            continue
+        c = classify(user, kc.user_credentials(str(user["id"])), policy, now, bypassed)
+        if not (not_enrolled_only and c.state == ENROLLED):
+            yield c
 
 
 def empty_tally() -> dict[str, int]:

@@ -1,7 +1,8 @@
 """The lists behind the overview's numbers, for export: users not enrolled, overdue, bypassed now.
 One service for `/admin/export/<kind>.csv` and `twostep report <kind>`: rows come page by page from
-Keycloak (coverage.walk, 100 users a page) and are written as they come, so a 100,000-user realm is
-never in memory; the classification is the one the sync pass counts with (coverage.classify).
+Keycloak (coverage.walk, 100 users a page; a credentials read only for a user without OTP, to see a
+security key) and are written as they come, so a 100,000-user realm is never in memory; the
+classification is the one the sync pass counts with (coverage.classify).
 
 CSV: UTF-8, one header row, CRLF line ends (RFC 4180), times ISO-8601 UTC; a cell a spreadsheet
 would read as a formula (=, +, -, @, tab, CR first) gets a leading apostrophe.
@@ -58,7 +59,7 @@ def rows(kc: KeycloakClient, kind: str, now: datetime) -> Iterator[dict[str, str
 
 def _user_rows(kc: KeycloakClient, policy: RealmPolicy, now: datetime, active: set[str],
                wanted: set[str]) -> Iterator[dict[str, str]]:
-    for c in coverage.walk(kc, policy, now, active):
+    for c in coverage.walk(kc, policy, now, active, not_enrolled_only=True):
         if c.state not in wanted:
             continue
         u = c.user
