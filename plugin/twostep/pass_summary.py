@@ -20,11 +20,11 @@ from __future__ import annotations
 import json
 import threading
 import time
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from . import logs
+from . import coverage, logs
 from .errors import Forbidden, TwostepError
 from .keycloak_adapter import KeycloakClient
 from .policy import STATE_GROUP, RealmPolicy, parse_strict_time, utc_iso
@@ -59,9 +59,16 @@ class PassSummary:
     counts: dict[str, Any] | None  # realm_status counts; None: not counted yet
     lists: dict[str, list[dict[str, Any]]] | None
     counted_at: datetime | None
+    # Coverage (issue 25), optional in the record: by group (coverage.by_group, with the counts),
+    # the daily trend [[YYYY-MM-DD, in scope, enrolled], ...] (at most coverage.HISTORY_DAYS), and
+    # the bypasses ending within 24 h of the last full pass.
+    groups: list[dict[str, Any]] | None = None
+    history: list[list[Any]] = field(default_factory=list)
+    ending_24h: int | None = None
 
     def to_json(self) -> str:
         return json.dumps({
+            "groups": self.groups, "history": self.history, "ending_24h": self.ending_24h,
             "v": VERSION, "at": utc_iso(self.at), "run_id": self.run_id, "kind": self.kind, "ok": self.ok,
             "errors": self.errors, "bypassed_active": self.bypassed_active, "ended": self.ended,
             "next_expiry": self.next_expiry, "counts": self.counts, "lists": self.lists,
@@ -101,8 +108,13 @@ def parse(text: str | None) -> PassSummary | None:
                 and (d["next_expiry"] is None or isinstance(d["next_expiry"], str))
                 and (counts is None or isinstance(counts, dict)) and (lists is None or isinstance(lists, dict))):
             return None
+        groups, history, ending = d.get("groups"), d.get("history") or [], d.get("ending_24h")
+        if not ((groups is None or (isinstance(groups, list) and all(isinstance(x, dict) for x in groups)))
+                and isinstance(history, list) and all(coverage.valid_entry(e) for e in history)
+                and (ending is None or type(ending) is int)):
+            return None
         return PassSummary(at, d["run_id"], d["kind"], d["ok"], d["errors"], d["bypassed_active"], d["ended"],
-                           d["next_expiry"], counts, lists, counted)
+                           d["next_expiry"], counts, lists, counted, groups, history[-coverage.HISTORY_DAYS:], ending)
     except (ValueError, KeyError, TypeError):
         return None
 
@@ -178,12 +190,19 @@ def record(kc: KeycloakClient, now: datetime, summary: Any, state: Any, full: bo
         attrs = dict(group.get("attributes") or {})
         before = parse(joined(attrs.get(ATTR)))
         counts, lists, counted_at = (before.counts, before.lists, before.counted_at) if before else (None, None, None)
+        groups, history = (before.groups, before.history) if before else (None, [])
+        ending = before.ending_24h if before else None
         if full and (counted_at is None or (now - counted_at).total_seconds() >= COUNT_EVERY_S):
-            counts, lists = _count(kc, now, state)
+            counts, lists, groups = _count(kc, now, state)
             counted_at = now
+            history = coverage.add_day(history, now.astimezone(UTC).date(), int(counts["users_in_scope"]),
+                                       int(counts.get("enrolled", 0)))
+        if full and state is not None:
+            ending = ending_within(state, now, timedelta(hours=24))
         out = PassSummary(now.astimezone(UTC).replace(microsecond=0), summary.run_id, "full" if full else "expiry",
                           summary.ok, len(summary.errors), summary.bypassed_active,
-                          summary.expired + summary.ended_early, summary.next_expiry, counts, lists, counted_at)
+                          summary.expired + summary.ended_early, summary.next_expiry, counts, lists, counted_at,
+                          groups, history, ending)
         attrs[ATTR] = pieces(out.to_json())
         # The group's PUT replaces the attribute map: send every attribute as just read, ours changed.
         kc.update_group(str(group["id"]), {**group, "attributes": attrs})
@@ -194,7 +213,28 @@ def record(kc: KeycloakClient, now: datetime, summary: Any, state: Any, full: bo
         _written[kc.realm] = time.monotonic()
 
 
-def _count(kc: KeycloakClient, now: datetime, state: Any) -> tuple[dict[str, Any], dict[str, list[dict[str, Any]]]]:
+def _count(kc: KeycloakClient, now: datetime, state: Any
+           ) -> tuple[dict[str, Any], dict[str, list[dict[str, Any]]], list[dict[str, Any]] | None]:
     policy: RealmPolicy = state.policy
     active = {rec.user_id for _u, rec in state.bypassed if rec.state(now, policy.bypass_max_s) == "active"}
-    return scope_counts(kc, policy, COUNT_LIMIT, now, bypassed=active, list_limit=LIST_LIMIT)
+    active |= set(getattr(state, "entries", {}) or {})  # provider mode: the index's running entries
+    states: dict[str, str] = {}
+    counts, lists = scope_counts(kc, policy, COUNT_LIMIT, now, bypassed=active, list_limit=LIST_LIMIT, states=states)
+    try:
+        groups: list[dict[str, Any]] | None = coverage.by_group(kc, policy, states, 2 * COUNT_LIMIT)
+    except TwostepError as exc:
+        log.warning("sync.groups_not_counted", str(exc), realm=kc.realm)
+        groups = None
+    return counts, lists, groups
+
+
+def ending_within(state: Any, now: datetime, window: timedelta) -> int:
+    """Bypasses in force that end within `window` (a full pass has read them all: the index's running
+    entries in provider mode, the marked users' records otherwise)."""
+    horizon = now + window
+    entries = getattr(state, "entries", None) or {}
+    if getattr(state, "indexed", False):
+        return sum(1 for e in entries.values() if e.until is not None and now < e.until <= horizon)
+    policy: RealmPolicy = state.policy
+    return sum(1 for _u, rec in state.bypassed
+               if rec.state(now, policy.bypass_max_s) == "active" and rec.until is not None and rec.until <= horizon)

@@ -8,10 +8,9 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from . import federation, flows, help_requests, recovery_codes
+from . import coverage, federation, flows, help_requests
 from .backup_codes import LOW_WARNING
 from .bypass import list_bypasses
-from .enforcement import CONFIGURE_TOTP, grace_deadline, users_in_scope
 from .errors import Forbidden, NotFound, TwostepError
 from .keycloak_adapter import KeycloakClient
 from .policy import (
@@ -188,40 +187,45 @@ def decision_check(realm: str, policy: RealmPolicy | None, loaded: bool) -> Chec
 
 
 def scope_counts(kc: KeycloakClient, policy: RealmPolicy, limit: int, now: datetime, bypassed: set[str],
-                 list_limit: int = LIST_LIMIT) -> tuple[dict[str, Any], dict[str, list[dict[str, Any]]]]:
-    """One walk over the users in scope (at most `limit`), one credentials read each: the counts, plus
-    the first `list_limit` users not yet enrolled (earliest grace deadline first) and low on backup
-    codes (fewest left first)."""
-    in_scope = enrolled = with_codes = 0
+                 list_limit: int = LIST_LIMIT, states: dict[str, str] | None = None,
+                 ) -> tuple[dict[str, Any], dict[str, list[dict[str, Any]]]]:
+    """One walk over the users in scope (at most `limit`), one credentials read each (coverage.walk):
+    the counts, plus the first `list_limit` users not yet enrolled (earliest grace deadline first) and
+    low on backup codes (fewest left first). `states`, when given, receives user id -> coverage state
+    (for the breakdown by group)."""
+    in_scope = enrolled_otp = with_codes = 0
+    tally = coverage.empty_tally()
+    keys = 0
     complete = True
+    next_deadline: datetime | None = None
     pending: list[tuple[datetime, str, dict[str, Any]]] = []
     low: list[tuple[int, str, dict[str, Any]]] = []
-    for user in users_in_scope(kc, policy):
+    for c in coverage.walk(kc, policy, now, bypassed):
         if in_scope >= limit:
             complete = False
             break
         in_scope += 1
-        name = str(user.get("username") or "")
-        if user.get("totp"):
-            enrolled += 1
-        else:
-            deadline = grace_deadline(user, policy)
-            pending.append((deadline, name, {
-                "id": user["id"], "username": name, "deadline": utc_iso(deadline), "overdue": now >= deadline,
-                "bypassed": user["id"] in bypassed, "pending": CONFIGURE_TOTP in (user.get("requiredActions") or [])}))
-        codes = [c for c in kc.user_credentials(user["id"]) if c.get("type") == recovery_codes.CREDENTIAL_TYPE]
-        if not codes:
-            continue
-        with_codes += 1
-        try:
-            info = recovery_codes.parse_credential(codes[0])
-        except recovery_codes.CredentialFormatError:
-            continue  # unreadable: counted as having codes, not listed
-        if info.remaining <= LOW_WARNING:
-            low.append((info.remaining, name,
-                        {"id": user["id"], "username": name, "remaining": info.remaining, "total": info.total}))
-    counts = {"users_in_scope": in_scope, "enrolled_otp": enrolled, "with_backup_codes": with_codes,
-              "complete": complete, "not_enrolled": len(pending), "low_backup_codes": len(low)}
+        tally[c.state] += 1
+        if states is not None:
+            states[c.id] = c.state
+        enrolled_otp += c.otp
+        keys += c.key
+        name = c.username
+        if c.state == coverage.IN_GRACE:
+            next_deadline = c.deadline if next_deadline is None else min(next_deadline, c.deadline)
+        if c.state != coverage.ENROLLED:
+            pending.append((c.deadline, name, {
+                "id": c.id, "username": name, "deadline": utc_iso(c.deadline), "overdue": now >= c.deadline,
+                "bypassed": c.state == coverage.BYPASSED, "pending": c.pending}))
+        with_codes += c.has_codes
+        if c.codes is not None and c.codes.remaining <= LOW_WARNING:
+            low.append((c.codes.remaining, name,
+                        {"id": c.id, "username": name, "remaining": c.codes.remaining, "total": c.codes.total}))
+    counts = {"users_in_scope": in_scope, "enrolled_otp": enrolled_otp, "with_backup_codes": with_codes,
+              "complete": complete, "not_enrolled": len(pending), "low_backup_codes": len(low),
+              "enrolled": tally[coverage.ENROLLED], "enrolled_key": keys, "in_grace": tally[coverage.IN_GRACE],
+              "overdue": tally[coverage.OVERDUE], "bypassed_not_enrolled": tally[coverage.BYPASSED],
+              "next_deadline": utc_iso(next_deadline) if next_deadline else None}
     lists = {"not_enrolled": [e[2] for e in heapq.nsmallest(list_limit, pending, key=lambda e: e[:2])],
              "low_backup_codes": [e[2] for e in heapq.nsmallest(list_limit, low, key=lambda e: e[:2])]}
     return counts, lists

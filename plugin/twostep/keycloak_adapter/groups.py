@@ -83,6 +83,10 @@ class GroupCalls(Connection):
         return self.paged(f"/groups/{q(group_id)}/children", "subgroups", page_size,
                           briefRepresentation=str(brief).lower(), **params)
 
+    def iter_top_groups(self, limit: int) -> list[JSON]:
+        """The first `limit` top-level groups (brief), one call."""
+        return list(self.get("/groups", "groups", first=0, max=limit, briefRepresentation="true") or [])
+
     def search_groups(self, search: str, max_results: int = 100) -> list[JSON]:
         """Top-level groups whose subtree holds a group named like `search`, the path down to each
         match in `subGroups` (Keycloak's `GET /groups?search=`; `max` counts the matches)."""
