@@ -5,10 +5,10 @@ from __future__ import annotations
 import heapq
 import json
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from . import federation, flows, help_requests, recovery_codes
+from . import expiry_task, federation, flows, help_requests, recovery_codes
 from .backup_codes import LOW_WARNING
 from .bypass import list_bypasses
 from .enforcement import CONFIGURE_TOTP, grace_deadline, users_in_scope
@@ -67,6 +67,8 @@ def realm_status(kc: KeycloakClient, now: datetime, count_limit: int = COUNT_LIM
                       help_rate=policy.help_max_per_hour)
     actual = read_actual(kc, desired, now)
     report.checks.append(decision_check(kc.realm, policy if intact else None, actual.provider_loaded))
+    if intact and policy.provider_mode:
+        report.checks.append(expiry_check(kc, policy, now))
 
     otp_ok = realm.get("otpPolicyCodeReusable") is False and realm.get("otpPolicyType") in ("totp", "hotp")
     report.checks.append(Check("OTP policy", otp_ok,
@@ -176,6 +178,12 @@ def decision_check(realm: str, policy: RealmPolicy | None, loaded: bool) -> Chec
                              f"however long that takes; {hint}")
 
 
+def expiry_check(kc: KeycloakClient, policy: RealmPolicy, now: datetime) -> Check:
+    """Provider mode: who ends bypasses that are over (sessions included), and whether it is running."""
+    ok, detail, fix = expiry_task.describe(policy, expiry_task.read(kc), now)
+    return Check("bypass expiry", ok, detail, fix)
+
+
 def scope_counts(kc: KeycloakClient, policy: RealmPolicy, limit: int, now: datetime, bypassed: set[str],
                  list_limit: int = LIST_LIMIT) -> tuple[dict[str, Any], dict[str, list[dict[str, Any]]]]:
     """One walk over the users in scope (at most `limit`), one credentials read each: the counts, plus
@@ -278,6 +286,8 @@ def doctor(kc: KeycloakClient) -> Report:
     reading = policy_of(realm)
     policy = reading.policy if reading.present else None
     report.checks.append(decision_check(kc.realm, policy, CONDITION_PROVIDER in providers))
+    if policy is not None and reading.intact and policy.provider_mode:
+        report.checks.append(expiry_check(kc, policy, datetime.now(UTC)))
     if policy is not None and policy.provider_mode and policy.help_requests == "on":
         found = flows.HELP_PROVIDER in providers
         report.checks.append(Check(f"authenticator {flows.HELP_PROVIDER}", found,

@@ -27,6 +27,9 @@ public final class ExpiryProviderFactory implements ProviderFactory<ExpiryProvid
     static final long DEFAULT_INTERVAL_S = 30;
     private static final Logger LOG = Logger.getLogger(ExpiryProviderFactory.class);
 
+    /** The scheduled task (null until scheduled, or with the provider disabled): the grace index asks it. */
+    private static volatile ExpiryTask scheduled;
+
     private long intervalS = DEFAULT_INTERVAL_S;
     private Pattern realms = Pattern.compile(".*");
 
@@ -70,8 +73,15 @@ public final class ExpiryProviderFactory implements ProviderFactory<ExpiryProvid
             ExpiryTask task = new ExpiryTask(factory, Time::currentTimeMillis, intervalS, realms,
                     ExpiryMetricsMicrometer.orNone());
             timer.schedule(new ClusterAwareScheduledTaskRunner(factory, task, ms), ms, task.getTaskName());
+            scheduled = task;
             LOG.infof("twostep: bypass expiry task scheduled every %d s (realms %s)", intervalS, realms.pattern());
         }
+    }
+
+    /** Whether this node's task serves the realm (false when no task is scheduled here). */
+    static boolean serves(String realmName, String policyJson) {
+        ExpiryTask task = scheduled;
+        return task != null && task.serves(realmName, policyJson);
     }
 
     @Override

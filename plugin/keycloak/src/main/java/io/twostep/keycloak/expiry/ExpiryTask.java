@@ -2,6 +2,7 @@ package io.twostep.keycloak.expiry;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import io.twostep.keycloak.TwostepDecision;
 import java.util.List;
 import java.util.function.LongSupplier;
 import java.util.regex.Pattern;
@@ -125,10 +126,12 @@ public final class ExpiryTask implements ScheduledTask {
                 }
             }
         }
+        int[] grace = graceRun(session, realm, start);
+        errors += grace[1];
         long now = clock.getAsLong();
         long duration = Math.max(0, now - start);
-        metrics.record(realm.getName(), duration, ended, 0, errors);
-        if (status.add(realmId, now, ended, 0, errors)) {
+        metrics.record(realm.getName(), duration, ended, grace[0], errors);
+        if (status.add(realmId, now, ended, grace[0], errors)) {
             String beat = status.take(realmId, now, duration, intervalS);
             inTransaction(s -> {
                 RealmModel r = s.realms().getRealm(realmId);
@@ -140,6 +143,49 @@ public final class ExpiryTask implements ScheduledTask {
                 return 0;
             });
         }
+    }
+
+    /**
+     * The grace index (docs/formats.md): only buckets (users' creation days) whose users' grace can be
+     * over are opened; each entry is decided again and, when grace is over with still nothing set up,
+     * its user's sessions end. Returns {ended, errors}.
+     */
+    private int[] graceRun(KeycloakSession session, RealmModel realm, long start) {
+        int ended = 0;
+        int errors = 0;
+        GroupModel root = GraceIndex.top(session, realm);
+        if (root == null) {
+            return new int[] {0, 0};
+        }
+        String realmId = realm.getId();
+        TwostepDecision.Policy policy = TwostepDecision.parsePolicy(realm.getAttribute(POLICY_ATTRIBUTE));
+        for (GroupModel bucket : GraceIndex.children(root)) {
+            if (!GraceRules.bucketMayBeDue(bucket.getName(), policy, start)) {
+                continue;
+            }
+            List<GroupModel> entries = GraceIndex.children(bucket);
+            if (entries.isEmpty()) {
+                errors += inTransaction(s -> {
+                    RealmModel r = s.realms().getRealm(realmId);
+                    GroupModel b = s.groups().getGroupById(r, bucket.getId());
+                    if (b != null && b.getSubGroupsStream().findAny().isEmpty()) {
+                        s.groups().removeGroup(r, b);
+                    }
+                    return 0;
+                }) < 0 ? 1 : 0;
+                continue;
+            }
+            for (GroupModel entry : entries) {
+                int r = inTransaction(s -> GraceEnder.run(s, s.realms().getRealm(realmId), entry.getId(),
+                        clock.getAsLong()));
+                if (r < 0) {
+                    errors++;
+                } else {
+                    ended += r;
+                }
+            }
+        }
+        return new int[] {ended, errors};
     }
 
     /** Runs one unit in its own transaction; -1 when it failed (rolled back whole). */
