@@ -78,6 +78,7 @@ public final class ExpiryTask implements ScheduledTask {
     }
 
     private void runRealm(KeycloakSession session, RealmModel realm) {
+        session.getContext().setRealm(realm);
         long start = clock.getAsLong();
         String realmId = realm.getId();
         int ended = 0;
@@ -92,7 +93,7 @@ public final class ExpiryTask implements ScheduledTask {
                 List<ExpiryRules.Entry> entries = ExpiryIndex.entries(bucket);
                 if (entries.isEmpty()) {
                     if (ExpiryRules.bucketOver(name, start)) {
-                        errors += inTransaction(s -> {
+                        errors += inTransaction(realmId, s -> {
                             GroupModel b = s.groups().getGroupById(s.realms().getRealm(realmId), bucket.getId());
                             if (b != null && b.getSubGroupsStream().findAny().isEmpty()) {
                                 s.groups().removeGroup(s.realms().getRealm(realmId), b);
@@ -104,7 +105,7 @@ public final class ExpiryTask implements ScheduledTask {
                 }
                 ExpiryRules.Plan plan = ExpiryRules.plan(entries, clock.getAsLong(), start);
                 for (ExpiryRules.Entry e : plan.due()) {
-                    int r = inTransaction(s -> {
+                    int r = inTransaction(realmId, s -> {
                         BypassEnder.Result result = BypassEnder.end(s, s.realms().getRealm(realmId), e.groupId(),
                                 clock.getAsLong());
                         if (result.ended()) {
@@ -120,7 +121,7 @@ public final class ExpiryTask implements ScheduledTask {
                     }
                 }
                 for (ExpiryRules.Entry e : plan.tidy()) {
-                    if (inTransaction(s -> BypassEnder.tidy(s, s.realms().getRealm(realmId), e.groupId()) ? 1 : 0) < 0) {
+                    if (inTransaction(realmId, s -> BypassEnder.tidy(s, s.realms().getRealm(realmId), e.groupId()) ? 1 : 0) < 0) {
                         errors++;
                     }
                 }
@@ -133,7 +134,7 @@ public final class ExpiryTask implements ScheduledTask {
         metrics.record(realm.getName(), duration, ended, grace[0], errors);
         if (status.add(realmId, now, ended, grace[0], errors)) {
             String beat = status.take(realmId, now, duration, intervalS);
-            inTransaction(s -> {
+            inTransaction(realmId, s -> {
                 RealmModel r = s.realms().getRealm(realmId);
                 GroupModel g = ExpiryIndex.root(s, r);
                 if (g == null) {
@@ -165,7 +166,7 @@ public final class ExpiryTask implements ScheduledTask {
             }
             List<GroupModel> entries = GraceIndex.children(bucket);
             if (entries.isEmpty()) {
-                errors += inTransaction(s -> {
+                errors += inTransaction(realmId, s -> {
                     RealmModel r = s.realms().getRealm(realmId);
                     GroupModel b = s.groups().getGroupById(r, bucket.getId());
                     if (b != null && b.getSubGroupsStream().findAny().isEmpty()) {
@@ -176,7 +177,7 @@ public final class ExpiryTask implements ScheduledTask {
                 continue;
             }
             for (GroupModel entry : entries) {
-                int r = inTransaction(s -> GraceEnder.run(s, s.realms().getRealm(realmId), entry.getId(),
+                int r = inTransaction(realmId, s -> GraceEnder.run(s, s.realms().getRealm(realmId), entry.getId(),
                         clock.getAsLong()));
                 if (r < 0) {
                     errors++;
@@ -189,9 +190,13 @@ public final class ExpiryTask implements ScheduledTask {
     }
 
     /** Runs one unit in its own transaction; -1 when it failed (rolled back whole). */
-    private int inTransaction(KeycloakSessionTaskWithResult<Integer> task) {
+    private int inTransaction(String realmId, KeycloakSessionTaskWithResult<Integer> task) {
         try {
-            Integer r = KeycloakModelUtils.runJobInTransactionWithResult(factory, task);
+            Integer r = KeycloakModelUtils.runJobInTransactionWithResult(factory, s -> {
+                // Keycloak's stores ask the session's realm (else "Session not bound to a realm").
+                s.getContext().setRealm(s.realms().getRealm(realmId));
+                return task.run(s);
+            });
             return r == null ? 0 : r;
         } catch (RuntimeException e) {
             // Most often another run (a sync pass, another node) claimed the same entry first and the

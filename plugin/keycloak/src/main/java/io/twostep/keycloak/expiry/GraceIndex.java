@@ -37,6 +37,7 @@ public final class GraceIndex {
             KeycloakSessionFactory factory = session.getKeycloakSessionFactory();
             KeycloakModelUtils.runJobInTransaction(factory, s -> {
                 RealmModel r = s.realms().getRealm(realmId);
+                s.getContext().setRealm(r);
                 GroupModel root = top(s, r);
                 if (root == null) {
                     root = s.groups().createGroup(r, ROOT);
