@@ -62,3 +62,14 @@ def test_policy_key_round_trips_and_stays_absent_when_on() -> None:
     odd["expiry_task"] = 7  # lenient: never makes the record unreadable
     again = RealmPolicy.from_json(json.dumps(odd))
     assert again is not None and again.expiry_task == "on"
+
+
+@pytest.mark.parametrize(("set_up_ago", "ok"), [
+    (timedelta(seconds=10), True), (timedelta(minutes=4), True), (timedelta(minutes=5), False),
+    (timedelta(days=3), False), (-timedelta(minutes=1), False),
+])
+def test_no_heartbeat_is_a_failure_once_the_task_had_five_minutes(set_up_ago: timedelta, ok: bool) -> None:
+    policy = RealmPolicy(record_store="credential", decided_by="provider",
+                         enforce_since=(NOW - set_up_ago).strftime("%Y-%m-%dT%H:%M:%SZ"))
+    got, detail, _fix = expiry_task.describe(policy, None, NOW)
+    assert got is ok, detail

@@ -272,6 +272,7 @@ def test_expiry_task_ends_each_bypass_once_across_the_cluster(
         for u in users:
             events = expiry_events(node2.admin(), realm, u.id)
             assert len(events) == 1, (u.username, events)
+            print(f"{u.username}: bypass end -> ended {events[0]['time'] / 1000 - until.timestamp():.1f} s")
     finally:
         try:
             admin.delete(f"/{realm}")

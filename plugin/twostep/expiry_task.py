@@ -81,6 +81,12 @@ def describe(policy: RealmPolicy, beat: Heartbeat | None, now: datetime) -> tupl
     if policy.expiry_task == "off":
         return True, "by `twostep sync` (the provider's expiry task is off for this realm: policy expiry_task)", ""
     if beat is None:
+        # Right after setup the task has not had its first run yet: only a policy older than 5 minutes
+        # (enforce_since, the setup that last changed enforcement) makes a missing heartbeat a failure.
+        since = parse_strict_time(policy.enforce_since)
+        if since is not None and timedelta(0) <= now - since < STALE_AFTER:
+            return True, ("the provider's expiry task has not reported yet (policy set up "
+                          f"{int((now - since).total_seconds())} s ago; it reports within its interval)"), ""
         return False, "the provider's expiry task has not run in this realm (no heartbeat)", FIX
     ago = int((now - beat.at).total_seconds())
     last = (f"last run {utc_iso(beat.at)} ({max(ago, 0)} s ago, {beat.duration_ms} ms), ended since the run "
