@@ -2,7 +2,9 @@ package io.twostep.keycloak.expiry;
 
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import java.util.HashSet;
 import java.util.Map;
+import java.util.Set;
 import java.util.TreeMap;
 import java.util.UUID;
 import org.jboss.logging.Logger;
@@ -62,7 +64,7 @@ final class ExpiryEvents {
                 store.onEvent(event, withRepresentation);
             }
         }
-        java.util.Set<String> listeners = new java.util.HashSet<>(realm.getEventsListenersStream().toList());
+        Set<String> listeners = new HashSet<>(realm.getEventsListenersStream().toList());
         session.getKeycloakSessionFactory().getProviderFactoriesStream(EventListenerProvider.class)
                 .map(f -> (EventListenerProviderFactory) f)
                 .filter(f -> listeners.contains(f.getId()) || f.isGlobal())

@@ -20,8 +20,13 @@ final class ExpiryIndex {
     }
 
     static GroupModel root(KeycloakSession session, RealmModel realm) {
-        return session.groups().getTopLevelGroupsStream(realm, ROOT, true, 0, 2)
-                .filter(g -> ROOT.equals(g.getName())).findFirst().orElse(null);
+        return top(session, realm, ROOT);
+    }
+
+    /** The top-level group of that exact name (one search), or null. */
+    static GroupModel top(KeycloakSession session, RealmModel realm, String name) {
+        return session.groups().getTopLevelGroupsStream(realm, name, true, 0, 2)
+                .filter(g -> name.equals(g.getName())).findFirst().orElse(null);
     }
 
     static List<GroupModel> buckets(GroupModel root) {

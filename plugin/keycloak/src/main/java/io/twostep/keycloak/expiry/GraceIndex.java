@@ -56,8 +56,7 @@ public final class GraceIndex {
     }
 
     static GroupModel top(KeycloakSession session, RealmModel realm) {
-        return session.groups().getTopLevelGroupsStream(realm, ROOT, true, 0, 2)
-                .filter(g -> ROOT.equals(g.getName())).findFirst().orElse(null);
+        return ExpiryIndex.top(session, realm, ROOT);
     }
 
     static GroupModel child(GroupModel parent, String name) {
