@@ -15,7 +15,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from twostep import bypass_index, flows, help_requests, logs, metrics, pass_summary
+from twostep import bypass_index, expiry_task, flows, help_requests, logs, metrics, pass_summary
 from twostep.audit import AuditSink, event
 from twostep.bypass import EndPlan, end_bypass, end_indexed, finish, sweep_stale_locks
 from twostep.enforcement import (
@@ -80,6 +80,9 @@ class State:
     claimed: list[bypass_index.Entry] = field(default_factory=list)  # ended by a run (full pass: tidied)
     active_count: int = 0
     next_until: datetime | None = None
+    # The provider's expiry task serves this realm and ran lately (expiry_task.py): it ends the due
+    # entries; this pass leaves them to it (the claim keeps both paths to one end each anyway).
+    expiry_by_task: bool = False
 
 
 class ActionKind(StrEnum):
@@ -135,6 +138,7 @@ def _read_index(kc: KeycloakClient, state: State, now: datetime, options: Option
     hours), and the entries of the buckets whose hour has begun, whatever the realm's size. A full
     pass also reads each running bypass's user and record (drift, early end) and the old index."""
     state.indexed = True
+    state.expiry_by_task = expiry_task.task_has_it(kc, state.policy, now) if state.policy_ok else False
     root = bypass_index.root_id(kc)
     if root is None:
         return
@@ -155,7 +159,8 @@ def _read_index(kc: KeycloakClient, state: State, now: datetime, options: Option
                     state.claimed.append(entry)
                 continue
             if until is None or until <= now:
-                state.due.append(entry)
+                if not state.expiry_by_task:
+                    state.due.append(entry)
             else:
                 state.entries[entry.user_id] = entry
                 state.active_count += 1
@@ -626,6 +631,9 @@ def run_once(kc: KeycloakClient, now: datetime, audit: AuditSink, actor: str, le
     if not state.policy_ok:
         summary.warnings.append("realm policy record missing or damaged: acting on the fail-closed policy "
                                 f"(everyone, no grace); run `twostep setup --realm {kc.realm}`")
+    if state.expiry_by_task:
+        log.info("sync.expiry_by_task", "the provider's expiry task ends this realm's bypasses", run_id=summary.run_id,
+                 realm=kc.realm)
     if not state.enforce_complete:
         summary.warnings.append("enforcement pass stopped at --enforce-limit users; the rest next run")
     if state.group_markers:

@@ -124,7 +124,7 @@ def keycloak() -> Iterator[Keycloak]:
         yield Keycloak(url.rstrip("/"), user, password)
         return
     # The test Keycloak runs with the provider, as production does (docs/provider.md).
-    env = {**os.environ, "KEYCLOAK_FRESH": "1", "KC_BOOTSTRAP_ADMIN_USERNAME": user,
+    env = {**EXPIRY_TASK_OPTIONS, **os.environ, "KEYCLOAK_FRESH": "1", "KC_BOOTSTRAP_ADMIN_USERNAME": user,
            "KC_BOOTSTRAP_ADMIN_PASSWORD": password, "KC_PROVIDERS": provider_jar()}
     t0 = time.monotonic()
     out = subprocess.run(["bash", str(KC_SCRIPT), "start", INSTANCE], env=env, capture_output=True, text=True)
@@ -142,14 +142,26 @@ def admin(keycloak: Keycloak) -> Admin:
     return keycloak.admin()
 
 
-@pytest.fixture
-def realm(keycloak: Keycloak, admin: Admin) -> Iterator[str]:
-    name = "t-" + uuid.uuid4().hex[:10]
+# The provider's expiry task (docs/provider.md, "The expiry task") in every test Keycloak: every 5 s,
+# and only for realms named `exp-*` (tests/test_expiry_task.py makes them). The other tests' realms
+# (`t-*`) keep sync as the one that ends provider-mode bypasses, which is what they test.
+EXPIRY_TASK_OPTIONS = {"KC_SPI_TWOSTEP__EXPIRY__INTERVAL": "5", "KC_SPI_TWOSTEP__EXPIRY__REALMS": "exp-.*"}
+
+
+def create_realm(admin: Admin, prefix: str = "t-") -> str:
+    """A throwaway realm with the test client."""
+    name = prefix + uuid.uuid4().hex[:10]
     admin.post("", {"realm": name, "enabled": True})
     admin.post(f"/{name}/clients", {
         "clientId": TEST_CLIENT, "publicClient": True, "standardFlowEnabled": True,
         "directAccessGrantsEnabled": False, "redirectUris": [REDIRECT_URI], "webOrigins": ["+"],
     })
+    return name
+
+
+@pytest.fixture
+def realm(keycloak: Keycloak, admin: Admin) -> Iterator[str]:
+    name = create_realm(admin)
     yield name
     try:
         admin.delete(f"/{name}")

@@ -37,6 +37,10 @@ def test_jar_registers_the_factories(jar: zipfile.ZipFile) -> None:
         "io.twostep.keycloak.BypassCredentialProviderFactory",
         "io.twostep.keycloak.CodesProvenanceCredentialProviderFactory",
         "io.twostep.keycloak.HelpRequestCredentialProviderFactory"]
+    # The expiry task: a custom SPI `twostep` whose one provider is `expiry` (docs/provider.md).
+    assert services("org.keycloak.provider.Spi") == ["io.twostep.keycloak.expiry.ExpirySpi"]
+    assert services("io.twostep.keycloak.expiry.ExpiryProviderFactory") == [
+        "io.twostep.keycloak.expiry.ExpiryProviderFactory"]
     for cls in ("TwostepConditionFactory", "BypassCredentialProviderFactory",
                 "CodesProvenanceCredentialProviderFactory", "TwostepDecision", "HelpRequestAuthenticatorFactory",
                 "HelpRequestCredentialProviderFactory", "HelpRequestRules"):

@@ -174,6 +174,9 @@ class RealmPolicy:
     # Python only (docs/formats.md, "Help requests"): who is e-mailed about a new help request,
     # `group:<path>` or `role:<realm role>`; empty: nobody (the queue is still shown).
     help_admins: str = ""
+    # Shared with the provider (docs/formats.md): `off` switches the provider's expiry task off for
+    # this realm (sync then ends its bypasses, as in fallback mode); anything else is on.
+    expiry_task: str = "on"
 
     @property
     def provider_mode(self) -> bool:
@@ -184,6 +187,8 @@ class RealmPolicy:
         data["enforcement"]["groups"] = list(self.enforcement.groups)
         if not self.help_admins:
             del data["help_admins"]  # absent means nobody: records written before it stay byte-identical
+        if self.expiry_task != "off":
+            del data["expiry_task"]  # absent means on
         return json.dumps(data, sort_keys=True, separators=(",", ":"))
 
     @classmethod
@@ -214,6 +219,7 @@ class RealmPolicy:
                 # Strict value, lenient record: anything but a well-formed spec is "nobody" (status
                 # says so), never a reason to read the whole record as damaged.
                 help_admins=data["help_admins"] if help_admins_valid(data.get("help_admins")) else "",
+                expiry_task="off" if data.get("expiry_task") == "off" else "on",
             )
         except (ValueError, KeyError, TypeError):
             return None

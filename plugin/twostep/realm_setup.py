@@ -61,6 +61,8 @@ class Desired:
     help_requests: str = "auto"
     help_rate: int = flows.DEFAULT_HELP_RATE
     help_admins: str | None = None  # who is e-mailed about help requests; None: keep what the policy says
+    # The provider's expiry task for this realm (docs/provider.md): on | off; None: keep the policy's.
+    expiry_task: str | None = None
 
 
 HELP_CHOICES = ("on", "off")
@@ -258,7 +260,9 @@ def _desired_policy(desired: Desired, realm: JSON, now: datetime, provider_mode:
                        help_requests="on" if any(t.help is not None for t in targets) else "off",
                        help_max_per_hour=desired.help_rate,
                        help_admins=desired.help_admins if desired.help_admins is not None else (
-                           current.help_admins if current else ""))
+                           current.help_admins if current else ""),
+                       expiry_task=desired.expiry_task if desired.expiry_task is not None else (
+                           current.expiry_task if current else "on"))
 
 
 def plan(desired: Desired, actual: Actual, now: datetime) -> list[Action]:

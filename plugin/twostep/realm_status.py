@@ -5,10 +5,10 @@ from __future__ import annotations
 import heapq
 import json
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from . import coverage, federation, flows, help_requests
+from . import coverage, expiry_task, federation, flows, help_requests
 from .backup_codes import LOW_WARNING
 from .bypass import list_bypasses
 from .errors import Forbidden, NotFound, TwostepError
@@ -77,6 +77,8 @@ def realm_status(kc: KeycloakClient, now: datetime, count_limit: int = COUNT_LIM
     actual = read_actual(kc, desired, now)
     report.checks.append(decision_check(kc.realm, policy if intact else None, actual.provider_loaded))
     report.checks.append(account_check(kc, policy))
+    if intact and policy.provider_mode:
+        report.checks.append(expiry_check(kc, policy, now))
 
     otp_ok = realm.get("otpPolicyCodeReusable") is False and realm.get("otpPolicyType") in ("totp", "hotp")
     report.checks.append(Check("OTP policy", otp_ok,
@@ -184,6 +186,12 @@ def decision_check(realm: str, policy: RealmPolicy | None, loaded: bool) -> Chec
             else f"fix: {PROVIDER_FIX}")
     return Check(name, True, "sync only (fallback mode): a bypass ends only when `twostep sync` runs, "
                              f"however long that takes; {hint}")
+
+
+def expiry_check(kc: KeycloakClient, policy: RealmPolicy, now: datetime) -> Check:
+    """Provider mode: who ends bypasses that are over (sessions included), and whether it is running."""
+    ok, detail, fix = expiry_task.describe(policy, expiry_task.read(kc), now)
+    return Check("bypass expiry", ok, detail, fix)
 
 
 def scope_counts(kc: KeycloakClient, policy: RealmPolicy, limit: int, now: datetime, bypassed: set[str],
@@ -294,6 +302,8 @@ def doctor(kc: KeycloakClient) -> Report:
     policy = reading.policy if reading.present else None
     report.checks.append(decision_check(kc.realm, policy, CONDITION_PROVIDER in providers))
     report.checks.append(account_check(kc, reading.policy))
+    if policy is not None and reading.intact and policy.provider_mode:
+        report.checks.append(expiry_check(kc, policy, datetime.now(UTC)))
     if policy is not None and policy.provider_mode and policy.help_requests == "on":
         found = flows.HELP_PROVIDER in providers
         report.checks.append(Check(f"authenticator {flows.HELP_PROVIDER}", found,
