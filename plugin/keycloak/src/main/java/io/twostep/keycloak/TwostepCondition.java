@@ -152,7 +152,7 @@ public final class TwostepCondition implements ConditionalAuthenticator {
         return parseRecord(all.get(0).getCredentialData());
     }
 
-    static Map<String, String> parseRecord(String credentialData) {
+    public static Map<String, String> parseRecord(String credentialData) {
         if (credentialData == null) {
             return null;
         }
