@@ -61,6 +61,22 @@ public final class BypassRules {
     private BypassRules() {
     }
 
+    /**
+     * The rules every endpoint applies before Keycloak's own permission is enough: nobody acts on their
+     * own account, and a user holding realm-management roles only by an admin holding them too. Null: allowed.
+     */
+    public static Decision refuseParties(Parties parties, String username) {
+        if (parties.self()) {
+            return Decision.refuse(403, "you cannot change the two-step settings of your own account (" + username
+                    + "); another admin must do it");
+        }
+        if (!parties.missingRoles().isEmpty()) {
+            return Decision.refuse(403, username + " holds realm-management role(s) you do not hold ("
+                    + String.join(", ", parties.missingRoles()) + "): only an admin with those roles may do this");
+        }
+        return null;
+    }
+
     public static String format(long millis) {
         return TIME.format(Instant.ofEpochMilli(millis));
     }
@@ -74,13 +90,9 @@ public final class BypassRules {
      */
     public static Decision decide(long nowMillis, TwostepDecision.Policy policy, Parties parties, Request req,
                                   String username, Map<String, String> record, int records) {
-        if (parties.self()) {
-            return Decision.refuse(403, "you cannot change the two-step bypass of your own account (" + username
-                    + "); another admin must do it");
-        }
-        if (!parties.missingRoles().isEmpty()) {
-            return Decision.refuse(403, username + " holds realm-management role(s) you do not hold ("
-                    + String.join(", ", parties.missingRoles()) + "): only an admin with those roles may do this");
+        Decision refused = refuseParties(parties, username);
+        if (refused != null) {
+            return refused;
         }
         long now = nowMillis - Math.floorMod(nowMillis, 1000L); // records hold whole seconds
         boolean hasRecord = record != null && records == 1;

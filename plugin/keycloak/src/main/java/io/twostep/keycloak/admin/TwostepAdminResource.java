@@ -1,14 +1,14 @@
 package io.twostep.keycloak.admin;
 
-import com.fasterxml.jackson.core.JsonProcessingException;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import io.twostep.keycloak.BypassCredentialProvider;
-import io.twostep.keycloak.BypassIndex;
+import io.twostep.keycloak.HelpRequestAuthenticator;
+import io.twostep.keycloak.HelpRequestCredentialProvider;
 import io.twostep.keycloak.TwostepAdminEvents;
 import io.twostep.keycloak.TwostepCondition;
 import io.twostep.keycloak.TwostepDecision;
 import io.twostep.keycloak.UserRowLock;
 import jakarta.ws.rs.Consumes;
+import jakarta.ws.rs.GET;
 import jakarta.ws.rs.POST;
 import jakarta.ws.rs.Path;
 import jakarta.ws.rs.PathParam;
@@ -19,8 +19,8 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.TreeMap;
 import java.util.function.LongSupplier;
+import java.util.function.Supplier;
 import org.keycloak.credential.CredentialModel;
 import org.keycloak.models.ClientModel;
 import org.keycloak.models.Constants;
@@ -29,27 +29,25 @@ import org.keycloak.models.KeycloakSession;
 import org.keycloak.models.RealmModel;
 import org.keycloak.models.RoleModel;
 import org.keycloak.models.UserModel;
-import org.keycloak.models.UserSessionModel;
 import org.keycloak.services.ErrorResponse;
 import org.keycloak.services.ErrorResponseException;
-import org.keycloak.services.managers.AuthenticationManager;
 import org.keycloak.services.resources.admin.AdminAuth;
 import org.keycloak.services.resources.admin.AdminEventBuilder;
 import org.keycloak.services.resources.admin.fgap.AdminPermissionEvaluator;
+import org.keycloak.storage.ReadOnlyException;
 
 /**
  * {@code /admin/realms/{realm}/twostep/...}: every change twostep makes to a user, each one Keycloak
- * transaction. The order is the same for every endpoint: the user (404), Keycloak's permission to
- * manage that user ({@code AdminPermissionEvaluator}: realm-management roles or fine-grained admin
- * permissions; 403), the user's row locked and the user read afresh, the pure rules
- * ({@link BypassRules}: nobody acts on themselves, a user holding realm-management roles only by an
- * admin holding them too, the policy's bypass maximum by Keycloak's clock), then the writes and one
- * admin event. Any failure after the first write marks the transaction rollback-only: all or nothing.
+ * transaction (docs/provider.md). The order is the same for every endpoint: the user (404), Keycloak's
+ * permission to manage that user ({@code AdminPermissionEvaluator}: realm-management roles or
+ * fine-grained admin permissions; 403), the user's row locked and the user read afresh
+ * ({@link UserRowLock}), the pure rules ({@link BypassRules}: nobody acts on themselves, a user holding
+ * realm-management roles only by an admin holding them too, the policy's bypass maximum by Keycloak's
+ * clock), then the writes ({@link UserWrites}) and one admin event ({@link TwostepAdminEvents}). Any
+ * failure after the first write marks the transaction rollback-only: all or nothing.
  */
 public class TwostepAdminResource {
 
-    private static final ObjectMapper JSON = new ObjectMapper();
-    private static final String OTP = "otp";
     private static final String MASTER = "master";
 
     private final KeycloakSession session;
@@ -57,6 +55,7 @@ public class TwostepAdminResource {
     private final AdminPermissionEvaluator auth;
     private final AdminEventBuilder events;
     private final LongSupplier clock;
+    private final UserWrites writes;
 
     public TwostepAdminResource(KeycloakSession session, RealmModel realm, AdminPermissionEvaluator auth,
                                 AdminEventBuilder events, LongSupplier clock) {
@@ -65,8 +64,29 @@ public class TwostepAdminResource {
         this.auth = auth;
         this.events = events;
         this.clock = clock;
+        this.writes = new UserWrites(session, realm, clock);
     }
 
+    /**
+     * The realm's policy record as stored (or null), for an admin who may query users but not view the
+     * realm (a help desk with manage-users): Keycloak hands such an admin the realm without its
+     * attributes, and the CLI and the pages need the record store and the bypass maximum.
+     */
+    @GET
+    @Path("policy")
+    @Produces(MediaType.APPLICATION_JSON)
+    public Map<String, Object> policy() {
+        if (!(auth.users().canQuery() || auth.users().canView() || auth.realm().canViewRealm())) {
+            throw ErrorResponse.error("not allowed to read the twostep policy of realm " + realm.getName(),
+                    Response.Status.FORBIDDEN);
+        }
+        Map<String, Object> out = new LinkedHashMap<>();
+        out.put("policy", realm.getAttribute(TwostepCondition.POLICY_ATTRIBUTE));
+        out.put("provider", Boolean.TRUE);
+        return out;
+    }
+
+    /** Grant, extend or revoke a bypass: the record, its index entry, the sessions it ends. */
     @POST
     @Path("users/{id}/bypass/{action}")
     @Consumes(MediaType.APPLICATION_JSON)
@@ -84,64 +104,165 @@ public class TwostepAdminResource {
                 text(in, "reason"), text(in, "by"), flag(in, "reset_device"), optionalFlag(in, "end_sessions"),
                 flag(in, "break_glass"));
         UserModel user = lockedTarget(id);
-        long now = clock.getAsLong();
-        TwostepDecision.Policy policy =
-                TwostepDecision.parsePolicy(realm.getAttribute(TwostepCondition.POLICY_ATTRIBUTE));
-        List<CredentialModel> records =
-                user.credentialManager().getStoredCredentialsByTypeStream(BypassCredentialProvider.TYPE).toList();
-        Map<String, String> record = records.isEmpty() ? null
-                : TwostepCondition.parseRecord(records.get(0).getCredentialData());
-        if (!records.isEmpty() && record == null) {
-            record = Map.of("marker", "damaged");
-        }
-        BypassRules.Decision decision = BypassRules.decide(now, policy, parties(user), req, user.getUsername(),
-                record, records.size());
-        if (!decision.allowed()) {
-            throw ErrorResponse.error(decision.message(), Response.Status.fromStatusCode(decision.status()));
-        }
-        BypassRules.Plan plan = decision.plan();
+        BypassRules.Plan plan = allowed(decideBypass(user, req));
         return inOneTransaction(() -> {
-            Map<String, Object> out = new LinkedHashMap<>();
-            out.put("action", plan.event());
-            out.put("user_id", user.getId());
-            out.put("username", user.getUsername());
-            out.put("sessions_ended", endSessions(user, plan.sessions(), plan.fromMs(), plan.toMs()));
-            if (plan.record() == null) {
-                for (CredentialModel c : records) {
-                    user.credentialManager().removeStoredCredentialById(c.getId());
-                }
-                BypassIndex.removeEntries(session, realm, user.getId(), null);
-                GroupModel root = BypassIndex.root(session, realm);
-                if (root != null && user.isMemberOf(root)) {
-                    user.leaveGroup(root); // the index before 0.3 was membership of the root
-                }
-                out.put("until", plan.previousUntil());
-            } else {
-                int removed = plan.removeOtp() ? removeOtp(user) : 0;
-                user.removeRequiredAction(TwostepDecision.CONFIGURE_TOTP);
-                CredentialModel stored = writeRecord(user, plan.record(), now);
-                BypassIndex.ensureBucket(session, realm,
-                        BypassIndex.bucketName(TwostepDecision.parseTime(plan.record().get("until"))));
-                GroupModel entry = BypassIndex.addEntry(session, realm, user.getId(), stored.getId(),
-                        user.getUsername(), plan.record());
-                BypassIndex.removeEntries(session, realm, user.getId(), entry.getId());
-                out.put("until", plan.record().get("until"));
-                out.put("granted_at", plan.record().get("granted_at"));
-                out.put("previous_until", plan.previousUntil());
-                out.put("devices_removed", removed);
-                out.put("credential_id", stored.getId());
-            }
+            Map<String, Object> out = applyBypass(user, plan);
             out.put("break_glass", req.breakGlass());
+            String reason = plan.record() == null ? blankToNull(req.reason()) : plan.record().get("reason");
             Map<String, Object> extra = new LinkedHashMap<>();
-            extra.put("by", plan.record() == null ? null : plan.record().get("by"));
+            extra.put("by", plan.record() == null ? blankToNull(req.by()) : plan.record().get("by"));
             extra.put("previous_until", plan.previousUntil());
             extra.put("reset_device", plan.record() == null ? null : plan.record().get("reset_device"));
+            extra.put("devices_removed", out.get("devices_removed"));
             extra.put("sessions_ended", out.get("sessions_ended"));
             extra.put("break_glass", req.breakGlass() ? Boolean.TRUE : null);
-            String until = (String) out.get("until");
-            String reason = plan.record() == null ? blankToNull(req.reason()) : plan.record().get("reason");
-            TwostepAdminEvents.write(events, user, TwostepAdminEvents.representation(plan.event(), actorName(),
-                    user, until, reason, extra));
+            event(plan.event(), user, (String) out.get("until"), reason, extra);
+            return out;
+        });
+    }
+
+    /**
+     * Answer the user's help request ("I lost my phone"): {@code grant} (a bypass that also removes the
+     * lost device and ends the sessions) or {@code dismiss} (reason required); either closes the request.
+     * {@code asked_at}, when given, must be the open request's: an answer to a request answered meanwhile
+     * is refused (409), not applied to a newer one.
+     */
+    @POST
+    @Path("users/{id}/help/{answer}")
+    @Consumes(MediaType.APPLICATION_JSON)
+    @Produces(MediaType.APPLICATION_JSON)
+    public Map<String, Object> help(@PathParam("id") String id, @PathParam("answer") String answer,
+                                    Map<String, Object> body) {
+        if (!answer.equals("grant") && !answer.equals("dismiss")) {
+            throw ErrorResponse.error("unknown answer " + answer, Response.Status.NOT_FOUND);
+        }
+        Map<String, Object> in = body == null ? Map.of() : body;
+        String by = text(in, "by");
+        String reason = text(in, "reason");
+        String expected = text(in, "asked_at");
+        Long seconds = number(in, "seconds");
+        UserModel user = lockedTarget(id);
+        refuseUnlessAllowed(user);
+        List<CredentialModel> open = UserWrites.stored(user, HelpRequestCredentialProvider.TYPE);
+        GroupModel index = HelpRequestAuthenticator.indexGroup(session, realm, false);
+        boolean member = index != null && user.isMemberOf(index);
+        if (open.isEmpty() && !member) {
+            throw ErrorResponse.error(user.getUsername() + " has no open help request (already answered, or never "
+                    + "asked)", Response.Status.CONFLICT);
+        }
+        Map<String, String> data = open.isEmpty() ? null : TwostepCondition.parseRecord(open.get(0).getCredentialData());
+        String askedAt = data == null ? "" : data.getOrDefault("asked_at", "");
+        if (expected != null && !expected.equals(askedAt)) {
+            throw ErrorResponse.error("the help request of " + user.getUsername() + " changed (asked " + askedAt
+                    + ", answering " + expected + "): reload and try again", Response.Status.CONFLICT);
+        }
+        if (answer.equals("dismiss")) {
+            String why = blankToNull(reason);
+            if (why == null || blankToNull(by) == null) {
+                throw bad("a reason and who dismisses it (by) are required to dismiss a help request");
+            }
+            return inOneTransaction(() -> {
+                writes.closeHelpRequest(user);
+                Map<String, Object> out = new LinkedHashMap<>();
+                out.put("action", "help.dismiss");
+                out.put("user_id", user.getId());
+                out.put("username", user.getUsername());
+                out.put("asked_at", askedAt);
+                event("help.dismiss", user, null, why, extra("by", by.strip(), "asked_at", askedAt));
+                return out;
+            });
+        }
+        if (data == null) {
+            throw ErrorResponse.error("the help request of " + user.getUsername() + " is damaged: dismiss it and "
+                    + "grant a bypass with a device reset if needed", Response.Status.CONFLICT);
+        }
+        BypassRules.Request req = new BypassRules.Request(BypassRules.Action.GRANT, seconds, null,
+                "help request of " + askedAt + ": lost device", by, true, null, false);
+        BypassRules.Plan plan = allowed(decideBypass(user, req));
+        return inOneTransaction(() -> {
+            Map<String, Object> out = applyBypass(user, plan);
+            writes.closeHelpRequest(user);
+            out.put("action", "help.grant");
+            out.put("asked_at", askedAt);
+            event("help.grant", user, (String) out.get("until"), plan.record().get("reason"),
+                    extra("by", plan.record().get("by"), "asked_at", askedAt, "devices_removed",
+                            out.get("devices_removed"), "sessions_ended", out.get("sessions_ended")));
+            return out;
+        });
+    }
+
+    /** Lost phone: every OTP device goes, a new one is required at the next sign-in, every session ends. */
+    @POST
+    @Path("users/{id}/otp/reset")
+    @Consumes(MediaType.APPLICATION_JSON)
+    @Produces(MediaType.APPLICATION_JSON)
+    public Map<String, Object> resetOtp(@PathParam("id") String id, Map<String, Object> body) {
+        Map<String, Object> in = body == null ? Map.of() : body;
+        String by = text(in, "by");
+        String reason = blankToNull(text(in, "reason"));
+        UserModel user = lockedTarget(id);
+        refuseUnlessAllowed(user);
+        return inOneTransaction(() -> {
+            boolean added = user.getRequiredActionsStream().noneMatch(TwostepDecision.CONFIGURE_TOTP::equals);
+            try {
+                user.addRequiredAction(TwostepDecision.CONFIGURE_TOTP); // first: a read-only user changes nothing
+            } catch (ReadOnlyException e) {
+                throw bad(user.getUsername() + " is read-only in Keycloak (a federation without import): a new "
+                        + "device cannot be required, so no device is removed");
+            }
+            Map<String, Object> out = new LinkedHashMap<>();
+            out.put("action", "otp.reset");
+            out.put("user_id", user.getId());
+            out.put("username", user.getUsername());
+            out.put("devices_removed", writes.removeAll(user, UserWrites.OTP));
+            out.put("sessions_ended", writes.endSessions(user, BypassRules.Sessions.ALL, 0, 0));
+            out.put("required_action_added", added);
+            event("otp.reset", user, null, reason, extra("by", blankToNull(by), "devices_removed",
+                    out.get("devices_removed"), "sessions_ended", out.get("sessions_ended")));
+            return out;
+        });
+    }
+
+    /**
+     * Admin-made backup codes: the caller generates the codes and sends only the credential Keycloak
+     * stores (hashes); the plain codes never reach Keycloak and are shown once by the caller.
+     */
+    @POST
+    @Path("users/{id}/codes")
+    @Consumes(MediaType.APPLICATION_JSON)
+    @Produces(MediaType.APPLICATION_JSON)
+    public Map<String, Object> codes(@PathParam("id") String id, Map<String, Object> body) {
+        Map<String, Object> in = body == null ? Map.of() : body;
+        String by = blankToNull(text(in, "by"));
+        String reason = blankToNull(text(in, "reason"));
+        Long count = number(in, "count");
+        Object cred = in.get("credential");
+        if (!(cred instanceof Map<?, ?> raw) || by == null || count == null) {
+            throw bad("credential (the recovery-authn-codes credential to store), count and by are required");
+        }
+        Map<String, String> credential = new LinkedHashMap<>();
+        for (String key : List.of("secretData", "credentialData", "userLabel")) {
+            Object v = raw.get(key);
+            if (v != null && !(v instanceof String)) {
+                throw bad("credential." + key + " must be a string");
+            }
+            credential.put(key, (String) v);
+        }
+        if (credential.get("secretData") == null || credential.get("credentialData") == null) {
+            throw bad("credential.secretData and credential.credentialData are required");
+        }
+        UserModel user = lockedTarget(id);
+        refuseUnlessAllowed(user);
+        return inOneTransaction(() -> {
+            boolean replaced = !UserWrites.stored(user, UserWrites.RECOVERY_CODES).isEmpty();
+            CredentialModel made = writes.storeCodes(user, credential, by);
+            Map<String, Object> out = new LinkedHashMap<>();
+            out.put("action", "codes.generate");
+            out.put("user_id", user.getId());
+            out.put("username", user.getUsername());
+            out.put("created", made.getCreatedDate());
+            out.put("replaced", replaced);
+            event("codes.generate", user, null, reason, extra("by", by, "codes_count", count, "replaced", replaced));
             return out;
         });
     }
@@ -162,6 +283,52 @@ public class TwostepAdminResource {
                     Response.Status.CONFLICT);
         }
         return locked;
+    }
+
+    private BypassRules.Decision decideBypass(UserModel user, BypassRules.Request req) {
+        TwostepDecision.Policy policy =
+                TwostepDecision.parsePolicy(realm.getAttribute(TwostepCondition.POLICY_ATTRIBUTE));
+        List<CredentialModel> records = UserWrites.stored(user, BypassCredentialProvider.TYPE);
+        Map<String, String> record = records.isEmpty() ? null
+                : TwostepCondition.parseRecord(records.get(0).getCredentialData());
+        if (!records.isEmpty() && record == null) {
+            record = Map.of("marker", "damaged");
+        }
+        return BypassRules.decide(clock.getAsLong(), policy, parties(user), req, user.getUsername(), record,
+                records.size());
+    }
+
+    private Map<String, Object> applyBypass(UserModel user, BypassRules.Plan plan) {
+        Map<String, Object> out = new LinkedHashMap<>();
+        out.put("action", plan.event());
+        out.put("user_id", user.getId());
+        out.put("username", user.getUsername());
+        out.put("sessions_ended", writes.endSessions(user, plan.sessions(), plan.fromMs(), plan.toMs()));
+        out.put("devices_removed", plan.removeOtp() ? writes.removeAll(user, UserWrites.OTP) : 0);
+        CredentialModel made = writes.bypass(user, plan);
+        if (made == null) {
+            out.put("until", plan.previousUntil());
+        } else {
+            out.put("until", plan.record().get("until"));
+            out.put("granted_at", plan.record().get("granted_at"));
+            out.put("previous_until", plan.previousUntil());
+            out.put("credential_id", made.getId());
+        }
+        return out;
+    }
+
+    private static BypassRules.Plan allowed(BypassRules.Decision decision) {
+        if (!decision.allowed()) {
+            throw ErrorResponse.error(decision.message(), Response.Status.fromStatusCode(decision.status()));
+        }
+        return decision.plan();
+    }
+
+    private void refuseUnlessAllowed(UserModel user) {
+        BypassRules.Decision refused = BypassRules.refuseParties(parties(user), user.getUsername());
+        if (refused != null) {
+            allowed(refused);
+        }
     }
 
     /** Self and the privileged-target rule, as plain values for the pure rules. */
@@ -217,73 +384,26 @@ public class TwostepAdminResource {
         return name + "@" + admin.getRealm().getName();
     }
 
+    private void event(String what, UserModel user, String until, String reason, Map<String, Object> extra) {
+        TwostepAdminEvents.write(events, user, TwostepAdminEvents.representation(what, actorName(), user, until,
+                reason, extra));
+    }
+
+    private static Map<String, Object> extra(Object... kv) {
+        Map<String, Object> m = new LinkedHashMap<>();
+        for (int i = 0; i + 1 < kv.length; i += 2) {
+            m.put((String) kv[i], kv[i + 1]);
+        }
+        return m;
+    }
+
     /** Runs the writes; a failure marks the whole transaction rollback-only and is passed on. */
-    <T> T inOneTransaction(java.util.function.Supplier<T> writes) {
+    <T> T inOneTransaction(Supplier<T> work) {
         try {
-            return writes.get();
+            return work.get();
         } catch (RuntimeException e) {
             session.getTransactionManager().setRollbackOnly();
             throw e;
-        }
-    }
-
-    int endSessions(UserModel user, BypassRules.Sessions which, long fromMs, long toMs) {
-        if (which == BypassRules.Sessions.NONE) {
-            return 0;
-        }
-        int ended = 0;
-        if (which == BypassRules.Sessions.ALL) {
-            // What POST /users/{id}/logout does: refresh tokens issued before now are refused, offline ones too.
-            session.users().setNotBeforeForUser(realm, user, (int) (clock.getAsLong() / 1000));
-        }
-        for (UserSessionModel s : session.sessions().getUserSessionsStream(realm, user).toList()) {
-            if (which == BypassRules.Sessions.ALL || inWindow(s, fromMs, toMs)) {
-                AuthenticationManager.backchannelLogout(session, s, true);
-                ended++;
-            }
-        }
-        if (which == BypassRules.Sessions.WINDOW) {
-            for (UserSessionModel s : session.sessions().getOfflineUserSessionsStream(realm, user).toList()) {
-                if (inWindow(s, fromMs, toMs)) {
-                    session.sessions().removeOfflineUserSession(realm, s);
-                    ended++;
-                }
-            }
-        }
-        return ended;
-    }
-
-    private static boolean inWindow(UserSessionModel s, long fromMs, long toMs) {
-        long started = s.getStarted() * 1000L;
-        return fromMs <= started && started <= toMs;
-    }
-
-    int removeOtp(UserModel user) {
-        List<String> ids = user.credentialManager().getStoredCredentialsByTypeStream(OTP).map(CredentialModel::getId)
-                .toList();
-        ids.forEach(cid -> user.credentialManager().removeStoredCredentialById(cid));
-        return ids.size();
-    }
-
-    private CredentialModel writeRecord(UserModel user, Map<String, String> fields, long now) {
-        for (String cid : user.credentialManager().getStoredCredentialsByTypeStream(BypassCredentialProvider.TYPE)
-                .map(CredentialModel::getId).toList()) {
-            user.credentialManager().removeStoredCredentialById(cid);
-        }
-        CredentialModel model = new CredentialModel();
-        model.setType(BypassCredentialProvider.TYPE);
-        model.setUserLabel("twostep bypass");
-        model.setSecretData("{}");
-        model.setCredentialData(json(new TreeMap<>(fields)));
-        model.setCreatedDate(now);
-        return user.credentialManager().createStoredCredential(model);
-    }
-
-    static String json(Object value) {
-        try {
-            return JSON.writeValueAsString(value);
-        } catch (JsonProcessingException e) {
-            throw new IllegalStateException(e);
         }
     }
 
@@ -327,5 +447,4 @@ public class TwostepAdminResource {
     private static String blankToNull(String s) {
         return s == null || s.isBlank() ? null : s.strip();
     }
-
 }
