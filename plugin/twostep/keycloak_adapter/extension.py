@@ -57,3 +57,19 @@ class ExtensionCalls(Connection):
         answer = self._extension("/policy", None, "the twostep policy", method="GET")
         raw = answer.get("policy") if isinstance(answer, dict) else None
         return raw if isinstance(raw, str) else None
+
+    def help_answer(self, user_id: str, answer: str, body: dict[str, Any]) -> JSON:
+        """Answer a help request (`grant`: a bypass that removes the lost device and ends the
+        sessions; `dismiss`) and close it, in one transaction. Never retried."""
+        if answer not in ("grant", "dismiss"):
+            raise ValueError(answer)
+        return self._extension(f"/users/{q(user_id)}/help/{answer}", body, f"help {answer} of user {user_id!r}")
+
+    def otp_reset(self, user_id: str, body: dict[str, Any]) -> JSON:
+        """Lost phone: require a new device, remove every OTP device, end every session, in one transaction."""
+        return self._extension(f"/users/{q(user_id)}/otp/reset", body, f"reset the OTP devices of user {user_id!r}")
+
+    def store_codes(self, user_id: str, body: dict[str, Any]) -> JSON:
+        """Replace the user's backup codes by the credential in `body` (hashes only) with its provenance,
+        OTP devices kept first, in one transaction."""
+        return self._extension(f"/users/{q(user_id)}/codes", body, f"store the backup codes of user {user_id!r}")

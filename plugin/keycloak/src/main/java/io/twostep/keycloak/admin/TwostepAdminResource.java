@@ -176,9 +176,32 @@ public class TwostepAdminResource {
             throw ErrorResponse.error("the help request of " + user.getUsername() + " is damaged: dismiss it and "
                     + "grant a bypass with a device reset if needed", Response.Status.CONFLICT);
         }
-        BypassRules.Request req = new BypassRules.Request(BypassRules.Action.GRANT, seconds, null,
-                "help request of " + askedAt + ": lost device", by, true, null, false);
-        BypassRules.Plan plan = allowed(decideBypass(user, req));
+        String helpReason = "help request of " + askedAt + ": lost device";
+        BypassRules.Request req = new BypassRules.Request(BypassRules.Action.GRANT, seconds, null, helpReason, by,
+                true, null, false);
+        BypassRules.Decision decision = decideBypass(user, req);
+        Map<String, String> current = currentRecord(user);
+        if (decision.status() == 409 && current != null && helpReason.equals(current.get("reason"))) {
+            // An earlier answer to this very request (an older twostep, not one transaction) granted its
+            // bypass and stopped before closing the request: finish it instead of refusing it.
+            return inOneTransaction(() -> {
+                Map<String, Object> out = new LinkedHashMap<>();
+                int removed = writes.removeAll(user, UserWrites.OTP);
+                out.put("action", "help.grant");
+                out.put("user_id", user.getId());
+                out.put("username", user.getUsername());
+                out.put("until", current.get("until"));
+                out.put("asked_at", askedAt);
+                out.put("devices_removed", removed);
+                out.put("sessions_ended", removed > 0 ? writes.endSessions(user, BypassRules.Sessions.ALL, 0, 0) : 0);
+                out.put("resumed", Boolean.TRUE);
+                writes.closeHelpRequest(user);
+                event("help.grant", user, current.get("until"), helpReason, extra("by", blankToNull(by), "asked_at",
+                        askedAt, "devices_removed", removed, "resumed", Boolean.TRUE));
+                return out;
+            });
+        }
+        BypassRules.Plan plan = allowed(decision);
         return inOneTransaction(() -> {
             Map<String, Object> out = applyBypass(user, plan);
             writes.closeHelpRequest(user);
@@ -289,13 +312,18 @@ public class TwostepAdminResource {
         TwostepDecision.Policy policy =
                 TwostepDecision.parsePolicy(realm.getAttribute(TwostepCondition.POLICY_ATTRIBUTE));
         List<CredentialModel> records = UserWrites.stored(user, BypassCredentialProvider.TYPE);
-        Map<String, String> record = records.isEmpty() ? null
-                : TwostepCondition.parseRecord(records.get(0).getCredentialData());
-        if (!records.isEmpty() && record == null) {
-            record = Map.of("marker", "damaged");
+        return BypassRules.decide(clock.getAsLong(), policy, parties(user), req, user.getUsername(),
+                currentRecord(user), records.size());
+    }
+
+    /** The user's bypass record as strings; {@code marker=damaged} when unreadable; null when none. */
+    private static Map<String, String> currentRecord(UserModel user) {
+        List<CredentialModel> records = UserWrites.stored(user, BypassCredentialProvider.TYPE);
+        if (records.isEmpty()) {
+            return null;
         }
-        return BypassRules.decide(clock.getAsLong(), policy, parties(user), req, user.getUsername(), record,
-                records.size());
+        Map<String, String> record = TwostepCondition.parseRecord(records.get(0).getCredentialData());
+        return record == null ? Map.of("marker", "damaged") : record;
     }
 
     private Map<String, Object> applyBypass(UserModel user, BypassRules.Plan plan) {
