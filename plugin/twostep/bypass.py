@@ -64,7 +64,7 @@ from .lock import (
 from .notify import EMAIL, Notifier
 from .policy import BYPASS_CREDENTIAL, BYPASS_VALUE, HARD_BYPASS_MAX_S, RealmPolicy, parse_iso, utc_iso
 from .realm_policy import read_policy
-from .records import ENDING_VALUE, CredentialStore, Record, RecordStore, parse_time, refuse_directory_write, store_for
+from .records import ENDING_VALUE, CredentialStore, Record, RecordStore, refuse_directory_write, store_for
 from .settings import Settings
 from .users import resolve_user
 
@@ -446,30 +446,6 @@ def _delete_credential(kc: KeycloakClient, user_id: str, credential_id: str) -> 
         kc.delete_credential(user_id, credential_id)
     except NotFound:
         pass  # replaced or removed meanwhile
-
-
-def entry_for(kc: KeycloakClient, rec: Record, credentials: list[JSON] | None = None) -> bypass_index.Entry | None:
-    """The index entry of the user's current record (provider mode), made when missing (a record
-    written by hand or before the index existed); None without a record."""
-    creds = [c for c in (kc.user_credentials(rec.user_id) if credentials is None else credentials)
-             if c.get("type") == BYPASS_CREDENTIAL]
-    if len(creds) != 1:
-        return None
-    cid = str(creds[0]["id"])
-    want = bypass_index.entry_name(rec.user_id, cid)
-    for gid, name in bypass_index.of_user(kc, rec.user_id):
-        if name == want:
-            f = rec.fields()
-            return bypass_index.Entry(gid, "", rec.user_id, cid, rec.username, f["until"], f["granted_at"],
-                                      rec.by, rec.reason, rec.reset_device, False)
-    fields = rec.fields()
-    if not rec.valid:  # damaged: indexed as due now so that it is ended like any other
-        fields["until"] = fields["until"] if parse_time(fields["until"]) else utc_iso(datetime.now().astimezone())
-    gid = bypass_index.add(kc, rec.user_id, cid, fields, rec.username)
-    if not gid:
-        return None
-    return bypass_index.Entry(gid, "", rec.user_id, cid, rec.username, fields["until"], fields["granted_at"],
-                              rec.by, rec.reason, rec.reset_device, False)
 
 
 # -- revoke, list, show -------------------------------------------------------------------------------

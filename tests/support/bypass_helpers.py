@@ -46,6 +46,7 @@ def grant_ending_at(
             for cred in kc.user_credentials(str(user["id"])):
                 if cred.get("type") == "otp":
                     kc.delete_credential(str(user["id"]), str(cred["id"]))
+            kc.logout_user(str(user["id"]))  # a device reset ends the sessions (the lost phone may hold one)
         store.write(kc, user, fields,
                     required_actions=[a for a in user.get("requiredActions") or [] if a != "CONFIGURE_TOTP"])
         return {"action": "bypass.grant", "user_id": user["id"], "username": user.get("username"),
