@@ -26,7 +26,7 @@ from twostep.enforcement import (
     user_in_scope,
     users_in_scope,
 )
-from twostep.errors import KeycloakUnavailable, NotFound, TwostepError, Unauthorized
+from twostep.errors import Forbidden, KeycloakUnavailable, NotFound, TwostepError, Unauthorized
 from twostep.keycloak_adapter import JSON, KeycloakClient
 from twostep.notify import notify_user
 from twostep.policy import BROWSER_FLOW, BYPASS_ATTR, BYPASS_INDEX_GROUP, BYPASS_VALUE, RealmPolicy, utc_iso
@@ -532,13 +532,32 @@ def _drift_group(ctx: _Ctx, action: Action) -> str:
     return "done"
 
 
+def _realm_write(ctx: _Ctx, what: str) -> Forbidden:
+    """A repair of the realm itself (its flow, its user profile) needs manage-realm, which sync's
+    least-privilege account does not hold (docs/operations.md, "Who needs which role"): the pass
+    reports it as an error with the fix, and changes nothing."""
+    return Forbidden(f"{what}: needs `twostep setup --realm {ctx.kc.realm}` as a bootstrap admin "
+                     "(manage-realm; the sync account holds manage-users)")
+
+
+def _may_write_realm(ctx: _Ctx, what: str) -> None:
+    held = ctx.kc.token_roles()
+    if held is not None and "manage-realm" not in held:
+        raise _realm_write(ctx, what)
+
+
 def _repair_profile(ctx: _Ctx, action: Action) -> str:
     kc = ctx.kc
     profile = kc.user_profile()
     want = desired_profile(profile)
     if want == profile:
         return "busy"
-    kc.update_user_profile(want)
+    what = "user profile declarations of the bypass records are missing or not admin-only"
+    _may_write_realm(ctx, what)
+    try:
+        kc.update_user_profile(want)
+    except Forbidden:
+        raise _realm_write(ctx, what) from None
     ctx.audit.write(event("drift.repair", realm=kc.realm, actor=ctx.actor, now=ctx.now, target="user profile",
                           reason=action.detail, sync_run=ctx.run_id))
     return "done"
@@ -551,7 +570,12 @@ def _repair_flow(ctx: _Ctx, action: Action) -> str:
     target = browser_target(kc, policy if ok else None)
     if target is None or target.desired is None:
         return "busy"
-    rebuild_flow(kc, target)
+    what = f"flow {action.name!r} drifted ({action.detail})"
+    _may_write_realm(ctx, what)
+    try:
+        rebuild_flow(kc, target)  # its first write is refused whole without manage-realm: nothing half-built
+    except Forbidden:
+        raise _realm_write(ctx, what) from None
     ctx.audit.write(event("drift.repair", realm=kc.realm, actor=ctx.actor, now=ctx.now, target=action.name,
                           reason=action.detail, sync_run=ctx.run_id))
     return "done"

@@ -31,10 +31,21 @@ POLICY_ATTR = "twostep.policy"
 BROWSER_FLOW = "twostep browser"
 RESET_FLOW = "twostep reset credentials"
 SERVICE_CLIENT_ID = "twostep-cli"
-# What the CLI and sync need, and no more: read and change users, read and repair the realm's
-# flow and user-profile declarations that the policy depends on.
-SERVICE_ROLES = ("view-users", "query-users", "manage-users", "query-groups", "view-realm", "manage-realm",
-                 "view-events")
+# What the day-to-day CLI and sync need, and no more (docs/operations.md, "Who needs which role"):
+# read and change users, their credentials and twostep's groups (manage-users), read the realm, its
+# policy record and flows (view-realm). No manage-realm: only `twostep setup` (a bootstrap admin) changes
+# the realm, its flows and its user profile; sync reports such drift as "needs setup". Setup grants
+# exactly these and removes any other realm-management role the account holds (an older setup granted
+# manage-realm and view-events).
+SERVICE_ROLES = ("manage-users", "view-users", "query-users", "query-groups", "view-realm")
+# Fallback mode (no provider JAR) serialises bypass changes and sync's ends with a lock that is a realm
+# role (lock.py): creating and deleting roles needs manage-realm, so there the account needs it too.
+FALLBACK_ROLES = (*SERVICE_ROLES, "manage-realm")
+
+
+def service_roles(provider_mode: bool) -> tuple[str, ...]:
+    """The realm-management roles of the day-to-day account (twostep-cli) in this mode: exactly these."""
+    return SERVICE_ROLES if provider_mode else FALLBACK_ROLES
 
 DEFAULT_BYPASS_MAX_S = 7 * 24 * 3600
 HARD_BYPASS_MAX_S = 30 * 24 * 3600
@@ -47,6 +58,9 @@ CODES_PROVENANCE_CREDENTIAL = "twostep-codes-provenance"
 BYPASS_INDEX_GROUP = "twostep-bypass"
 HELP_CREDENTIAL = "twostep-help-request"
 HELP_INDEX_GROUP = "twostep-help-requests"
+# What the last sync pass saw (pass_summary.py): attributes of this top-level group, which the
+# day-to-day account writes with manage-users (a realm attribute would need manage-realm).
+STATE_GROUP = "twostep-state"
 HELP_ADMIN_KINDS = ("group", "role")
 BACKUP_CODES_CHOICES = ("required", "offered", "off")
 STORE_CREDENTIAL = "credential"  # provider mode: records are credentials, the provider decides
