@@ -674,7 +674,8 @@ def shipped_secret_keys() -> list[str]:
     for path in [*repo.glob("deploy/**/*"), *repo.glob("docs/*.md"), repo / "README.md"]:
         if path.is_file() and path.suffix not in (".png", ".jar", ".lock"):
             text = path.read_text(errors="replace")
-            for m in re.finditer(r"(?:TWOSTEP_WEB_SECRET_KEY=|^[ \t]*(?:web-)?secret-key:[ \t]*)([^\s\"'$`{}]+)", text, re.M):
+            key = r"(?:TWOSTEP_WEB_SECRET_KEY=|^[ \t]*(?:web-)?secret-key:[ \t]*)([^\s\"'$`{}]+)"
+            for m in re.finditer(key, text, re.M):
                 if m.group(1) != "...":
                     found.add(m.group(1))
     return sorted(found)
