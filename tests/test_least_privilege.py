@@ -10,7 +10,6 @@ import re
 from pathlib import Path
 from typing import Any
 
-import pytest
 from twostep.policy import SERVICE_CLIENT_ID, SERVICE_ROLES
 
 from tests.conftest import ROOT, Admin
@@ -136,10 +135,6 @@ def commands(tmp_path: Path) -> dict[str, list[str]]:
     }
 
 
-# Changes that go through a per-user lock role until the admin REST extension (issue 22 parts 1-4) does them.
-NEEDS_EXTENSION = {"bypass grant", "bypass revoke", "help grant", "help dismiss"}
-
-
 def test_every_command_runs_with_exactly_its_row(twostep, make_user: Any, admin: Admin, realm: str,  # type: ignore[no-untyped-def]
                                                  tmp_path: Path) -> None:
     rows = role_rows()
@@ -163,10 +158,8 @@ def test_every_command_runs_with_exactly_its_row(twostep, make_user: Any, admin:
             ok = FORBIDDEN not in r.out + r.err and (r.code == 0 or (name in ("status", "doctor") and r.code == 1))
             if not ok:
                 failed.append((name, (r.err.strip().splitlines() or [f"exit {r.code}"])[-1]))
-    # (bypass revoke fails after its grant did: "no bypass to revoke".)
-    if failed and not extension_loaded(admin) and {n for n, _e in failed} <= NEEDS_EXTENSION \
-            and any(FORBIDDEN in e for _n, e in failed):
-        pytest.xfail(f"needs the admin REST extension (issue 22 parts 1-4): {failed}")
+    # Bypass and help changes go through the provider's admin extension (no lock role): it must be loaded.
+    assert extension_loaded(admin), "the test Keycloak lacks the twostep admin REST extension"
     assert not failed, "\n".join(f"{n}: {e}" for n, e in failed)
 
 

@@ -185,7 +185,8 @@ def decision_check(realm: str, policy: RealmPolicy | None, loaded: bool) -> Chec
     hint = (f"the provider is loaded: `twostep setup --realm {realm}` lets the server decide" if loaded
             else f"fix: {PROVIDER_FIX}")
     return Check(name, True, "sync only (fallback mode): a bypass ends only when `twostep sync` runs, "
-                             f"however long that takes; {hint}")
+                             "however long that takes, and grant, extend and revoke take a lock role, so "
+                             f"they need manage-realm (with the provider, manage-users is enough); {hint}")
 
 
 def expiry_check(kc: KeycloakClient, policy: RealmPolicy, now: datetime) -> Check:

@@ -67,7 +67,8 @@ _LITERAL_SEGMENTS = frozenset({
     "profile", "partialImport", "count", "attack-detection", "brute-force", "events", "admin-events",
     "client-scopes", "components", "default-default-client-scopes", "execute-actions-email", "reset-password",
     "raise-priority", "lower-priority", "copy", "send-verify-email", "consents", "federated-identity",
-    "offline-sessions", "testLDAPConnection", "serverinfo", "authenticator-providers",
+    "offline-sessions", "testLDAPConnection", "serverinfo", "authenticator-providers", "twostep", "bypass",
+    "grant", "extend", "revoke", "help", "dismiss", "otp", "reset", "codes", "policy",
 })
 
 
