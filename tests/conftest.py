@@ -160,13 +160,29 @@ def create_realm(admin: Admin, prefix: str = "t-") -> str:
 
 
 @pytest.fixture
-def realm(keycloak: Keycloak, admin: Admin) -> Iterator[str]:
+def realm(keycloak: Keycloak, admin: Admin, lock_roles_left: list[str]) -> Iterator[str]:
     name = create_realm(admin)
     yield name
     try:
+        lock_roles_left.extend(f"{name}: {role}" for role in lock_roles(admin, name))
         admin.delete(f"/{name}")
     except AssertionError:
         pass
+
+
+def lock_roles(admin: Admin, realm: str) -> list[str]:
+    """Realm roles named twostep-lock-* (fallback mode's lease lock; provider mode never makes one)."""
+    return [str(r["name"]) for r in admin.get(f"/{realm}/roles", search="twostep-lock", max=1000)
+            if str(r["name"]).startswith("twostep-lock-")]
+
+
+@pytest.fixture(scope="session")
+def lock_roles_left() -> Iterator[list[str]]:
+    """Every lock role a test realm still held when its test ended: none may be left after the suite
+    (a lock is taken only in fallback mode and always released or swept)."""
+    left: list[str] = []
+    yield left
+    assert not left, f"lock roles left in test realms: {left}"
 
 
 def otp_credential(secret: str, label: str = "phone") -> dict[str, Any]:

@@ -11,7 +11,7 @@ from typing import Any
 
 import requests
 
-from tests.conftest import Admin, Keycloak, User
+from tests.conftest import Admin, Keycloak, User, lock_roles
 from tests.support.bypass_helpers import record_fields
 from tests.support.personas import (
     HELPDESK_ROLES,
@@ -19,7 +19,6 @@ from tests.support.personas import (
     delegate_group_members,
     give_roles,
     helpdesk_service_account,
-    lock_roles,
     personal_token,
 )
 from tests.support.twofactor import setup_realm

@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 import requests
 
-from tests.conftest import Admin, Keycloak, User
+from tests.conftest import Admin, Keycloak, User, lock_roles
 from tests.support.bypass_helpers import record_fields
 from tests.support.cluster import Cluster, cluster
-from tests.support.personas import HELPDESK_ROLES, call, give_roles, lock_roles, personal_token
+from tests.support.personas import HELPDESK_ROLES, call, give_roles, personal_token
 from tests.test_admin_rest import _events, _index_entries
 
 pytestmark = pytest.mark.production

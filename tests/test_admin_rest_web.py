@@ -19,10 +19,9 @@ from twostep.settings import Settings
 from twostep.web.app import WebConfig, create_app
 from werkzeug.serving import make_server
 
-from tests.conftest import Admin, Keycloak, User
+from tests.conftest import Admin, Keycloak, User, lock_roles
 from tests.support.bypass_helpers import record_fields
 from tests.support.login import LoginDriver
-from tests.support.personas import lock_roles
 from tests.test_web_app import action_form, flashes, free_port, post
 
 

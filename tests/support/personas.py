@@ -72,7 +72,3 @@ def delegate_group_members(admin: Admin, realm: str, admin_user_id: str, group_i
                                             "policies": [policy]})
 
 
-def lock_roles(admin: Admin, realm: str) -> list[str]:
-    """Realm roles named twostep-lock-* (the old role lock): there must be none."""
-    return [str(r["name"]) for r in admin.get(f"/{realm}/roles", search="twostep-lock", max=100)
-            if str(r["name"]).startswith("twostep-lock-")]
