@@ -8,10 +8,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tests.conftest import Admin, Keycloak, User
+from tests.conftest import Admin, Keycloak, User, lock_roles
 from tests.support.bypass_helpers import record_fields
 from tests.support.help_helpers import file_request, stored_request
-from tests.support.personas import give_roles, helpdesk_service_account, lock_roles
+from tests.support.personas import give_roles, helpdesk_service_account
 from tests.support.twofactor import credential_types, requested_number, setup_realm, to_recovery_form
 
 
