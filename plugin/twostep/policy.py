@@ -248,6 +248,13 @@ def readable(data: Any) -> bool:
             and all(data.get(k, absent) in allowed for k, absent, allowed in _CHOICES))
 
 
+def trusted_idps(value: Any) -> tuple[str, ...]:
+    """`trusted_idps` as the provider reads it: a list of non-blank strings, anything else trusts none."""
+    if not isinstance(value, list) or not all(isinstance(a, str) and a.strip() for a in value):
+        return ()
+    return tuple(value)
+
+
 def help_admins_valid(value: Any) -> bool:
     """`group:<path>` or `role:<realm role>` with a non-blank name, or empty (nobody)."""
     if not isinstance(value, str):
