@@ -30,6 +30,10 @@ PROFILE_GROUP = "twostep"
 POLICY_ATTR = "twostep.policy"
 BROWSER_FLOW = "twostep browser"
 RESET_FLOW = "twostep reset credentials"
+DIRECT_GRANT_FLOW = "twostep direct grant"
+# Realm field -> the twostep flow setup binds there, and Keycloak's built-in flow it falls back to.
+REALM_FLOWS = {"browserFlow": (BROWSER_FLOW, "browser"), "resetCredentialsFlow": (RESET_FLOW, "reset credentials"),
+               "directGrantFlow": (DIRECT_GRANT_FLOW, "direct grant")}
 SERVICE_CLIENT_ID = "twostep-cli"
 # What the CLI and sync need, and no more: read and change users, read and repair the realm's
 # flow and user-profile declarations that the policy depends on.
@@ -160,6 +164,18 @@ class RealmPolicy:
     # Python only (docs/formats.md, "Help requests"): who is e-mailed about a new help request,
     # `group:<path>` or `role:<realm role>`; empty: nobody (the queue is still shown).
     help_admins: str = ""
+    # The realm's own direct-grant flow before setup and its fingerprint (docs/formats.md, "Doors").
+    previous_direct_grant_flow: str | None = None
+    direct_grant_source_digest: str = ""
+
+    def previous_flow(self, key: str) -> str | None:
+        """What was bound in the realm field `key` before setup (None: not recorded)."""
+        return {"browserFlow": self.previous_browser_flow, "resetCredentialsFlow": self.previous_reset_flow,
+                "directGrantFlow": self.previous_direct_grant_flow}.get(key)
+
+    def source_digest(self, key: str) -> str:
+        return {"browserFlow": self.browser_source_digest, "resetCredentialsFlow": self.reset_source_digest,
+                "directGrantFlow": self.direct_grant_source_digest}.get(key, "")
 
     @property
     def provider_mode(self) -> bool:
@@ -170,6 +186,9 @@ class RealmPolicy:
         data["enforcement"]["groups"] = list(self.enforcement.groups)
         if not self.help_admins:
             del data["help_admins"]  # absent means nobody: records written before it stay byte-identical
+        for key in ("previous_direct_grant_flow", "direct_grant_source_digest"):
+            if not data[key]:
+                del data[key]
         return json.dumps(data, sort_keys=True, separators=(",", ":"))
 
     @classmethod
@@ -200,6 +219,8 @@ class RealmPolicy:
                 # Strict value, lenient record: anything but a well-formed spec is "nobody" (status
                 # says so), never a reason to read the whole record as damaged.
                 help_admins=data["help_admins"] if help_admins_valid(data.get("help_admins")) else "",
+                previous_direct_grant_flow=_opt_str(data.get("previous_direct_grant_flow")),
+                direct_grant_source_digest=str(data.get("direct_grant_source_digest", "")),
             )
         except (ValueError, KeyError, TypeError):
             return None
@@ -273,6 +294,10 @@ def parse_help_admins(spec: str) -> str:
     if not help_admins_valid(text):
         raise InvalidInput(f"--help-admins takes group:PATH, role:NAME or none, got {spec!r}")
     return text
+
+
+def _opt_str(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
 
 
 def _help_rate(value: Any) -> int:

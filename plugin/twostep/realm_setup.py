@@ -15,10 +15,9 @@ from .enforcement import has_device, needs_enrollment, require_totp, users_in_sc
 from .errors import Conflict, InvalidInput
 from .keycloak_adapter import JSON, KeycloakClient
 from .policy import (
-    BROWSER_FLOW,
     CONDITION_PROVIDER,
     POLICY_ATTR,
-    RESET_FLOW,
+    REALM_FLOWS,
     SERVICE_CLIENT_ID,
     SERVICE_ROLES,
     STORE_ATTRIBUTES,
@@ -82,27 +81,29 @@ class FlowTarget:
     desired: flows.FlowSpec | None = None
     error: str = ""
     help: flows.Step | None = None
+    direct_grant: bool = False
 
     def spec_for(self, alias: str) -> flows.FlowSpec:
         assert self.source_spec is not None
         return flows.adapt(self.source_spec, alias, self.condition, reset=self.reset,
-                           backup_codes=self.backup_codes, webauthn=self.webauthn, help=self.help)
+                           backup_codes=self.backup_codes, webauthn=self.webauthn, help=self.help,
+                           direct_grant=self.direct_grant)
 
     @property
     def digest(self) -> str:
         return flows.digest(self.source_spec) if self.source_spec else ""
 
 
-def source_flows(realm: JSON, current: RealmPolicy | None) -> tuple[str, str]:
-    """The realm's own browser and reset flows: what is bound now, unless that is ours (then what
-    the policy record says was bound before setup, else Keycloak's built-in flows)."""
-    browser = (current.previous_browser_flow if current else None) or "browser"
-    reset = (current.previous_reset_flow if current else None) or "reset credentials"
-    if realm.get("browserFlow") not in (BROWSER_FLOW, BROWSER_FLOW + TEMP_SUFFIX, None):
-        browser = str(realm["browserFlow"])
-    if realm.get("resetCredentialsFlow") not in (RESET_FLOW, RESET_FLOW + TEMP_SUFFIX, None):
-        reset = str(realm["resetCredentialsFlow"])
-    return browser, reset
+def source_flows(realm: JSON, current: RealmPolicy | None) -> dict[str, str]:
+    """The realm's own browser, reset and direct-grant flows (by realm field): what is bound now,
+    unless that is ours (then what the policy record says was bound before setup, else Keycloak's
+    built-in flows)."""
+    out: dict[str, str] = {}
+    for key, (ours, default) in REALM_FLOWS.items():
+        out[key] = (current.previous_flow(key) if current else None) or default
+        if realm.get(key) not in (ours, ours + TEMP_SUFFIX, None):
+            out[key] = str(realm[key])
+    return out
 
 
 def help_wanted(desired_help: str, provider_mode: bool) -> bool:
@@ -116,14 +117,15 @@ def help_wanted(desired_help: str, provider_mode: bool) -> bool:
 def flow_targets(kc: KeycloakClient, realm: JSON, current: RealmPolicy | None, provider_mode: bool,
                  backup_codes: str, required_actions: list[JSON],
                  help: flows.Step | None = None) -> list[FlowTarget]:
-    browser, reset = source_flows(realm, current)
+    sources = source_flows(realm, current)
     condition = flows.provider_condition() if provider_mode else flows.marker_condition()
     webauthn = any(ra["alias"] == WEBAUTHN_REGISTER and ra.get("enabled") for ra in required_actions)
     out: list[FlowTarget] = []
-    for key, alias, source, is_reset in (("browserFlow", BROWSER_FLOW, browser, False),
-                                         ("resetCredentialsFlow", RESET_FLOW, reset, True)):
+    for key, (alias, _default) in REALM_FLOWS.items():
+        source, is_reset, grant = sources[key], key == "resetCredentialsFlow", key == "directGrantFlow"
         t = FlowTarget(key, alias, source, flows.read_flow(kc, source), condition, is_reset, backup_codes,
-                       webauthn, flows.read_flow(kc, alias), help=None if is_reset else help)
+                       webauthn, flows.read_flow(kc, alias), help=help if key == "browserFlow" else None,
+                       direct_grant=grant)
         if t.source_spec is None:
             t.error = f"the realm's own flow {source!r} (bound as {key} before setup) does not exist"
         else:
@@ -218,7 +220,7 @@ def read_actual(kc: KeycloakClient, desired: Desired, now: datetime) -> Actual:
         flows=targets,
         provider_loaded=loaded,
         provider_mode=provider_mode,
-        leftovers=sorted(a for a in flow_ids if a in {BROWSER_FLOW + TEMP_SUFFIX, RESET_FLOW + TEMP_SUFFIX}),
+        leftovers=sorted(a for a in flow_ids if a in {ours + TEMP_SUFFIX for ours, _ in REALM_FLOWS.values()}),
         required_actions=required_actions,
         profile=kc.user_profile(),
         service_client=client,
@@ -246,11 +248,11 @@ def _desired_policy(desired: Desired, realm: JSON, now: datetime, provider_mode:
     since = utc_iso(now)
     if current is not None and current.enforcement == desired.enforcement and current.enforce_since:
         since = current.enforce_since
-    prev_browser, prev_reset = source_flows(realm, current)
+    sources = source_flows(realm, current)
     max_s = desired.bypass_max_s if desired.bypass_max_s is not None else (
         current.bypass_max_s if current else RealmPolicy().bypass_max_s)
     digests = {t.key: t.digest for t in targets}
-    return RealmPolicy(desired.enforcement, since, max_s, prev_browser, prev_reset,
+    return RealmPolicy(desired.enforcement, since, max_s, sources["browserFlow"], sources["resetCredentialsFlow"],
                        backup_codes=desired.backup_codes,
                        record_store=STORE_CREDENTIAL if provider_mode else STORE_ATTRIBUTES,
                        decided_by="provider" if provider_mode else "sync",
@@ -260,7 +262,9 @@ def _desired_policy(desired: Desired, realm: JSON, now: datetime, provider_mode:
                        help_requests="on" if any(t.help is not None for t in targets) else "off",
                        help_max_per_hour=desired.help_rate,
                        help_admins=desired.help_admins if desired.help_admins is not None else (
-                           current.help_admins if current else ""))
+                           current.help_admins if current else ""),
+                       previous_direct_grant_flow=sources["directGrantFlow"],
+                       direct_grant_source_digest=digests.get("directGrantFlow", ""))
 
 
 def plan(desired: Desired, actual: Actual, now: datetime) -> list[Action]:
@@ -315,12 +319,12 @@ def plan(desired: Desired, actual: Actual, now: datetime) -> list[Action]:
         actions.append(Action(Kind.UPDATE_USER_PROFILE, "user profile", profile,
                               "declare the bypass and backup-code record attributes (admin-only) in the user profile"))
 
-    bound_now = {realm.get("browserFlow"), realm.get("resetCredentialsFlow")}
+    bound_now = {realm.get(k) for k in REALM_FLOWS}
     for alias in actual.leftovers:
         if alias not in bound_now:  # a copy still bound stays until ours is bound again
             actions.append(Action(Kind.DELETE_FLOW, alias, actual.flow_ids[alias],
                                   f"remove the half-built flow {alias!r} left by an interrupted run"))
-    binding = {"browserFlow": BROWSER_FLOW, "resetCredentialsFlow": RESET_FLOW}
+    binding = {t.key: t.alias for t in actual.flows if t.key in REALM_FLOWS}
     for t in actual.flows:
         assert t.desired is not None
         drift = flows.differences(t.desired, t.actual)
@@ -363,7 +367,7 @@ def rebuild_flow(kc: KeycloakClient, target: FlowTarget) -> None:
     """Sync's repair: read what `_rebuild` needs (binding, ids), then rebuild."""
     realm = kc.get_realm()
     temp = target.alias + TEMP_SUFFIX
-    leftover = None if temp in (realm.get("browserFlow"), realm.get("resetCredentialsFlow")) else \
+    leftover = None if temp in {realm.get(k) for k in REALM_FLOWS} else \
         flows.flow_id(kc, temp)
     _rebuild(kc, Rebuild(target, realm.get(target.key) == target.alias, flows.flow_id(kc, target.alias), leftover))
 
@@ -462,18 +466,17 @@ def plan_teardown(realm: JSON, existing_flows: dict[str, str]) -> list[Action]:
     name = str(realm.get("realm", ""))
     actions: list[Action] = []
     restore: dict[str, str] = {}
-    for key, ours, prev, default in (
-        ("browserFlow", BROWSER_FLOW, policy.previous_browser_flow if policy else None, "browser"),
-        ("resetCredentialsFlow", RESET_FLOW, policy.previous_reset_flow if policy else None, "reset credentials"),
-    ):
+    for key, (ours, default) in REALM_FLOWS.items():
+        prev = policy.previous_flow(key) if policy else None
         if realm.get(key) in (ours, ours + TEMP_SUFFIX):
             target = prev if prev and prev in existing_flows else default
             restore[key] = target
     if restore:
         actions.append(Action(Kind.UPDATE_REALM, name, restore,
                               "restore " + " and ".join(f"{k}={v!r}" for k, v in restore.items())))
-    still_bound = {realm.get(k) for k in ("browserFlow", "resetCredentialsFlow") if k not in restore}
-    for alias in (BROWSER_FLOW, RESET_FLOW, BROWSER_FLOW + TEMP_SUFFIX, RESET_FLOW + TEMP_SUFFIX):
+    still_bound = {realm.get(k) for k in REALM_FLOWS if k not in restore}
+    ours_all = [ours for ours, _ in REALM_FLOWS.values()]
+    for alias in [*ours_all, *(a + TEMP_SUFFIX for a in ours_all)]:
         if alias in existing_flows and alias not in still_bound:
             actions.append(Action(Kind.DELETE_FLOW, alias, existing_flows[alias], f"delete flow {alias!r}"))
     attrs = dict(realm.get("attributes") or {})

@@ -14,7 +14,7 @@ from .bypass import list_bypasses
 from .enforcement import CONFIGURE_TOTP, grace_deadline, users_in_scope
 from .errors import Forbidden, NotFound, TwostepError
 from .keycloak_adapter import KeycloakClient
-from .policy import ADMIN_ONLY_ATTRS, BROWSER_FLOW, CONDITION_PROVIDER, POLICY_ATTR, RESET_FLOW, RealmPolicy, utc_iso
+from .policy import ADMIN_ONLY_ATTRS, CONDITION_PROVIDER, POLICY_ATTR, REALM_FLOWS, RealmPolicy, utc_iso
 from .realm_policy import policy_of
 from .realm_setup import Desired, read_actual
 
@@ -89,7 +89,7 @@ def realm_status(kc: KeycloakClient, now: datetime, count_limit: int = COUNT_LIM
     report.checks.append(Check("bypass marker declaration", not bad,
                                "admin-only" if not bad else "missing or not admin-only: " + ", ".join(bad), setup_fix))
     for t in actual.flows:
-        recorded = policy.browser_source_digest if t.key == "browserFlow" else policy.reset_source_digest
+        recorded = policy.source_digest(t.key)
         if t.error:
             report.checks.append(Check(f"flow {t.alias!r}", False, t.error, f"change {t.source!r}, then {setup_fix}"))
         else:
@@ -285,7 +285,7 @@ def doctor(kc: KeycloakClient) -> Report:
                                    "than help requests, the browser flow cannot run its help step",
                                    "install the current twostep provider JAR (docs/provider.md), or "
                                    f"twostep setup --realm {kc.realm} --help-requests off"))
-    for key, alias in (("browserFlow", BROWSER_FLOW), ("resetCredentialsFlow", RESET_FLOW)):
+    for key, (alias, _default) in REALM_FLOWS.items():
         report.checks.append(Check(f"{key} binding", realm.get(key) == alias, f"bound to {realm.get(key)!r}",
                                    f"twostep setup --realm {kc.realm}"))
     store = reading.policy.record_store
