@@ -167,6 +167,9 @@ class RealmPolicy:
     # The realm's own direct-grant flow before setup and its fingerprint (docs/formats.md, "Doors").
     previous_direct_grant_flow: str | None = None
     direct_grant_source_digest: str = ""
+    # Python only: the clients whose browser / direct_grant override setup bound to an adapted
+    # copy, and the flow (alias) each pointed at before (teardown binds it back).
+    client_overrides: tuple[tuple[str, str, str], ...] = ()  # (clientId, browser|direct_grant, alias)
 
     def previous_flow(self, key: str) -> str | None:
         """What was bound in the realm field `key` before setup (None: not recorded)."""
@@ -189,6 +192,12 @@ class RealmPolicy:
         for key in ("previous_direct_grant_flow", "direct_grant_source_digest"):
             if not data[key]:
                 del data[key]
+        del data["client_overrides"]
+        if self.client_overrides:
+            overrides: dict[str, dict[str, str]] = {}
+            for client, kind, alias in self.client_overrides:
+                overrides.setdefault(client, {})[kind] = alias
+            data["client_overrides"] = overrides
         return json.dumps(data, sort_keys=True, separators=(",", ":"))
 
     @classmethod
@@ -221,6 +230,7 @@ class RealmPolicy:
                 help_admins=data["help_admins"] if help_admins_valid(data.get("help_admins")) else "",
                 previous_direct_grant_flow=_opt_str(data.get("previous_direct_grant_flow")),
                 direct_grant_source_digest=str(data.get("direct_grant_source_digest", "")),
+                client_overrides=_overrides(data.get("client_overrides")),
             )
         except (ValueError, KeyError, TypeError):
             return None
@@ -294,6 +304,18 @@ def parse_help_admins(spec: str) -> str:
     if not help_admins_valid(text):
         raise InvalidInput(f"--help-admins takes group:PATH, role:NAME or none, got {spec!r}")
     return text
+
+
+OVERRIDE_KINDS = ("browser", "direct_grant")
+
+
+def _overrides(value: Any) -> tuple[tuple[str, str, str], ...]:
+    """Lenient: entries that are not {clientId: {browser|direct_grant: alias}} are left out."""
+    if not isinstance(value, dict):
+        return ()
+    out = [(c, k, a) for c, kinds in value.items() if isinstance(c, str) and isinstance(kinds, dict)
+           for k, a in kinds.items() if k in OVERRIDE_KINDS and isinstance(a, str) and a]
+    return tuple(sorted(out))
 
 
 def _opt_str(value: Any) -> str | None:

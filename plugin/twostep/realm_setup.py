@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from . import flows, web_client
+from . import client_doors, flows, web_client
 from .enforcement import has_device, needs_enrollment, require_totp, users_in_scope
 from .errors import Conflict, InvalidInput
 from .keycloak_adapter import JSON, KeycloakClient
@@ -116,7 +116,8 @@ def help_wanted(desired_help: str, provider_mode: bool) -> bool:
 
 def flow_targets(kc: KeycloakClient, realm: JSON, current: RealmPolicy | None, provider_mode: bool,
                  backup_codes: str, required_actions: list[JSON],
-                 help: flows.Step | None = None) -> list[FlowTarget]:
+                 help: flows.Step | None = None,
+                 overrides: list[client_doors.Override] | None = None) -> list[FlowTarget]:
     sources = source_flows(realm, current)
     condition = flows.provider_condition() if provider_mode else flows.marker_condition()
     webauthn = any(ra["alias"] == WEBAUTHN_REGISTER and ra.get("enabled") for ra in required_actions)
@@ -126,15 +127,30 @@ def flow_targets(kc: KeycloakClient, realm: JSON, current: RealmPolicy | None, p
         t = FlowTarget(key, alias, source, flows.read_flow(kc, source), condition, is_reset, backup_codes,
                        webauthn, flows.read_flow(kc, alias), help=help if key == "browserFlow" else None,
                        direct_grant=grant)
-        if t.source_spec is None:
-            t.error = f"the realm's own flow {source!r} (bound as {key} before setup) does not exist"
-        else:
-            try:
-                t.desired = t.spec_for(alias)
-            except flows.CannotAdapt as exc:
-                t.error = str(exc) if repr(source) in str(exc) else f"{exc} (flow {source!r})"
+        _adapt_target(t, f"the realm's own flow {source!r} (bound as {key} before setup) does not exist")
+        out.append(t)
+    # Client overrides: one adapted copy per distinct source flow that is not the realm's own.
+    for (kind, source), clients in client_doors.copies(overrides or [], sources).items():
+        alias = client_doors.copy_alias(kind, source)
+        who = "client " + ", ".join(repr(c) for c in sorted(clients))
+        t = FlowTarget(f"client:{kind}", alias, source, flows.read_flow(kc, source), condition, False, backup_codes,
+                       webauthn, flows.read_flow(kc, alias), help=help if kind == "browser" else None,
+                       direct_grant=kind == "direct_grant")
+        _adapt_target(t, f"{who}: its {kind} override names flow {source!r}, which does not exist")
+        if t.error and not t.error.startswith(who):
+            t.error = f"{who} (its {kind} override): {t.error}"
         out.append(t)
     return out
+
+
+def _adapt_target(t: FlowTarget, missing: str) -> None:
+    if t.source_spec is None:
+        t.error = missing
+        return
+    try:
+        t.desired = t.spec_for(t.alias)
+    except flows.CannotAdapt as exc:
+        t.error = str(exc) if repr(t.source) in str(exc) else f"{exc} (flow {t.source!r})"
 
 
 def browser_target(kc: KeycloakClient, policy: RealmPolicy | None) -> FlowTarget | None:
@@ -171,6 +187,7 @@ class Actual:
     web_client: JSON | None = None
     web_client_roles: frozenset[str] | None = None
     flow_ids: dict[str, str] = field(default_factory=dict)  # alias -> id of every flow of the realm
+    overrides: list[client_doors.Override] | None = None  # None: clients not readable (view-clients)
 
 
 @dataclass(frozen=True)
@@ -200,9 +217,12 @@ def read_actual(kc: KeycloakClient, desired: Desired, now: datetime) -> Actual:
                                "install the current twostep provider JAR (docs/provider.md)")
         desired = replace(desired, help_requests="off")
     help = flows.help_step(desired.help_rate) if help_wanted(desired.help_requests, provider_mode) else None
-    targets = flow_targets(kc, realm, current, provider_mode, desired.backup_codes, required_actions, help)
+    all_flows = kc.flows()
+    overrides = client_doors.read_overrides(kc, current, all_flows)
+    targets = flow_targets(kc, realm, current, provider_mode, desired.backup_codes, required_actions, help,
+                           overrides)
     want_policy = _desired_policy(desired, realm, now, provider_mode, targets)
-    flow_ids = {str(f["alias"]): str(f["id"]) for f in kc.flows()}
+    flow_ids = {str(f["alias"]): str(f["id"]) for f in all_flows}
     # Signed in as the service account, the client exists (it is us) and its roles are what an
     # admin gave it; reading clients would need view-clients, which it deliberately lacks.
     manage_client = desired.service_client and not kc.settings.uses_service_account
@@ -230,6 +250,7 @@ def read_actual(kc: KeycloakClient, desired: Desired, now: datetime) -> Actual:
         web_client=web_client,
         web_client_roles=web_client_roles(kc, web_client),
         flow_ids=flow_ids,
+        overrides=overrides,
     )
 
 
@@ -243,7 +264,7 @@ def _missing_service_roles(kc: KeycloakClient, client: JSON) -> list[str]:
 
 
 def _desired_policy(desired: Desired, realm: JSON, now: datetime, provider_mode: bool,
-                    targets: list[FlowTarget]) -> RealmPolicy:
+                    targets: list[FlowTarget], overrides: list[client_doors.Override] | None = None) -> RealmPolicy:
     current = RealmPolicy.from_json((realm.get("attributes") or {}).get(POLICY_ATTR))
     since = utc_iso(now)
     if current is not None and current.enforcement == desired.enforcement and current.enforce_since:
@@ -264,7 +285,8 @@ def _desired_policy(desired: Desired, realm: JSON, now: datetime, provider_mode:
                        help_admins=desired.help_admins if desired.help_admins is not None else (
                            current.help_admins if current else ""),
                        previous_direct_grant_flow=sources["directGrantFlow"],
-                       direct_grant_source_digest=digests.get("directGrantFlow", ""))
+                       direct_grant_source_digest=digests.get("directGrantFlow", ""),
+                       client_overrides=client_doors.recorded(overrides, current))
 
 
 def plan(desired: Desired, actual: Actual, now: datetime) -> list[Action]:
@@ -290,7 +312,8 @@ def plan(desired: Desired, actual: Actual, now: datetime) -> list[Action]:
         # Keycloak keeps OTP policy fields only when they arrive together (the type among them).
         changed.update(otp_fields)
     attrs = dict(realm.get("attributes") or {})
-    want_policy = _desired_policy(desired, realm, now, actual.provider_mode, actual.flows).to_json()
+    want_policy = _desired_policy(desired, realm, now, actual.provider_mode, actual.flows,
+                                  actual.overrides).to_json()
     if attrs.get(POLICY_ATTR) != want_policy:
         attrs[POLICY_ATTR] = want_policy
         changed["attributes"] = attrs
@@ -341,6 +364,8 @@ def plan(desired: Desired, actual: Actual, now: datetime) -> list[Action]:
     if unbound:
         actions.append(Action(Kind.UPDATE_REALM, str(realm.get("realm", "")), unbound,
                               "bind " + " and ".join(f"{k}={v!r}" for k, v in unbound.items())))
+    current = RealmPolicy.from_json((realm.get("attributes") or {}).get(POLICY_ATTR))
+    actions += client_doors.plan_bindings(actual.overrides, source_flows(realm, current))
 
     if actual.manage_service_client:
         if actual.service_client is None:
@@ -448,6 +473,7 @@ _APPLY: dict[Kind, Callable[[KeycloakClient, Action, Secret], None]] = {
     Kind.UPDATE_WEB_CLIENT: web_client.update,
     Kind.SET_WEB_CLIENT_ROLES: web_client.set_roles,
     Kind.REQUIRE_OTP_SETUP: _require_otp_setup,
+    Kind.BIND_CLIENT_FLOW: client_doors.bind,
 }
 
 
@@ -459,12 +485,12 @@ def apply(kc: KeycloakClient, actions: list[Action], secret: Secret) -> None:
 
 # -- teardown ------------------------------------------------------------------------------------
 
-def plan_teardown(realm: JSON, existing_flows: dict[str, str]) -> list[Action]:
-    """Pure: bind back what was bound before setup, delete our flows (`existing_flows`: alias -> id),
-    drop the policy record."""
+def plan_teardown(realm: JSON, existing_flows: dict[str, str], clients: list[JSON] | None = None) -> list[Action]:
+    """Pure: bind back what was bound before setup (the realm's fields and the clients' overrides),
+    delete our flows (`existing_flows`: alias -> id), drop the policy record."""
     policy = RealmPolicy.from_json((realm.get("attributes") or {}).get(POLICY_ATTR))
     name = str(realm.get("realm", ""))
-    actions: list[Action] = []
+    actions: list[Action] = client_doors.plan_restore(clients or [], existing_flows, policy)
     restore: dict[str, str] = {}
     for key, (ours, default) in REALM_FLOWS.items():
         prev = policy.previous_flow(key) if policy else None
@@ -476,7 +502,8 @@ def plan_teardown(realm: JSON, existing_flows: dict[str, str]) -> list[Action]:
                               "restore " + " and ".join(f"{k}={v!r}" for k, v in restore.items())))
     still_bound = {realm.get(k) for k in REALM_FLOWS if k not in restore}
     ours_all = [ours for ours, _ in REALM_FLOWS.values()]
-    for alias in [*ours_all, *(a + TEMP_SUFFIX for a in ours_all)]:
+    copies = sorted(a for a in existing_flows if client_doors.is_copy(a))
+    for alias in [*ours_all, *(a + TEMP_SUFFIX for a in ours_all), *copies]:
         if alias in existing_flows and alias not in still_bound:
             actions.append(Action(Kind.DELETE_FLOW, alias, existing_flows[alias], f"delete flow {alias!r}"))
     attrs = dict(realm.get("attributes") or {})

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from . import federation, flows, help_requests, recovery_codes
+from . import client_doors, federation, flows, help_requests, recovery_codes
 from .backup_codes import LOW_WARNING
 from .bypass import list_bypasses
 from .enforcement import CONFIGURE_TOTP, grace_deadline, users_in_scope
@@ -16,7 +16,7 @@ from .errors import Forbidden, NotFound, TwostepError
 from .keycloak_adapter import KeycloakClient
 from .policy import ADMIN_ONLY_ATTRS, CONDITION_PROVIDER, POLICY_ATTR, REALM_FLOWS, RealmPolicy, utc_iso
 from .realm_policy import policy_of
-from .realm_setup import Desired, read_actual
+from .realm_setup import Desired, read_actual, source_flows
 
 TESTED_VERSIONS = ((26, 4, 0), (26, 7, 3))
 """The Keycloak releases CI runs the suite against (lowest minor and the pin): deploy/local/run-tests.sh."""
@@ -103,8 +103,11 @@ def realm_status(kc: KeycloakClient, now: datetime, count_limit: int = COUNT_LIM
             report.checks.append(Check(
                 f"source flow {t.source!r}", same, "unchanged since setup" if same else
                 f"changed since setup: {t.alias!r} no longer matches it", f"{setup_fix} (adapts it again)"))
-        bound = realm.get(t.key)
-        report.checks.append(Check(f"{t.key} binding", bound == t.alias, f"bound to {bound!r}", setup_fix))
+        if t.key in REALM_FLOWS:
+            bound = realm.get(t.key)
+            report.checks.append(Check(f"{t.key} binding", bound == t.alias, f"bound to {bound!r}", setup_fix))
+    report.checks.extend(override_checks(actual.overrides, source_flows(realm, policy if intact else None),
+                                         setup_fix))
 
     report.checks.extend(_federation_checks(kc, policy.record_store))
     report.checks.append(_help_admins_check(kc, realm, policy))
@@ -123,6 +126,21 @@ def realm_status(kc: KeycloakClient, now: datetime, count_limit: int = COUNT_LIM
         + ", ".join(sorted(b["username"] for b in overdue)[:10]) + " - is `twostep sync` running?",
         f"twostep sync --realm {kc.realm}; then schedule it (deploy/cron, deploy/systemd, deploy/kubernetes)"))
     return report
+
+
+def override_checks(overrides: list[client_doors.Override] | None, sources: dict[str, str],
+                    setup_fix: str) -> list[Check]:
+    """One check per client flow override (a door of its own): bound to the adapted flow, or not."""
+    if overrides is None:
+        return [Check("client flow overrides", True, "not checked with these credentials (needs view-clients)")]
+    out: list[Check] = []
+    for o in overrides:
+        want = client_doors.target_alias(o, sources)
+        ok = o.bound == want
+        out.append(Check(f"client {o.client_id!r} {o.kind} override", ok,
+                         f"bound to {o.bound!r}" + ("" if ok else f": the second factor is not decided there "
+                                                    f"(should be {want!r})"), f"{setup_fix} (adapts it)"))
+    return out
 
 
 def _help_admins_check(kc: KeycloakClient, realm: Any, policy: RealmPolicy) -> Check:

@@ -24,6 +24,7 @@ class Kind(Enum):
     UPDATE_WEB_CLIENT = "update web client"
     SET_WEB_CLIENT_ROLES = "set web client roles"
     REQUIRE_OTP_SETUP = "require OTP setup"
+    BIND_CLIENT_FLOW = "bind client flow override"
 
 
 @dataclass(frozen=True)

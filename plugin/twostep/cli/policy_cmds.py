@@ -123,7 +123,7 @@ def setup(dry_run: bool, enforce: tuple[str, ...], grace_days: int, bypass_max: 
 def teardown(dry_run: bool, as_json: bool) -> None:
     """Restore the realm's previous flow bindings and remove the twostep flows."""
     kc = app().client()
-    actions = plan_teardown(kc.get_realm(), {str(f["alias"]): str(f["id"]) for f in kc.flows()})
+    actions = plan_teardown(kc.get_realm(), {str(f["alias"]): str(f["id"]) for f in kc.flows()}, kc.clients())
     if not dry_run:
         apply(kc, actions, lambda _n, _v: None)
     _print_plan([x.text for x in actions], dry_run, as_json)
