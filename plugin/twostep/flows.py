@@ -118,6 +118,30 @@ def _second_factor(alias: str, condition: Step, webauthn: bool, codes: bool, hel
     return Sub(alias, "CONDITIONAL", tuple(steps), ADDED)
 
 
+def second_factor_flow(alias: str, description: str, condition: Step, *, webauthn: bool, codes: bool) -> FlowSpec:
+    """A flow of its own: the second-factor subflow, then Keycloak's `allow-access-authenticator` (a
+    flow whose only step is a conditional subflow that did not run fails in Keycloak: the login
+    would end on an error page whenever no second factor is needed). For a post-broker-login flow
+    where an identity provider has none."""
+    return FlowSpec(alias, description, (_second_factor(f"{alias} second factor", condition, webauthn, codes),
+                                         Step("allow-access-authenticator", "REQUIRED", None, ADDED)))
+
+
+def build_new(kc: KeycloakClient, spec: FlowSpec) -> None:
+    """Create `spec` as a new top-level flow, read back like an adapted one (deleted when it differs)."""
+    kc.create_flow(spec.alias, spec.description)
+    try:
+        _add(kc, spec.alias, spec.children)
+        drift = differences(spec, read_flow(kc, spec.alias))
+        if drift:
+            raise TwostepError(f"the flow {spec.alias!r} did not come out as planned: " + "; ".join(drift))
+    except BaseException:
+        fid = flow_id(kc, spec.alias)
+        if fid:
+            kc.delete_flow(fid, spec.alias)
+        raise
+
+
 # -- reading -------------------------------------------------------------------------------------
 
 def read_flow(kc: KeycloakClient, alias: str) -> FlowSpec | None:

@@ -170,6 +170,10 @@ class RealmPolicy:
     # Python only: the clients whose browser / direct_grant override setup bound to an adapted
     # copy, and the flow (alias) each pointed at before (teardown binds it back).
     client_overrides: tuple[tuple[str, str, str], ...] = ()  # (clientId, browser|direct_grant, alias)
+    # Python only: each identity provider's first- and post-broker-login flows before setup ("" none).
+    idp_flows: tuple[tuple[str, str, str], ...] = ()  # (alias, first broker flow, post broker flow)
+    # Both readers (docs/formats.md): identity providers whose logins need no second factor here.
+    trusted_idps: tuple[str, ...] = ()
 
     def previous_flow(self, key: str) -> str | None:
         """What was bound in the realm field `key` before setup (None: not recorded)."""
@@ -192,7 +196,11 @@ class RealmPolicy:
         for key in ("previous_direct_grant_flow", "direct_grant_source_digest"):
             if not data[key]:
                 del data[key]
-        del data["client_overrides"]
+        del data["client_overrides"], data["idp_flows"], data["trusted_idps"]
+        if self.idp_flows:
+            data["idp_flows"] = {a: {"first": f, "post": p} for a, f, p in self.idp_flows}
+        if self.trusted_idps:
+            data["trusted_idps"] = sorted(self.trusted_idps)
         if self.client_overrides:
             overrides: dict[str, dict[str, str]] = {}
             for client, kind, alias in self.client_overrides:
@@ -231,6 +239,8 @@ class RealmPolicy:
                 previous_direct_grant_flow=_opt_str(data.get("previous_direct_grant_flow")),
                 direct_grant_source_digest=str(data.get("direct_grant_source_digest", "")),
                 client_overrides=_overrides(data.get("client_overrides")),
+                idp_flows=_idp_flows(data.get("idp_flows")),
+                trusted_idps=trusted_idps(data.get("trusted_idps")),
             )
         except (ValueError, KeyError, TypeError):
             return None
@@ -315,6 +325,14 @@ def _overrides(value: Any) -> tuple[tuple[str, str, str], ...]:
         return ()
     out = [(c, k, a) for c, kinds in value.items() if isinstance(c, str) and isinstance(kinds, dict)
            for k, a in kinds.items() if k in OVERRIDE_KINDS and isinstance(a, str) and a]
+    return tuple(sorted(out))
+
+
+def _idp_flows(value: Any) -> tuple[tuple[str, str, str], ...]:
+    if not isinstance(value, dict):
+        return ()
+    out = [(a, str(v.get("first") or ""), str(v.get("post") or "")) for a, v in value.items()
+           if isinstance(a, str) and isinstance(v, dict)]
     return tuple(sorted(out))
 
 

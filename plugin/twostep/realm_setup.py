@@ -10,9 +10,10 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from . import client_doors, flows, web_client
+from . import client_doors, flows, idp_doors, web_client
 from .enforcement import has_device, needs_enrollment, require_totp, users_in_scope
 from .errors import Conflict, InvalidInput
+from .flows import FlowSpec
 from .keycloak_adapter import JSON, KeycloakClient
 from .policy import (
     CONDITION_PROVIDER,
@@ -60,6 +61,7 @@ class Desired:
     help_requests: str = "auto"
     help_rate: int = flows.DEFAULT_HELP_RATE
     help_admins: str | None = None  # who is e-mailed about help requests; None: keep what the policy says
+    trusted_idps: tuple[str, ...] | None = None  # `--trust-idp`; None: keep what the policy says
 
 
 HELP_CHOICES = ("on", "off")
@@ -117,7 +119,9 @@ def help_wanted(desired_help: str, provider_mode: bool) -> bool:
 def flow_targets(kc: KeycloakClient, realm: JSON, current: RealmPolicy | None, provider_mode: bool,
                  backup_codes: str, required_actions: list[JSON],
                  help: flows.Step | None = None,
-                 overrides: list[client_doors.Override] | None = None) -> list[FlowTarget]:
+                 overrides: list[client_doors.Override] | None = None,
+                 idps: list[idp_doors.IdpDoor] | None = None,
+                 idp_specs: dict[str, flows.FlowSpec | None] | None = None) -> list[FlowTarget]:
     sources = source_flows(realm, current)
     condition = flows.provider_condition() if provider_mode else flows.marker_condition()
     webauthn = any(ra["alias"] == WEBAUTHN_REGISTER and ra.get("enabled") for ra in required_actions)
@@ -140,7 +144,24 @@ def flow_targets(kc: KeycloakClient, realm: JSON, current: RealmPolicy | None, p
         if t.error and not t.error.startswith(who):
             t.error = f"{who} (its {kind} override): {t.error}"
         out.append(t)
+    # Identity providers: an adapted copy of each distinct first-broker-login flow with a second
+    # factor to guard, and of each distinct post-broker-login flow of their own.
+    specs = idp_specs or {}
+    wanted = {(FIRST_KEY, i.first_source) for i in idps or [] if idp_doors.guarded_first(i, specs)}
+    wanted |= {(POST_KEY, i.post_source) for i in idps or [] if i.post_source}
+    for key, source in sorted(wanted):
+        alias = idp_doors.copy_alias(source)
+        users = sorted(i.alias for i in idps or [] if source in (i.first_source, i.post_source))
+        t = FlowTarget(key, alias, source, specs.get(source) if key == FIRST_KEY else flows.read_flow(kc, source),
+                       condition, False, backup_codes, webauthn, flows.read_flow(kc, alias))
+        _adapt_target(t, f"identity provider {', '.join(users)}: flow {source!r} does not exist")
+        if t.error:
+            t.error = f"identity provider {', '.join(repr(u) for u in users)}: {t.error}"
+        out.append(t)
     return out
+
+
+FIRST_KEY, POST_KEY = "idp:first", "idp:post"
 
 
 def _adapt_target(t: FlowTarget, missing: str) -> None:
@@ -188,6 +209,11 @@ class Actual:
     web_client_roles: frozenset[str] | None = None
     flow_ids: dict[str, str] = field(default_factory=dict)  # alias -> id of every flow of the realm
     overrides: list[client_doors.Override] | None = None  # None: clients not readable (view-clients)
+    idps: list[idp_doors.IdpDoor] | None = None  # None: identity providers not readable
+    idp_specs: dict[str, FlowSpec | None] = field(default_factory=dict)  # first-broker sources
+    post_flow: FlowSpec | None = None  # the twostep post-broker-login flow, when an IdP needs it
+    post_flow_actual: FlowSpec | None = None
+    desired_trust: tuple[str, ...] | None = None  # `--trust-idp` as read_actual checked it
 
 
 @dataclass(frozen=True)
@@ -219,9 +245,20 @@ def read_actual(kc: KeycloakClient, desired: Desired, now: datetime) -> Actual:
     help = flows.help_step(desired.help_rate) if help_wanted(desired.help_requests, provider_mode) else None
     all_flows = kc.flows()
     overrides = client_doors.read_overrides(kc, current, all_flows)
+    idps = idp_doors.read_idps(kc, current)
+    idp_specs = {src: flows.read_flow(kc, src) for src in {i.first_source for i in idps or []}}
     targets = flow_targets(kc, realm, current, provider_mode, desired.backup_codes, required_actions, help,
-                           overrides)
-    want_policy = _desired_policy(desired, realm, now, provider_mode, targets)
+                           overrides, idps, idp_specs)
+    if any(not i.post_source for i in idps or []):
+        post = flows.second_factor_flow(idp_doors.POST_FLOW, "twostep: the second factor after every brokered login",
+                                        targets[0].condition, webauthn=targets[0].webauthn,
+                                        codes=desired.backup_codes != "off")
+        post_actual = flows.read_flow(kc, idp_doors.POST_FLOW)
+    else:
+        post, post_actual = None, None
+    trusted = idp_doors.trusted(desired.trusted_idps, idps, current)
+    desired = replace(desired, trusted_idps=trusted)
+    want_policy = _desired_policy(desired, realm, now, provider_mode, targets, overrides, idps)
     flow_ids = {str(f["alias"]): str(f["id"]) for f in all_flows}
     # Signed in as the service account, the client exists (it is us) and its roles are what an
     # admin gave it; reading clients would need view-clients, which it deliberately lacks.
@@ -251,6 +288,11 @@ def read_actual(kc: KeycloakClient, desired: Desired, now: datetime) -> Actual:
         web_client_roles=web_client_roles(kc, web_client),
         flow_ids=flow_ids,
         overrides=overrides,
+        idps=idps,
+        idp_specs=idp_specs,
+        post_flow=post,
+        post_flow_actual=post_actual,
+        desired_trust=trusted,
     )
 
 
@@ -264,7 +306,8 @@ def _missing_service_roles(kc: KeycloakClient, client: JSON) -> list[str]:
 
 
 def _desired_policy(desired: Desired, realm: JSON, now: datetime, provider_mode: bool,
-                    targets: list[FlowTarget], overrides: list[client_doors.Override] | None = None) -> RealmPolicy:
+                    targets: list[FlowTarget], overrides: list[client_doors.Override] | None = None,
+                    idps: list[idp_doors.IdpDoor] | None = None) -> RealmPolicy:
     current = RealmPolicy.from_json((realm.get("attributes") or {}).get(POLICY_ATTR))
     since = utc_iso(now)
     if current is not None and current.enforcement == desired.enforcement and current.enforce_since:
@@ -286,7 +329,10 @@ def _desired_policy(desired: Desired, realm: JSON, now: datetime, provider_mode:
                            current.help_admins if current else ""),
                        previous_direct_grant_flow=sources["directGrantFlow"],
                        direct_grant_source_digest=digests.get("directGrantFlow", ""),
-                       client_overrides=client_doors.recorded(overrides, current))
+                       client_overrides=client_doors.recorded(overrides, current),
+                       idp_flows=idp_doors.recorded(idps, current),
+                       trusted_idps=desired.trusted_idps if desired.trusted_idps is not None else (
+                           current.trusted_idps if current else ()))
 
 
 def plan(desired: Desired, actual: Actual, now: datetime) -> list[Action]:
@@ -312,8 +358,10 @@ def plan(desired: Desired, actual: Actual, now: datetime) -> list[Action]:
         # Keycloak keeps OTP policy fields only when they arrive together (the type among them).
         changed.update(otp_fields)
     attrs = dict(realm.get("attributes") or {})
+    if actual.desired_trust is not None:
+        desired = replace(desired, trusted_idps=actual.desired_trust)
     want_policy = _desired_policy(desired, realm, now, actual.provider_mode, actual.flows,
-                                  actual.overrides).to_json()
+                                  actual.overrides, actual.idps).to_json()
     if attrs.get(POLICY_ATTR) != want_policy:
         attrs[POLICY_ATTR] = want_policy
         changed["attributes"] = attrs
@@ -366,6 +414,11 @@ def plan(desired: Desired, actual: Actual, now: datetime) -> list[Action]:
                               "bind " + " and ".join(f"{k}={v!r}" for k, v in unbound.items())))
     current = RealmPolicy.from_json((realm.get("attributes") or {}).get(POLICY_ATTR))
     actions += client_doors.plan_bindings(actual.overrides, source_flows(realm, current))
+    if actual.post_flow is not None and actual.post_flow_actual is None:
+        actions.append(Action(Kind.CREATE_NEW_FLOW, actual.post_flow.alias, actual.post_flow,
+                              f"create flow {actual.post_flow.alias!r} (post-broker login of identity providers "
+                              f"without one)\n{flows.tree(actual.post_flow)}"))
+    actions += idp_doors.plan_bindings(actual.idps, actual.idp_specs)
 
     if actual.manage_service_client:
         if actual.service_client is None:
@@ -474,6 +527,8 @@ _APPLY: dict[Kind, Callable[[KeycloakClient, Action, Secret], None]] = {
     Kind.SET_WEB_CLIENT_ROLES: web_client.set_roles,
     Kind.REQUIRE_OTP_SETUP: _require_otp_setup,
     Kind.BIND_CLIENT_FLOW: client_doors.bind,
+    Kind.CREATE_NEW_FLOW: idp_doors.create_post_flow,
+    Kind.BIND_IDP_FLOWS: idp_doors.bind,
 }
 
 
@@ -485,12 +540,14 @@ def apply(kc: KeycloakClient, actions: list[Action], secret: Secret) -> None:
 
 # -- teardown ------------------------------------------------------------------------------------
 
-def plan_teardown(realm: JSON, existing_flows: dict[str, str], clients: list[JSON] | None = None) -> list[Action]:
+def plan_teardown(realm: JSON, existing_flows: dict[str, str], clients: list[JSON] | None = None,
+                  idps: list[JSON] | None = None) -> list[Action]:
     """Pure: bind back what was bound before setup (the realm's fields and the clients' overrides),
     delete our flows (`existing_flows`: alias -> id), drop the policy record."""
     policy = RealmPolicy.from_json((realm.get("attributes") or {}).get(POLICY_ATTR))
     name = str(realm.get("realm", ""))
     actions: list[Action] = client_doors.plan_restore(clients or [], existing_flows, policy)
+    actions += idp_doors.plan_restore(idps or [], policy, existing_flows)
     restore: dict[str, str] = {}
     for key, (ours, default) in REALM_FLOWS.items():
         prev = policy.previous_flow(key) if policy else None
@@ -502,7 +559,7 @@ def plan_teardown(realm: JSON, existing_flows: dict[str, str], clients: list[JSO
                               "restore " + " and ".join(f"{k}={v!r}" for k, v in restore.items())))
     still_bound = {realm.get(k) for k in REALM_FLOWS if k not in restore}
     ours_all = [ours for ours, _ in REALM_FLOWS.values()]
-    copies = sorted(a for a in existing_flows if client_doors.is_copy(a))
+    copies = sorted(a for a in existing_flows if client_doors.is_copy(a) or idp_doors.is_ours(a))
     for alias in [*ours_all, *(a + TEMP_SUFFIX for a in ours_all), *copies]:
         if alias in existing_flows and alias not in still_bound:
             actions.append(Action(Kind.DELETE_FLOW, alias, existing_flows[alias], f"delete flow {alias!r}"))

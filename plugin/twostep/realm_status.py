@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from . import client_doors, federation, flows, help_requests, recovery_codes
+from . import client_doors, federation, flows, help_requests, idp_doors, recovery_codes
 from .backup_codes import LOW_WARNING
 from .bypass import list_bypasses
 from .enforcement import CONFIGURE_TOTP, grace_deadline, users_in_scope
@@ -108,6 +108,8 @@ def realm_status(kc: KeycloakClient, now: datetime, count_limit: int = COUNT_LIM
             report.checks.append(Check(f"{t.key} binding", bound == t.alias, f"bound to {bound!r}", setup_fix))
     report.checks.extend(override_checks(actual.overrides, source_flows(realm, policy if intact else None),
                                          setup_fix))
+    report.checks.extend(idp_checks(actual.idps, actual.idp_specs, policy.trusted_idps if intact else (),
+                                    actual.post_flow, actual.post_flow_actual, setup_fix))
 
     report.checks.extend(_federation_checks(kc, policy.record_store))
     report.checks.append(_help_admins_check(kc, realm, policy))
@@ -140,6 +142,29 @@ def override_checks(overrides: list[client_doors.Override] | None, sources: dict
         out.append(Check(f"client {o.client_id!r} {o.kind} override", ok,
                          f"bound to {o.bound!r}" + ("" if ok else f": the second factor is not decided there "
                                                     f"(should be {want!r})"), f"{setup_fix} (adapts it)"))
+    return out
+
+
+def idp_checks(idps: list[idp_doors.IdpDoor] | None, specs: dict[str, flows.FlowSpec | None],
+               trusted: tuple[str, ...], post: flows.FlowSpec | None, post_actual: flows.FlowSpec | None,
+               setup_fix: str) -> list[Check]:
+    """One check per identity provider (brokered logins are a door): its flows, and whether the policy
+    trusts it (then its logins need no second factor here)."""
+    if idps is None:
+        return [Check("identity providers", True, "not checked with these credentials (needs view-identity-providers)")]
+    out: list[Check] = []
+    if post is not None:
+        drift = flows.differences(post, post_actual)
+        out.append(Check(f"flow {post.alias!r}", not drift, "; ".join(drift) or "as planned", setup_fix))
+    for idp in idps:
+        want = idp_doors.wanted(idp, specs)
+        wrong = [f"{k} is {v!r}, should be {want[k]!r}" for k, v in
+                 ((idp_doors.FIRST, idp.first), (idp_doors.POST, idp.post)) if v != want[k]]
+        trust = ("trusted: its logins need no second factor here" if idp.alias in trusted
+                 else "not trusted: its logins get the browser's decision")
+        out.append(Check(f"identity provider {idp.alias!r}", not wrong,
+                         trust if not wrong else "; ".join(wrong) + ": the second factor is not decided there",
+                         f"{setup_fix} (adapts it)"))
     return out
 
 

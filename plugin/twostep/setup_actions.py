@@ -25,6 +25,8 @@ class Kind(Enum):
     SET_WEB_CLIENT_ROLES = "set web client roles"
     REQUIRE_OTP_SETUP = "require OTP setup"
     BIND_CLIENT_FLOW = "bind client flow override"
+    CREATE_NEW_FLOW = "create new flow"
+    BIND_IDP_FLOWS = "bind identity provider flows"
 
 
 @dataclass(frozen=True)

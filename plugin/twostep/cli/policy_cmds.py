@@ -68,12 +68,15 @@ def _print_plan(actions: list[str], dry_run: bool, as_json: bool) -> None:
               help="Realm-wide limit of new help requests per hour (0 = no limit).")
 @click.option("--help-admins", "help_admins", metavar="group:PATH|role:NAME|none",
               help="Who is e-mailed about a new help request (\"I lost my phone\"). Default: keep the current.")
+@click.option("--trust-idp", "trust_idp", multiple=True, metavar="ALIAS|none",
+              help="An identity provider whose logins need no second factor here (it enforces its own MFA); "
+                   "repeatable; none: trust no provider. Default: keep the current (none at first).")
 @json_option
 def setup(dry_run: bool, enforce: tuple[str, ...], grace_days: int, bypass_max: str, otp_algorithm: str,
           otp_digits: int, otp_period: int, otp_look_around: int, theme: str | None, no_service_client: bool,
           secret_file: str | None, web_url: str | None, web_secret_file: str | None, decide_with: str,
           backup_codes: str, help_requests: str | None, help_rate: int, help_admins: str | None,
-          as_json: bool) -> None:
+          trust_idp: tuple[str, ...], as_json: bool) -> None:
     """Put a realm under the two-step policy (idempotent)."""
     admins = parse_help_admins(help_admins) if help_admins is not None else None
     otp = OtpPolicy(algorithm=otp_algorithm, digits=otp_digits, period=otp_period, look_around=otp_look_around)
@@ -85,7 +88,7 @@ def setup(dry_run: bool, enforce: tuple[str, ...], grace_days: int, bypass_max: 
                       bypass_max_s=max_s, theme=theme, service_client=not no_service_client,
                       web_url=normalize_url(web_url) if web_url else None, decide_with=decide_with,
                       backup_codes=backup_codes, help_requests=help_requests or "auto", help_rate=help_rate,
-                      help_admins=admins)
+                      help_admins=admins, trusted_idps=_trust(trust_idp))
     for path in (secret_file, web_secret_file):
         if path:
             check_writable_new_file(path)
@@ -116,6 +119,16 @@ def setup(dry_run: bool, enforce: tuple[str, ...], grace_days: int, bypass_max: 
         click.echo(line, err=as_json)
 
 
+def _trust(values: tuple[str, ...]) -> tuple[str, ...] | None:
+    if not values:
+        return None
+    if "none" in values and len(values) > 1:
+        raise InvalidInput("--trust-idp none cannot be combined with provider aliases")
+    if any(not v.strip() for v in values):
+        raise InvalidInput("--trust-idp takes an identity provider alias or none")
+    return tuple(values)
+
+
 @click.command()
 @realm_options
 @click.option("--dry-run", is_flag=True, help="Print the plan; change nothing.")
@@ -123,7 +136,8 @@ def setup(dry_run: bool, enforce: tuple[str, ...], grace_days: int, bypass_max: 
 def teardown(dry_run: bool, as_json: bool) -> None:
     """Restore the realm's previous flow bindings and remove the twostep flows."""
     kc = app().client()
-    actions = plan_teardown(kc.get_realm(), {str(f["alias"]): str(f["id"]) for f in kc.flows()}, kc.clients())
+    actions = plan_teardown(kc.get_realm(), {str(f["alias"]): str(f["id"]) for f in kc.flows()}, kc.clients(),
+                            kc.identity_providers())
     if not dry_run:
         apply(kc, actions, lambda _n, _v: None)
     _print_plan([x.text for x in actions], dry_run, as_json)
