@@ -185,7 +185,8 @@ def digest(spec: FlowSpec) -> str:
 # -- adapting ------------------------------------------------------------------------------------
 
 def adapt(source: FlowSpec, alias: str, condition: Step, *, reset: bool = False, backup_codes: str = "required",
-          webauthn: bool = False, help: Step | None = None, direct_grant: bool = False) -> FlowSpec:
+          webauthn: bool = False, help: Step | None = None, direct_grant: bool = False,
+          kerberos: str = "second-factor") -> FlowSpec:
     """The realm's flow plus the twostep condition, as the copy `POST .../flows/{source}/copy` makes
     it (every subflow renamed `"<alias> <subflow>"`). Raises CannotAdapt on a shape where a second
     factor would run with no conditional subflow around it (no condition could skip it for a bypass).
@@ -201,7 +202,55 @@ def adapt(source: FlowSpec, alias: str, condition: Step, *, reset: bool = False,
     else:
         children = _add_subflow(source, alias, condition, reset=reset, webauthn=webauthn, codes=codes, help=help,
                                 direct_grant=direct_grant)
+    if kerberos != "trusted":
+        children = _no_kerberos_alone(children)
     return FlowSpec(alias, source.description, children)
+
+
+KERBEROS = "auth-spnego"
+# First factors that sign in on their own when they succeed (the second-factor subflow beside them
+# then never runs): status names each enabled one with its fix. The cookie is a session that already
+# passed; the IdP redirector leads to a brokered login, which the post-broker-login flow decides.
+SAFE_ALTERNATIVES = frozenset({"auth-cookie", "identity-provider-redirector"})
+
+
+def _no_kerberos_alone(nodes: tuple[Node, ...]) -> tuple[Node, ...]:
+    """`--kerberos second-factor`: a Kerberos ticket alone must not sign in, and no condition can
+    put a second factor after an ALTERNATIVE step: the adapted copy has it DISABLED (shown in the
+    plan); the realm's own flow keeps it."""
+    out: list[Node] = []
+    for n in nodes:
+        if isinstance(n, Sub):
+            out.append(replace(n, children=_no_kerberos_alone(n.children)))
+        elif n.provider == KERBEROS and n.requirement != "DISABLED":
+            out.append(replace(n, requirement="DISABLED",
+                               note=f"{n.requirement} -> DISABLED (--kerberos second-factor)"))
+        else:
+            out.append(n)
+    return tuple(out)
+
+
+def skipping_first_factors(spec: FlowSpec) -> list[tuple[str, str]]:
+    """(step, where) of every enabled step that signs in without the second factor: an ALTERNATIVE
+    beside a branch that holds the twostep condition, other than the cookie and the IdP redirector."""
+    out: list[tuple[str, str]] = []
+
+    def holds_condition(n: Node) -> bool:
+        if isinstance(n, Sub):
+            return any(holds_condition(c) for c in n.children)
+        return n.provider == CONDITION_PROVIDER or n.provider == "conditional-user-attribute"
+
+    def walk(nodes: tuple[Node, ...], where: str) -> None:
+        guarded = any(isinstance(n, Sub) and holds_condition(n) for n in nodes
+                      if n.requirement in ("ALTERNATIVE", "REQUIRED"))
+        for n in nodes:
+            if isinstance(n, Sub):
+                walk(n.children, n.alias)
+            elif guarded and n.requirement == "ALTERNATIVE" and n.provider not in SAFE_ALTERNATIVES:
+                out.append((n.provider, where))
+
+    walk(spec.children, spec.alias)
+    return out
 
 
 def _check_guardable(nodes: tuple[Node, ...], where: str, ancestors: list[Sub]) -> None:

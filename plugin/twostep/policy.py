@@ -174,6 +174,8 @@ class RealmPolicy:
     idp_flows: tuple[tuple[str, str, str], ...] = ()  # (alias, first broker flow, post broker flow)
     # Both readers (docs/formats.md): identity providers whose logins need no second factor here.
     trusted_idps: tuple[str, ...] = ()
+    # Python only: `setup --kerberos`: second-factor (a Kerberos ticket alone signs nobody in) | trusted.
+    kerberos: str = "second-factor"
 
     def previous_flow(self, key: str) -> str | None:
         """What was bound in the realm field `key` before setup (None: not recorded)."""
@@ -197,6 +199,8 @@ class RealmPolicy:
             if not data[key]:
                 del data[key]
         del data["client_overrides"], data["idp_flows"], data["trusted_idps"]
+        if self.kerberos == "second-factor":
+            del data["kerberos"]
         if self.idp_flows:
             data["idp_flows"] = {a: {"first": f, "post": p} for a, f, p in self.idp_flows}
         if self.trusted_idps:
@@ -241,6 +245,7 @@ class RealmPolicy:
                 client_overrides=_overrides(data.get("client_overrides")),
                 idp_flows=_idp_flows(data.get("idp_flows")),
                 trusted_idps=trusted_idps(data.get("trusted_idps")),
+                kerberos="trusted" if data.get("kerberos") == "trusted" else "second-factor",
             )
         except (ValueError, KeyError, TypeError):
             return None

@@ -38,6 +38,7 @@ from .web_client import read_service_roles as web_client_roles
 
 REQUIRED_ACTIONS = ("CONFIGURE_TOTP", "CONFIGURE_RECOVERY_AUTHN_CODES")
 DECIDE_CHOICES = ("auto", "provider", "sync")
+KERBEROS_CHOICES = ("second-factor", "trusted")
 WEBAUTHN_REGISTER = "webauthn-register"
 TEMP_SUFFIX = " rebuilding"
 ENFORCE_LIMIT = 100_000
@@ -62,6 +63,7 @@ class Desired:
     help_rate: int = flows.DEFAULT_HELP_RATE
     help_admins: str | None = None  # who is e-mailed about help requests; None: keep what the policy says
     trusted_idps: tuple[str, ...] | None = None  # `--trust-idp`; None: keep what the policy says
+    kerberos: str | None = None  # `--kerberos trusted|second-factor`; None: keep what the policy says
 
 
 HELP_CHOICES = ("on", "off")
@@ -84,12 +86,13 @@ class FlowTarget:
     error: str = ""
     help: flows.Step | None = None
     direct_grant: bool = False
+    kerberos: str = "second-factor"
 
     def spec_for(self, alias: str) -> flows.FlowSpec:
         assert self.source_spec is not None
         return flows.adapt(self.source_spec, alias, self.condition, reset=self.reset,
                            backup_codes=self.backup_codes, webauthn=self.webauthn, help=self.help,
-                           direct_grant=self.direct_grant)
+                           direct_grant=self.direct_grant, kerberos=self.kerberos)
 
     @property
     def digest(self) -> str:
@@ -121,8 +124,10 @@ def flow_targets(kc: KeycloakClient, realm: JSON, current: RealmPolicy | None, p
                  help: flows.Step | None = None,
                  overrides: list[client_doors.Override] | None = None,
                  idps: list[idp_doors.IdpDoor] | None = None,
-                 idp_specs: dict[str, flows.FlowSpec | None] | None = None) -> list[FlowTarget]:
+                 idp_specs: dict[str, flows.FlowSpec | None] | None = None,
+                 kerberos: str | None = None) -> list[FlowTarget]:
     sources = source_flows(realm, current)
+    kerberos = kerberos or (current.kerberos if current else KERBEROS_CHOICES[0])
     condition = flows.provider_condition() if provider_mode else flows.marker_condition()
     webauthn = any(ra["alias"] == WEBAUTHN_REGISTER and ra.get("enabled") for ra in required_actions)
     out: list[FlowTarget] = []
@@ -130,7 +135,7 @@ def flow_targets(kc: KeycloakClient, realm: JSON, current: RealmPolicy | None, p
         source, is_reset, grant = sources[key], key == "resetCredentialsFlow", key == "directGrantFlow"
         t = FlowTarget(key, alias, source, flows.read_flow(kc, source), condition, is_reset, backup_codes,
                        webauthn, flows.read_flow(kc, alias), help=help if key == "browserFlow" else None,
-                       direct_grant=grant)
+                       direct_grant=grant, kerberos=kerberos)
         _adapt_target(t, f"the realm's own flow {source!r} (bound as {key} before setup) does not exist")
         out.append(t)
     # Client overrides: one adapted copy per distinct source flow that is not the realm's own.
@@ -139,7 +144,7 @@ def flow_targets(kc: KeycloakClient, realm: JSON, current: RealmPolicy | None, p
         who = "client " + ", ".join(repr(c) for c in sorted(clients))
         t = FlowTarget(f"client:{kind}", alias, source, flows.read_flow(kc, source), condition, False, backup_codes,
                        webauthn, flows.read_flow(kc, alias), help=help if kind == "browser" else None,
-                       direct_grant=kind == "direct_grant")
+                       direct_grant=kind == "direct_grant", kerberos=kerberos)
         _adapt_target(t, f"{who}: its {kind} override names flow {source!r}, which does not exist")
         if t.error and not t.error.startswith(who):
             t.error = f"{who} (its {kind} override): {t.error}"
@@ -248,7 +253,7 @@ def read_actual(kc: KeycloakClient, desired: Desired, now: datetime) -> Actual:
     idps = idp_doors.read_idps(kc, current)
     idp_specs = {src: flows.read_flow(kc, src) for src in {i.first_source for i in idps or []}}
     targets = flow_targets(kc, realm, current, provider_mode, desired.backup_codes, required_actions, help,
-                           overrides, idps, idp_specs)
+                           overrides, idps, idp_specs, desired.kerberos)
     if any(not i.post_source for i in idps or []):
         post = flows.second_factor_flow(idp_doors.POST_FLOW, "twostep: the second factor after every brokered login",
                                         targets[0].condition, webauthn=targets[0].webauthn,
@@ -332,7 +337,8 @@ def _desired_policy(desired: Desired, realm: JSON, now: datetime, provider_mode:
                        client_overrides=client_doors.recorded(overrides, current),
                        idp_flows=idp_doors.recorded(idps, current),
                        trusted_idps=desired.trusted_idps if desired.trusted_idps is not None else (
-                           current.trusted_idps if current else ()))
+                           current.trusted_idps if current else ()),
+                       kerberos=desired.kerberos or (current.kerberos if current else KERBEROS_CHOICES[0]))
 
 
 def plan(desired: Desired, actual: Actual, now: datetime) -> list[Action]:

@@ -106,6 +106,9 @@ def realm_status(kc: KeycloakClient, now: datetime, count_limit: int = COUNT_LIM
         if t.key in REALM_FLOWS:
             bound = realm.get(t.key)
             report.checks.append(Check(f"{t.key} binding", bound == t.alias, f"bound to {bound!r}", setup_fix))
+    for t in actual.flows:
+        if t.desired is not None and t.actual is not None and not t.direct_grant and not t.reset:
+            report.checks.extend(first_factor_checks(t.actual, policy.kerberos, setup_fix))
     report.checks.extend(override_checks(actual.overrides, source_flows(realm, policy if intact else None),
                                          setup_fix))
     report.checks.extend(idp_checks(actual.idps, actual.idp_specs, policy.trusted_idps if intact else (),
@@ -128,6 +131,24 @@ def realm_status(kc: KeycloakClient, now: datetime, count_limit: int = COUNT_LIM
         + ", ".join(sorted(b["username"] for b in overdue)[:10]) + " - is `twostep sync` running?",
         f"twostep sync --realm {kc.realm}; then schedule it (deploy/cron, deploy/systemd, deploy/kubernetes)"))
     return report
+
+
+def first_factor_checks(spec: flows.FlowSpec, kerberos: str, setup_fix: str) -> list[Check]:
+    """Every enabled first factor after which the second factor does not run (docs/architecture.md,
+    "Doors"), each with its fix; Kerberos passes when the policy trusts it (`setup --kerberos`)."""
+    out: list[Check] = []
+    for step, where in flows.skipping_first_factors(spec):
+        name = f"first factor {step!r} in {where!r}"
+        if step == flows.KERBEROS:
+            trusted = kerberos == "trusted"
+            out.append(Check(name, trusted, "trusted (setup --kerberos trusted): a Kerberos login needs no second "
+                             "factor" if trusted else "a Kerberos login skips the second factor",
+                             f"{setup_fix} --kerberos second-factor (or --kerberos trusted to accept it)"))
+        else:
+            out.append(Check(name, False, "ALTERNATIVE beside the second factor: when it succeeds the second "
+                             "factor does not run", f"set it DISABLED in the realm's own flow (or put it into the "
+                             f"subflow before the second factor), then {setup_fix}"))
+    return out
 
 
 def override_checks(overrides: list[client_doors.Override] | None, sources: dict[str, str],
@@ -331,6 +352,9 @@ def doctor(kc: KeycloakClient) -> Report:
     for key, (alias, _default) in REALM_FLOWS.items():
         report.checks.append(Check(f"{key} binding", realm.get(key) == alias, f"bound to {realm.get(key)!r}",
                                    f"twostep setup --realm {kc.realm}"))
+    bound = flows.read_flow(kc, str(realm.get("browserFlow") or ""))
+    if bound is not None:
+        report.checks.extend(first_factor_checks(bound, reading.policy.kerberos, f"twostep setup --realm {kc.realm}"))
     store = reading.policy.record_store
     report.checks.extend(_federation_checks(kc, store, test_connections=True))
     return report

@@ -17,7 +17,16 @@ from ..policy import (
     OtpPolicy,
     parse_help_admins,
 )
-from ..realm_setup import DECIDE_CHOICES, HELP_CHOICES, Desired, apply, plan, plan_teardown, read_actual
+from ..realm_setup import (
+    DECIDE_CHOICES,
+    HELP_CHOICES,
+    KERBEROS_CHOICES,
+    Desired,
+    apply,
+    plan,
+    plan_teardown,
+    read_actual,
+)
 from ..realm_status import Report, realm_status
 from ..realm_status import doctor as run_doctor
 from ..web_client import WEB_CLIENT_ID, normalize_url
@@ -71,12 +80,15 @@ def _print_plan(actions: list[str], dry_run: bool, as_json: bool) -> None:
 @click.option("--trust-idp", "trust_idp", multiple=True, metavar="ALIAS|none",
               help="An identity provider whose logins need no second factor here (it enforces its own MFA); "
                    "repeatable; none: trust no provider. Default: keep the current (none at first).")
+@click.option("--kerberos", type=click.Choice(KERBEROS_CHOICES), default=None,
+              help="A Kerberos (SPNEGO) login: second-factor (default; the adapted flow does not let a ticket alone "
+                   "sign in) or trusted (it needs no second factor). Default: keep the current.")
 @json_option
 def setup(dry_run: bool, enforce: tuple[str, ...], grace_days: int, bypass_max: str, otp_algorithm: str,
           otp_digits: int, otp_period: int, otp_look_around: int, theme: str | None, no_service_client: bool,
           secret_file: str | None, web_url: str | None, web_secret_file: str | None, decide_with: str,
           backup_codes: str, help_requests: str | None, help_rate: int, help_admins: str | None,
-          trust_idp: tuple[str, ...], as_json: bool) -> None:
+          trust_idp: tuple[str, ...], kerberos: str | None, as_json: bool) -> None:
     """Put a realm under the two-step policy (idempotent)."""
     admins = parse_help_admins(help_admins) if help_admins is not None else None
     otp = OtpPolicy(algorithm=otp_algorithm, digits=otp_digits, period=otp_period, look_around=otp_look_around)
@@ -88,7 +100,7 @@ def setup(dry_run: bool, enforce: tuple[str, ...], grace_days: int, bypass_max: 
                       bypass_max_s=max_s, theme=theme, service_client=not no_service_client,
                       web_url=normalize_url(web_url) if web_url else None, decide_with=decide_with,
                       backup_codes=backup_codes, help_requests=help_requests or "auto", help_rate=help_rate,
-                      help_admins=admins, trusted_idps=_trust(trust_idp))
+                      help_admins=admins, trusted_idps=_trust(trust_idp), kerberos=kerberos)
     for path in (secret_file, web_secret_file):
         if path:
             check_writable_new_file(path)
