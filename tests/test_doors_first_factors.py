@@ -8,6 +8,7 @@ from typing import Any
 from urllib.parse import quote
 
 from twostep import flows
+from twostep.first_factors import skipping_first_factors
 from twostep.flows import FlowSpec, Step, Sub
 
 from tests.conftest import Admin
@@ -30,12 +31,12 @@ def test_kerberos_alone_is_disabled_in_the_copy_unless_trusted() -> None:
     strict = flows.adapt(BROWSER, "twostep browser", cond)
     assert strict.children[1] == Step("auth-spnego", "DISABLED")
     assert "--kerberos second-factor" in strict.children[1].note
-    assert flows.skipping_first_factors(strict) == [("auth-x509-client-username-form", "twostep browser")]
+    assert skipping_first_factors(strict) == [("auth-x509-client-username-form", "twostep browser")]
     trusting = flows.adapt(BROWSER, "twostep browser", cond, kerberos="trusted")
     assert trusting.children[1] == Step("auth-spnego", "ALTERNATIVE")
-    assert flows.skipping_first_factors(trusting) == [("auth-spnego", "twostep browser"),
+    assert skipping_first_factors(trusting) == [("auth-spnego", "twostep browser"),
                                                       ("auth-x509-client-username-form", "twostep browser")]
-    assert flows.skipping_first_factors(BROWSER) == [], "no twostep condition: nothing is guarded to skip"
+    assert skipping_first_factors(BROWSER) == [], "no twostep condition: nothing is guarded to skip"
 
 
 def _set(admin: Admin, realm: str, flow: str, provider: str, requirement: str) -> None:

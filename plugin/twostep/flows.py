@@ -100,7 +100,7 @@ def marker_condition() -> Step:
 
 # -- the subflow added where a realm's flow has none ----------------------------------------------
 
-def _second_factor(alias: str, condition: Step, webauthn: bool, codes: bool, help: Step | None = None,
+def second_factor_subflow(alias: str, condition: Step, webauthn: bool, codes: bool, help: Step | None = None,
                    direct_grant: bool = False) -> Sub:
     # conditional-user-configured: only users who HAVE a second factor get here; with ALTERNATIVE
     # steps only, Keycloak would end on an error page for a user with none of them.
@@ -116,30 +116,6 @@ def _second_factor(alias: str, condition: Step, webauthn: bool, codes: bool, hel
     if help is not None:
         steps.append(help)
     return Sub(alias, "CONDITIONAL", tuple(steps), ADDED)
-
-
-def second_factor_flow(alias: str, description: str, condition: Step, *, webauthn: bool, codes: bool) -> FlowSpec:
-    """A flow of its own: the second-factor subflow, then Keycloak's `allow-access-authenticator` (a
-    flow whose only step is a conditional subflow that did not run fails in Keycloak: the login
-    would end on an error page whenever no second factor is needed). For a post-broker-login flow
-    where an identity provider has none."""
-    return FlowSpec(alias, description, (_second_factor(f"{alias} second factor", condition, webauthn, codes),
-                                         Step("allow-access-authenticator", "REQUIRED", None, ADDED)))
-
-
-def build_new(kc: KeycloakClient, spec: FlowSpec) -> None:
-    """Create `spec` as a new top-level flow, read back like an adapted one (deleted when it differs)."""
-    kc.create_flow(spec.alias, spec.description)
-    try:
-        _add(kc, spec.alias, spec.children)
-        drift = differences(spec, read_flow(kc, spec.alias))
-        if drift:
-            raise TwostepError(f"the flow {spec.alias!r} did not come out as planned: " + "; ".join(drift))
-    except BaseException:
-        fid = flow_id(kc, spec.alias)
-        if fid:
-            kc.delete_flow(fid, spec.alias)
-        raise
 
 
 # -- reading -------------------------------------------------------------------------------------
@@ -208,12 +184,6 @@ def adapt(source: FlowSpec, alias: str, condition: Step, *, reset: bool = False,
 
 
 KERBEROS = "auth-spnego"
-# First factors that sign in on their own when they succeed (the second-factor subflow beside them
-# then never runs): status names each enabled one with its fix. The cookie is a session that already
-# passed; the IdP redirector leads to a brokered login, which the post-broker-login flow decides.
-SAFE_ALTERNATIVES = frozenset({"auth-cookie", "identity-provider-redirector"})
-
-
 def _no_kerberos_alone(nodes: tuple[Node, ...]) -> tuple[Node, ...]:
     """`--kerberos second-factor`: a Kerberos ticket alone must not sign in, and no condition can
     put a second factor after an ALTERNATIVE step: the adapted copy has it DISABLED (shown in the
@@ -228,29 +198,6 @@ def _no_kerberos_alone(nodes: tuple[Node, ...]) -> tuple[Node, ...]:
         else:
             out.append(n)
     return tuple(out)
-
-
-def skipping_first_factors(spec: FlowSpec) -> list[tuple[str, str]]:
-    """(step, where) of every enabled step that signs in without the second factor: an ALTERNATIVE
-    beside a branch that holds the twostep condition, other than the cookie and the IdP redirector."""
-    out: list[tuple[str, str]] = []
-
-    def holds_condition(n: Node) -> bool:
-        if isinstance(n, Sub):
-            return any(holds_condition(c) for c in n.children)
-        return n.provider == CONDITION_PROVIDER or n.provider == "conditional-user-attribute"
-
-    def walk(nodes: tuple[Node, ...], where: str) -> None:
-        guarded = any(isinstance(n, Sub) and holds_condition(n) for n in nodes
-                      if n.requirement in ("ALTERNATIVE", "REQUIRED"))
-        for n in nodes:
-            if isinstance(n, Sub):
-                walk(n.children, n.alias)
-            elif guarded and n.requirement == "ALTERNATIVE" and n.provider not in SAFE_ALTERNATIVES:
-                out.append((n.provider, where))
-
-    walk(spec.children, spec.alias)
-    return out
 
 
 def _check_guardable(nodes: tuple[Node, ...], where: str, ancestors: list[Sub]) -> None:
@@ -336,7 +283,7 @@ def _add_subflow(source: FlowSpec, alias: str, condition: Step, *, reset: bool, 
     name = f"{alias} second factor"
     while name in taken:
         name += " (twostep)"
-    new = _second_factor(name, condition, webauthn=webauthn, codes=codes, help=help, direct_grant=direct_grant)
+    new = second_factor_subflow(name, condition, webauthn=webauthn, codes=codes, help=help, direct_grant=direct_grant)
     done = False
 
     def walk(nodes: tuple[Node, ...], where: str) -> tuple[Node, ...]:
@@ -475,14 +422,14 @@ def _create(kc: KeycloakClient, parent: str, node: Node) -> JSON:
     created: JSON = _level0(kc, parent)[-1]
     kc.set_requirement(parent, created, node.requirement)
     if isinstance(node, Sub):
-        _add(kc, node.alias, node.children)
+        add_nodes(kc, node.alias, node.children)
     elif node.config:
         # The parent's alias is unique in the realm, so the config alias is too.
         kc.add_execution_config(created["id"], f"{parent} {node.provider}", dict(node.config))
     return created
 
 
-def _add(kc: KeycloakClient, parent: str, nodes: tuple[Node, ...]) -> None:
+def add_nodes(kc: KeycloakClient, parent: str, nodes: tuple[Node, ...]) -> None:
     for node in nodes:
         _create(kc, parent, node)
 

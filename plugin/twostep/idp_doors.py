@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from . import flows
-from .errors import Forbidden, InvalidInput
+from .errors import Forbidden, InvalidInput, TwostepError
 from .keycloak_adapter import JSON, KeycloakClient
 from .policy import RealmPolicy
 from .setup_actions import Action, Kind
@@ -132,6 +132,32 @@ def plan_restore(idps: list[JSON], policy: RealmPolicy | None, existing: dict[st
     return out
 
 
+def second_factor_flow(alias: str, description: str, condition: flows.Step, *, webauthn: bool,
+                       codes: bool) -> flows.FlowSpec:
+    """A flow of its own: the second-factor subflow, then Keycloak's `allow-access-authenticator` (a
+    flow whose only step is a conditional subflow that did not run fails in Keycloak: the login
+    would end on an error page whenever no second factor is needed). For a post-broker-login flow
+    where an identity provider has none."""
+    sub = flows.second_factor_subflow(f"{alias} second factor", condition, webauthn, codes)
+    return flows.FlowSpec(alias, description, (sub, flows.Step("allow-access-authenticator", "REQUIRED", None,
+                                                               flows.ADDED)))
+
+
+def build_new(kc: KeycloakClient, spec: flows.FlowSpec) -> None:
+    """Create `spec` as a new top-level flow, read back like an adapted one (deleted when it differs)."""
+    kc.create_flow(spec.alias, spec.description)
+    try:
+        flows.add_nodes(kc, spec.alias, spec.children)
+        drift = flows.differences(spec, flows.read_flow(kc, spec.alias))
+        if drift:
+            raise TwostepError(f"the flow {spec.alias!r} did not come out as planned: " + "; ".join(drift))
+    except BaseException:
+        fid = flows.flow_id(kc, spec.alias)
+        if fid:
+            kc.delete_flow(fid, spec.alias)
+        raise
+
+
 def bind(kc: KeycloakClient, action: Action, _secret: object = None) -> None:
     alias, changes = action.payload
     rep = kc.identity_provider(alias)
@@ -140,4 +166,4 @@ def bind(kc: KeycloakClient, action: Action, _secret: object = None) -> None:
 
 
 def create_post_flow(kc: KeycloakClient, action: Action, _secret: object = None) -> None:
-    flows.build_new(kc, action.payload)
+    build_new(kc, action.payload)

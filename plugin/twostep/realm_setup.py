@@ -13,6 +13,18 @@ from typing import Any
 from . import client_doors, flows, idp_doors, web_client
 from .enforcement import has_device, needs_enrollment, require_totp, users_in_scope
 from .errors import Conflict, InvalidInput
+from .flow_targets import (  # re-exported: the CLI, sync and the tests take them from here
+    KERBEROS_CHOICES,
+    TEMP_SUFFIX,
+    FlowTarget,
+    Rebuild,
+    browser_target,
+    flow_targets,
+    plan_teardown,
+    rebuild,
+    rebuild_flow,
+    source_flows,
+)
 from .flows import FlowSpec
 from .keycloak_adapter import JSON, KeycloakClient
 from .policy import (
@@ -38,9 +50,6 @@ from .web_client import read_service_roles as web_client_roles
 
 REQUIRED_ACTIONS = ("CONFIGURE_TOTP", "CONFIGURE_RECOVERY_AUTHN_CODES")
 DECIDE_CHOICES = ("auto", "provider", "sync")
-KERBEROS_CHOICES = ("second-factor", "trusted")
-WEBAUTHN_REGISTER = "webauthn-register"
-TEMP_SUFFIX = " rebuilding"
 ENFORCE_LIMIT = 100_000
 
 
@@ -69,132 +78,12 @@ class Desired:
 HELP_CHOICES = ("on", "off")
 
 
-@dataclass
-class FlowTarget:
-    """One of our flows: the realm's own flow it is adapted from, its adapted form, what Keycloak has."""
-
-    key: str  # realm field it is bound to: browserFlow | resetCredentialsFlow
-    alias: str
-    source: str
-    source_spec: flows.FlowSpec | None
-    condition: flows.Step
-    reset: bool
-    backup_codes: str
-    webauthn: bool
-    actual: flows.FlowSpec | None
-    desired: flows.FlowSpec | None = None
-    error: str = ""
-    help: flows.Step | None = None
-    direct_grant: bool = False
-    kerberos: str = "second-factor"
-
-    def spec_for(self, alias: str) -> flows.FlowSpec:
-        assert self.source_spec is not None
-        return flows.adapt(self.source_spec, alias, self.condition, reset=self.reset,
-                           backup_codes=self.backup_codes, webauthn=self.webauthn, help=self.help,
-                           direct_grant=self.direct_grant, kerberos=self.kerberos)
-
-    @property
-    def digest(self) -> str:
-        return flows.digest(self.source_spec) if self.source_spec else ""
-
-
-def source_flows(realm: JSON, current: RealmPolicy | None) -> dict[str, str]:
-    """The realm's own browser, reset and direct-grant flows (by realm field): what is bound now,
-    unless that is ours (then what the policy record says was bound before setup, else Keycloak's
-    built-in flows)."""
-    out: dict[str, str] = {}
-    for key, (ours, default) in REALM_FLOWS.items():
-        out[key] = (current.previous_flow(key) if current else None) or default
-        if realm.get(key) not in (ours, ours + TEMP_SUFFIX, None):
-            out[key] = str(realm[key])
-    return out
-
-
 def help_wanted(desired_help: str, provider_mode: bool) -> bool:
     """Help requests need the provider (its authenticator writes them): auto = on in provider mode."""
     if desired_help == "on" and not provider_mode:
         raise InvalidInput("--help-requests on needs the twostep provider (provider mode); install the JAR "
                            "(docs/provider.md) or use --help-requests off")
     return desired_help == "on" or (desired_help == "auto" and provider_mode)
-
-
-def flow_targets(kc: KeycloakClient, realm: JSON, current: RealmPolicy | None, provider_mode: bool,
-                 backup_codes: str, required_actions: list[JSON],
-                 help: flows.Step | None = None,
-                 overrides: list[client_doors.Override] | None = None,
-                 idps: list[idp_doors.IdpDoor] | None = None,
-                 idp_specs: dict[str, flows.FlowSpec | None] | None = None,
-                 kerberos: str | None = None) -> list[FlowTarget]:
-    sources = source_flows(realm, current)
-    kerberos = kerberos or (current.kerberos if current else KERBEROS_CHOICES[0])
-    condition = flows.provider_condition() if provider_mode else flows.marker_condition()
-    webauthn = any(ra["alias"] == WEBAUTHN_REGISTER and ra.get("enabled") for ra in required_actions)
-    out: list[FlowTarget] = []
-    for key, (alias, _default) in REALM_FLOWS.items():
-        source, is_reset, grant = sources[key], key == "resetCredentialsFlow", key == "directGrantFlow"
-        t = FlowTarget(key, alias, source, flows.read_flow(kc, source), condition, is_reset, backup_codes,
-                       webauthn, flows.read_flow(kc, alias), help=help if key == "browserFlow" else None,
-                       direct_grant=grant, kerberos=kerberos)
-        _adapt_target(t, f"the realm's own flow {source!r} (bound as {key} before setup) does not exist")
-        out.append(t)
-    # Client overrides: one adapted copy per distinct source flow that is not the realm's own.
-    for (kind, source), clients in client_doors.copies(overrides or [], sources).items():
-        alias = client_doors.copy_alias(kind, source)
-        who = "client " + ", ".join(repr(c) for c in sorted(clients))
-        t = FlowTarget(f"client:{kind}", alias, source, flows.read_flow(kc, source), condition, False, backup_codes,
-                       webauthn, flows.read_flow(kc, alias), help=help if kind == "browser" else None,
-                       direct_grant=kind == "direct_grant", kerberos=kerberos)
-        _adapt_target(t, f"{who}: its {kind} override names flow {source!r}, which does not exist")
-        if t.error and not t.error.startswith(who):
-            t.error = f"{who} (its {kind} override): {t.error}"
-        out.append(t)
-    # Identity providers: an adapted copy of each distinct first-broker-login flow with a second
-    # factor to guard, and of each distinct post-broker-login flow of their own.
-    specs = idp_specs or {}
-    wanted = {(FIRST_KEY, i.first_source) for i in idps or [] if idp_doors.guarded_first(i, specs)}
-    wanted |= {(POST_KEY, i.post_source) for i in idps or [] if i.post_source}
-    for key, source in sorted(wanted):
-        alias = idp_doors.copy_alias(source)
-        users = sorted(i.alias for i in idps or [] if source in (i.first_source, i.post_source))
-        t = FlowTarget(key, alias, source, specs.get(source) if key == FIRST_KEY else flows.read_flow(kc, source),
-                       condition, False, backup_codes, webauthn, flows.read_flow(kc, alias))
-        _adapt_target(t, f"identity provider {', '.join(users)}: flow {source!r} does not exist")
-        if t.error:
-            t.error = f"identity provider {', '.join(repr(u) for u in users)}: {t.error}"
-        out.append(t)
-    return out
-
-
-FIRST_KEY, POST_KEY = "idp:first", "idp:post"
-
-
-def _adapt_target(t: FlowTarget, missing: str) -> None:
-    if t.source_spec is None:
-        t.error = missing
-        return
-    try:
-        t.desired = t.spec_for(t.alias)
-    except flows.CannotAdapt as exc:
-        t.error = str(exc) if repr(t.source) in str(exc) else f"{exc} (flow {t.source!r})"
-
-
-def browser_target(kc: KeycloakClient, policy: RealmPolicy | None) -> FlowTarget | None:
-    """Our browser flow as the policy record says setup adapted it; None when there is nothing to
-    repair safely (no record, source changed since setup, or the source cannot be adapted)."""
-    if policy is None:
-        return None
-    realm = kc.get_realm()
-    t = flow_targets(kc, realm, policy, policy.provider_mode, policy.backup_codes, kc.required_actions(),
-                     _help_of(policy))[0]
-    if t.error or (policy.browser_source_digest and t.digest != policy.browser_source_digest):
-        return None
-    return t
-
-
-def _help_of(policy: RealmPolicy) -> flows.Step | None:
-    on = policy.provider_mode and policy.help_requests == "on"
-    return flows.help_step(policy.help_max_per_hour) if on else None
 
 
 @dataclass
@@ -221,17 +110,6 @@ class Actual:
     desired_trust: tuple[str, ...] | None = None  # `--trust-idp` as read_actual checked it
 
 
-@dataclass(frozen=True)
-class Rebuild:
-    """REBUILD_FLOW's payload: the flow to rebuild, whether it is bound now, and the ids of the flow
-    and of a temporary copy an interrupted run left (both known when planned)."""
-
-    target: FlowTarget
-    bound: bool
-    flow_id: str | None
-    leftover_temp_id: str | None
-
-
 def read_actual(kc: KeycloakClient, desired: Desired, now: datetime) -> Actual:
     realm = kc.get_realm()
     loaded = provider_loaded(kc)
@@ -255,9 +133,9 @@ def read_actual(kc: KeycloakClient, desired: Desired, now: datetime) -> Actual:
     targets = flow_targets(kc, realm, current, provider_mode, desired.backup_codes, required_actions, help,
                            overrides, idps, idp_specs, desired.kerberos)
     if any(not i.post_source for i in idps or []):
-        post = flows.second_factor_flow(idp_doors.POST_FLOW, "twostep: the second factor after every brokered login",
-                                        targets[0].condition, webauthn=targets[0].webauthn,
-                                        codes=desired.backup_codes != "off")
+        post = idp_doors.second_factor_flow(idp_doors.POST_FLOW, "twostep: second factor after brokered logins",
+                                            targets[0].condition, webauthn=targets[0].webauthn,
+                                            codes=desired.backup_codes != "off")
         post_actual = flows.read_flow(kc, idp_doors.POST_FLOW)
     else:
         post, post_actual = None, None
@@ -447,36 +325,6 @@ def plan(desired: Desired, actual: Actual, now: datetime) -> list[Action]:
     return actions
 
 
-def rebuild_flow(kc: KeycloakClient, target: FlowTarget) -> None:
-    """Sync's repair: read what `_rebuild` needs (binding, ids), then rebuild."""
-    realm = kc.get_realm()
-    temp = target.alias + TEMP_SUFFIX
-    leftover = None if temp in {realm.get(k) for k in REALM_FLOWS} else \
-        flows.flow_id(kc, temp)
-    _rebuild(kc, Rebuild(target, realm.get(target.key) == target.alias, flows.flow_id(kc, target.alias), leftover))
-
-
-def _rebuild(kc: KeycloakClient, plan: Rebuild) -> None:
-    """Replace a damaged or stale flow without ever binding a half-built one: build a complete copy,
-    bind it, rebuild the original, bind it back, drop the copy."""
-    target = plan.target
-    assert target.desired is not None
-    temp = target.spec_for(target.alias + TEMP_SUFFIX)
-    if plan.leftover_temp_id:
-        kc.delete_flow(plan.leftover_temp_id, temp.alias)
-    flows.build_adapted(kc, target.source, temp)
-    if plan.bound:
-        kc.update_realm({target.key: temp.alias})
-    if plan.flow_id:
-        kc.delete_flow(plan.flow_id, target.alias)
-    flows.build_adapted(kc, target.source, target.desired)
-    if plan.bound:
-        kc.update_realm({target.key: target.alias})
-    temp_id = flows.flow_id(kc, temp.alias)  # the copy this rebuild made: its id is new
-    if temp_id:
-        kc.delete_flow(temp_id, temp.alias)
-
-
 def _service_client_rep() -> JSON:
     return {
         "clientId": SERVICE_CLIENT_ID,
@@ -525,7 +373,7 @@ _APPLY: dict[Kind, Callable[[KeycloakClient, Action, Secret], None]] = {
     Kind.UPDATE_USER_PROFILE: lambda kc, a, _s: kc.update_user_profile(a.payload),
     Kind.DELETE_FLOW: lambda kc, a, _s: kc.delete_flow(a.payload, a.target),
     Kind.CREATE_FLOW: lambda kc, a, _s: flows.build_adapted(kc, *a.payload),
-    Kind.REBUILD_FLOW: lambda kc, a, _s: _rebuild(kc, a.payload),
+    Kind.REBUILD_FLOW: lambda kc, a, _s: rebuild(kc, a.payload),
     Kind.CREATE_SERVICE_CLIENT: _create_service_client,
     Kind.GRANT_SERVICE_ROLES: lambda kc, a, _s: _grant_roles(kc, a.payload),
     Kind.CREATE_WEB_CLIENT: web_client.create,
@@ -544,34 +392,6 @@ def apply(kc: KeycloakClient, actions: list[Action], secret: Secret) -> None:
         _APPLY[action.kind](kc, action, secret)
 
 
-# -- teardown ------------------------------------------------------------------------------------
-
-def plan_teardown(realm: JSON, existing_flows: dict[str, str], clients: list[JSON] | None = None,
-                  idps: list[JSON] | None = None) -> list[Action]:
-    """Pure: bind back what was bound before setup (the realm's fields and the clients' overrides),
-    delete our flows (`existing_flows`: alias -> id), drop the policy record."""
-    policy = RealmPolicy.from_json((realm.get("attributes") or {}).get(POLICY_ATTR))
-    name = str(realm.get("realm", ""))
-    actions: list[Action] = client_doors.plan_restore(clients or [], existing_flows, policy)
-    actions += idp_doors.plan_restore(idps or [], policy, existing_flows)
-    restore: dict[str, str] = {}
-    for key, (ours, default) in REALM_FLOWS.items():
-        prev = policy.previous_flow(key) if policy else None
-        if realm.get(key) in (ours, ours + TEMP_SUFFIX):
-            target = prev if prev and prev in existing_flows else default
-            restore[key] = target
-    if restore:
-        actions.append(Action(Kind.UPDATE_REALM, name, restore,
-                              "restore " + " and ".join(f"{k}={v!r}" for k, v in restore.items())))
-    still_bound = {realm.get(k) for k in REALM_FLOWS if k not in restore}
-    ours_all = [ours for ours, _ in REALM_FLOWS.values()]
-    copies = sorted(a for a in existing_flows if client_doors.is_copy(a) or idp_doors.is_ours(a))
-    for alias in [*ours_all, *(a + TEMP_SUFFIX for a in ours_all), *copies]:
-        if alias in existing_flows and alias not in still_bound:
-            actions.append(Action(Kind.DELETE_FLOW, alias, existing_flows[alias], f"delete flow {alias!r}"))
-    attrs = dict(realm.get("attributes") or {})
-    if POLICY_ATTR in attrs:
-        attrs.pop(POLICY_ATTR)
-        actions.append(Action(Kind.UPDATE_REALM, name, {"attributes": attrs},
-                              "remove the policy record from the realm"))
-    return actions
+__all__ = ["KERBEROS_CHOICES", "TEMP_SUFFIX", "Actual", "Desired", "FlowTarget", "Rebuild", "apply",
+           "browser_target", "flow_targets", "plan", "plan_teardown", "read_actual", "rebuild_flow",
+           "source_flows"]

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from . import client_doors, federation, flows, help_requests, idp_doors, recovery_codes
+from . import client_doors, federation, first_factors, flows, help_requests, idp_doors, recovery_codes
 from .backup_codes import LOW_WARNING
 from .bypass import list_bypasses
 from .enforcement import CONFIGURE_TOTP, grace_deadline, users_in_scope
@@ -137,7 +137,7 @@ def first_factor_checks(spec: flows.FlowSpec, kerberos: str, setup_fix: str) -> 
     """Every enabled first factor after which the second factor does not run (docs/architecture.md,
     "Doors"), each with its fix; Kerberos passes when the policy trusts it (`setup --kerberos`)."""
     out: list[Check] = []
-    for step, where in flows.skipping_first_factors(spec):
+    for step, where in first_factors.skipping_first_factors(spec):
         name = f"first factor {step!r} in {where!r}"
         if step == flows.KERBEROS:
             trusted = kerberos == "trusted"
