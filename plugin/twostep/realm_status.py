@@ -107,7 +107,9 @@ def realm_status(kc: KeycloakClient, now: datetime, count_limit: int = COUNT_LIM
             bound = realm.get(t.key)
             report.checks.append(Check(f"{t.key} binding", bound == t.alias, f"bound to {bound!r}", setup_fix))
     for t in actual.flows:
-        if t.desired is not None and t.actual is not None and not t.direct_grant and not t.reset:
+        # Browser flows only: in a first-broker-login flow the alternatives (create the account, verify
+        # by e-mail) are followed by the post-broker-login flow, which decides.
+        if t.desired is not None and t.actual is not None and t.key in ("browserFlow", "client:browser"):
             report.checks.extend(first_factor_checks(t.actual, policy.kerberos, setup_fix))
     report.checks.extend(override_checks(actual.overrides, source_flows(realm, policy if intact else None),
                                          setup_fix))
