@@ -8,7 +8,11 @@ the same run, against the same realm, request by request interleaved (before, af
 before, ...), so the ratio is not a comparison of two moments of a shared machine. Loopback only.
 
     python bench/web_pages.py --url http://127.0.0.1:49091 [--users 10000] [--requests 200] [--before REF]
-        [--pages overview,users-search,users-first,user] [--tag -10k]
+        [--pages overview,users-search,users-first,user,export] [--export-requests 3] [--tag -10k]
+
+`export` is /admin/export/not-enrolled.csv (issue 25: streamed, a page of 100 users and one
+credentials read per user); after the pages, `twostep report not-enrolled --csv` runs once as a
+child process: its time, rows and peak memory (ru_maxrss of the child).
 """
 
 from __future__ import annotations
@@ -55,6 +59,16 @@ app = create_app(Settings(url=url, realm=realm, audit_file=audit),
 make_server("127.0.0.1", int(port), app, threaded=True).serve_forever()
 """
 
+# `twostep report not-enrolled --csv` in a child that prints its own peak RSS (KiB) last on stderr.
+REPORT = """
+import resource, sys
+from twostep.cli.main import main
+try:
+    main(["report", "not-enrolled", "--csv"])
+finally:
+    sys.stderr.write(str(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) + "\\n")
+"""
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -96,6 +110,7 @@ def main() -> None:
                     help="the old overview scans up to 500 users per view: fewer requests for it")
     ap.add_argument("--before", default="", help="git commit whose app is measured side by side")
     ap.add_argument("--pages", default="overview,users-search,users-first,user")
+    ap.add_argument("--export-requests", type=int, default=3, help="requests of the CSV export (a full walk each)")
     ap.add_argument("--sync", action="store_true", help="run one `twostep sync` pass first (overview summary)")
     ap.add_argument("--tag", default="")
     ap.add_argument("--realm", default="", help="reuse this bench realm (set up and seeded by an earlier run "
@@ -172,14 +187,15 @@ def main() -> None:
         all_pages = {"overview": ("overview", "/admin"),
                      "users-search": ("users list (search 'u0', page 3)", "/admin/users?q=u0&page=3"),
                      "users-first": ("users list (first page)", "/admin/users"),
-                     "user": ("one user", f"/admin/users/{target}")}
+                     "user": ("one user", f"/admin/users/{target}"),
+                     "export": ("CSV export (not enrolled)", "/admin/export/not-enrolled.csv")}
         rows = []
         for key in args.pages.split(","):
             label, path = all_pages[key]
             times: dict[str, list[float]] = {n: [] for n in trees}
             calls: dict[str, set[str]] = {n: set() for n in trees}
             order = list(trees)
-            n = args.overview_requests if key == "overview" else args.requests
+            n = {"overview": args.overview_requests, "export": args.export_requests}.get(key, args.requests)
             for i in range(n):
                 for name in (order if i % 2 == 0 else list(reversed(order))):
                     d, web_url = drivers[name]
@@ -193,6 +209,14 @@ def main() -> None:
                        "p95_ms": round(pct(times[name], 95), 1), "calls": sorted(calls[name], key=int)}
                 rows.append(row)
         out["pages"] = rows
+        if "export" in args.pages.split(","):
+            t0 = time.monotonic()
+            rep = subprocess.run([sys.executable, "-c", REPORT], env={**env, "PYTHONPATH": str(ROOT / "plugin")},
+                                 check=True, capture_output=True)
+            peak_kib = int(rep.stderr.decode().strip().splitlines()[-1])
+            out["report_cli"] = {"s": round(time.monotonic() - t0, 1), "rows": rep.stdout.count(b"\n") - 1,
+                                 "peak_rss_mib": round(peak_kib / 1024, 1)}
+            print(f"twostep report not-enrolled --csv: {out['report_cli']}")
         print(f"\nadmin pages on a {args.users}-user realm, {args.requests} sequential requests each, interleaved "
               f"(Keycloak {args.url}; before = {args.before or '-'})")
         print(f"{'page':36} {'app':7} {'n':>4} {'p50 ms':>8} {'p95 ms':>8} {'Keycloak calls':>15}")

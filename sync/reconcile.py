@@ -15,7 +15,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from twostep import bypass_index, flows, help_requests, logs, metrics, pass_summary
+from twostep import bypass_index, expiry_task, flows, help_requests, logs, metrics, pass_summary
 from twostep.audit import AuditSink, event
 from twostep.bypass import EndPlan, end_bypass, end_indexed, finish, sweep_stale_locks
 from twostep.enforcement import (
@@ -26,7 +26,7 @@ from twostep.enforcement import (
     user_in_scope,
     users_in_scope,
 )
-from twostep.errors import KeycloakUnavailable, NotFound, TwostepError, Unauthorized
+from twostep.errors import Forbidden, KeycloakUnavailable, NotFound, TwostepError, Unauthorized
 from twostep.keycloak_adapter import JSON, KeycloakClient
 from twostep.notify import notify_user
 from twostep.policy import BROWSER_FLOW, BYPASS_ATTR, BYPASS_INDEX_GROUP, BYPASS_VALUE, RealmPolicy, utc_iso
@@ -80,6 +80,9 @@ class State:
     claimed: list[bypass_index.Entry] = field(default_factory=list)  # ended by a run (full pass: tidied)
     active_count: int = 0
     next_until: datetime | None = None
+    # The provider's expiry task serves this realm and ran lately (expiry_task.py): it ends the due
+    # entries; this pass leaves them to it (the claim keeps both paths to one end each anyway).
+    expiry_by_task: bool = False
 
 
 class ActionKind(StrEnum):
@@ -135,6 +138,7 @@ def _read_index(kc: KeycloakClient, state: State, now: datetime, options: Option
     hours), and the entries of the buckets whose hour has begun, whatever the realm's size. A full
     pass also reads each running bypass's user and record (drift, early end) and the old index."""
     state.indexed = True
+    state.expiry_by_task = expiry_task.task_has_it(kc, state.policy, now) if state.policy_ok else False
     root = bypass_index.root_id(kc)
     if root is None:
         return
@@ -155,7 +159,8 @@ def _read_index(kc: KeycloakClient, state: State, now: datetime, options: Option
                     state.claimed.append(entry)
                 continue
             if until is None or until <= now:
-                state.due.append(entry)
+                if not state.expiry_by_task:
+                    state.due.append(entry)
             else:
                 state.entries[entry.user_id] = entry
                 state.active_count += 1
@@ -532,13 +537,32 @@ def _drift_group(ctx: _Ctx, action: Action) -> str:
     return "done"
 
 
+def _realm_write(ctx: _Ctx, what: str) -> Forbidden:
+    """A repair of the realm itself (its flow, its user profile) needs manage-realm, which sync's
+    least-privilege account does not hold (docs/operations.md, "Who needs which role"): the pass
+    reports it as an error with the fix, and changes nothing."""
+    return Forbidden(f"{what}: needs `twostep setup --realm {ctx.kc.realm}` as a bootstrap admin "
+                     "(manage-realm; the sync account holds manage-users)")
+
+
+def _may_write_realm(ctx: _Ctx, what: str) -> None:
+    held = ctx.kc.token_roles()
+    if held is not None and "manage-realm" not in held:
+        raise _realm_write(ctx, what)
+
+
 def _repair_profile(ctx: _Ctx, action: Action) -> str:
     kc = ctx.kc
     profile = kc.user_profile()
     want = desired_profile(profile)
     if want == profile:
         return "busy"
-    kc.update_user_profile(want)
+    what = "user profile declarations of the bypass records are missing or not admin-only"
+    _may_write_realm(ctx, what)
+    try:
+        kc.update_user_profile(want)
+    except Forbidden:
+        raise _realm_write(ctx, what) from None
     ctx.audit.write(event("drift.repair", realm=kc.realm, actor=ctx.actor, now=ctx.now, target="user profile",
                           reason=action.detail, sync_run=ctx.run_id))
     return "done"
@@ -551,7 +575,12 @@ def _repair_flow(ctx: _Ctx, action: Action) -> str:
     target = browser_target(kc, policy if ok else None)
     if target is None or target.desired is None:
         return "busy"
-    rebuild_flow(kc, target)
+    what = f"flow {action.name!r} drifted ({action.detail})"
+    _may_write_realm(ctx, what)
+    try:
+        rebuild_flow(kc, target)  # its first write is refused whole without manage-realm: nothing half-built
+    except Forbidden:
+        raise _realm_write(ctx, what) from None
     ctx.audit.write(event("drift.repair", realm=kc.realm, actor=ctx.actor, now=ctx.now, target=action.name,
                           reason=action.detail, sync_run=ctx.run_id))
     return "done"
@@ -602,6 +631,9 @@ def run_once(kc: KeycloakClient, now: datetime, audit: AuditSink, actor: str, le
     if not state.policy_ok:
         summary.warnings.append("realm policy record missing or damaged: acting on the fail-closed policy "
                                 f"(everyone, no grace); run `twostep setup --realm {kc.realm}`")
+    if state.expiry_by_task:
+        log.info("sync.expiry_by_task", "the provider's expiry task ends this realm's bypasses", run_id=summary.run_id,
+                 realm=kc.realm)
     if not state.enforce_complete:
         summary.warnings.append("enforcement pass stopped at --enforce-limit users; the rest next run")
     if state.group_markers:

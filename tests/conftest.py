@@ -125,7 +125,7 @@ def keycloak() -> Iterator[Keycloak]:
         yield Keycloak(url.rstrip("/"), user, password)
         return
     # The test Keycloak runs with the provider, as production does (docs/provider.md).
-    env = {**os.environ, "KEYCLOAK_FRESH": "1", "KC_BOOTSTRAP_ADMIN_USERNAME": user,
+    env = {**EXPIRY_TASK_OPTIONS, **os.environ, "KEYCLOAK_FRESH": "1", "KC_BOOTSTRAP_ADMIN_USERNAME": user,
            "KC_BOOTSTRAP_ADMIN_PASSWORD": password, "KC_PROVIDERS": provider_jar()}
     t0 = time.monotonic()
     out = subprocess.run(["bash", str(KC_SCRIPT), "start", INSTANCE], env=env, capture_output=True, text=True)
@@ -143,19 +143,47 @@ def admin(keycloak: Keycloak) -> Admin:
     return keycloak.admin()
 
 
-@pytest.fixture
-def realm(keycloak: Keycloak, admin: Admin) -> Iterator[str]:
-    name = "t-" + uuid.uuid4().hex[:10]
+# The provider's expiry task (docs/provider.md, "The expiry task") in every test Keycloak: every 5 s,
+# and only for realms named `exp-*` (tests/test_expiry_task.py makes them). The other tests' realms
+# (`t-*`) keep sync as the one that ends provider-mode bypasses, which is what they test.
+EXPIRY_TASK_OPTIONS = {"KC_SPI_TWOSTEP__EXPIRY__INTERVAL": "5", "KC_SPI_TWOSTEP__EXPIRY__REALMS": "exp-.*"}
+
+
+def create_realm(admin: Admin, prefix: str = "t-") -> str:
+    """A throwaway realm with the test client."""
+    name = prefix + uuid.uuid4().hex[:10]
     admin.post("", {"realm": name, "enabled": True})
     admin.post(f"/{name}/clients", {
         "clientId": TEST_CLIENT, "publicClient": True, "standardFlowEnabled": True,
         "directAccessGrantsEnabled": False, "redirectUris": [REDIRECT_URI], "webOrigins": ["+"],
     })
+    return name
+
+
+@pytest.fixture
+def realm(keycloak: Keycloak, admin: Admin, lock_roles_left: list[str]) -> Iterator[str]:
+    name = create_realm(admin)
     yield name
     try:
+        lock_roles_left.extend(f"{name}: {role}" for role in lock_roles(admin, name))
         admin.delete(f"/{name}")
     except AssertionError:
         pass
+
+
+def lock_roles(admin: Admin, realm: str) -> list[str]:
+    """Realm roles named twostep-lock-* (fallback mode's lease lock; provider mode never makes one)."""
+    return [str(r["name"]) for r in admin.get(f"/{realm}/roles", search="twostep-lock", max=1000)
+            if str(r["name"]).startswith("twostep-lock-")]
+
+
+@pytest.fixture(scope="session")
+def lock_roles_left() -> Iterator[list[str]]:
+    """Every lock role a test realm still held when its test ended: none may be left after the suite
+    (a lock is taken only in fallback mode and always released or swept)."""
+    left: list[str] = []
+    yield left
+    assert not left, f"lock roles left in test realms: {left}"
 
 
 def otp_credential(secret: str, label: str = "phone") -> dict[str, Any]:

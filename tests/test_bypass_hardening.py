@@ -262,7 +262,9 @@ def _grant(kc: KeycloakClient, who: str, hours: int = 1, extend: bool = False) -
 def test_grant_extend_and_revoke_refuse_while_another_run_holds_the_lock(  # type: ignore[no-untyped-def]
     twostep, keycloak, make_user, admin: Admin, realm: str
 ) -> None:
-    _setup(twostep)
+    # Fallback mode (records in attributes, no provider deciding) keeps the role lock; provider mode
+    # serialises through the user's row in Keycloak's database (tests/test_admin_rest.py).
+    _setup(twostep, "--decide-with", "sync")
     kc = client(keycloak.url, realm)
     carl = make_user("carl", otp=True)
     dora = make_user("dora", otp=True)
@@ -301,7 +303,7 @@ class _RevokeWinsTheRace(KeycloakClient):
 def test_extend_racing_a_revoke_does_not_bring_the_bypass_back(  # type: ignore[no-untyped-def]
     twostep, keycloak, make_user, admin: Admin, realm: str
 ) -> None:
-    _setup(twostep)
+    _setup(twostep, "--decide-with", "sync")  # the role lock is fallback mode's (see above)
     erin = make_user("erin", otp=True)
     _grant(client(keycloak.url, realm), "erin")
     racing = _RevokeWinsTheRace(client(keycloak.url, realm).settings)

@@ -51,7 +51,12 @@ ENV_EXAMPLE = DEPLOY / "twostep.env.example"
 
 INSTALLED_BIN = "/opt/keycloak-twostep/bin/twostep"
 ENV_FILE = "/etc/keycloak-twostep/twostep.env"
-KEYCLOAK_IMAGE = "quay.io/keycloak/keycloak:26.7.3"
+# Our Keycloak image (deploy/docker/keycloak/Dockerfile); tests/test_deploy_pins.py checks its tag.
+KEYCLOAK_IMAGE_NAME = "keycloak-twostep-keycloak"
+# Custom resources (the Keycloak Operator's): validated by tests/test_deploy_k8s_keycloak.py.
+CUSTOM_API_GROUPS = ("k8s.keycloak.org/",)
+# Each way to apply the manifests (kubectl apply -k DIR); *.example.yaml are in none of them.
+K8S_VARIANTS = ["", "watch", "setup", "keycloak/operator", "keycloak/plain"]
 # Oldest Kubernetes minor we claim to support (CronJob timeZone is GA since 1.27) and the newest
 # the validator ships.
 K8S_VERSIONS = ["1.30.0", "latest"]
@@ -129,7 +134,12 @@ def pod_spec(doc: dict[str, Any]) -> dict[str, Any]:
 
 
 def workloads() -> list[tuple[Path, dict[str, Any]]]:
-    return [(p, d) for p, d in k8s_resources() if d["kind"] in {"Deployment", "CronJob"}]
+    """The twostep workloads (our Python image); Keycloak's own are checked in test_deploy_k8s_keycloak."""
+    return [(p, d) for p, d in k8s_resources() if d["kind"] in {"Deployment", "CronJob", "Job"}]
+
+
+def containers(spec: dict[str, Any]) -> list[dict[str, Any]]:
+    return [*spec.get("initContainers", []), *spec["containers"]]
 
 
 def by_kind_name(docs: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
@@ -140,7 +150,8 @@ def by_kind_name(docs: list[dict[str, Any]], kind: str, name: str) -> dict[str, 
 
 def test_there_are_manifests_to_validate() -> None:
     kinds = sorted({d["kind"] for _, d in k8s_resources()})
-    assert kinds == ["ConfigMap", "CronJob", "Deployment", "Secret", "Service"]
+    assert kinds == ["ConfigMap", "CronJob", "Deployment", "Job", "Keycloak", "Role", "RoleBinding", "Secret",
+                     "Service", "ServiceAccount", "StatefulSet"]
 
 
 @pytest.mark.parametrize("version", K8S_VERSIONS)
@@ -152,6 +163,8 @@ def test_k8s_manifest_matches_openapi_schema(path: Path, version: str) -> None:
     docs = load_docs(path)
     assert docs, f"{path} holds no document"
     for doc in docs:
+        if doc["apiVersion"].startswith(CUSTOM_API_GROUPS):
+            continue
         try:
             kubernetes_validate.validate(doc, version, strict=True)
         except kubernetes_validate.ValidationError as exc:
@@ -179,14 +192,12 @@ def test_k8s_manifests_are_namespace_agnostic_and_commit_no_secret() -> None:
         if doc["kind"] == "Secret":
             assert path.name.endswith(".example.yaml"), f"{path}: Secrets only as *.example.yaml"
             for value in doc.get("stringData", {}).values():
-                assert value in {"twostep-cli", "REPLACE-ME"}, f"{path}: a real-looking secret value"
+                assert value in {"twostep-cli", "admin", "keycloak", "REPLACE-ME"}, f"{path}: a real-looking secret"
             assert "data" not in doc, f"{path}: no encoded data in the example"
 
 
 def test_k8s_example_secret_is_not_deployed_and_every_manifest_is() -> None:
-    default = kustomize_resources(K8S)
-    watch = kustomize_resources(K8S / "watch")
-    deployed = {p.resolve() for p in default + watch}
+    deployed = {p.resolve() for variant in K8S_VARIANTS for p in kustomize_resources(K8S / variant)}
     for path in k8s_manifest_files():
         if path.name.endswith(".example.yaml"):
             assert path.resolve() not in deployed, f"{path} must not be in a kustomization"
@@ -268,7 +279,7 @@ def test_k8s_workload_hardening(path: Path, doc: dict[str, Any]) -> None:
     assert pod_sc["runAsNonRoot"] is True and pod_sc["runAsUser"] != 0
     assert pod_sc["seccompProfile"]["type"] == "RuntimeDefault"
     mounts_needed = set()
-    for c in spec["containers"]:
+    for c in containers(spec):
         sc = c["securityContext"]
         assert sc["readOnlyRootFilesystem"] is True, c["name"]
         assert sc["allowPrivilegeEscalation"] is False, c["name"]
@@ -282,27 +293,45 @@ def test_k8s_workload_hardening(path: Path, doc: dict[str, Any]) -> None:
     assert mounts_needed <= {v["name"] for v in spec.get("volumes", [])}
 
 
+# Which Secret each twostep role reads, and nothing else (least privilege: the bootstrap admin only
+# in the one-off setup, the day-to-day service account only in sync, the pages' own client only in web).
+ROLE_SECRETS = {"setup": {"keycloak-bootstrap-admin"}, "sync": {"twostep-cli"}, "web": {"twostep-web"}}
+
+
 def test_k8s_env_comes_from_configmap_and_secret_refs() -> None:
     docs = [d for _, d in k8s_resources()]
     (config,) = [d for d in docs if d["kind"] == "ConfigMap"]
-    (secret,) = [d for d in docs if d["kind"] == "Secret"]
+    examples = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Secret"}
+    roles = set()
     for _, doc in workloads():
-        for c in pod_spec(doc)["containers"]:
-            env = {e["name"]: e for e in c.get("env", [])}
-            if c["args"][0] == "web":
-                # The pages act with their own client (twostep-web), never the CLI's service account.
-                assert not {"TWOSTEP_CLIENT_SECRET", "TWOSTEP_ADMIN_PASSWORD"} & env.keys(), c["name"]
-                assert env["TWOSTEP_WEB_CLIENT_SECRET"]["valueFrom"]["secretKeyRef"]["key"] in secret["stringData"]
+        for c in containers(pod_spec(doc)):
+            if "args" not in c:
+                assert "env" not in c and "envFrom" not in c, f"{c['name']}: no settings, no credentials"
                 continue
-            for name in ("TWOSTEP_CLIENT_ID", "TWOSTEP_CLIENT_SECRET"):
-                ref = env[name]["valueFrom"]["secretKeyRef"]
-                assert ref["name"] == secret["metadata"]["name"]
-                assert ref["key"] in secret["stringData"], f"example Secret lacks key {ref['key']}"
+            role = c["args"][0]
+            roles.add(role)
+            env = {e["name"]: e for e in c.get("env", [])}
+            secret_refs = [e["valueFrom"]["secretKeyRef"] for e in env.values()
+                           if "secretKeyRef" in e.get("valueFrom", {})]
+            refs = {ref["name"] for ref in secret_refs}
+            assert refs == ROLE_SECRETS[role], f"{c['name']} ({role}) reads Secrets {sorted(refs)}"
+            for ref in secret_refs:
+                assert ref["key"] in examples[ref["name"]]["stringData"], f"example {ref['name']} lacks {ref['key']}"
             for e in env.values():
                 if re.search(r"SECRET|PASSWORD|_TOKEN$", e["name"]):
                     assert "value" not in e, f"{e['name']} must come from a Secret"
-            refs = [s["configMapRef"]["name"] for s in c.get("envFrom", [])]
-            assert refs == [config["metadata"]["name"]]
+            if role == "web":
+                # The pages act with their own client (twostep-web), never the CLI's service account.
+                assert not {"TWOSTEP_CLIENT_SECRET", "TWOSTEP_ADMIN_PASSWORD"} & env.keys(), c["name"]
+                assert "TWOSTEP_WEB_CLIENT_SECRET" in env and "TWOSTEP_WEB_SECRET_KEY" in env
+            elif role == "sync":
+                assert {"TWOSTEP_CLIENT_ID", "TWOSTEP_CLIENT_SECRET"} <= env.keys()
+                assert "TWOSTEP_ADMIN_PASSWORD" not in env
+            else:
+                assert {"TWOSTEP_ADMIN_USERNAME", "TWOSTEP_ADMIN_PASSWORD"} <= env.keys()
+            envfrom = [s["configMapRef"]["name"] for s in c.get("envFrom", [])]
+            assert envfrom == [config["metadata"]["name"]]
+    assert roles == set(ROLE_SECRETS)
     assert {"TWOSTEP_URL", "TWOSTEP_REALM"} <= config["data"].keys()
 
 
@@ -340,7 +369,7 @@ def test_compose_schema_check_rejects_a_broken_file(tmp_path: Path) -> None:
 
 def test_compose_images_are_pinned() -> None:
     services = compose()["services"]
-    assert services["keycloak"]["image"] == KEYCLOAK_IMAGE
+    assert services["keycloak"]["image"].startswith(KEYCLOAK_IMAGE_NAME + ":")
     assert services["postgres"]["image"] == "postgres:16"
     for name, svc in services.items():
         image = svc["image"]
@@ -350,16 +379,15 @@ def test_compose_images_are_pinned() -> None:
 def test_compose_wiring() -> None:
     services = compose()["services"]
     kc = services["keycloak"]
-    jar = [v for v in kc["volumes"] if isinstance(v, dict) and v["target"].endswith(".jar")]
-    assert len(jar) == 1
-    assert jar[0]["target"].startswith("/opt/keycloak/providers/")
-    assert (DOCKER / jar[0]["source"]).resolve() == REPO / "dist" / "twostep-theme.jar"
-    assert jar[0]["read_only"] is True and jar[0]["bind"]["create_host_path"] is False
+    # The provider is baked into the image (deploy/docker/keycloak), not mounted: nothing in providers/.
+    assert not [v for v in kc["volumes"] if "/opt/keycloak/providers" in str(v)]
+    assert (DOCKER / kc["build"]["context"]).resolve() == REPO
+    assert kc["build"]["dockerfile"] == "deploy/docker/keycloak/Dockerfile"
+    assert kc["command"][:2] == ["start", "--optimized"]
     for vol in kc["volumes"]:
         if isinstance(vol, str) and vol.startswith("."):
             assert (DOCKER / vol.split(":")[0]).exists(), vol
     assert kc["depends_on"]["postgres"]["condition"] == "service_healthy"
-    assert kc["environment"]["KC_HEALTH_ENABLED"] == "true"
 
     setup = services["twostep-setup"]
     assert setup["command"][:2] == ["setup", "--realm"]
@@ -772,7 +800,7 @@ def env_names_used() -> set[str]:
         if doc["kind"] == "ConfigMap":
             names |= set(doc["data"])
     for _, doc in workloads():
-        for c in pod_spec(doc)["containers"]:
+        for c in containers(pod_spec(doc)):
             names |= {e["name"] for e in c.get("env", [])}
     return names
 
@@ -837,8 +865,8 @@ def twostep_invocations() -> list[list[str]]:
     inner = shlex.split(shlex.split(cron_job().command.split(">>")[0])[-1])
     out.append(inner[inner.index(INSTALLED_BIN) + 1 :])
     for _, doc in workloads():
-        out += [c["args"] for c in pod_spec(doc)["containers"]]
-    out += [svc["command"] for svc in compose()["services"].values() if svc["image"].startswith("keycloak-twostep")]
+        out += [c["args"] for c in containers(pod_spec(doc)) if "args" in c]
+    out += [svc["command"] for svc in compose()["services"].values() if svc["image"].startswith("keycloak-twostep:")]
     return out
 
 
@@ -846,8 +874,11 @@ def test_deploy_files_use_existing_cli_flags() -> None:
     invocations = twostep_invocations()
     assert {inv[0] for inv in invocations} == {"setup", "sync", "web"}
     missing = []
+    helps: dict[str, subprocess.CompletedProcess[str]] = {}
     for inv in invocations:
-        result = run([sys.executable, "-m", "twostep", inv[0], "--help"])
+        if inv[0] not in helps:
+            helps[inv[0]] = run([sys.executable, "-m", "twostep", inv[0], "--help"])
+        result = helps[inv[0]]
         if "No such command" in result.stderr:
             missing.append(inv[0])
             continue

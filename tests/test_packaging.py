@@ -80,6 +80,7 @@ print(json.dumps({
     "theme": (themes / "twostep" / "login" / "theme.properties").is_file(),
     "email": sorted(p.name for p in twostep.notify.TEMPLATES.glob("*.txt")),
     "web": sorted(p.name for p in files("twostep.web").joinpath("templates").iterdir()),
+    "po": sorted(p.name for p in files("twostep.web").joinpath("translations").iterdir() if p.name.endswith(".po")),
 }))
 """
 
@@ -101,6 +102,7 @@ def test_the_installed_package_finds_its_themes_and_templates(installed: Path, t
     assert found["theme"] is True
     assert found["email"] == sorted(p.name for p in (REPO / "plugin/twostep/templates/email").glob("*.txt"))
     assert found["web"] == sorted(p.name for p in (REPO / "plugin/twostep/web/templates").iterdir())
+    assert found["po"] == ["de.po", "ru.po"], "the pages' languages ship in the wheel"
 
 
 def test_the_installed_cli_runs_and_builds_the_theme_jar(installed: Path, tmp_path: Path) -> None:

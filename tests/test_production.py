@@ -14,7 +14,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -235,3 +235,53 @@ def test_admin_pages_on_node2_show_what_the_cli_did_through_node1(
     assert rv.code == 0, rv.err
     again = d.open_url(f"{web2.url}/admin/users/{eve.id}")
     assert '<p class="warn">Active ' not in again.text and "ticket 4711 via node 1" not in again.text
+
+
+def test_expiry_task_ends_each_bypass_once_across_the_cluster(
+    keycloak: Keycloak, node2: Keycloak, make_user: Any, admin: Admin
+) -> None:
+    """The provider's expiry task on both nodes (every 5 s, realms exp-*: tests/conftest.py), no
+    sync: each bypass ends once, with one admin event, and the sessions it let in end on both nodes."""
+    from tests.conftest import create_realm
+    from tests.test_bypass_hardening import OFFLINE, offline_token, refresh
+    from tests.test_expiry_task import expiry_events, wait_for, write_record
+
+    realm = create_realm(admin, prefix="exp-")
+    try:
+        setup(keycloak, realm, "--backup-codes", "offered")
+        admin.put(f"/{realm}/events/config", {"adminEventsEnabled": True, "adminEventsDetailsEnabled": True})
+        users = [make_user(f"exp{i}", otp=True, realm_name=realm) for i in range(4)]
+        granted = utcnow().replace(microsecond=0)
+        until = granted + timedelta(seconds=60)
+        tokens: list[tuple[User, Keycloak, str]] = []
+        for i, u in enumerate(users):
+            write_record(keycloak, realm, u, granted, until)
+            node = (keycloak, node2)[i % 2]
+            b = LoginDriver(node.url, realm)
+            b.login(u.username, u.password, **OFFLINE)
+            assert b.logged_in(), "the password alone during the bypass"
+            tokens.append((u, node, offline_token(b)))
+        end = time.monotonic() + max(0.0, (until - utcnow()).total_seconds())
+        while time.monotonic() < end:
+            time.sleep(0.5)
+        deadline = end + 5 + 10
+
+        def refused(node: Keycloak, token: str) -> Callable[[], bool]:
+            # At the node that issued it (a token names its issuer, which is the node's own URL here).
+            def check() -> bool:
+                r = refresh(node.url, realm, token)
+                return r.status_code == 400 and r.json().get("error") == "invalid_grant"
+            return check
+
+        for u, node, token in tokens:
+            wait_for(f"{u.username}'s offline token refused", refused(node, token), deadline)
+        time.sleep(11)  # two more runs of the task (5 s) on whichever node: nothing more happens
+        for u in users:
+            events = expiry_events(node2.admin(), realm, u.id)
+            assert len(events) == 1, (u.username, events)
+            print(f"{u.username}: bypass end -> ended {events[0]['time'] / 1000 - until.timestamp():.1f} s")
+    finally:
+        try:
+            admin.delete(f"/{realm}")
+        except AssertionError:
+            pass

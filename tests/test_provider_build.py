@@ -37,9 +37,17 @@ def test_jar_registers_the_factories(jar: zipfile.ZipFile) -> None:
         "io.twostep.keycloak.BypassCredentialProviderFactory",
         "io.twostep.keycloak.CodesProvenanceCredentialProviderFactory",
         "io.twostep.keycloak.HelpRequestCredentialProviderFactory"]
+    assert services("org.keycloak.services.resources.admin.ext.AdminRealmResourceProviderFactory") == [
+        "io.twostep.keycloak.admin.TwostepAdminResourceProviderFactory"]
+    # The expiry task: a custom SPI `twostep` whose one provider is `expiry` (docs/provider.md).
+    assert services("org.keycloak.provider.Spi") == ["io.twostep.keycloak.expiry.ExpirySpi"]
+    assert services("io.twostep.keycloak.expiry.ExpiryProviderFactory") == [
+        "io.twostep.keycloak.expiry.ExpiryProviderFactory"]
     for cls in ("TwostepConditionFactory", "BypassCredentialProviderFactory",
                 "CodesProvenanceCredentialProviderFactory", "TwostepDecision", "HelpRequestAuthenticatorFactory",
-                "HelpRequestCredentialProviderFactory", "HelpRequestRules"):
+                "HelpRequestCredentialProviderFactory", "HelpRequestRules", "BypassIndex", "TwostepAdminEvents",
+                "UserRowLock", "admin/TwostepAdminResourceProviderFactory", "admin/TwostepAdminResource",
+                "admin/BypassRules"):
         assert f"io/twostep/keycloak/{cls}.class" in jar.namelist()
 
 

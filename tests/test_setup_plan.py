@@ -155,3 +155,25 @@ def test_teardown_binds_back_deletes_our_flows_by_id_and_drops_the_record() -> N
         (Kind.DELETE_FLOW, RESET_FLOW, f"id-{RESET_FLOW}"),
         (Kind.UPDATE_REALM, "acme", {"attributes": attrs}),
     ]
+
+
+def test_an_older_setup_s_extra_roles_are_removed_and_fallback_keeps_manage_realm() -> None:
+    """Issue 22: the day-to-day account holds exactly its row; an older setup granted manage-realm and
+    view-events, and a second run converges (fallback mode's lock roles need manage-realm)."""
+    from twostep.policy import SERVICE_CLIENT_ID, SERVICE_ROLES, service_roles
+    from twostep.web_client import roles_change
+
+    assert set(SERVICE_ROLES) == {"manage-users", "view-users", "query-users", "query-groups", "view-realm"}
+    assert service_roles(False) == (*SERVICE_ROLES, "manage-realm")
+    old = frozenset({*SERVICE_ROLES, "manage-realm", "view-events"})
+    assert roles_change(old, SERVICE_ROLES) == ((), ("manage-realm", "view-events"))
+    assert roles_change(old, service_roles(False)) == ((), ("view-events",))
+    assert roles_change(frozenset(SERVICE_ROLES), SERVICE_ROLES) == ((), ())
+    actual = replace(fresh(), manage_service_client=True, service_client={"id": "c1"},
+                     service_roles_extra=["manage-realm", "view-events"])
+    (step,) = [a for a in plan(Desired(), actual, NOW) if a.target == SERVICE_CLIENT_ID]
+    assert step.kind is Kind.SET_SERVICE_ROLES
+    assert step.payload == {"grant": (), "remove": ("manage-realm", "view-events")}
+    assert "remove manage-realm, view-events" in step.text
+    done = replace(actual, service_roles_extra=[])
+    assert not [a for a in plan(Desired(), done, NOW) if a.target == SERVICE_CLIENT_ID]

@@ -3,19 +3,22 @@
 # Keycloak nodes in production mode (`kc.sh build` once, `kc.sh start --optimized` per node),
 # clustered through Keycloak's own Infinispan caches with the jdbc-ping stack (the nodes find each
 # other through a table in the same database). Everything on loopback, under one state directory.
-#   cluster.sh start [NAME] | stop [NAME] | status [NAME] | env [NAME]
+#   cluster.sh start [NAME] | stop [NAME] | status [NAME] | info [NAME] | env [NAME] | psql [NAME] [ARGS]
 # `start` prints one line per node URL (node 1 first) on stdout; timings go to stderr and to
-# STATE/timings. Nothing system-wide is touched: PostgreSQL runs from /usr/lib/postgresql/15/bin with
+# STATE/timings, and at the end a summary (each node's URL, admin console, health URL and log, the
+# database and its log, how to stop) to stderr; `info` prints that summary again. Nothing system-wide is touched: PostgreSQL runs from /usr/lib/postgresql/15/bin with
 # its own data directory, port and socket directory.
-# Env: KEYCLOAK_VERSION (26.7.3), TWOSTEP_CACHE (~/.cache/keycloak-twostep), CLUSTER_FRESH=1 (new
+# Env: KEYCLOAK_VERSION (deploy/keycloak-version), TWOSTEP_CACHE (~/.cache/keycloak-twostep), CLUSTER_FRESH=1 (new
 #      empty database; default 1: every start is a clean cluster), TWOSTEP_PROVIDER_JAR (the provider
 #      JAR, installed in every node's providers/ before the build), KC_BOOTSTRAP_ADMIN_USERNAME/PASSWORD
 #      (admin/admin), KC_JAVA_HOME, KC_NODE_HEAP (-Xmx1g), CLUSTER_NODES (2), KC_START_TIMEOUT (300).
 set -euo pipefail
 
-VERSION="${KEYCLOAK_VERSION:-26.7.3}"
-CACHE="${TWOSTEP_CACHE:-$HOME/.cache/keycloak-twostep}"
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+# The one Keycloak version pin (deploy/keycloak-version): the tests, the image, compose,
+# Kubernetes and the docs are checked against it (tests/test_deploy_pins.py).
+VERSION="${KEYCLOAK_VERSION:-$(cat "$REPO/deploy/keycloak-version")}"
+CACHE="${TWOSTEP_CACHE:-$HOME/.cache/keycloak-twostep}"
 ZIP="$CACHE/dist/keycloak-quarkus-dist-$VERSION.zip"
 PGBIN="${PGBIN:-/usr/lib/postgresql/15/bin}"
 cmd="${1:-}"
@@ -209,6 +212,7 @@ start() {
   if node_running 1; then status; return 0; fi
   stop
   mkdir -p "$STATE"; : > "$STATE/timings"
+  echo "${TWOSTEP_PROVIDER_JAR:-}" > "$STATE/provider"
   STARTING=1
   local t0; t0="$(now_ms)"
   pg_start
@@ -219,7 +223,25 @@ start() {
   wait_view
   timing cluster_total "$t0"
   STARTING=0
+  summary >&2
   for n in $(seq 1 "$NODES"); do echo "http://127.0.0.1:$(cat "$(node_dir "$n")/port")"; done
+}
+
+# How to reach every node and where everything logs (start prints it on stderr; `info` prints it again).
+summary() {
+  local n dir url jar
+  jar="$(cat "$STATE/provider" 2>/dev/null || true)"
+  echo "cluster $NAME: Keycloak $VERSION in production mode, $NODES nodes on PostgreSQL, state in $STATE"
+  echo "  provider: ${jar:-none (theme folders of this repository are linked in instead)}"
+  echo "  built with: kc.sh build ${BUILD_OPTS[*]}  (log: $STATE/dist-$VERSION/build.log)"
+  for n in $(seq 1 "$NODES"); do
+    dir="$(node_dir "$n")"; url="http://127.0.0.1:$(cat "$dir/port")"
+    echo "  node$n: $url  admin console $url/admin/  health http://127.0.0.1:$(cat "$dir/mport")/health/ready"
+    echo "         log $dir/keycloak.log  (JGroups 127.0.0.1:$(cat "$dir/jport"), pid $(cat "$dir/pid"))"
+  done
+  echo "  admin: ${KC_BOOTSTRAP_ADMIN_USERNAME:-admin} in realm master (KC_BOOTSTRAP_ADMIN_USERNAME/PASSWORD at start)"
+  echo "  postgres: 127.0.0.1:$(cat "$PG/port") database keycloak, log $PG/postgres.log  (cluster.sh psql $NAME)"
+  echo "  timings: $STATE/timings    stop: bash deploy/local/cluster.sh stop $NAME"
 }
 
 stop() {
@@ -243,7 +265,7 @@ status() {
   local rc=0 n
   if pg_running; then echo "postgres running 127.0.0.1:$(cat "$PG/port") pid $(cat "$PG/pid")"; else echo "postgres stopped"; rc=3; fi
   for n in $(seq 1 "$NODES"); do
-    if node_running "$n"; then echo "node$n running http://127.0.0.1:$(cat "$(node_dir "$n")/port") pid $(cat "$(node_dir "$n")/pid")"
+    if node_running "$n"; then echo "node$n running http://127.0.0.1:$(cat "$(node_dir "$n")/port") pid $(cat "$(node_dir "$n")/pid") log $(node_dir "$n")/keycloak.log"
     else echo "node$n stopped"; rc=3; fi
   done
   return $rc
@@ -253,11 +275,12 @@ case "$cmd" in
   start) start ;;
   stop) stop ;;
   status) status ;;
+  info) node_running 1 || die "cluster $NAME is not running"; summary ;;
   env)
     node_running 1 || die "cluster $NAME is not running"
     for n in $(seq 1 "$NODES"); do echo "export TWOSTEP_NODE${n}_URL=http://127.0.0.1:$(cat "$(node_dir "$n")/port")"; done
     echo "export TWOSTEP_PG_PORT=$(cat "$PG/port") TWOSTEP_PG_SOCKET=$PG/run"
     ;;
   psql) shift 2 || true; PGDATABASE=keycloak psql_q "$@" ;;
-  *) die "usage: cluster.sh start|stop|status|env|psql [NAME] [psql args]" ;;
+  *) die "usage: cluster.sh start|stop|status|info|env|psql [NAME] [psql args]" ;;
 esac

@@ -3,7 +3,7 @@
 #   keycloak.sh fetch | start [NAME] | stop [NAME] | status [NAME] | env [NAME]
 # NAME separates instances (default "dev"; the tests use "test") so the demo and a test run can
 # live side by side. Each instance has its own unpacked copy, pid, port and log.
-# Env: KEYCLOAK_VERSION (26.7.3), TWOSTEP_CACHE (~/.cache/keycloak-twostep), KC_PORT (free port),
+# Env: KEYCLOAK_VERSION (deploy/keycloak-version), TWOSTEP_CACHE (~/.cache/keycloak-twostep), KC_PORT (free port),
 #      KC_BOOTSTRAP_ADMIN_USERNAME/PASSWORD (admin/admin), KEYCLOAK_FRESH=1 (wipe the instance's data),
 #      KC_JAVA_HOME (JDK to run with),
 #      KC_NO_THEME_LINKS=1 (do not link the project's theme folders in; removes links made before),
@@ -11,9 +11,11 @@
 #      JARs copied by an earlier start are removed first; dev mode re-augments by itself).
 set -euo pipefail
 
-VERSION="${KEYCLOAK_VERSION:-26.7.3}"
-CACHE="${TWOSTEP_CACHE:-$HOME/.cache/keycloak-twostep}"
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+# The one Keycloak version pin (deploy/keycloak-version): the tests, the image, compose,
+# Kubernetes and the docs are checked against it (tests/test_deploy_pins.py).
+VERSION="${KEYCLOAK_VERSION:-$(cat "$REPO/deploy/keycloak-version")}"
+CACHE="${TWOSTEP_CACHE:-$HOME/.cache/keycloak-twostep}"
 ZIP="$CACHE/dist/keycloak-quarkus-dist-$VERSION.zip"
 cmd="${1:-}"
 NAME="${2:-dev}"

@@ -37,6 +37,16 @@ if [ ${#need[@]} -gt 0 ]; then
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 
+# kubeconform for the static checks of deploy/kubernetes (tests/test_deploy_k8s_keycloak.py), a Go
+# module built through the Go module proxy, pinned; its schemas come from the PyPI package
+# kubernetes-validate (no download from elsewhere).
+KUBECONFORM_VERSION=v0.7.0
+GO="$(command -v go || echo /usr/local/go/bin/go)"
+if [ -x "$GO" ] && ! "$GO" version -m "$("$GO" env GOPATH)/bin/kubeconform" 2>/dev/null | grep -q "kubeconform[[:space:]]$KUBECONFORM_VERSION"; then
+  echo "installing kubeconform $KUBECONFORM_VERSION (Go module proxy)" >&2
+  GOFLAGS=-mod=mod "$GO" install "github.com/yannh/kubeconform/cmd/kubeconform@$KUBECONFORM_VERSION" >&2
+fi
+
 # Locked, hash-checked versions (deploy/requirements-test.lock: pyproject's web and test extras plus
 # deploy/requirements-ci.txt), then the project itself with --no-deps.
 venv_install_locked deploy/requirements-test.lock ".[web,test]"

@@ -53,12 +53,6 @@ def otp_credentials(creds: list[JSON]) -> list[JSON]:
     return [c for c in creds if c.get("type") == OTP_TYPE]
 
 
-def _provenance(actor: str, now: datetime, codes_created_ms: int) -> JSON:
-    data = {"by": actor, "at": utc_iso(now), "codes_created": str(codes_created_ms)}
-    return {"type": CODES_PROVENANCE_CREDENTIAL, "userLabel": "twostep backup codes made by an admin",
-            "secretData": "{}", "credentialData": json.dumps(data, sort_keys=True, separators=(",", ":"))}
-
-
 def provenance(user: JSON, creds: list[JSON]) -> tuple[str | None, str | None]:
     """(admin who made the codes, createdDate of the codes they made) from either store; Nones if unknown."""
     for cred in creds:
@@ -136,10 +130,14 @@ def generate(kc: KeycloakClient, user: JSON, *, count: int, actor: str, now: dat
     rep = recovery_codes.credential_representation(codes, created_ms, None)
     in_credential = store_for(kc).name == STORE_CREDENTIAL_NAME
     if in_credential:
-        # LDAP users in READ_ONLY mode can't take attributes: the provenance is a credential too.
-        kc.store_user_credentials(uid, [rep, _provenance(actor, now, created_ms)])
-    else:
-        kc.store_user_credential(uid, rep, {CODES_BY: [actor], CODES_AT: [str(created_ms)]})
+        # Provider mode: one transaction in Keycloak (the provider's admin extension), after its own
+        # permission check for this user: the codes (hashes only), their provenance (a credential, as
+        # LDAP users in READ_ONLY mode can't take attributes) and the OTP devices kept first.
+        kc.store_codes(uid, {"credential": {k: rep[k] for k in ("secretData", "credentialData", "userLabel")
+                                            if isinstance(rep.get(k), str)},
+                             "count": count, "by": actor, "reason": reason})
+        return _generated(kc, user, codes, count, creds, actor, now, sink, notify, reason)
+    kc.store_user_credential(uid, rep, {CODES_BY: [actor], CODES_AT: [str(created_ms)]})
     after = kc.user_credentials(uid)
     stored = codes_credentials(after)
     if len(stored) != 1 or recovery_codes.parse_credential(stored[0]).remaining != count:
@@ -150,11 +148,15 @@ def generate(kc: KeycloakClient, user: JSON, *, count: int, actor: str, now: dat
     if stored[0].get("createdDate") != created_ms:
         # Keycloak chose its own creation time: record that one, so `status` can tell admin from user.
         real_ms = int(stored[0].get("createdDate") or 0)
-        if in_credential:
-            kc.store_user_credentials(uid, [_provenance(actor, now, real_ms)])
-        else:
-            kc.set_user_attributes(uid, {CODES_AT: [str(real_ms)]})
+        kc.set_user_attributes(uid, {CODES_AT: [str(real_ms)]})
     keep_otp_first(kc, uid)
+    return _generated(kc, user, codes, count, creds, actor, now, sink, notify, reason)
+
+
+def _generated(kc: KeycloakClient, user: JSON, codes: list[str], count: int, creds: list[JSON], actor: str,
+               now: datetime, sink: AuditSink, notify: bool, reason: str | None) -> tuple[list[str], str]:
+    """Audit (never the codes) and tell the user."""
+    uid = user["id"]
     sink.write(audit.event("codes.generate", realm=kc.realm, actor=actor, now=now, user_id=uid,
                            username=user.get("username"), codes_count=count,
                            replaced=bool(codes_credentials(creds)), reason=reason))

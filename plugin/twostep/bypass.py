@@ -64,7 +64,7 @@ from .lock import (
 from .notify import EMAIL, Notifier
 from .policy import BYPASS_CREDENTIAL, BYPASS_VALUE, HARD_BYPASS_MAX_S, RealmPolicy, parse_iso, utc_iso
 from .realm_policy import read_policy
-from .records import ENDING_VALUE, CredentialStore, Record, RecordStore, parse_time, store_for
+from .records import ENDING_VALUE, CredentialStore, Record, RecordStore, refuse_directory_write, store_for
 from .settings import Settings
 from .users import resolve_user
 
@@ -189,6 +189,51 @@ def grant(kc: KeycloakClient, clock: Clock, audit: AuditSink, actor: Actor, req:
     if dry_run:
         return result
 
+    if isinstance(store, CredentialStore):
+        until, devices_removed = _grant_in_keycloak(kc, user, actor, req, end_sessions, extending)
+        result["until"] = utc_iso(until)
+    else:
+        devices_removed = _grant_with_lock(kc, store, rec, actor, req, now, granted, until, extending, end_sessions)
+    common: dict[str, Any] = {"realm": kc.realm, "actor": actor.name, "now": now, "user_id": rec.user_id,
+                              "username": rec.username}
+    audit.write(event(action, **common, until=utc_iso(until), reason=req.reason.strip(),
+                      previous_until=rec.until_raw if extending else None,
+                      reset_device=req.reset_device, devices_removed=devices_removed,
+                      sessions_ended=end_sessions, break_glass=req.break_glass, self_bypass=self_bypass,
+                      credential=actor.credential))
+    if req.break_glass:
+        audit.write(event("bypass.break_glass", **common, until=utc_iso(until), reason=req.reason.strip(),
+                          self_bypass=self_bypass))
+    result["devices_removed"] = devices_removed
+    if not req.notify:
+        result["notified"] = "left to the caller"
+        return result
+    result["notified"] = notify_on_grant(kc, user, action, {"until": utc_iso(until), "reason": req.reason.strip(),
+                                                            "reset_device": req.reset_device}, audit, actor, now)
+    return result
+
+
+def _grant_in_keycloak(kc: KeycloakClient, user: JSON, actor: Actor, req: GrantRequest, end_sessions: bool,
+                       extending: bool) -> tuple[datetime, int]:
+    """Provider mode: one request to the provider's admin extension, which checks the caller's
+    permission for this user, locks the user's row, re-reads, and writes the record, its index entry,
+    the sessions it ends and an admin event in one Keycloak transaction (docs/provider.md). The window
+    is measured by Keycloak's clock; the end it chose is returned, with the devices it removed."""
+    refuse_directory_write(kc, user)
+    body: dict[str, Any] = {"reason": req.reason.strip(), "by": actor.name, "reset_device": req.reset_device,
+                            "end_sessions": end_sessions, "break_glass": req.break_glass}
+    if req.duration is not None:
+        body["seconds"] = int(req.duration.total_seconds())
+    else:
+        assert req.until is not None
+        body["until"] = utc_iso(req.until)
+    answer = kc.bypass_change(str(user["id"]), "extend" if extending else "grant", body)
+    return parse_iso(str(answer["until"])), int(answer.get("devices_removed") or 0)
+
+
+def _grant_with_lock(kc: KeycloakClient, store: RecordStore, rec: Record, actor: Actor, req: GrantRequest,
+                     now: datetime, granted: datetime, until: datetime, extending: bool, end_sessions: bool) -> int:
+    """Fallback mode (no provider): the lease lock (a realm role, so manage-realm), then separate writes."""
     lock = acquire_lock(kc, user_lock_key(rec.user_id), lease_seconds(kc.settings))
     if lock is None:
         raise Conflict(f"another change to the bypass of {rec.username} is in progress; try again in a minute")
@@ -209,23 +254,7 @@ def grant(kc: KeycloakClient, clock: Clock, audit: AuditSink, actor: Actor, req:
                 devices_removed += 1
     if end_sessions:
         kc.logout_user(rec.user_id)
-    common: dict[str, Any] = {"realm": kc.realm, "actor": actor.name, "now": now, "user_id": rec.user_id,
-                              "username": rec.username}
-    audit.write(event(action, **common, until=utc_iso(until), reason=req.reason.strip(),
-                      previous_until=rec.until_raw if extending else None,
-                      reset_device=req.reset_device, devices_removed=devices_removed,
-                      sessions_ended=end_sessions, break_glass=req.break_glass, self_bypass=self_bypass,
-                      credential=actor.credential))
-    if req.break_glass:
-        audit.write(event("bypass.break_glass", **common, until=utc_iso(until), reason=req.reason.strip(),
-                          self_bypass=self_bypass))
-    result["devices_removed"] = devices_removed
-    if not req.notify:
-        result["notified"] = "left to the caller"
-        return result
-    result["notified"] = notify_on_grant(kc, user, action, {"until": utc_iso(until), "reason": req.reason.strip(),
-                                                            "reset_device": req.reset_device}, audit, actor, now)
-    return result
+    return devices_removed
 
 
 def _write_grant(kc: KeycloakClient, store: RecordStore, user: JSON, rec: Record, actor: Actor,
@@ -419,30 +448,6 @@ def _delete_credential(kc: KeycloakClient, user_id: str, credential_id: str) -> 
         pass  # replaced or removed meanwhile
 
 
-def entry_for(kc: KeycloakClient, rec: Record, credentials: list[JSON] | None = None) -> bypass_index.Entry | None:
-    """The index entry of the user's current record (provider mode), made when missing (a record
-    written by hand or before the index existed); None without a record."""
-    creds = [c for c in (kc.user_credentials(rec.user_id) if credentials is None else credentials)
-             if c.get("type") == BYPASS_CREDENTIAL]
-    if len(creds) != 1:
-        return None
-    cid = str(creds[0]["id"])
-    want = bypass_index.entry_name(rec.user_id, cid)
-    for gid, name in bypass_index.of_user(kc, rec.user_id):
-        if name == want:
-            f = rec.fields()
-            return bypass_index.Entry(gid, "", rec.user_id, cid, rec.username, f["until"], f["granted_at"],
-                                      rec.by, rec.reason, rec.reset_device, False)
-    fields = rec.fields()
-    if not rec.valid:  # damaged: indexed as due now so that it is ended like any other
-        fields["until"] = fields["until"] if parse_time(fields["until"]) else utc_iso(datetime.now().astimezone())
-    gid = bypass_index.add(kc, rec.user_id, cid, fields, rec.username)
-    if not gid:
-        return None
-    return bypass_index.Entry(gid, "", rec.user_id, cid, rec.username, fields["until"], fields["granted_at"],
-                              rec.by, rec.reason, rec.reset_device, False)
-
-
 # -- revoke, list, show -------------------------------------------------------------------------------
 
 def revoke(kc: KeycloakClient, clock: Clock, audit: AuditSink, actor: Actor, who: str, reason: str = "",
@@ -462,22 +467,18 @@ def revoke(kc: KeycloakClient, clock: Clock, audit: AuditSink, actor: Actor, who
                               + (["end the sessions opened during the bypass"] if end_sessions else [])}
     if dry_run:
         return result
-    entry = entry_for(kc, rec) if isinstance(store, CredentialStore) else None
-    if entry is not None:
-        # Against grant and extend: the user's lock; against sync: the entry's claim.
-        lock = acquire_lock(kc, user_lock_key(rec.user_id), lease_seconds(settings or kc.settings))
-        if lock is None:
-            outcome = "busy"
-        else:
-            try:
-                outcome = end_indexed(kc, entry, "revoke", plan.why, now, audit, actor.name,
-                                      sessions="window" if end_sessions else "none", rec=rec, drop_entry=True,
-                                      clear_all=True, credential=actor.credential)
-            finally:
-                release_lock(kc, lock)
-    else:
-        outcome = end_bypass(kc, plan, now, audit, actor.name, lease_seconds(settings or kc.settings),
-                             store=store, credential=actor.credential)
+    if isinstance(store, CredentialStore):
+        # One transaction in Keycloak (the provider's admin extension): the record, every index entry of
+        # the user and the sessions opened during the bypass go together; the user's row lock orders it
+        # against grant and extend, and sync's claim of the entry then finds nothing (404).
+        kc.bypass_change(rec.user_id, "revoke", {"reason": plan.why, "by": actor.name, "end_sessions": end_sessions})
+        audit.write(event(AUDIT_ACTION["revoke"], realm=kc.realm, actor=actor.name, now=now, user_id=rec.user_id,
+                          username=rec.username, until=rec.until_raw or None, granted_by=rec.by or None,
+                          granted_at=rec.granted_raw or None, reason=plan.why, grant_reason=rec.reason or None,
+                          require_otp_setup=False, credential=actor.credential))
+        return result
+    outcome = end_bypass(kc, plan, now, audit, actor.name, lease_seconds(settings or kc.settings),
+                         store=store, credential=actor.credential)
     if outcome != "done":
         raise Conflict(f"the bypass of {rec.username} is being ended by another run; check "
                        f"`twostep bypass show {rec.username}`")

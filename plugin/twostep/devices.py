@@ -20,6 +20,7 @@ from .errors import Conflict, InvalidInput, NotFound
 from .keycloak_adapter import JSON, KeycloakClient
 from .notify import notify_user
 from .policy import utc_iso
+from .records import STORE_CREDENTIAL_NAME, store_for
 
 
 @dataclass(frozen=True)
@@ -62,20 +63,28 @@ def reset_otp(kc: KeycloakClient, user: JSON, *, actor: str, now: datetime, sink
     if dry_run:
         needs_action = CONFIGURE_TOTP not in (user.get("requiredActions") or [])
         return ResetResult(devices, needs_action, len(sessions), "not sent (dry run)")
-    # The new-device requirement goes first: if Keycloak refuses it (a federation with import off
-    # answers 'The user is read-only'), no device has been removed yet and the user is still asked
-    # for a code. The other order would leave a user with neither, who signs in with a password.
-    added = require_totp(kc, uid)
-    for d in devices:
-        kc.delete_credential(uid, d.id)
-    kc.logout_user(uid)
+    if store_for(kc).name == STORE_CREDENTIAL_NAME:
+        # Provider mode: one transaction in Keycloak (the provider's admin extension), after its own
+        # permission check for this user: the requirement, the devices and the sessions together.
+        done = kc.otp_reset(uid, {"by": actor, "reason": reason})
+        added = bool(done.get("required_action_added"))
+        sessions_ended = int(done.get("sessions_ended") or 0)
+    else:
+        # The new-device requirement goes first: if Keycloak refuses it (a federation with import off
+        # answers 'The user is read-only'), no device has been removed yet and the user is still asked
+        # for a code. The other order would leave a user with neither, who signs in with a password.
+        added = require_totp(kc, uid)
+        for d in devices:
+            kc.delete_credential(uid, d.id)
+        kc.logout_user(uid)
+        sessions_ended = len(sessions)
     sink.write(audit.event("otp.reset", realm=kc.realm, actor=actor, now=now, user_id=uid,
                            username=user.get("username"), reason=reason, devices_removed=len(devices),
-                           sessions_ended=len(sessions)))
+                           sessions_ended=sessions_ended))
     outcome = "not requested"
     if notify:
         outcome = notify_user(kc, user, "otp.reset", {"reason": reason}, sink, actor, now)
-    return ResetResult(devices, added, len(sessions), outcome)
+    return ResetResult(devices, added, sessions_ended, outcome)
 
 
 # -- changed phone (self-service) ------------------------------------------------------------

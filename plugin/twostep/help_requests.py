@@ -25,6 +25,7 @@ from .errors import Conflict, InvalidInput, NotFound, TwostepError
 from .keycloak_adapter import JSON, KeycloakClient
 from .notify import notify_user
 from .policy import HELP_CREDENTIAL, HELP_INDEX_GROUP, RealmPolicy, parse_strict_time, utc_iso
+from .records import CredentialStore
 from .users import resolve_user
 
 HELP_LABEL = "twostep help request"
@@ -193,14 +194,17 @@ def grant(kc: KeycloakClient, clock: Clock, audit: AuditSink, actor: bypass.Acto
         res = bypass.grant(kc, clock, audit, actor, breq, dry_run=True)
         res["changes"].append(f"close the help request of {req.username} (asked {req.asked_at_raw})")
         return {**res, "action": "help.grant"}
-    lock = _answer_lock(kc, user)
-    try:
-        user = kc.get_user(req.user_id)
-        req, _member = _open_request(kc, user)  # under the lock: not answered meanwhile
-        res = _resume(kc, clock, user, reason) or bypass.grant(kc, clock, audit, actor, breq)
-        close(kc, req.user_id)
-    finally:
-        bypass.release_lock(kc, lock)
+    if _in_keycloak(kc):
+        res = _grant_in_keycloak(kc, clock, audit, actor, req, breq)
+    else:
+        lock = _answer_lock(kc, user)
+        try:
+            user = kc.get_user(req.user_id)
+            req, _member = _open_request(kc, user)  # under the lock: not answered meanwhile
+            res = _resume(kc, clock, user, reason) or bypass.grant(kc, clock, audit, actor, breq)
+            close(kc, req.user_id)
+        finally:
+            bypass.release_lock(kc, lock)
     now = clock()
     audit.write(event("help.grant", realm=kc.realm, actor=actor.name, now=now, user_id=req.user_id,
                       username=req.username, asked_at=req.asked_at_raw, until=res["until"],
@@ -209,6 +213,37 @@ def grant(kc: KeycloakClient, clock: Clock, audit: AuditSink, actor: bypass.Acto
                            {"until": res["until"], "asked_at": req.asked_at_raw}, audit, actor.name, now)
     res["changes"].append(f"closed the help request of {req.username} (asked {req.asked_at_raw})")
     return {**res, "action": "help.grant", "asked_at": req.asked_at_raw, "notified": notified}
+
+
+def _in_keycloak(kc: KeycloakClient) -> bool:
+    """Provider mode (records in credentials): answers go through the provider's admin extension."""
+    return isinstance(bypass.realm_context(kc)[1], CredentialStore)
+
+
+def _grant_in_keycloak(kc: KeycloakClient, clock: Clock, audit: AuditSink, actor: bypass.Actor, req: HelpRequest,
+                       breq: bypass.GrantRequest) -> dict[str, Any]:
+    """One transaction in Keycloak, after its own permission check for this user: the bypass (with the
+    device reset and the sessions ended), its index entry and the closing of the request. A request
+    answered meanwhile (its asked_at changed or it is gone) is refused there (409)."""
+    assert breq.duration is not None
+    policy, _store = bypass.realm_context(kc)
+    bypass.validate_window(clock(), policy, breq.duration, None)  # the one-line refusal before Keycloak is asked
+    done = kc.help_answer(req.user_id, "grant", {"seconds": int(breq.duration.total_seconds()), "by": actor.name,
+                                                 "asked_at": req.asked_at_raw})
+    if done.get("resumed"):
+        return {"action": "bypass.grant", "dry_run": False, "user_id": req.user_id, "username": req.username,
+                "until": done["until"], "devices_removed": done.get("devices_removed"),
+                "changes": [f"the bypass of an earlier answer to this request is kept (until {done['until']})"]}
+    now = clock()
+    audit.write(event("bypass.grant", realm=kc.realm, actor=actor.name, now=now, user_id=req.user_id,
+                      username=req.username, until=done["until"], reason=breq.reason, previous_until=None,
+                      reset_device=True, devices_removed=done.get("devices_removed"), sessions_ended=True,
+                      break_glass=False, self_bypass=False, credential=actor.credential))
+    return {"action": "bypass.grant", "dry_run": False, "user_id": req.user_id, "username": req.username,
+            "until": done["until"], "devices_removed": done.get("devices_removed"),
+            "changes": [f"set the bypass marker on {req.username} until {done['until']}",
+                        "remove the user's OTP devices (the lost phone becomes worthless)",
+                        "end all of the user's sessions"]}
 
 
 def _resume(kc: KeycloakClient, clock: Clock, user: JSON, reason: str) -> dict[str, Any] | None:
@@ -250,12 +285,15 @@ def dismiss(kc: KeycloakClient, clock: Clock, audit: AuditSink, actor: bypass.Ac
                                           "account"]}
     if dry_run:
         return result
-    lock = _answer_lock(kc, user)
-    try:
-        req, _member = _open_request(kc, kc.get_user(req.user_id))
-        close(kc, req.user_id)
-    finally:
-        bypass.release_lock(kc, lock)
+    if _in_keycloak(kc):
+        kc.help_answer(req.user_id, "dismiss", {"reason": why, "by": actor.name, "asked_at": req.asked_at_raw})
+    else:
+        lock = _answer_lock(kc, user)
+        try:
+            req, _member = _open_request(kc, kc.get_user(req.user_id))
+            close(kc, req.user_id)
+        finally:
+            bypass.release_lock(kc, lock)
     now = clock()
     audit.write(event("help.dismiss", realm=kc.realm, actor=actor.name, now=now, user_id=req.user_id,
                       username=req.username, asked_at=req.asked_at_raw or None, reason=why,

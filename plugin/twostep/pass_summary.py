@@ -1,12 +1,15 @@
-"""What the last sync pass saw, stored on the realm for the admin overview (docs/formats.md,
-`twostep.last_pass`; Python only, the provider never reads it).
+"""What the last sync pass saw, stored for the admin overview (docs/formats.md, `twostep.last_pass`;
+Python only, the provider never reads it): an attribute of the top-level group `twostep-state`, which
+sync's account writes with manage-users (a realm attribute needs manage-realm, which it does not hold).
+Keycloak keeps a group attribute value to 255 characters, so the JSON is stored as numbered pieces
+(`000|...`, `001|...`) of one attribute and joined in that order; pieces that do not join read as damaged.
 
 The overview must not scan the realm on every page view (on 100,000 users a scan is minutes), so
 the counts that need one (users in scope, enrolled, backup codes) come from here, with their age.
 The sync pass writes the summary once at its end (`record`); the counts are taken again by a full
 pass when the stored ones are older than COUNT_EVERY_S, bounded by COUNT_LIMIT users, and carried
 forward otherwise. An uneventful pass rewrites the summary at most every WRITE_EVERY_S (each write
-is a realm update: an admin event and a realm cache invalidation in every node).
+is a group update: an admin event and a cache invalidation in every node).
 
 Readers fail closed: no summary, an unreadable one, or one older than STALE_AFTER_S is shown as
 such, never as "all fine".
@@ -17,14 +20,14 @@ from __future__ import annotations
 import json
 import threading
 import time
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from . import logs
-from .errors import TwostepError
+from . import coverage, logs
+from .errors import Forbidden, TwostepError
 from .keycloak_adapter import KeycloakClient
-from .policy import RealmPolicy, parse_strict_time, utc_iso
+from .policy import STATE_GROUP, RealmPolicy, parse_strict_time, utc_iso
 from .realm_status import scope_counts
 
 ATTR = "twostep.last_pass"
@@ -34,6 +37,7 @@ COUNT_LIMIT = 5000
 LIST_LIMIT = 20
 WRITE_EVERY_S = 60.0
 STALE_AFTER_S = 30 * 60
+PIECE = 250  # characters of JSON per attribute value (Keycloak's column holds 255)
 """A summary older than this means sync is not running (watch writes one at least every minute;
 a cron sync runs every few minutes)."""
 
@@ -55,9 +59,16 @@ class PassSummary:
     counts: dict[str, Any] | None  # realm_status counts; None: not counted yet
     lists: dict[str, list[dict[str, Any]]] | None
     counted_at: datetime | None
+    # Coverage (issue 25), optional in the record: by group (coverage.by_group, with the counts),
+    # the daily trend [[YYYY-MM-DD, in scope, enrolled], ...] (at most coverage.HISTORY_DAYS), and
+    # the bypasses ending within 24 h of the last full pass.
+    groups: list[dict[str, Any]] | None = None
+    history: list[list[Any]] = field(default_factory=list)
+    ending_24h: int | None = None
 
     def to_json(self) -> str:
         return json.dumps({
+            "groups": self.groups, "history": self.history, "ending_24h": self.ending_24h,
             "v": VERSION, "at": utc_iso(self.at), "run_id": self.run_id, "kind": self.kind, "ok": self.ok,
             "errors": self.errors, "bypassed_active": self.bypassed_active, "ended": self.ended,
             "next_expiry": self.next_expiry, "counts": self.counts, "lists": self.lists,
@@ -97,18 +108,40 @@ def parse(text: str | None) -> PassSummary | None:
                 and (d["next_expiry"] is None or isinstance(d["next_expiry"], str))
                 and (counts is None or isinstance(counts, dict)) and (lists is None or isinstance(lists, dict))):
             return None
+        groups, history, ending = d.get("groups"), d.get("history") or [], d.get("ending_24h")
+        if not ((groups is None or (isinstance(groups, list) and all(isinstance(x, dict) for x in groups)))
+                and isinstance(history, list) and all(coverage.valid_entry(e) for e in history)
+                and (ending is None or type(ending) is int)):
+            return None
         return PassSummary(at, d["run_id"], d["kind"], d["ok"], d["errors"], d["bypassed_active"], d["ended"],
-                           d["next_expiry"], counts, lists, counted)
+                           d["next_expiry"], counts, lists, counted, groups, history[-coverage.HISTORY_DAYS:], ending)
     except (ValueError, KeyError, TypeError):
         return None
 
 
+def pieces(text: str) -> list[str]:
+    """The attribute values `text` is stored as: numbered pieces that each fit Keycloak's column."""
+    return [f"{i:03d}|{text[at:at + PIECE]}" for i, at in enumerate(range(0, len(text), PIECE))]
+
+
+def joined(values: Any) -> str | None:
+    """The text stored as `pieces` (any order), or None when they are not exactly 000..n-1."""
+    if isinstance(values, str):  # one plain value (a realm attribute, as before)
+        return values
+    if not isinstance(values, list) or not values:
+        return None
+    parts = sorted((str(v)[:3], str(v)[4:]) for v in values if str(v)[3:4] == "|")
+    if [n for n, _t in parts] != [f"{i:03d}" for i in range(len(values))]:
+        return None
+    return "".join(t for _n, t in parts)
+
+
 def read(attributes: dict[str, Any] | None, now: datetime) -> Reading:
-    """From the realm representation's attributes (the overview has read the realm anyway)."""
-    text = (attributes or {}).get(ATTR)
-    if not text:
+    """From the attributes the summary is stored in (`load` reads them from Keycloak)."""
+    raw = (attributes or {}).get(ATTR)
+    if not raw:
         return Reading("none", None, None, None)
-    summary = parse(str(text))
+    summary = parse(joined(raw))
     if summary is None:
         return Reading("damaged", None, None, None)
     age = (now - summary.at).total_seconds()
@@ -116,6 +149,16 @@ def read(attributes: dict[str, Any] | None, now: datetime) -> Reading:
     # A summary from the future (clocks apart) is not trusted to be recent either.
     state = "ok" if -120 <= age <= STALE_AFTER_S else "stale"
     return Reading(state, summary, age, counts_age)
+
+
+def load(kc: KeycloakClient, now: datetime) -> Reading:
+    """The stored summary, read with `kc`'s credentials (the overview: the signed-in admin's own).
+    Credentials that may not see the group read it as damaged ("cannot be read"), never as fine."""
+    try:
+        group = kc.find_top_group(STATE_GROUP, brief=False)  # one call, attributes included
+        return read(group.get("attributes") if group else None, now)
+    except Forbidden:
+        return Reading("damaged", None, None, None)
 
 
 def age_text(seconds: float | None) -> str:
@@ -142,19 +185,27 @@ def record(kc: KeycloakClient, now: datetime, summary: Any, state: Any, full: bo
         if not (full or eventful or last is None or time.monotonic() - last >= WRITE_EVERY_S):
             return
     try:
-        realm = kc.get_realm()
-        attrs = dict(realm.get("attributes") or {})
-        before = parse(attrs.get(ATTR))
+        found = kc.find_top_group(STATE_GROUP)
+        group = kc.get_group(str(found["id"]) if found else kc.create_group(STATE_GROUP))
+        attrs = dict(group.get("attributes") or {})
+        before = parse(joined(attrs.get(ATTR)))
         counts, lists, counted_at = (before.counts, before.lists, before.counted_at) if before else (None, None, None)
+        groups, history = (before.groups, before.history) if before else (None, [])
+        ending = before.ending_24h if before else None
         if full and (counted_at is None or (now - counted_at).total_seconds() >= COUNT_EVERY_S):
-            counts, lists = _count(kc, now, state)
+            counts, lists, groups = _count(kc, now, state)
             counted_at = now
+            history = coverage.add_day(history, now.astimezone(UTC).date(), int(counts["users_in_scope"]),
+                                       int(counts.get("enrolled", 0)))
+        if full and state is not None:
+            ending = ending_within(state, now, timedelta(hours=24))
         out = PassSummary(now.astimezone(UTC).replace(microsecond=0), summary.run_id, "full" if full else "expiry",
                           summary.ok, len(summary.errors), summary.bypassed_active,
-                          summary.expired + summary.ended_early, summary.next_expiry, counts, lists, counted_at)
-        attrs[ATTR] = out.to_json()
-        # The realm's PUT replaces the attribute map: send every attribute as just read, ours changed.
-        kc.update_realm({"attributes": attrs})
+                          summary.expired + summary.ended_early, summary.next_expiry, counts, lists, counted_at,
+                          groups, history, ending)
+        attrs[ATTR] = pieces(out.to_json())
+        # The group's PUT replaces the attribute map: send every attribute as just read, ours changed.
+        kc.update_group(str(group["id"]), {**group, "attributes": attrs})
     except TwostepError as exc:
         log.warning("sync.summary_not_written", str(exc), realm=kc.realm, run_id=summary.run_id)
         return
@@ -162,7 +213,28 @@ def record(kc: KeycloakClient, now: datetime, summary: Any, state: Any, full: bo
         _written[kc.realm] = time.monotonic()
 
 
-def _count(kc: KeycloakClient, now: datetime, state: Any) -> tuple[dict[str, Any], dict[str, list[dict[str, Any]]]]:
+def _count(kc: KeycloakClient, now: datetime, state: Any
+           ) -> tuple[dict[str, Any], dict[str, list[dict[str, Any]]], list[dict[str, Any]] | None]:
     policy: RealmPolicy = state.policy
     active = {rec.user_id for _u, rec in state.bypassed if rec.state(now, policy.bypass_max_s) == "active"}
-    return scope_counts(kc, policy, COUNT_LIMIT, now, bypassed=active, list_limit=LIST_LIMIT)
+    active |= set(getattr(state, "entries", {}) or {})  # provider mode: the index's running entries
+    states: dict[str, str] = {}
+    counts, lists = scope_counts(kc, policy, COUNT_LIMIT, now, bypassed=active, list_limit=LIST_LIMIT, states=states)
+    try:
+        groups: list[dict[str, Any]] | None = coverage.by_group(kc, policy, states, 2 * COUNT_LIMIT)
+    except TwostepError as exc:
+        log.warning("sync.groups_not_counted", str(exc), realm=kc.realm)
+        groups = None
+    return counts, lists, groups
+
+
+def ending_within(state: Any, now: datetime, window: timedelta) -> int:
+    """Bypasses in force that end within `window` (a full pass has read them all: the index's running
+    entries in provider mode, the marked users' records otherwise)."""
+    horizon = now + window
+    entries = getattr(state, "entries", None) or {}
+    if getattr(state, "indexed", False):
+        return sum(1 for e in entries.values() if e.until is not None and now < e.until <= horizon)
+    policy: RealmPolicy = state.policy
+    return sum(1 for _u, rec in state.bypassed
+               if rec.state(now, policy.bypass_max_s) == "active" and rec.until is not None and rec.until <= horizon)

@@ -35,10 +35,21 @@ DIRECT_GRANT_FLOW = "twostep direct grant"
 REALM_FLOWS = {"browserFlow": (BROWSER_FLOW, "browser"), "resetCredentialsFlow": (RESET_FLOW, "reset credentials"),
                "directGrantFlow": (DIRECT_GRANT_FLOW, "direct grant")}
 SERVICE_CLIENT_ID = "twostep-cli"
-# What the CLI and sync need, and no more: read and change users, read and repair the realm's
-# flow and user-profile declarations that the policy depends on.
-SERVICE_ROLES = ("view-users", "query-users", "manage-users", "query-groups", "view-realm", "manage-realm",
-                 "view-events")
+# What the day-to-day CLI and sync need, and no more (docs/operations.md, "Who needs which role"):
+# read and change users, their credentials and twostep's groups (manage-users), read the realm, its
+# policy record and flows (view-realm). No manage-realm: only `twostep setup` (a bootstrap admin) changes
+# the realm, its flows and its user profile; sync reports such drift as "needs setup". Setup grants
+# exactly these and removes any other realm-management role the account holds (an older setup granted
+# manage-realm and view-events).
+SERVICE_ROLES = ("manage-users", "view-users", "query-users", "query-groups", "view-realm")
+# Fallback mode (no provider JAR) serialises bypass changes and sync's ends with a lock that is a realm
+# role (lock.py): creating and deleting roles needs manage-realm, so there the account needs it too.
+FALLBACK_ROLES = (*SERVICE_ROLES, "manage-realm")
+
+
+def service_roles(provider_mode: bool) -> tuple[str, ...]:
+    """The realm-management roles of the day-to-day account (twostep-cli) in this mode: exactly these."""
+    return SERVICE_ROLES if provider_mode else FALLBACK_ROLES
 
 DEFAULT_BYPASS_MAX_S = 7 * 24 * 3600
 HARD_BYPASS_MAX_S = 30 * 24 * 3600
@@ -51,6 +62,9 @@ CODES_PROVENANCE_CREDENTIAL = "twostep-codes-provenance"
 BYPASS_INDEX_GROUP = "twostep-bypass"
 HELP_CREDENTIAL = "twostep-help-request"
 HELP_INDEX_GROUP = "twostep-help-requests"
+# What the last sync pass saw (pass_summary.py): attributes of this top-level group, which the
+# day-to-day account writes with manage-users (a realm attribute would need manage-realm).
+STATE_GROUP = "twostep-state"
 HELP_ADMIN_KINDS = ("group", "role")
 BACKUP_CODES_CHOICES = ("required", "offered", "off")
 STORE_CREDENTIAL = "credential"  # provider mode: records are credentials, the provider decides
@@ -176,6 +190,9 @@ class RealmPolicy:
     trusted_idps: tuple[str, ...] = ()
     # Python only: `setup --kerberos`: second-factor (a Kerberos ticket alone signs nobody in) | trusted.
     kerberos: str = "second-factor"
+    # Shared with the provider (docs/formats.md): `off` switches the provider's expiry task off for
+    # this realm (sync then ends its bypasses, as in fallback mode); anything else is on.
+    expiry_task: str = "on"
 
     def previous_flow(self, key: str) -> str | None:
         """What was bound in the realm field `key` before setup (None: not recorded)."""
@@ -210,6 +227,8 @@ class RealmPolicy:
             for client, kind, alias in self.client_overrides:
                 overrides.setdefault(client, {})[kind] = alias
             data["client_overrides"] = overrides
+        if self.expiry_task != "off":
+            del data["expiry_task"]  # absent means on
         return json.dumps(data, sort_keys=True, separators=(",", ":"))
 
     @classmethod
@@ -246,6 +265,7 @@ class RealmPolicy:
                 idp_flows=_idp_flows(data.get("idp_flows")),
                 trusted_idps=trusted_idps(data.get("trusted_idps")),
                 kerberos="trusted" if data.get("kerberos") == "trusted" else "second-factor",
+                expiry_task="off" if data.get("expiry_task") == "off" else "on",
             )
         except (ValueError, KeyError, TypeError):
             return None

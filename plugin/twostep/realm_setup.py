@@ -32,19 +32,19 @@ from .policy import (
     POLICY_ATTR,
     REALM_FLOWS,
     SERVICE_CLIENT_ID,
-    SERVICE_ROLES,
     STORE_ATTRIBUTES,
     STORE_CREDENTIAL,
     BruteForce,
     Enforcement,
     OtpPolicy,
     RealmPolicy,
+    service_roles,
     utc_iso,
 )
 from .records import provider_loaded
 from .setup_actions import Action, Kind, Secret
 from .user_profile import desired_profile
-from .web_client import WEB_CLIENT_ID
+from .web_client import WEB_CLIENT_ID, roles_change
 from .web_client import plan_steps as web_client_steps
 from .web_client import read_service_roles as web_client_roles
 
@@ -73,6 +73,8 @@ class Desired:
     help_admins: str | None = None  # who is e-mailed about help requests; None: keep what the policy says
     trusted_idps: tuple[str, ...] | None = None  # `--trust-idp`; None: keep what the policy says
     kerberos: str | None = None  # `--kerberos trusted|second-factor`; None: keep what the policy says
+    # The provider's expiry task for this realm (docs/provider.md): on | off; None: keep the policy's.
+    expiry_task: str | None = None
 
 
 HELP_CHOICES = ("on", "off")
@@ -108,6 +110,10 @@ class Actual:
     post_flow: FlowSpec | None = None  # the twostep post-broker-login flow, when an IdP needs it
     post_flow_actual: FlowSpec | None = None
     desired_trust: tuple[str, ...] | None = None  # `--trust-idp` as read_actual checked it
+    # twostep-cli's realm-management roles beyond policy.service_roles (an older setup granted
+    # manage-realm, view-events): setup removes them, so the day-to-day account holds no more than its row.
+    service_roles_extra: list[str] = field(default_factory=list)
+
 
 
 def read_actual(kc: KeycloakClient, desired: Desired, now: datetime) -> Actual:
@@ -147,9 +153,12 @@ def read_actual(kc: KeycloakClient, desired: Desired, now: datetime) -> Actual:
     # admin gave it; reading clients would need view-clients, which it deliberately lacks.
     manage_client = desired.service_client and not kc.settings.uses_service_account
     client = kc.find_client(SERVICE_CLIENT_ID) if manage_client else None
-    missing_roles: list[str] = list(SERVICE_ROLES) if manage_client else []
+    roles = service_roles(provider_mode)
+    missing_roles: list[str] = list(roles) if manage_client else []
+    extra_roles: list[str] = []
     if client is not None:
-        missing_roles = _missing_service_roles(kc, client)
+        grant, remove = roles_change(web_client_roles(kc, client), roles)
+        missing_roles, extra_roles = list(grant), list(remove)
     to_enforce = [
         u for u in users_in_scope(kc, want_policy)
         if needs_enrollment(u, want_policy, now) and not has_device(kc, u)
@@ -165,6 +174,7 @@ def read_actual(kc: KeycloakClient, desired: Desired, now: datetime) -> Actual:
         profile=kc.user_profile(),
         service_client=client,
         service_roles_missing=missing_roles,
+        service_roles_extra=extra_roles,
         to_enforce=to_enforce,
         manage_service_client=manage_client,
         web_client=web_client,
@@ -177,15 +187,6 @@ def read_actual(kc: KeycloakClient, desired: Desired, now: datetime) -> Actual:
         post_flow_actual=post_actual,
         desired_trust=trusted,
     )
-
-
-def _missing_service_roles(kc: KeycloakClient, client: JSON) -> list[str]:
-    rm = kc.find_client("realm-management")
-    if rm is None:
-        return list(SERVICE_ROLES)
-    sa = kc.service_account_user(client["id"])
-    have = {r["name"] for r in kc.user_client_roles(sa["id"], rm["id"])}
-    return [r for r in SERVICE_ROLES if r not in have]
 
 
 def _desired_policy(desired: Desired, realm: JSON, now: datetime, provider_mode: bool,
@@ -216,7 +217,9 @@ def _desired_policy(desired: Desired, realm: JSON, now: datetime, provider_mode:
                        idp_flows=idp_doors.recorded(idps, current),
                        trusted_idps=desired.trusted_idps if desired.trusted_idps is not None else (
                            current.trusted_idps if current else ()),
-                       kerberos=desired.kerberos or (current.kerberos if current else KERBEROS_CHOICES[0]))
+                       kerberos=desired.kerberos or (current.kerberos if current else KERBEROS_CHOICES[0]),
+                       expiry_task=desired.expiry_task if desired.expiry_task is not None else (
+                           current.expiry_task if current else "on"))
 
 
 def plan(desired: Desired, actual: Actual, now: datetime) -> list[Action]:
@@ -305,14 +308,18 @@ def plan(desired: Desired, actual: Actual, now: datetime) -> list[Action]:
     actions += idp_doors.plan_bindings(actual.idps, actual.idp_specs)
 
     if actual.manage_service_client:
+        roles = service_roles(actual.provider_mode)
         if actual.service_client is None:
-            actions.append(Action(Kind.CREATE_SERVICE_CLIENT, SERVICE_CLIENT_ID, _service_client_rep(),
+            actions.append(Action(Kind.CREATE_SERVICE_CLIENT, SERVICE_CLIENT_ID, (_service_client_rep(), roles),
                                   f"create service-account client {SERVICE_CLIENT_ID!r} with roles "
-                                  + ", ".join(SERVICE_ROLES)))
-        elif actual.service_roles_missing:
-            actions.append(Action(Kind.GRANT_SERVICE_ROLES, SERVICE_CLIENT_ID, tuple(actual.service_roles_missing),
-                                  f"grant {SERVICE_CLIENT_ID!r} missing roles "
-                                  + ", ".join(actual.service_roles_missing)))
+                                  + ", ".join(roles)))
+        elif actual.service_roles_missing or actual.service_roles_extra:
+            grant, remove = tuple(actual.service_roles_missing), tuple(actual.service_roles_extra)
+            what = "; ".join(x for x in (f"grant {', '.join(grant)}" if grant else "",
+                                         f"remove {', '.join(remove)}" if remove else "") if x)
+            actions.append(Action(Kind.SET_SERVICE_ROLES, SERVICE_CLIENT_ID, {"grant": grant, "remove": remove},
+                                  f"service account of {SERVICE_CLIENT_ID!r}: {what} "
+                                  f"(exactly {', '.join(roles)})"))
 
     if desired.web_url:
         actions += web_client_steps(desired.web_url, actual.web_client, actual.web_client_roles)
@@ -341,25 +348,14 @@ def _service_client_rep() -> JSON:
 
 
 def _create_service_client(kc: KeycloakClient, action: Action, secret: Secret) -> None:
+    rep, roles = action.payload
     try:
-        uuid = kc.create_client(action.payload)
+        uuid = kc.create_client(rep)
     except Conflict:  # created by a concurrent or interrupted run: converge instead of failing
-        _grant_roles(kc, SERVICE_ROLES)
+        web_client.set_client_roles(kc, SERVICE_CLIENT_ID, roles, ())
         return
-    _grant_roles(kc, SERVICE_ROLES)
+    web_client.set_client_roles(kc, SERVICE_CLIENT_ID, roles, ())
     secret(SERVICE_CLIENT_ID, kc.client_secret(uuid))
-
-
-def _grant_roles(kc: KeycloakClient, names: tuple[str, ...]) -> None:
-    """Grant exactly the realm-management roles named (looking up ids, deciding nothing)."""
-    client = kc.find_client(SERVICE_CLIENT_ID)
-    rm = kc.find_client("realm-management")
-    if client is None or rm is None:
-        raise Conflict(f"client {SERVICE_CLIENT_ID!r} or realm-management disappeared during setup; run it again")
-    sa = kc.service_account_user(client["id"])
-    roles = [r for r in kc.client_roles(rm["id"]) if r["name"] in names]
-    if roles:
-        kc.add_user_client_roles(sa["id"], rm["id"], roles)
 
 
 def _require_otp_setup(kc: KeycloakClient, action: Action, _secret: Secret) -> None:
@@ -375,7 +371,8 @@ _APPLY: dict[Kind, Callable[[KeycloakClient, Action, Secret], None]] = {
     Kind.CREATE_FLOW: lambda kc, a, _s: flows.build_adapted(kc, *a.payload),
     Kind.REBUILD_FLOW: lambda kc, a, _s: rebuild(kc, a.payload),
     Kind.CREATE_SERVICE_CLIENT: _create_service_client,
-    Kind.GRANT_SERVICE_ROLES: lambda kc, a, _s: _grant_roles(kc, a.payload),
+    Kind.SET_SERVICE_ROLES: lambda kc, a, _s: web_client.set_client_roles(kc, SERVICE_CLIENT_ID, a.payload["grant"],
+                                                                           a.payload["remove"]),
     Kind.CREATE_WEB_CLIENT: web_client.create,
     Kind.UPDATE_WEB_CLIENT: web_client.update,
     Kind.SET_WEB_CLIENT_ROLES: web_client.set_roles,

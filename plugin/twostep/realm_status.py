@@ -5,16 +5,24 @@ from __future__ import annotations
 import heapq
 import json
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from . import client_doors, federation, first_factors, flows, help_requests, idp_doors, recovery_codes
+from . import client_doors, coverage, expiry_task, federation, first_factors, flows, help_requests, idp_doors
 from .backup_codes import LOW_WARNING
 from .bypass import list_bypasses
-from .enforcement import CONFIGURE_TOTP, grace_deadline, users_in_scope
 from .errors import Forbidden, NotFound, TwostepError
 from .keycloak_adapter import KeycloakClient
-from .policy import ADMIN_ONLY_ATTRS, CONDITION_PROVIDER, POLICY_ATTR, REALM_FLOWS, RealmPolicy, utc_iso
+from .policy import (
+    ADMIN_ONLY_ATTRS,
+    CONDITION_PROVIDER,
+    POLICY_ATTR,
+    REALM_FLOWS,
+    SERVICE_CLIENT_ID,
+    RealmPolicy,
+    service_roles,
+    utc_iso,
+)
 from .realm_policy import policy_of
 from .realm_setup import Desired, read_actual, source_flows
 
@@ -67,6 +75,9 @@ def realm_status(kc: KeycloakClient, now: datetime, count_limit: int = COUNT_LIM
                       help_rate=policy.help_max_per_hour)
     actual = read_actual(kc, desired, now)
     report.checks.append(decision_check(kc.realm, policy if intact else None, actual.provider_loaded))
+    report.checks.append(account_check(kc, policy))
+    if intact and policy.provider_mode:
+        report.checks.append(expiry_check(kc, policy, now))
 
     otp_ok = realm.get("otpPolicyCodeReusable") is False and realm.get("otpPolicyType") in ("totp", "hotp")
     report.checks.append(Check("OTP policy", otp_ok,
@@ -239,44 +250,56 @@ def decision_check(realm: str, policy: RealmPolicy | None, loaded: bool) -> Chec
     hint = (f"the provider is loaded: `twostep setup --realm {realm}` lets the server decide" if loaded
             else f"fix: {PROVIDER_FIX}")
     return Check(name, True, "sync only (fallback mode): a bypass ends only when `twostep sync` runs, "
-                             f"however long that takes; {hint}")
+                             "however long that takes, and grant, extend and revoke take a lock role, so "
+                             f"they need manage-realm (with the provider, manage-users is enough); {hint}")
+
+
+def expiry_check(kc: KeycloakClient, policy: RealmPolicy, now: datetime) -> Check:
+    """Provider mode: who ends bypasses that are over (sessions included), and whether it is running."""
+    ok, detail, fix = expiry_task.describe(policy, expiry_task.read(kc), now)
+    return Check("bypass expiry", ok, detail, fix)
 
 
 def scope_counts(kc: KeycloakClient, policy: RealmPolicy, limit: int, now: datetime, bypassed: set[str],
-                 list_limit: int = LIST_LIMIT) -> tuple[dict[str, Any], dict[str, list[dict[str, Any]]]]:
-    """One walk over the users in scope (at most `limit`), one credentials read each: the counts, plus
-    the first `list_limit` users not yet enrolled (earliest grace deadline first) and low on backup
-    codes (fewest left first)."""
-    in_scope = enrolled = with_codes = 0
+                 list_limit: int = LIST_LIMIT, states: dict[str, str] | None = None,
+                 ) -> tuple[dict[str, Any], dict[str, list[dict[str, Any]]]]:
+    """One walk over the users in scope (at most `limit`), one credentials read each (coverage.walk):
+    the counts, plus the first `list_limit` users not yet enrolled (earliest grace deadline first) and
+    low on backup codes (fewest left first). `states`, when given, receives user id -> coverage state
+    (for the breakdown by group)."""
+    in_scope = enrolled_otp = with_codes = 0
+    tally = coverage.empty_tally()
+    keys = 0
     complete = True
+    next_deadline: datetime | None = None
     pending: list[tuple[datetime, str, dict[str, Any]]] = []
     low: list[tuple[int, str, dict[str, Any]]] = []
-    for user in users_in_scope(kc, policy):
+    for c in coverage.walk(kc, policy, now, bypassed):
         if in_scope >= limit:
             complete = False
             break
         in_scope += 1
-        name = str(user.get("username") or "")
-        if user.get("totp"):
-            enrolled += 1
-        else:
-            deadline = grace_deadline(user, policy)
-            pending.append((deadline, name, {
-                "id": user["id"], "username": name, "deadline": utc_iso(deadline), "overdue": now >= deadline,
-                "bypassed": user["id"] in bypassed, "pending": CONFIGURE_TOTP in (user.get("requiredActions") or [])}))
-        codes = [c for c in kc.user_credentials(user["id"]) if c.get("type") == recovery_codes.CREDENTIAL_TYPE]
-        if not codes:
-            continue
-        with_codes += 1
-        try:
-            info = recovery_codes.parse_credential(codes[0])
-        except recovery_codes.CredentialFormatError:
-            continue  # unreadable: counted as having codes, not listed
-        if info.remaining <= LOW_WARNING:
-            low.append((info.remaining, name,
-                        {"id": user["id"], "username": name, "remaining": info.remaining, "total": info.total}))
-    counts = {"users_in_scope": in_scope, "enrolled_otp": enrolled, "with_backup_codes": with_codes,
-              "complete": complete, "not_enrolled": len(pending), "low_backup_codes": len(low)}
+        tally[c.state] += 1
+        if states is not None:
+            states[c.id] = c.state
+        enrolled_otp += c.otp
+        keys += c.key
+        name = c.username
+        if c.state == coverage.IN_GRACE:
+            next_deadline = c.deadline if next_deadline is None else min(next_deadline, c.deadline)
+        if c.state != coverage.ENROLLED:
+            pending.append((c.deadline, name, {
+                "id": c.id, "username": name, "deadline": utc_iso(c.deadline), "overdue": now >= c.deadline,
+                "bypassed": c.state == coverage.BYPASSED, "pending": c.pending}))
+        with_codes += c.has_codes
+        if c.codes is not None and c.codes.remaining <= LOW_WARNING:
+            low.append((c.codes.remaining, name,
+                        {"id": c.id, "username": name, "remaining": c.codes.remaining, "total": c.codes.total}))
+    counts = {"users_in_scope": in_scope, "enrolled_otp": enrolled_otp, "with_backup_codes": with_codes,
+              "complete": complete, "not_enrolled": len(pending), "low_backup_codes": len(low),
+              "enrolled": tally[coverage.ENROLLED], "enrolled_key": keys, "in_grace": tally[coverage.IN_GRACE],
+              "overdue": tally[coverage.OVERDUE], "bypassed_not_enrolled": tally[coverage.BYPASSED],
+              "next_deadline": utc_iso(next_deadline) if next_deadline else None}
     lists = {"not_enrolled": [e[2] for e in heapq.nsmallest(list_limit, pending, key=lambda e: e[:2])],
              "low_backup_codes": [e[2] for e in heapq.nsmallest(list_limit, low, key=lambda e: e[:2])]}
     return counts, lists
@@ -344,6 +367,9 @@ def doctor(kc: KeycloakClient) -> Report:
     reading = policy_of(realm)
     policy = reading.policy if reading.present else None
     report.checks.append(decision_check(kc.realm, policy, CONDITION_PROVIDER in providers))
+    report.checks.append(account_check(kc, reading.policy))
+    if policy is not None and reading.intact and policy.provider_mode:
+        report.checks.append(expiry_check(kc, policy, datetime.now(UTC)))
     if policy is not None and policy.provider_mode and policy.help_requests == "on":
         found = flows.HELP_PROVIDER in providers
         report.checks.append(Check(f"authenticator {flows.HELP_PROVIDER}", found,
@@ -360,3 +386,30 @@ def doctor(kc: KeycloakClient) -> Report:
     store = reading.policy.record_store
     report.checks.extend(_federation_checks(kc, store, test_connections=True))
     return report
+
+
+def account_check(kc: KeycloakClient, policy: RealmPolicy) -> Check:
+    """The day-to-day account holds exactly its row of docs/operations.md ("Who needs which role"):
+    more is a finding (a host running sync would be as strong as a realm admin), and so is less."""
+    name = "account roles"
+    s = kc.settings
+    want = service_roles(policy.provider_mode)
+    mode = ("provider mode" if policy.provider_mode else
+            "fallback mode (no provider JAR): bypass changes and sync's ends take a lock that is a realm role, "
+            "which needs manage-realm")
+    if not s.uses_service_account:
+        return Check(name, True, f"signed in as admin {s.admin_username!r}, which is for setup; day to day the "
+                                 f"service account {SERVICE_CLIENT_ID!r} holds {', '.join(want)} ({mode})")
+    held = kc.token_roles()
+    if held is None:
+        return Check(name, True, f"service account {s.client_id!r}: its token names no roles, not checked")
+    extra, missing = sorted(held - set(want)), [r for r in want if r not in held]
+    setup_fix = f"twostep setup --realm {kc.realm}, as a bootstrap admin (grants exactly {', '.join(want)})"
+    if extra:
+        fix = setup_fix if s.client_id == SERVICE_CLIENT_ID else \
+            f"remove {', '.join(extra)} from the service account of client {s.client_id!r}"
+        return Check(name, False, f"service account {s.client_id!r} holds more than it needs: {', '.join(extra)} "
+                                  f"({mode}: exactly {', '.join(want)})", fix)
+    if missing:
+        return Check(name, False, f"service account {s.client_id!r} lacks {', '.join(missing)} ({mode})", setup_fix)
+    return Check(name, True, f"service account {s.client_id!r}: exactly {', '.join(want)} ({mode})")

@@ -19,7 +19,7 @@ class Kind(Enum):
     CREATE_FLOW = "create flow"
     REBUILD_FLOW = "rebuild flow"
     CREATE_SERVICE_CLIENT = "create service client"
-    GRANT_SERVICE_ROLES = "grant service roles"
+    SET_SERVICE_ROLES = "set service roles"
     CREATE_WEB_CLIENT = "create web client"
     UPDATE_WEB_CLIENT = "update web client"
     SET_WEB_CLIENT_ROLES = "set web client roles"

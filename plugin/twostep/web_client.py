@@ -5,7 +5,7 @@ service account is what the security page acts with.
 client must look like and how to converge it, so a second run changes nothing.
 
 Least privilege: the web app faces the internet, so it never holds the CLI's service account
-(`twostep-cli`, which needs manage-realm to set up and repair flows). The security page reads one
+(`twostep-cli`, whose manage-users reaches every user's credentials). The security page reads one
 user, their groups and credentials (view, which manage-users includes), removes or reorders that
 user's OTP credentials (manage-users) and reads the realm's policy attribute (view-realm: without it
 Keycloak answers GET /realms/{realm} with the name only). Nothing else: no manage-realm, no
@@ -25,6 +25,22 @@ CALLBACK_PATH = "/auth/callback"
 
 # realm-management client roles of twostep-web's service account: exactly these (setup removes others).
 WEB_SERVICE_ROLES = ("manage-users", "view-realm")
+
+# The admin pages need to know whether the signed-in admin's own sign-in used a second factor. Keycloak
+# keeps the authenticator executions a session completed in the user-session note
+# `authenticators-completed` (JSON: execution id -> time; the AMR mapper reads the same note); this
+# mapper puts it into twostep-web's ID token, and the pages look the ids up in the realm's browser flow
+# (web/auth.py). Without it (a client made before), no sign-in counts as having used one: fail closed.
+SIGN_IN_STEPS_CLAIM = "twostep_steps"
+SIGN_IN_STEPS_MAPPER: JSON = {
+    "name": "twostep sign-in steps",
+    "protocol": "openid-connect",
+    "protocolMapper": "oidc-usersessionmodel-note-mapper",
+    "consentRequired": False,
+    "config": {"user.session.note": "authenticators-completed", "claim.name": SIGN_IN_STEPS_CLAIM,
+               "jsonType.label": "String", "id.token.claim": "true", "access.token.claim": "false",
+               "userinfo.token.claim": "false", "introspection.token.claim": "false"},
+}
 
 
 
@@ -56,6 +72,7 @@ def desired_rep(web_url: str) -> JSON:
             "pkce.code.challenge.method": "S256",
             "post.logout.redirect.uris": base + "/",
         },
+        "protocolMappers": [SIGN_IN_STEPS_MAPPER],
     }
 
 
@@ -67,9 +84,16 @@ def differences(want: JSON, have: JSON) -> list[str]:
             out += [f"attribute {k}" for k, v in value.items() if attrs.get(k) != v]
         elif key in ("name", "description"):
             continue
+        elif key == "protocolMappers":
+            out += [f"protocol mapper {m['name']!r}" for m in value if not _has_mapper(have, m)]
         elif have.get(key) != value:
             out.append(key)
     return out
+
+
+def _has_mapper(client: JSON, want: JSON) -> bool:
+    return any(m.get("name") == want["name"] and m.get("protocolMapper") == want["protocolMapper"]
+               and (m.get("config") or {}) == want["config"] for m in client.get("protocolMappers") or [])
 
 
 def read_service_roles(kc: KeycloakClient, existing: JSON | None) -> frozenset[str] | None:
@@ -96,13 +120,14 @@ def plan_steps(web_url: str, existing: JSON | None, roles: frozenset[str] | None
     steps: list[Action] = []
     drift = differences(want, existing)
     if drift:
+        # The client's PUT replaces its mappers with the list sent: keep the others, ours as wanted.
+        mappers = [m for m in existing.get("protocolMappers") or [] if m.get("name") != SIGN_IN_STEPS_MAPPER["name"]]
         merged: dict[str, Any] = {**existing, **want, "attributes": {**(existing.get("attributes") or {}),
-                                                                      **want["attributes"]}}
+                                                                      **want["attributes"]},
+                                  "protocolMappers": [*mappers, SIGN_IN_STEPS_MAPPER]}
         steps.append(Action(Kind.UPDATE_WEB_CLIENT, WEB_CLIENT_ID, merged,
                             f"update web sign-in client {WEB_CLIENT_ID!r} ({', '.join(drift)})"))
-    have = roles or frozenset()
-    missing = tuple(r for r in WEB_SERVICE_ROLES if r not in have)
-    extra = tuple(sorted(have - set(WEB_SERVICE_ROLES)))
+    missing, extra = roles_change(roles, WEB_SERVICE_ROLES)
     if missing or extra:
         what = "; ".join(x for x in (f"grant {', '.join(missing)}" if missing else "",
                                      f"remove {', '.join(extra)}" if extra else "") if x)
@@ -120,9 +145,9 @@ def create(kc: KeycloakClient, action: Action, secret: Secret) -> None:
             raise
         kc.update_client(found["id"], {**found, **action.payload, "attributes": {
             **(found.get("attributes") or {}), **action.payload["attributes"]}})
-        _set_roles(kc, WEB_SERVICE_ROLES, ())
+        set_client_roles(kc, WEB_CLIENT_ID, WEB_SERVICE_ROLES, ())
         return
-    _set_roles(kc, WEB_SERVICE_ROLES, ())
+    set_client_roles(kc, WEB_CLIENT_ID, WEB_SERVICE_ROLES, ())
     secret(WEB_CLIENT_ID, kc.client_secret(uuid))
 
 
@@ -131,20 +156,27 @@ def update(kc: KeycloakClient, action: Action, _secret: Secret) -> None:
 
 
 def set_roles(kc: KeycloakClient, action: Action, _secret: Secret) -> None:
-    _set_roles(kc, action.payload["grant"], action.payload["remove"])
+    set_client_roles(kc, WEB_CLIENT_ID, action.payload["grant"], action.payload["remove"])
 
 
-def _set_roles(kc: KeycloakClient, grant: tuple[str, ...], remove: tuple[str, ...]) -> None:
-    """Grant and remove exactly the realm-management roles named (looking up the ids of the client,
-    its service account and the roles: identities, not decisions)."""
-    client = kc.find_client(WEB_CLIENT_ID)
+def roles_change(have: frozenset[str] | None, wanted: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Pure: (grant, remove) that make a service account hold exactly `wanted` realm-management roles."""
+    held = have or frozenset()
+    return tuple(r for r in wanted if r not in held), tuple(sorted(held - set(wanted)))
+
+
+def set_client_roles(kc: KeycloakClient, client_id: str, grant: tuple[str, ...], remove: tuple[str, ...]) -> None:
+    """Grant and remove exactly the realm-management roles named on the service account of
+    `client_id` (looking up the ids of the client, its service account and the roles: identities,
+    not decisions)."""
+    client = kc.find_client(client_id)
     rm = kc.find_client("realm-management")
     if client is None or rm is None:
-        raise Conflict(f"client {WEB_CLIENT_ID!r} or realm-management disappeared during setup; run it again")
+        raise Conflict(f"client {client_id!r} or realm-management disappeared during setup; run it again")
     sa = kc.service_account_user(client["id"])
     roles = {r["name"]: r for r in kc.client_roles(rm["id"])}
     if remove:
         kc.remove_user_client_roles(sa["id"], rm["id"], [roles[n] for n in remove if n in roles],
-                                    f"remove roles of {WEB_CLIENT_ID!r}")
+                                    f"remove roles of {client_id!r}")
     if grant:
         kc.add_user_client_roles(sa["id"], rm["id"], [roles[n] for n in grant if n in roles])

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import INSTANCE, ROOT, Keycloak, provider_jar
+from tests.conftest import EXPIRY_TASK_OPTIONS, INSTANCE, ROOT, Keycloak, provider_jar
 
 CLUSTER_SCRIPT = ROOT / "deploy" / "local" / "cluster.sh"
 
@@ -45,7 +45,7 @@ def cluster() -> Iterator[Cluster]:
     if urls:
         yield Cluster([Keycloak(u.strip().rstrip("/"), user, password) for u in urls.split(",")], {})
         return
-    env = {**os.environ, "CLUSTER_FRESH": "1", "KC_BOOTSTRAP_ADMIN_USERNAME": user,
+    env = {**EXPIRY_TASK_OPTIONS, **os.environ, "CLUSTER_FRESH": "1", "KC_BOOTSTRAP_ADMIN_USERNAME": user,
            "KC_BOOTSTRAP_ADMIN_PASSWORD": password, "TWOSTEP_PROVIDER_JAR": provider_jar()}
     t0 = time.monotonic()
     out = subprocess.run(["bash", str(CLUSTER_SCRIPT), "start", INSTANCE], env=env, capture_output=True, text=True)

@@ -16,6 +16,7 @@ from .demo_cmds import demo
 from .help_cmds import help_group
 from .otp_cmds import otp
 from .policy_cmds import doctor, setup, status, teardown
+from .report_cmds import report
 from .sync_cmds import sync
 from .theme_cmds import theme
 from .web_cmds import web
@@ -39,7 +40,7 @@ def cli(ctx: click.Context, config_file: str | None, realm: str | None, log_form
     obj.realm = realm
 
 
-for command in (setup, teardown, status, doctor, codes, otp, bypass, help_group, sync, demo, web, theme):
+for command in (setup, teardown, status, doctor, codes, otp, bypass, help_group, sync, demo, web, theme, report):
     cli.add_command(command)
 
 

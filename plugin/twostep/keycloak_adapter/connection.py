@@ -11,6 +11,8 @@ signed-in person's own token (web pages) is sent as it is and never renewed here
 
 from __future__ import annotations
 
+import base64
+import binascii
 import contextlib
 import json
 import threading
@@ -65,7 +67,8 @@ _LITERAL_SEGMENTS = frozenset({
     "profile", "partialImport", "count", "attack-detection", "brute-force", "events", "admin-events",
     "client-scopes", "components", "default-default-client-scopes", "execute-actions-email", "reset-password",
     "raise-priority", "lower-priority", "copy", "send-verify-email", "consents", "federated-identity",
-    "offline-sessions", "testLDAPConnection", "serverinfo", "authenticator-providers",
+    "offline-sessions", "testLDAPConnection", "serverinfo", "authenticator-providers", "twostep", "bypass",
+    "grant", "extend", "revoke", "help", "dismiss", "otp", "reset", "codes", "policy",
 })
 
 
@@ -206,6 +209,26 @@ class Connection:
             raise
         except Exception as exc:  # Authlib's OAuthError or an unreadable token answer
             raise Unauthorized(f"signing in as {self._who} failed ({_short(exc)})") from None
+
+    def token_roles(self) -> frozenset[str] | None:
+        """The realm-management roles a service account holds, as Keycloak wrote them into its
+        current access token (composites expanded: what Keycloak will allow). None when signed in
+        otherwise, or when the token carries no roles claim (the client scope `roles` removed). Read
+        for reporting only: the token came from Keycloak's token endpoint, Keycloak checks it."""
+        if not self.settings.uses_service_account or not isinstance(self._session, OAuth2Session):
+            return None
+        self._login()
+        token = str((self._session.token or {}).get("access_token") or "")
+        try:
+            part = token.split(".")[1]
+            claims = json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+        except (IndexError, ValueError, binascii.Error):
+            return None
+        access = claims.get("resource_access") if isinstance(claims, dict) else None
+        if not isinstance(access, dict):
+            return None
+        roles = (access.get("realm-management") or {}).get("roles") or []
+        return frozenset(str(r) for r in roles)
 
     def _token_url(self, realm: str) -> str:
         return f"{self.settings.url}/realms/{q(realm)}/protocol/openid-connect/token"

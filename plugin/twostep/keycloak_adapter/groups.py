@@ -19,11 +19,12 @@ class GroupCalls(Connection):
         except NotFound:
             return None
 
-    def find_top_group(self, name: str) -> JSON | None:
+    def find_top_group(self, name: str, brief: bool = True) -> JSON | None:
         """The top-level group `name`, by one search: a missing group answers [] (group-by-path's
-        404 would cost a second call, the check whether the realm itself is gone)."""
-        found = self.get("/groups", f"find group {name!r}", search=name, exact="true", briefRepresentation="true",
-                         first=0, max=10) or []
+        404 would cost a second call, the check whether the realm itself is gone). Not `brief`: with
+        its attributes."""
+        found = self.get("/groups", f"find group {name!r}", search=name, exact="true",
+                         briefRepresentation=str(brief).lower(), first=0, max=10) or []
         top = [g for g in found if g.get("path") == "/" + name]
         return top[0] if top else None
 
@@ -81,6 +82,10 @@ class GroupCalls(Connection):
         `subGroupCount` either way)."""
         return self.paged(f"/groups/{q(group_id)}/children", "subgroups", page_size,
                           briefRepresentation=str(brief).lower(), **params)
+
+    def iter_top_groups(self, limit: int) -> list[JSON]:
+        """The first `limit` top-level groups (brief), one call."""
+        return list(self.get("/groups", "groups", first=0, max=limit, briefRepresentation="true") or [])
 
     def search_groups(self, search: str, max_results: int = 100) -> list[JSON]:
         """Top-level groups whose subtree holds a group named like `search`, the path down to each

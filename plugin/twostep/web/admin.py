@@ -62,8 +62,9 @@ def _help_card(kc: KeycloakClient) -> dict[str, Any] | None:
 @bp.get("")
 @admin_required
 def overview() -> Any:
-    """One Keycloak call: the realm. Its settings give the checks shown here; the counts that need a
-    scan of the users come from the last sync pass's summary (pass_summary), shown with their age,
+    """Two Keycloak calls: the realm and the last sync pass's summary (pass_summary.load, one group
+    search). The realm's settings give the checks shown here; the counts that need a scan of the
+    users come from that summary, shown with their age,
     never from a scan per page view. Flows, federation and drift: `twostep status` (dozens of calls)."""
     kc: KeycloakClient = g.kc
     now = state().clock()
@@ -73,44 +74,53 @@ def overview() -> Any:
     except TwostepError as exc:
         return render_template("admin_overview.html", error=str(exc), low_warning=backup_codes.LOW_WARNING,
                                help=help_card)
-    reading = pass_summary.read(realm.get("attributes"), now)
+    reading = pass_summary.load(kc, now)
     checks = overview_checks(kc.realm, realm, reading)
     summary = reading.summary
     return render_template(
         "admin_overview.html", error=None, reading=reading, summary=summary, checks=checks,
         ok=all(c.ok for c in checks), counts=summary.counts if summary else None,
-        lists=(summary.lists or {}) if summary else {}, age=pass_summary.age_text(reading.age_s),
-        counts_age=pass_summary.age_text(reading.counts_age_s), low_warning=backup_codes.LOW_WARNING,
-        help=help_card)
+        lists=(summary.lists or {}) if summary else {}, low_warning=backup_codes.LOW_WARNING, help=help_card,
+        groups=(summary.groups or []) if summary else [], history=summary.history if summary else [],
+        enforcement_groups=policy_of(realm).policy.enforcement.mode == "groups")
 
 
 def overview_checks(realm_name: str, realm: JSON, reading: pass_summary.Reading) -> list[Check]:
     """What the realm's own representation and the last pass can vouch for (fail closed: no pass,
-    an unreadable or an old summary is a failed check)."""
+    an unreadable or an old summary is a failed check). In the reader's language (i18n.gettext)."""
+    _ = i18n.gettext
     reading_policy = policy_of(realm)
     policy, intact = reading_policy.policy, reading_policy.intact
     setup_fix = f"twostep setup --realm {realm_name}"
-    sync_fix = f"twostep sync --realm {realm_name}; then schedule it (deploy/cron, deploy/systemd, deploy/kubernetes)"
-    checks = [Check("policy record", intact, policy.enforcement.describe() if intact else
-                    "missing or damaged: acting as 'everyone, no grace, 1 h bypass maximum'", setup_fix)]
+    sync_fix = f"twostep sync --realm {realm_name}"
+    enf = policy.enforcement
+    who = {"all": _("everyone"), "none": _("nobody (opt-in)")}.get(
+        enf.mode, _("groups %(names)s") % {"names": ", ".join(enf.groups)})
+    checks = [Check(_("policy record"), intact,
+                    _("%(who)s, grace period %(n)s day(s)") % {"who": who, "n": enf.grace_days} if intact else
+                    _("missing or damaged: acting as 'everyone, no grace, 1 h bypass maximum'"), setup_fix)]
     s = reading.summary
+    name = _("last sync pass")
     if reading.state == "none":
-        checks.append(Check("last sync pass", False, "no sync pass yet: counts are not known", sync_fix))
+        checks.append(Check(name, False, _("no sync pass yet: counts are not known"), sync_fix))
     elif s is None:
-        checks.append(Check("last sync pass", False, f"its summary ({pass_summary.ATTR}) cannot be read", sync_fix))
+        checks.append(Check(name, False, _("its summary (%(attr)s) cannot be read") % {"attr": pass_summary.ATTR},
+                            sync_fix))
     elif not reading.fresh:
-        checks.append(Check("last sync pass", False, f"{pass_summary.age_text(reading.age_s)} "
-                            f"({utc_iso(s.at)}): is `twostep sync` running?", sync_fix))
+        checks.append(Check(name, False, i18n.humanize(utc_iso(s.at)) + ": "
+                            + _("is twostep sync running?"), sync_fix))
     else:
-        checks.append(Check("last sync pass", s.ok, f"{pass_summary.age_text(reading.age_s)}, "
-                            + ("no errors" if s.ok else f"{s.errors} error(s): see the sync log"), sync_fix))
+        checks.append(Check(name, s.ok, _("no errors") if s.ok else
+                            _("%(n)s error(s): see the sync log") % {"n": s.errors}, sync_fix))
     for key, alias in (("browserFlow", BROWSER_FLOW), ("resetCredentialsFlow", RESET_FLOW)):
-        checks.append(Check(f"{key} binding", realm.get(key) == alias, f"bound to {realm.get(key)!r}", setup_fix))
+        checks.append(Check(_("%(key)s binding") % {"key": key}, realm.get(key) == alias,
+                            _("bound to %(flow)r") % {"flow": realm.get(key)}, setup_fix))
     otp_ok = realm.get("otpPolicyCodeReusable") is False and realm.get("otpPolicyType") in ("totp", "hotp")
-    checks.append(Check("OTP policy", otp_ok, f"{realm.get('otpPolicyType')}, code reuse "
-                        + ("on" if realm.get("otpPolicyCodeReusable") else "off"), setup_fix))
-    checks.append(Check("brute-force detection", bool(realm.get("bruteForceProtected")),
-                        "on" if realm.get("bruteForceProtected") else "off", setup_fix))
+    checks.append(Check(_("OTP policy"), otp_ok, _("%(type)s, code reuse %(reuse)s") % {
+        "type": realm.get("otpPolicyType"), "reuse": _("on") if realm.get("otpPolicyCodeReusable") else _("off")},
+        setup_fix))
+    checks.append(Check(_("brute-force detection"), bool(realm.get("bruteForceProtected")),
+                        _("on") if realm.get("bruteForceProtected") else _("off"), setup_fix))
     return checks
 
 

@@ -16,13 +16,14 @@ from typing import Any
 from authlib.integrations.flask_client import OAuth
 from flask import Flask, Response, g, redirect, render_template, request, session, url_for
 from flask_wtf.csrf import CSRFError, CSRFProtect
+from markupsafe import Markup
 from werkzeug.exceptions import HTTPException
 
 from ..clock import Clock, system_clock
 from ..errors import ConfigError, Forbidden, NotFound, TwostepError, Unauthorized
 from ..settings import Settings
 from ..web_client import normalize_url
-from . import i18n
+from . import charts, i18n
 from .admin import bp as admin_bp
 from .auth import (  # some re-exported (__all__): older imports of these names from app keep working
     ADMIN_ROLE,
@@ -41,6 +42,7 @@ from .auth import (  # some re-exported (__all__): older imports of these names 
     start_kc_action,
     state,
 )
+from .export import bp as export_bp
 from .help_queue import bp as help_bp
 from .security import after_kc_action
 from .security import bp as security_bp
@@ -206,7 +208,10 @@ def create_app(settings: Settings, web: WebConfig, *, clock: Clock = system_cloc
 
     _metrics(app)
     register_routes(app)
-    i18n.register(app)  # |time_until, |time_since ...: times in the viewer's language
+    i18n.register(app)  # |time_until, |time_since ...: times in the viewer's language; _() words
+    charts.register(app)  # inline SVG charts (overview)
+    app.add_template_global(Markup, "Markup")
+    app.register_blueprint(export_bp)
     app.register_blueprint(admin_bp)
     app.register_blueprint(help_bp)
     app.register_blueprint(security_bp)

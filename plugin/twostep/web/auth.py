@@ -24,10 +24,10 @@ from authlib.integrations.requests_client import OAuth2Session
 from flask import Flask, abort, current_app, flash, g, redirect, render_template, request, session, url_for
 
 from ..clock import Clock
-from ..errors import KeycloakUnavailable
+from ..errors import KeycloakUnavailable, TwostepError
 from ..keycloak_adapter import KeycloakClient
 from ..settings import Settings
-from ..web_client import CALLBACK_PATH, WEB_CLIENT_ID
+from ..web_client import CALLBACK_PATH, SIGN_IN_STEPS_CLAIM, WEB_CLIENT_ID
 from .tokens import FileTokenStore
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -37,6 +37,10 @@ SERVICE_CLIENT_TTL_S = 50.0
 SESSION_LIFETIME_S = 8 * 3600
 REFRESH_LEEWAY_S = 15
 STATE_KEY = "twostep"
+# Authenticators that are a second factor (or, passkeys, two in one): an admin's sign-in must have
+# completed one of them for the admin pages (docs/web.md, "Admins sign in with a second factor").
+SECOND_FACTORS = frozenset({"auth-otp-form", "auth-conditional-otp-form", "auth-recovery-authn-code-form",
+                            "webauthn-authenticator", "webauthn-authenticator-passwordless"})
 
 
 @dataclass(frozen=True)
@@ -160,6 +164,28 @@ def admin_roles(access_token: str) -> list[str]:
     return list((ra.get("realm-management") or {}).get("roles") or [])
 
 
+def second_factor_used(id_token: str) -> bool:
+    """Whether the sign-in behind this ID token completed a second-factor step. The token's
+    `twostep_steps` claim is Keycloak's own record of the executions the user session completed
+    (web_client.SIGN_IN_STEPS_MAPPER); their ids are looked up in the realm's browser flow with the
+    pages' own service account (view-realm). Fails closed: no claim, an unreadable one, ids not in the
+    flow (it was rebuilt since) or Keycloak not answering all mean "no"."""
+    raw = jwt_claims(id_token).get(SIGN_IN_STEPS_CLAIM)
+    try:
+        done = json.loads(raw) if isinstance(raw, str) else None
+    except ValueError:
+        return False
+    if not isinstance(done, dict) or not done:
+        return False
+    try:
+        kc = state().service.get()
+        flow = str(kc.get_realm().get("browserFlow") or "")
+        steps = kc.flow_executions(flow) if flow else []
+    except TwostepError:
+        return False
+    return any(e.get("id") in done and e.get("providerId") in SECOND_FACTORS for e in steps)
+
+
 def _token_record(token: dict[str, Any]) -> dict[str, Any]:
     """What is kept of a token answer; `ends_at`: after it nothing in the record can be used (the
     later of the access and refresh tokens' expiry, never past the session cookie's lifetime)."""
@@ -259,6 +285,15 @@ def admin_required(fn: F) -> F:
         if ADMIN_ROLE not in admin_roles(g.access_token):
             abort(403, "These pages are for admins of the realm (Keycloak role realm-management/"
                        f"{ADMIN_ROLE}). Your own page is /security.")
+        if not (session.get("user") or {}).get("mfa"):
+            # Read only and change alike: an admin whose own sign-in skipped the second factor (a
+            # bypass, no device yet, outside the policy's scope) administers nobody.
+            return render_template(
+                "error.html", status=403, title="Sign in with your second factor",
+                message="The admin pages need a sign-in that used a second factor (authenticator app, "
+                        "backup code or security key). Yours did not: you may have a bypass, no "
+                        "authenticator yet, or the policy may not cover your account. Sign out, end "
+                        "that, and sign in again; your own page is /security."), 403
         st = state()
         g.kc = KeycloakClient(st.settings, st.realm, token=g.access_token)
         return fn(*args, **kwargs)
@@ -327,7 +362,8 @@ def register_routes(app: Flask) -> None:
         session["sid"] = sid
         session["user"] = {"id": sub, "username": claims.get("preferred_username"),
                            "email": claims.get("email"), "name": claims.get("name"),
-                           "admin": ADMIN_ROLE in roles, "locale": claims.get("locale")}
+                           "admin": ADMIN_ROLE in roles, "locale": claims.get("locale"),
+                           "mfa": ADMIN_ROLE in roles and second_factor_used(str(token.get("id_token") or ""))}
         session.permanent = True
         status = request.args.get("kc_action_status")
         if pending and st.after_kc_action is not None:

@@ -7,13 +7,22 @@
 The language: the signed-in person's `locale` claim (Keycloak's `profile` scope maps the user's
 `locale` attribute), else the browser's Accept-Language, else en; only en, de and ru. The ISO-8601
 value stays in the `datetime` attribute (machines and tests read that); `lang` tells screen readers
-which language the text is in, since the rest of the page is English.
+which language the text is in.
+
+The pages' words: gettext catalogs (`translations/de.po`, `translations/ru.po`; English is the
+source) read with Babel at start, no compile step; templates mark text with {{ _("...") }} and
+{{ ngettext(...) }} (Jinja's i18n extension, new style: %(name)s placeholders, autoescaped).
+tests/test_web_i18n.py checks that every marked text is in every catalog.
 """
 
 from __future__ import annotations
 
+from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
+from babel import Locale
+from babel.messages.pofile import read_po
 from flask import Flask, g, has_request_context, request, session
 from markupsafe import Markup, escape
 
@@ -54,6 +63,42 @@ def humanize(message: str) -> str:
     return timefmt.replace_iso(message, state().clock(), viewer_locale())
 
 
+TRANSLATIONS = Path(__file__).parent / "translations"
+
+
+@lru_cache(maxsize=4)
+def catalog(lang: str) -> dict[Any, Any]:
+    """msgid (a tuple (singular, plural) for plural entries) -> msgstr (a tuple for plurals); empty
+    for en and for a language without a file."""
+    path = TRANSLATIONS / f"{lang}.po"
+    if lang == timefmt.DEFAULT or not path.is_file():
+        return {}
+    with path.open("rb") as fh:
+        cat = read_po(fh, locale=lang)
+    return {m.id: m.string for m in cat if m.id and m.string and not m.fuzzy}
+
+
+def gettext(message: str) -> str:
+    found = catalog(viewer_locale()).get(message)
+    return found if isinstance(found, str) and found else message
+
+
+_PLURAL_INDEX = {"one": 0, "few": 1, "many": 2, "other": 2}
+
+
+def ngettext(singular: str, plural: str, n: int) -> str:
+    lang = viewer_locale()
+    found = catalog(lang).get((singular, plural))
+    if isinstance(found, tuple) and all(found):
+        form = Locale.parse(lang).plural_form(abs(n))
+        index = (_PLURAL_INDEX.get(form, 2) if lang == "ru" else (0 if form == "one" else 1))
+        return str(found[min(index, len(found) - 1)])
+    return singular if n == 1 else plural
+
+
 def register(app: Flask) -> None:
+    app.jinja_env.add_extension("jinja2.ext.i18n")
+    app.jinja_env.install_gettext_callables(gettext, ngettext, newstyle=True)  # type: ignore[attr-defined]
+    app.add_template_global(viewer_locale, "viewer_locale")
     for kind in ("until", "deadline", "since", "at"):
         app.add_template_filter(_filter(kind), f"time_{kind}")

@@ -149,7 +149,7 @@ public final class HelpRequestAuthenticator implements Authenticator {
         }
     }
 
-    static GroupModel indexGroup(KeycloakSession session, RealmModel realm, boolean create) {
+    public static GroupModel indexGroup(KeycloakSession session, RealmModel realm, boolean create) {
         Optional<GroupModel> found;
         try (Stream<GroupModel> top = session.groups().getTopLevelGroupsStream(realm)) {
             found = top.filter(g -> GROUP.equals(g.getName())).findFirst();

@@ -55,9 +55,13 @@ abstract class RecordCredentialProvider implements CredentialProvider<Credential
     @Override
     public CredentialTypeMetadata getCredentialTypeMetadata(CredentialTypeMetadataContext context) {
         // Not listed in the account console: no enabled authenticator refers to this type.
+        // Not removeable: the record is the admins', not the user's. Keycloak's CredentialDeleteHelper
+        // checks this for the Account API (DELETE /account/credentials/{id}) and for
+        // kc_action=delete_credential:{id}; the admin REST (requireManage) does not, so twostep still
+        // deletes them there.
         return CredentialTypeMetadata.builder().type(getType())
                 .category(CredentialTypeMetadata.Category.TWO_FACTOR)
                 .displayName(getType()).helpText(label()).iconCssClass("kcAuthenticatorDefaultClass")
-                .removeable(true).build(session);
+                .removeable(false).build(session);
     }
 }

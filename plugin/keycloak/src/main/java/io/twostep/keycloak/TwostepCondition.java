@@ -58,6 +58,10 @@ public final class TwostepCondition implements ConditionalAuthenticator {
             return directGrant(context, result);
         }
         boolean run = result.outcome() == TwostepDecision.Outcome.REQUIRED;
+        if (result.outcome() == TwostepDecision.Outcome.GRACE) {
+            // Let in with the password alone: filed so the expiry task ends it when grace is over.
+            io.twostep.keycloak.expiry.GraceIndex.note(context.getSession(), context.getRealm(), context.getUser());
+        }
         for (String action : result.requiredActions()) {
             if (!actionEnabled(context, action)) {
                 if (TwostepDecision.CONFIGURE_TOTP.equals(action)) {
@@ -235,7 +239,7 @@ public final class TwostepCondition implements ConditionalAuthenticator {
      * The bypass record: the credentialData of the one {@code twostep-bypass} credential as a map of
      * strings; null when there is none, more than one, or it is not a JSON object of strings.
      */
-    static Map<String, String> readRecord(SubjectCredentialManager creds) {
+    public static Map<String, String> readRecord(SubjectCredentialManager creds) {
         List<CredentialModel> all = creds.getStoredCredentialsByTypeStream(BypassCredentialProvider.TYPE)
                 .collect(Collectors.toList());
         if (all.size() != 1) {
@@ -247,7 +251,7 @@ public final class TwostepCondition implements ConditionalAuthenticator {
         return parseRecord(all.get(0).getCredentialData());
     }
 
-    static Map<String, String> parseRecord(String credentialData) {
+    public static Map<String, String> parseRecord(String credentialData) {
         if (credentialData == null) {
             return null;
         }

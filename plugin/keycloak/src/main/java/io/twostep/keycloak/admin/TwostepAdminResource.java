@@ -1,0 +1,478 @@
+package io.twostep.keycloak.admin;
+
+import io.twostep.keycloak.BypassCredentialProvider;
+import io.twostep.keycloak.HelpRequestAuthenticator;
+import io.twostep.keycloak.HelpRequestCredentialProvider;
+import io.twostep.keycloak.TwostepAdminEvents;
+import io.twostep.keycloak.TwostepCondition;
+import io.twostep.keycloak.TwostepDecision;
+import io.twostep.keycloak.UserRowLock;
+import jakarta.ws.rs.Consumes;
+import jakarta.ws.rs.GET;
+import jakarta.ws.rs.POST;
+import jakarta.ws.rs.Path;
+import jakarta.ws.rs.PathParam;
+import jakarta.ws.rs.Produces;
+import jakarta.ws.rs.core.MediaType;
+import jakarta.ws.rs.core.Response;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.function.LongSupplier;
+import java.util.function.Supplier;
+import org.keycloak.credential.CredentialModel;
+import org.keycloak.models.ClientModel;
+import org.keycloak.models.Constants;
+import org.keycloak.models.GroupModel;
+import org.keycloak.models.KeycloakSession;
+import org.keycloak.models.RealmModel;
+import org.keycloak.models.RoleModel;
+import org.keycloak.models.UserModel;
+import org.keycloak.services.ErrorResponse;
+import org.keycloak.services.ErrorResponseException;
+import org.keycloak.services.resources.admin.AdminAuth;
+import org.keycloak.services.resources.admin.AdminEventBuilder;
+import org.keycloak.services.resources.admin.fgap.AdminPermissionEvaluator;
+import org.keycloak.storage.ReadOnlyException;
+
+/**
+ * {@code /admin/realms/{realm}/twostep/...}: every change twostep makes to a user, each one Keycloak
+ * transaction (docs/provider.md). The order is the same for every endpoint: the user (404), Keycloak's
+ * permission to manage that user ({@code AdminPermissionEvaluator}: realm-management roles or
+ * fine-grained admin permissions; 403), the user's row locked and the user read afresh
+ * ({@link UserRowLock}), the pure rules ({@link BypassRules}: nobody acts on themselves, a user holding
+ * realm-management roles only by an admin holding them too, the policy's bypass maximum by Keycloak's
+ * clock), then the writes ({@link UserWrites}) and one admin event ({@link TwostepAdminEvents}). Any
+ * failure after the first write marks the transaction rollback-only: all or nothing.
+ */
+public class TwostepAdminResource {
+
+    private static final String MASTER = "master";
+
+    private final KeycloakSession session;
+    private final RealmModel realm;
+    private final AdminPermissionEvaluator auth;
+    private final AdminEventBuilder events;
+    private final LongSupplier clock;
+    private final UserWrites writes;
+
+    public TwostepAdminResource(KeycloakSession session, RealmModel realm, AdminPermissionEvaluator auth,
+                                AdminEventBuilder events, LongSupplier clock) {
+        this.session = session;
+        this.realm = realm;
+        this.auth = auth;
+        this.events = events;
+        this.clock = clock;
+        this.writes = new UserWrites(session, realm, clock);
+    }
+
+    /**
+     * The realm's policy record as stored (or null), for an admin who may query users but not view the
+     * realm (a help desk with manage-users): Keycloak hands such an admin the realm without its
+     * attributes, and the CLI and the pages need the record store and the bypass maximum.
+     */
+    @GET
+    @Path("policy")
+    @Produces(MediaType.APPLICATION_JSON)
+    public Map<String, Object> policy() {
+        if (!(auth.users().canQuery() || auth.users().canView() || auth.realm().canViewRealm())) {
+            throw ErrorResponse.error("not allowed to read the twostep policy of realm " + realm.getName(),
+                    Response.Status.FORBIDDEN);
+        }
+        Map<String, Object> out = new LinkedHashMap<>();
+        out.put("policy", realm.getAttribute(TwostepCondition.POLICY_ATTRIBUTE));
+        out.put("provider", Boolean.TRUE);
+        return out;
+    }
+
+    /** Grant, extend or revoke a bypass: the record, its index entry, the sessions it ends. */
+    @POST
+    @Path("users/{id}/bypass/{action}")
+    @Consumes(MediaType.APPLICATION_JSON)
+    @Produces(MediaType.APPLICATION_JSON)
+    public Map<String, Object> bypass(@PathParam("id") String id, @PathParam("action") String action,
+                                      Map<String, Object> body) {
+        BypassRules.Action act = switch (action) {
+            case "grant" -> BypassRules.Action.GRANT;
+            case "extend" -> BypassRules.Action.EXTEND;
+            case "revoke" -> BypassRules.Action.REVOKE;
+            default -> throw ErrorResponse.error("unknown action " + action, Response.Status.NOT_FOUND);
+        };
+        Map<String, Object> in = body == null ? Map.of() : body;
+        BypassRules.Request req = new BypassRules.Request(act, number(in, "seconds"), text(in, "until"),
+                text(in, "reason"), text(in, "by"), flag(in, "reset_device"), optionalFlag(in, "end_sessions"),
+                flag(in, "break_glass"));
+        UserModel user = lockedTarget(id);
+        BypassRules.Plan plan = allowed(decideBypass(user, req));
+        return inOneTransaction(() -> {
+            Map<String, Object> out = applyBypass(user, plan);
+            out.put("break_glass", req.breakGlass());
+            String reason = plan.record() == null ? blankToNull(req.reason()) : plan.record().get("reason");
+            Map<String, Object> extra = new LinkedHashMap<>();
+            extra.put("by", plan.record() == null ? blankToNull(req.by()) : plan.record().get("by"));
+            extra.put("previous_until", plan.previousUntil());
+            extra.put("reset_device", plan.record() == null ? null : plan.record().get("reset_device"));
+            extra.put("devices_removed", out.get("devices_removed"));
+            extra.put("sessions_ended", out.get("sessions_ended"));
+            extra.put("break_glass", req.breakGlass() ? Boolean.TRUE : null);
+            event(plan.event(), user, (String) out.get("until"), reason, extra);
+            return out;
+        });
+    }
+
+    /**
+     * Answer the user's help request ("I lost my phone"): {@code grant} (a bypass that also removes the
+     * lost device and ends the sessions) or {@code dismiss} (reason required); either closes the request.
+     * {@code asked_at}, when given, must be the open request's: an answer to a request answered meanwhile
+     * is refused (409), not applied to a newer one.
+     */
+    @POST
+    @Path("users/{id}/help/{answer}")
+    @Consumes(MediaType.APPLICATION_JSON)
+    @Produces(MediaType.APPLICATION_JSON)
+    public Map<String, Object> help(@PathParam("id") String id, @PathParam("answer") String answer,
+                                    Map<String, Object> body) {
+        if (!answer.equals("grant") && !answer.equals("dismiss")) {
+            throw ErrorResponse.error("unknown answer " + answer, Response.Status.NOT_FOUND);
+        }
+        Map<String, Object> in = body == null ? Map.of() : body;
+        String by = text(in, "by");
+        String reason = text(in, "reason");
+        String expected = text(in, "asked_at");
+        Long seconds = number(in, "seconds");
+        UserModel user = lockedTarget(id);
+        refuseUnlessAllowed(user);
+        List<CredentialModel> open = UserWrites.stored(user, HelpRequestCredentialProvider.TYPE);
+        GroupModel index = HelpRequestAuthenticator.indexGroup(session, realm, false);
+        boolean member = index != null && user.isMemberOf(index);
+        if (open.isEmpty() && !member) {
+            throw ErrorResponse.error(user.getUsername() + " has no open help request (already answered, or never "
+                    + "asked)", Response.Status.CONFLICT);
+        }
+        Map<String, String> data = open.isEmpty() ? null : TwostepCondition.parseRecord(open.get(0).getCredentialData());
+        String askedAt = data == null ? "" : data.getOrDefault("asked_at", "");
+        if (expected != null && !expected.equals(askedAt)) {
+            throw ErrorResponse.error("the help request of " + user.getUsername() + " changed (asked " + askedAt
+                    + ", answering " + expected + "): reload and try again", Response.Status.CONFLICT);
+        }
+        if (answer.equals("dismiss")) {
+            String why = blankToNull(reason);
+            if (why == null || blankToNull(by) == null) {
+                throw bad("a reason and who dismisses it (by) are required to dismiss a help request");
+            }
+            return inOneTransaction(() -> {
+                writes.closeHelpRequest(user);
+                Map<String, Object> out = new LinkedHashMap<>();
+                out.put("action", "help.dismiss");
+                out.put("user_id", user.getId());
+                out.put("username", user.getUsername());
+                out.put("asked_at", askedAt);
+                event("help.dismiss", user, null, why, extra("by", by.strip(), "asked_at", askedAt));
+                return out;
+            });
+        }
+        if (data == null) {
+            throw ErrorResponse.error("the help request of " + user.getUsername() + " is damaged: dismiss it and "
+                    + "grant a bypass with a device reset if needed", Response.Status.CONFLICT);
+        }
+        String helpReason = "help request of " + askedAt + ": lost device";
+        BypassRules.Request req = new BypassRules.Request(BypassRules.Action.GRANT, seconds, null, helpReason, by,
+                true, null, false);
+        BypassRules.Decision decision = decideBypass(user, req);
+        Map<String, String> current = currentRecord(user);
+        if (decision.status() == 409 && current != null && helpReason.equals(current.get("reason"))) {
+            // An earlier answer to this very request (an older twostep, not one transaction) granted its
+            // bypass and stopped before closing the request: finish it instead of refusing it.
+            return inOneTransaction(() -> {
+                Map<String, Object> out = new LinkedHashMap<>();
+                int removed = writes.removeAll(user, UserWrites.OTP);
+                out.put("action", "help.grant");
+                out.put("user_id", user.getId());
+                out.put("username", user.getUsername());
+                out.put("until", current.get("until"));
+                out.put("asked_at", askedAt);
+                out.put("devices_removed", removed);
+                out.put("sessions_ended", removed > 0 ? writes.endSessions(user, BypassRules.Sessions.ALL, 0, 0) : 0);
+                out.put("resumed", Boolean.TRUE);
+                writes.closeHelpRequest(user);
+                event("help.grant", user, current.get("until"), helpReason, extra("by", blankToNull(by), "asked_at",
+                        askedAt, "devices_removed", removed, "resumed", Boolean.TRUE));
+                return out;
+            });
+        }
+        BypassRules.Plan plan = allowed(decision);
+        return inOneTransaction(() -> {
+            Map<String, Object> out = applyBypass(user, plan);
+            writes.closeHelpRequest(user);
+            out.put("action", "help.grant");
+            out.put("asked_at", askedAt);
+            event("help.grant", user, (String) out.get("until"), plan.record().get("reason"),
+                    extra("by", plan.record().get("by"), "asked_at", askedAt, "devices_removed",
+                            out.get("devices_removed"), "sessions_ended", out.get("sessions_ended")));
+            return out;
+        });
+    }
+
+    /** Lost phone: every OTP device goes, a new one is required at the next sign-in, every session ends. */
+    @POST
+    @Path("users/{id}/otp/reset")
+    @Consumes(MediaType.APPLICATION_JSON)
+    @Produces(MediaType.APPLICATION_JSON)
+    public Map<String, Object> resetOtp(@PathParam("id") String id, Map<String, Object> body) {
+        Map<String, Object> in = body == null ? Map.of() : body;
+        String by = text(in, "by");
+        String reason = blankToNull(text(in, "reason"));
+        UserModel user = lockedTarget(id);
+        refuseUnlessAllowed(user);
+        return inOneTransaction(() -> {
+            boolean added = user.getRequiredActionsStream().noneMatch(TwostepDecision.CONFIGURE_TOTP::equals);
+            try {
+                user.addRequiredAction(TwostepDecision.CONFIGURE_TOTP); // first: a read-only user changes nothing
+            } catch (ReadOnlyException e) {
+                throw bad(user.getUsername() + " is read-only in Keycloak (a federation without import): a new "
+                        + "device cannot be required, so no device is removed");
+            }
+            Map<String, Object> out = new LinkedHashMap<>();
+            out.put("action", "otp.reset");
+            out.put("user_id", user.getId());
+            out.put("username", user.getUsername());
+            out.put("devices_removed", writes.removeAll(user, UserWrites.OTP));
+            out.put("sessions_ended", writes.endSessions(user, BypassRules.Sessions.ALL, 0, 0));
+            out.put("required_action_added", added);
+            event("otp.reset", user, null, reason, extra("by", blankToNull(by), "devices_removed",
+                    out.get("devices_removed"), "sessions_ended", out.get("sessions_ended")));
+            return out;
+        });
+    }
+
+    /**
+     * Admin-made backup codes: the caller generates the codes and sends only the credential Keycloak
+     * stores (hashes); the plain codes never reach Keycloak and are shown once by the caller.
+     */
+    @POST
+    @Path("users/{id}/codes")
+    @Consumes(MediaType.APPLICATION_JSON)
+    @Produces(MediaType.APPLICATION_JSON)
+    public Map<String, Object> codes(@PathParam("id") String id, Map<String, Object> body) {
+        Map<String, Object> in = body == null ? Map.of() : body;
+        String by = blankToNull(text(in, "by"));
+        String reason = blankToNull(text(in, "reason"));
+        Long count = number(in, "count");
+        Object cred = in.get("credential");
+        if (!(cred instanceof Map<?, ?> raw) || by == null || count == null) {
+            throw bad("credential (the recovery-authn-codes credential to store), count and by are required");
+        }
+        Map<String, String> credential = new LinkedHashMap<>();
+        for (String key : List.of("secretData", "credentialData", "userLabel")) {
+            Object v = raw.get(key);
+            if (v != null && !(v instanceof String)) {
+                throw bad("credential." + key + " must be a string");
+            }
+            credential.put(key, (String) v);
+        }
+        if (credential.get("secretData") == null || credential.get("credentialData") == null) {
+            throw bad("credential.secretData and credential.credentialData are required");
+        }
+        UserModel user = lockedTarget(id);
+        refuseUnlessAllowed(user);
+        return inOneTransaction(() -> {
+            boolean replaced = !UserWrites.stored(user, UserWrites.RECOVERY_CODES).isEmpty();
+            CredentialModel made = writes.storeCodes(user, credential, by);
+            Map<String, Object> out = new LinkedHashMap<>();
+            out.put("action", "codes.generate");
+            out.put("user_id", user.getId());
+            out.put("username", user.getUsername());
+            out.put("created", made.getCreatedDate());
+            out.put("replaced", replaced);
+            event("codes.generate", user, null, reason, extra("by", by, "codes_count", count, "replaced", replaced));
+            return out;
+        });
+    }
+
+    // -- shared by every endpoint ---------------------------------------------------------------------
+
+    /** The user, after Keycloak's permission check, with its row locked and read afresh. */
+    UserModel lockedTarget(String id) {
+        UserModel user = id == null ? null : session.users().getUserById(realm, id);
+        if (user == null) {
+            throw ErrorResponse.error("no user with id " + id + " in realm " + realm.getName(),
+                    Response.Status.NOT_FOUND);
+        }
+        auth.users().requireManage(user);
+        UserModel locked = UserRowLock.lockAndRead(session, realm, id);
+        if (locked == null) {
+            throw ErrorResponse.error(user.getUsername() + " is not stored in Keycloak's database",
+                    Response.Status.CONFLICT);
+        }
+        return locked;
+    }
+
+    private BypassRules.Decision decideBypass(UserModel user, BypassRules.Request req) {
+        TwostepDecision.Policy policy =
+                TwostepDecision.parsePolicy(realm.getAttribute(TwostepCondition.POLICY_ATTRIBUTE));
+        List<CredentialModel> records = UserWrites.stored(user, BypassCredentialProvider.TYPE);
+        return BypassRules.decide(clock.getAsLong(), policy, parties(user), req, user.getUsername(),
+                currentRecord(user), records.size());
+    }
+
+    /** The user's bypass record as strings; {@code marker=damaged} when unreadable; null when none. */
+    private static Map<String, String> currentRecord(UserModel user) {
+        List<CredentialModel> records = UserWrites.stored(user, BypassCredentialProvider.TYPE);
+        if (records.isEmpty()) {
+            return null;
+        }
+        Map<String, String> record = TwostepCondition.parseRecord(records.get(0).getCredentialData());
+        return record == null ? Map.of("marker", "damaged") : record;
+    }
+
+    private Map<String, Object> applyBypass(UserModel user, BypassRules.Plan plan) {
+        Map<String, Object> out = new LinkedHashMap<>();
+        out.put("action", plan.event());
+        out.put("user_id", user.getId());
+        out.put("username", user.getUsername());
+        out.put("sessions_ended", writes.endSessions(user, plan.sessions(), plan.fromMs(), plan.toMs()));
+        out.put("devices_removed", plan.removeOtp() ? writes.removeAll(user, UserWrites.OTP) : 0);
+        CredentialModel made = writes.bypass(user, plan);
+        if (made == null) {
+            out.put("until", plan.previousUntil());
+        } else {
+            out.put("until", plan.record().get("until"));
+            out.put("granted_at", plan.record().get("granted_at"));
+            out.put("previous_until", plan.previousUntil());
+            out.put("credential_id", made.getId());
+        }
+        return out;
+    }
+
+    private static BypassRules.Plan allowed(BypassRules.Decision decision) {
+        if (!decision.allowed()) {
+            throw ErrorResponse.error(decision.message(), Response.Status.fromStatusCode(decision.status()));
+        }
+        return decision.plan();
+    }
+
+    private void refuseUnlessAllowed(UserModel user) {
+        BypassRules.Decision refused = BypassRules.refuseParties(parties(user), user.getUsername());
+        if (refused != null) {
+            allowed(refused);
+        }
+    }
+
+    /** Self and the privileged-target rule, as plain values for the pure rules. */
+    BypassRules.Parties parties(UserModel target) {
+        AdminAuth admin = auth.adminAuth();
+        UserModel actor = admin.getUser();
+        boolean self = actor != null && actor.getId().equals(target.getId());
+        List<String> missing = new ArrayList<>();
+        for (RoleModel role : privilegedRoles(target)) {
+            if (!actorHolds(admin, role)) {
+                missing.add(role.getName());
+            }
+        }
+        missing.sort(null);
+        return new BypassRules.Parties(self, missing);
+    }
+
+    private List<RoleModel> privilegedRoles(UserModel target) {
+        List<RoleModel> held = new ArrayList<>();
+        ClientModel rm = realm.getClientByClientId(Constants.REALM_MANAGEMENT_CLIENT_ID);
+        if (rm != null) {
+            rm.getRolesStream().filter(target::hasRole).forEach(held::add);
+        }
+        RoleModel admin = realm.getRole("admin"); // the master realm's administrators
+        if (MASTER.equals(realm.getName()) && admin != null && target.hasRole(admin)) {
+            held.add(admin);
+        }
+        return held;
+    }
+
+    private boolean actorHolds(AdminAuth admin, RoleModel role) {
+        UserModel actor = admin.getUser();
+        if (actor == null) {
+            return false;
+        }
+        RealmModel actorRealm = admin.getRealm();
+        if (actorRealm.getId().equals(realm.getId())) {
+            return actor.hasRole(role);
+        }
+        // An operator of the master realm: its roles over this realm are those of the realm's client there.
+        RoleModel masterAdmin = actorRealm.getRole("admin");
+        if (masterAdmin != null && actor.hasRole(masterAdmin)) {
+            return true;
+        }
+        ClientModel client = realm.getMasterAdminClient();
+        RoleModel same = client == null ? null : client.getRole(role.getName());
+        return same != null && actor.hasRole(same);
+    }
+
+    String actorName() {
+        AdminAuth admin = auth.adminAuth();
+        String name = admin.getUser() == null ? "?" : admin.getUser().getUsername();
+        return name + "@" + admin.getRealm().getName();
+    }
+
+    private void event(String what, UserModel user, String until, String reason, Map<String, Object> extra) {
+        TwostepAdminEvents.write(events, user, TwostepAdminEvents.representation(what, actorName(), user, until,
+                reason, extra));
+    }
+
+    private static Map<String, Object> extra(Object... kv) {
+        Map<String, Object> m = new LinkedHashMap<>();
+        for (int i = 0; i + 1 < kv.length; i += 2) {
+            m.put((String) kv[i], kv[i + 1]);
+        }
+        return m;
+    }
+
+    /** Runs the writes; a failure marks the whole transaction rollback-only and is passed on. */
+    <T> T inOneTransaction(Supplier<T> work) {
+        try {
+            return work.get();
+        } catch (RuntimeException e) {
+            session.getTransactionManager().setRollbackOnly();
+            throw e;
+        }
+    }
+
+    // -- request bodies -------------------------------------------------------------------------------
+
+    static String text(Map<String, Object> in, String key) {
+        Object v = in.get(key);
+        if (v == null || v instanceof String) {
+            return (String) v;
+        }
+        throw bad(key + " must be a string");
+    }
+
+    static Long number(Map<String, Object> in, String key) {
+        Object v = in.get(key);
+        if (v == null) {
+            return null;
+        }
+        if (v instanceof Integer || v instanceof Long) {
+            return ((Number) v).longValue();
+        }
+        throw bad(key + " must be a whole number");
+    }
+
+    static boolean flag(Map<String, Object> in, String key) {
+        return Boolean.TRUE.equals(optionalFlag(in, key));
+    }
+
+    static Boolean optionalFlag(Map<String, Object> in, String key) {
+        Object v = in.get(key);
+        if (v == null || v instanceof Boolean) {
+            return (Boolean) v;
+        }
+        throw bad(key + " must be true or false");
+    }
+
+    static ErrorResponseException bad(String message) {
+        return ErrorResponse.error(message, Response.Status.BAD_REQUEST);
+    }
+
+    private static String blankToNull(String s) {
+        return s == null || s.isBlank() ? null : s.strip();
+    }
+}

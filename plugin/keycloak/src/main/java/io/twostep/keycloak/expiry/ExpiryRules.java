@@ -1,0 +1,142 @@
+package io.twostep.keycloak.expiry;
+
+import io.twostep.keycloak.TwostepDecision;
+import java.time.Instant;
+import java.time.LocalDateTime;
+import java.time.ZoneOffset;
+import java.time.format.DateTimeFormatter;
+import java.time.format.DateTimeParseException;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * The pure part of the expiry task (no Keycloak types, no clock): which index entries are due, which
+ * are left-overs of an earlier end, which buckets can go, and which of a user's sessions end with a
+ * bypass. docs/formats.md ("The bypass index") is the format; docs/provider.md ("The expiry task")
+ * says why.
+ */
+public final class ExpiryRules {
+
+    /** The claim's name under an entry (formats.md): made by the one run that ends the record. */
+    public static final String CLAIM = "ending";
+    /**
+     * Sessions whose start lies this far around the bypass window count as opened during it (the
+     * record's times have whole seconds; the session's start is Keycloak's own). As sync's
+     * {@code bypass.SESSION_SKEW_MS}: ending one session too many is the safe side.
+     */
+    public static final long SESSION_SKEW_MS = 5_000;
+    private static final DateTimeFormatter BUCKET = DateTimeFormatter.ofPattern("uuuu-MM-dd'T'HH");
+
+    private ExpiryRules() {
+    }
+
+    /** One index entry as read: {@code <user id>.<credential id>}, its {@code until}, its claim. */
+    public record Entry(String groupId, String name, String untilRaw, boolean claimed, String claimAtRaw) {
+        public String userId() {
+            int dot = name.indexOf('.');
+            return dot > 0 ? name.substring(0, dot) : "";
+        }
+
+        public String credentialId() {
+            int dot = name.indexOf('.');
+            return dot > 0 ? name.substring(dot + 1) : "";
+        }
+
+        public boolean wellNamed() {
+            return !userId().isEmpty() && !credentialId().isEmpty();
+        }
+    }
+
+    /** What one run does with one bucket's entries. */
+    public record Plan(List<Entry> due, List<Entry> tidy) {
+        public Plan {
+            due = List.copyOf(due);
+            tidy = List.copyOf(tidy);
+        }
+    }
+
+    /**
+     * Due: not claimed, and its {@code until} is reached or cannot be read (a damaged entry ends like
+     * any other, as sync ends it). Tidy: claimed by an earlier run (its claim's {@code at} is before
+     * this run began, or unreadable): the entry goes now, a run later than its claim, so that a sync
+     * pass that read the entry before the claim meets the claim (409) and never a missing entry it
+     * could claim again. A name that is not {@code <user id>.<credential id>} is left alone.
+     */
+    public static Plan plan(List<Entry> entries, long nowMs, long runStartMs) {
+        List<Entry> due = new ArrayList<>();
+        List<Entry> tidy = new ArrayList<>();
+        for (Entry e : entries) {
+            if (!e.wellNamed()) {
+                continue;
+            }
+            if (e.claimed()) {
+                Long at = TwostepDecision.parseTime(e.claimAtRaw());
+                if (at == null || at < runStartMs - 1000) {
+                    tidy.add(e);
+                }
+                continue;
+            }
+            Long until = TwostepDecision.parseTime(e.untilRaw());
+            if (until == null || until <= nowMs) {
+                due.add(e);
+            }
+        }
+        return new Plan(due, tidy);
+    }
+
+    /** [start, end) of a bucket named {@code YYYY-MM-DDTHH} (UTC), or null for any other name. */
+    public static long[] bucketSpan(String name) {
+        if (name == null || name.length() != 13) {
+            return null;
+        }
+        try {
+            long start = LocalDateTime.parse(name + ":00", DateTimeFormatter.ofPattern("uuuu-MM-dd'T'HH:mm"))
+                    .toInstant(ZoneOffset.UTC).toEpochMilli();
+            return new long[] {start, start + 3_600_000L};
+        } catch (DateTimeParseException e) {
+            return null;
+        }
+    }
+
+    /** The bucket a time falls into ({@code YYYY-MM-DDTHH}, UTC). */
+    public static String bucketName(long millis) {
+        return BUCKET.format(LocalDateTime.ofInstant(Instant.ofEpochMilli(millis), ZoneOffset.UTC));
+    }
+
+    /** Whether the entries of this bucket can be due: its hour has begun. */
+    public static boolean bucketBegun(String name, long nowMs) {
+        long[] span = bucketSpan(name);
+        return span != null && span[0] <= nowMs;
+    }
+
+    /** Whether an empty bucket can be removed: its hour is over. */
+    public static boolean bucketOver(String name, long nowMs) {
+        long[] span = bucketSpan(name);
+        return span != null && span[1] <= nowMs;
+    }
+
+    /**
+     * Whether a session that started at {@code startedSeconds} (Keycloak's session start) ends with
+     * this bypass: it began during the window, from {@code granted_at} to the bypass's end (the
+     * record's {@code until}, or now if that is earlier), widened by {@link #SESSION_SKEW_MS} on both
+     * sides. Sessions from before the window were opened with the second factor and are kept, as
+     * {@code twostep bypass revoke} keeps them; sessions after the end were asked for it. A record
+     * whose times cannot be read gives no trustworthy window: every session ends.
+     */
+    public static boolean endsWithBypass(long startedSeconds, String grantedRaw, String untilRaw, long nowMs) {
+        Long granted = TwostepDecision.parseTime(grantedRaw);
+        Long until = TwostepDecision.parseTime(untilRaw);
+        if (granted == null || until == null) {
+            return true;
+        }
+        long started = startedSeconds * 1000L;
+        long lo = granted - SESSION_SKEW_MS;
+        long hi = Math.min(until, nowMs) + SESSION_SKEW_MS;
+        return started >= lo && started <= hi;
+    }
+
+    /** The one time format (formats.md): UTC, whole seconds. */
+    public static String iso(long millis) {
+        return DateTimeFormatter.ISO_INSTANT.format(Instant.ofEpochMilli(millis - Math.floorMod(millis, 1000L)));
+    }
+}

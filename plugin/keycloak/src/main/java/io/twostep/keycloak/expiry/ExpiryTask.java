@@ -1,0 +1,208 @@
+package io.twostep.keycloak.expiry;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.twostep.keycloak.TwostepDecision;
+import java.util.List;
+import java.util.function.LongSupplier;
+import java.util.regex.Pattern;
+import org.jboss.logging.Logger;
+import org.keycloak.models.GroupModel;
+import org.keycloak.models.KeycloakSession;
+import org.keycloak.models.KeycloakSessionFactory;
+import org.keycloak.models.KeycloakSessionTaskWithResult;
+import org.keycloak.models.RealmModel;
+import org.keycloak.models.utils.KeycloakModelUtils;
+import org.keycloak.timer.ScheduledTask;
+
+/**
+ * One run of the expiry task over every realm under twostep (provider mode: the policy's
+ * {@code record_store} is {@code credential}, its {@code expiry_task} is not {@code off}, and the name
+ * matches the SPI option {@code realms}). Reads run in the runner's session; every end, tidy and
+ * heartbeat runs in its own transaction, so one user's failure never undoes another's end.
+ */
+public final class ExpiryTask implements ScheduledTask {
+
+    static final String POLICY_ATTRIBUTE = "twostep.policy";
+    private static final Logger LOG = Logger.getLogger(ExpiryTask.class);
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    private final KeycloakSessionFactory factory;
+    private final LongSupplier clock;
+    private final long intervalS;
+    private final Pattern realms;
+    private final ExpiryStatus status = new ExpiryStatus();
+    private final ExpiryMetrics metrics;
+
+    ExpiryTask(KeycloakSessionFactory factory, LongSupplier clock, long intervalS, Pattern realms,
+               ExpiryMetrics metrics) {
+        this.factory = factory;
+        this.clock = clock;
+        this.intervalS = intervalS;
+        this.realms = realms;
+        this.metrics = metrics;
+    }
+
+    @Override
+    public String getTaskName() {
+        return "TwostepExpiryTask";
+    }
+
+    @Override
+    public void run(KeycloakSession session) {
+        List<RealmModel> all = session.realms().getRealmsStream().toList();
+        for (RealmModel realm : all) {
+            try {
+                if (serves(realm.getName(), realm.getAttribute(POLICY_ATTRIBUTE))) {
+                    runRealm(session, realm);
+                }
+            } catch (RuntimeException e) {
+                LOG.warnf("twostep: expiry run for realm %s failed: %s", realm.getName(), e);
+            }
+        }
+    }
+
+    /** Whether the task serves this realm: provider mode, not switched off, name matches. */
+    boolean serves(String realmName, String policyJson) {
+        if (policyJson == null || !realms.matcher(realmName).matches()) {
+            return false;
+        }
+        try {
+            JsonNode policy = JSON.readTree(policyJson);
+            return policy != null && policy.isObject()
+                    && "credential".equals(policy.path("record_store").asText())
+                    && !"off".equals(policy.path("expiry_task").asText());
+        } catch (Exception e) {
+            return false; // unreadable: not ours to act on (sign-in still fails closed)
+        }
+    }
+
+    private void runRealm(KeycloakSession session, RealmModel realm) {
+        session.getContext().setRealm(realm);
+        long start = clock.getAsLong();
+        String realmId = realm.getId();
+        int ended = 0;
+        int errors = 0;
+        GroupModel root = ExpiryIndex.root(session, realm);
+        if (root != null) {
+            for (GroupModel bucket : ExpiryIndex.buckets(root)) {
+                String name = bucket.getName();
+                if (!ExpiryRules.bucketBegun(name, start)) {
+                    continue;
+                }
+                List<ExpiryRules.Entry> entries = ExpiryIndex.entries(bucket);
+                if (entries.isEmpty()) {
+                    if (ExpiryRules.bucketOver(name, start)) {
+                        errors += inTransaction(realmId, s -> {
+                            GroupModel b = s.groups().getGroupById(s.realms().getRealm(realmId), bucket.getId());
+                            if (b != null && b.getSubGroupsStream().findAny().isEmpty()) {
+                                s.groups().removeGroup(s.realms().getRealm(realmId), b);
+                            }
+                            return 0;
+                        }) < 0 ? 1 : 0;
+                    }
+                    continue;
+                }
+                ExpiryRules.Plan plan = ExpiryRules.plan(entries, clock.getAsLong(), start);
+                for (ExpiryRules.Entry e : plan.due()) {
+                    int r = inTransaction(realmId, s -> {
+                        BypassEnder.Result result = BypassEnder.end(s, s.realms().getRealm(realmId), e.groupId(),
+                                clock.getAsLong());
+                        if (result.ended()) {
+                            LOG.infof("twostep: bypass of user %s ended in realm %s (%d sessions, %d offline)",
+                                    e.userId(), realm.getName(), result.sessions(), result.offlineSessions());
+                        }
+                        return result.ended() ? 1 : 0;
+                    });
+                    if (r < 0) {
+                        errors++;
+                    } else {
+                        ended += r;
+                    }
+                }
+                for (ExpiryRules.Entry e : plan.tidy()) {
+                    if (inTransaction(realmId, s -> BypassEnder.tidy(s, s.realms().getRealm(realmId), e.groupId()) ? 1 : 0) < 0) {
+                        errors++;
+                    }
+                }
+            }
+        }
+        int[] grace = graceRun(session, realm, start);
+        errors += grace[1];
+        long now = clock.getAsLong();
+        long duration = Math.max(0, now - start);
+        metrics.record(realm.getName(), duration, ended, grace[0], errors);
+        if (status.add(realmId, now, ended, grace[0], errors)) {
+            String beat = status.take(realmId, now, duration, intervalS);
+            inTransaction(realmId, s -> {
+                RealmModel r = s.realms().getRealm(realmId);
+                GroupModel g = ExpiryIndex.root(s, r);
+                if (g == null) {
+                    g = s.groups().createGroup(r, ExpiryIndex.ROOT);
+                }
+                g.setSingleAttribute(ExpiryStatus.ATTRIBUTE, beat);
+                return 0;
+            });
+        }
+    }
+
+    /**
+     * The grace index (docs/formats.md): only buckets (users' creation days) whose users' grace can be
+     * over are opened; each entry is decided again and, when grace is over with still nothing set up,
+     * its user's sessions end. Returns {ended, errors}.
+     */
+    private int[] graceRun(KeycloakSession session, RealmModel realm, long start) {
+        int ended = 0;
+        int errors = 0;
+        GroupModel root = GraceIndex.top(session, realm);
+        if (root == null) {
+            return new int[] {0, 0};
+        }
+        String realmId = realm.getId();
+        TwostepDecision.Policy policy = TwostepDecision.parsePolicy(realm.getAttribute(POLICY_ATTRIBUTE));
+        for (GroupModel bucket : GraceIndex.children(root)) {
+            if (!GraceRules.bucketMayBeDue(bucket.getName(), policy, start)) {
+                continue;
+            }
+            List<GroupModel> entries = GraceIndex.children(bucket);
+            if (entries.isEmpty()) {
+                errors += inTransaction(realmId, s -> {
+                    RealmModel r = s.realms().getRealm(realmId);
+                    GroupModel b = s.groups().getGroupById(r, bucket.getId());
+                    if (b != null && b.getSubGroupsStream().findAny().isEmpty()) {
+                        s.groups().removeGroup(r, b);
+                    }
+                    return 0;
+                }) < 0 ? 1 : 0;
+                continue;
+            }
+            for (GroupModel entry : entries) {
+                int r = inTransaction(realmId, s -> GraceEnder.run(s, s.realms().getRealm(realmId), entry.getId(),
+                        clock.getAsLong()));
+                if (r < 0) {
+                    errors++;
+                } else {
+                    ended += r;
+                }
+            }
+        }
+        return new int[] {ended, errors};
+    }
+
+    /** Runs one unit in its own transaction; -1 when it failed (rolled back whole). */
+    private int inTransaction(String realmId, KeycloakSessionTaskWithResult<Integer> task) {
+        try {
+            Integer r = KeycloakModelUtils.runJobInTransactionWithResult(factory, s -> {
+                // Keycloak's stores ask the session's realm (else "Session not bound to a realm").
+                s.getContext().setRealm(s.realms().getRealm(realmId));
+                return task.run(s);
+            });
+            return r == null ? 0 : r;
+        } catch (RuntimeException e) {
+            // Most often another run (a sync pass, another node) claimed the same entry first and the
+            // database refused the second claim; the next run sees the claim and does nothing.
+            LOG.infof("twostep: expiry step rolled back: %s", e.toString());
+            return -1;
+        }
+    }
+}

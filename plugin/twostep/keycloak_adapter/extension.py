@@ -1,0 +1,75 @@
+"""The provider's admin REST extension: `/admin/realms/{realm}/twostep/...` (docs/provider.md).
+
+Each call is one change Keycloak makes in one transaction, after its own permission check for the
+user acted on (`AdminPermissionEvaluator`): so the caller's Keycloak permissions decide, whether the
+caller is the CLI's account or the admin signed in to the pages. Errors carry the server's one-line
+reason, named by meaning (400 BadRequest, 403 Forbidden, 404 NotFound, 409 Conflict)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from requests import Response
+
+from ..errors import BadRequest, Conflict, Forbidden, NotFound, TwostepError
+from .connection import JSON, Connection, q, translate
+
+BYPASS_ACTIONS = ("grant", "extend", "revoke")
+
+
+def _reason(resp: Response) -> str:
+    try:
+        body = resp.json()
+    except ValueError:
+        return ""
+    if isinstance(body, dict):
+        return str(body.get("errorMessage") or body.get("error") or "")
+    return ""
+
+
+class ExtensionCalls(Connection):
+    """/twostep/..."""
+
+    def _extension(self, path: str, body: JSON, what: str, method: str = "POST") -> JSON:
+        resp = self._send(method, f"/realms/{q(self.realm)}/twostep{path}", what, None, body)
+        if resp.status_code < 400:
+            return resp.json() if resp.content else {}
+        reason = _reason(resp)
+        if resp.status_code == 404 and ("matching" in reason.lower() or not reason):
+            raise NotFound(f"{what}: the twostep provider's admin extension is not loaded in Keycloak "
+                           "(install the provider JAR of this version; see docs/provider.md)")
+        known: dict[int, type[TwostepError]] = {400: BadRequest, 403: Forbidden, 404: NotFound, 409: Conflict}
+        if resp.status_code in known and reason:
+            raise known[resp.status_code](reason)
+        raise translate(resp, what)
+
+    def bypass_change(self, user_id: str, action: str, body: dict[str, Any]) -> JSON:
+        """Grant, extend or revoke a user's bypass through the provider (record, index entry, sessions
+        and admin event in one transaction). Never retried: a POST that timed out may have been applied."""
+        if action not in BYPASS_ACTIONS:
+            raise ValueError(action)
+        return self._extension(f"/users/{q(user_id)}/bypass/{action}", body, f"bypass {action} of user {user_id!r}")
+
+    def extension_policy(self) -> str | None:
+        """The realm's `twostep.policy` attribute as stored (None: none), through the extension: for an
+        admin who may query users but not view the realm (Keycloak then leaves the realm's attributes
+        out of its representation)."""
+        answer = self._extension("/policy", None, "the twostep policy", method="GET")
+        raw = answer.get("policy") if isinstance(answer, dict) else None
+        return raw if isinstance(raw, str) else None
+
+    def help_answer(self, user_id: str, answer: str, body: dict[str, Any]) -> JSON:
+        """Answer a help request (`grant`: a bypass that removes the lost device and ends the
+        sessions; `dismiss`) and close it, in one transaction. Never retried."""
+        if answer not in ("grant", "dismiss"):
+            raise ValueError(answer)
+        return self._extension(f"/users/{q(user_id)}/help/{answer}", body, f"help {answer} of user {user_id!r}")
+
+    def otp_reset(self, user_id: str, body: dict[str, Any]) -> JSON:
+        """Lost phone: require a new device, remove every OTP device, end every session, in one transaction."""
+        return self._extension(f"/users/{q(user_id)}/otp/reset", body, f"reset the OTP devices of user {user_id!r}")
+
+    def store_codes(self, user_id: str, body: dict[str, Any]) -> JSON:
+        """Replace the user's backup codes by the credential in `body` (hashes only) with its provenance,
+        OTP devices kept first, in one transaction."""
+        return self._extension(f"/users/{q(user_id)}/codes", body, f"store the backup codes of user {user_id!r}")
