@@ -54,14 +54,15 @@ public final class TwostepCondition implements ConditionalAuthenticator {
     @Override
     public boolean matchCondition(AuthenticationFlowContext context) {
         TwostepDecision.Result result = decide(context);
+        if (result.outcome() == TwostepDecision.Outcome.GRACE) {
+            // Let in with the password alone (at any door): filed so the expiry task ends it when
+            // grace is over.
+            noteGrace(context);
+        }
         if (isDirectGrant(context)) {
             return directGrant(context, result);
         }
         boolean run = result.outcome() == TwostepDecision.Outcome.REQUIRED;
-        if (result.outcome() == TwostepDecision.Outcome.GRACE) {
-            // Let in with the password alone: filed so the expiry task ends it when grace is over.
-            io.twostep.keycloak.expiry.GraceIndex.note(context.getSession(), context.getRealm(), context.getUser());
-        }
         for (String action : result.requiredActions()) {
             if (!actionEnabled(context, action)) {
                 if (TwostepDecision.CONFIGURE_TOTP.equals(action)) {
@@ -84,6 +85,14 @@ public final class TwostepCondition implements ConditionalAuthenticator {
             }
         }
         return run;
+    }
+
+    private static void noteGrace(AuthenticationFlowContext context) {
+        try {
+            io.twostep.keycloak.expiry.GraceIndex.note(context.getSession(), context.getRealm(), context.getUser());
+        } catch (RuntimeException e) {
+            LOG.debugf("twostep: grace sign-in not indexed (%s)", e.getClass().getSimpleName());
+        }
     }
 
     static boolean isDirectGrant(AuthenticationFlowContext context) {
