@@ -30,7 +30,8 @@ INSTANCE = os.environ.get("TWOSTEP_TEST_INSTANCE", "test")
 
 # The provider and core login tests: run again on the lowest supported Keycloak minor by
 # deploy/local/run-tests.sh (`-m core`). Named here by file so the files themselves stay unmarked.
-CORE_FILES = {"test_setup_login.py", "test_provider_login.py", "test_fail_closed.py", "test_doctor_version.py"}
+CORE_FILES = {"test_setup_login.py", "test_provider_login.py", "test_fail_closed.py", "test_doctor_version.py",
+              "test_doors_direct_grant.py"}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

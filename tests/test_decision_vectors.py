@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from twostep.decision import SignInPolicy, decide
+from twostep.decision import Door, SignInPolicy, decide
 from twostep.policy import RealmPolicy
 from twostep.records import parse_time
 
@@ -18,15 +18,19 @@ VECTORS = json.loads((Path(__file__).resolve().parent.parent / "docs" / "formats
 
 def test_the_table_is_substantial() -> None:
     assert len(VECTORS) >= 30
-    assert {v["expect"] for v in VECTORS} == {"BYPASS", "REQUIRED", "ENROLL", "GRACE", "NOT_IN_SCOPE"}
+    assert {v["expect"] for v in VECTORS} == {"BYPASS", "REQUIRED", "ENROLL", "GRACE", "NOT_IN_SCOPE", "TRUSTED_IDP",
+                                              "REFUSED"}
 
 
 @pytest.mark.parametrize("case", VECTORS, ids=[v["name"] for v in VECTORS])
 def test_vector(case: dict[str, Any]) -> None:
-    now, created = parse_time(case["now"]), parse_time(case["created"])
-    assert now is not None and created is not None
+    now = parse_time(case["now"])
+    created = None if case["created"] is None else parse_time(case["created"])
+    assert now is not None and (created is not None or case["created"] is None)
+    d = case.get("door") or {}
+    door = Door(d.get("idp"), bool(d.get("direct_grant")), bool(d.get("has_otp")))
     outcome, actions = decide(now, SignInPolicy.parse(case["policy"]), created, case["in_scope"], case["record"],
-                              case["has_device"], case["has_codes"])
+                              case["has_device"], case["has_codes"], door)
     assert (outcome, actions) == (case["expect"], case["actions"])
 
 

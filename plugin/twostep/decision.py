@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from .policy import DEFAULT_BYPASS_MAX_S, FAIL_CLOSED_BYPASS_MAX_S, HARD_BYPASS_MAX_S, readable
+from .policy import DEFAULT_BYPASS_MAX_S, FAIL_CLOSED_BYPASS_MAX_S, HARD_BYPASS_MAX_S, readable, trusted_idps
 from .records import parse_time, record_from_fields
 
 CONFIGURE_TOTP = "CONFIGURE_TOTP"
@@ -29,6 +29,7 @@ class SignInPolicy:
     enforce_since: datetime | None = None
     bypass_max_s: int = FAIL_CLOSED_BYPASS_MAX_S
     backup_codes: str = "required"
+    trusted_idps: tuple[str, ...] = ()
 
     @classmethod
     def parse(cls, text: str | None) -> SignInPolicy:
@@ -41,16 +42,44 @@ class SignInPolicy:
         since = data.get("enforce_since", "")
         return cls(True, data["enforcement"]["grace_days"], parse_time(since) if since else None,
                    min(int(data.get("bypass_max_s", DEFAULT_BYPASS_MAX_S)), HARD_BYPASS_MAX_S),
-                   str(data.get("backup_codes", "required")))
+                   str(data.get("backup_codes", "required")), trusted_idps(data.get("trusted_idps")))
 
 
-def decide(now: datetime, policy: SignInPolicy, created: datetime, in_scope: bool,
-           record: dict[str, Any] | None, has_device: bool, has_codes: bool) -> tuple[str, list[str]]:
-    """(outcome, required actions to add to this login); outcomes as in docs/formats.md."""
-    in_scope = in_scope or not policy.intact
+@dataclass(frozen=True)
+class Door:
+    """Where the login happens (docs/formats.md, "Doors"): the identity provider a brokered login came
+    through, whether it is a password grant, and whether the user has an `otp` credential."""
+
+    identity_provider: str | None = None
+    direct_grant: bool = False
+    has_otp: bool = False
+
+
+BROWSER = Door()
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def decide(now: datetime, policy: SignInPolicy, created: datetime | None, in_scope: bool,
+           record: dict[str, Any] | None, has_device: bool, has_codes: bool,
+           door: Door = BROWSER) -> tuple[str, list[str]]:
+    """(outcome, required actions to add to this login); outcomes as in docs/formats.md. `created`
+    None: Keycloak cannot keep the user's creation time (the grace starts at enforce_since)."""
     rec = record_from_fields({"id": "-"}, record)
     if rec.counts(now, policy.bypass_max_s):
         return "BYPASS", []
+    if policy.intact and door.identity_provider is not None and door.identity_provider in policy.trusted_idps:
+        return "TRUSTED_IDP", []
+    outcome, actions = _browser(now, policy, created or EPOCH, in_scope, has_device, has_codes)
+    if not door.direct_grant or outcome != "REQUIRED":
+        return outcome, actions
+    if not door.has_otp:
+        return "REFUSED", [CONFIGURE_TOTP]
+    return "REQUIRED", [a for a in actions if a != CONFIGURE_CODES]
+
+
+def _browser(now: datetime, policy: SignInPolicy, created: datetime, in_scope: bool, has_device: bool,
+             has_codes: bool) -> tuple[str, list[str]]:
+    in_scope = in_scope or not policy.intact
     start = max(created, policy.enforce_since) if policy.enforce_since else created
     grace_over = now >= start + timedelta(days=policy.grace_days)
     if has_device or has_codes:

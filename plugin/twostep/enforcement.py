@@ -59,7 +59,12 @@ def is_bypassed(user: JSON) -> bool:
 
 
 def grace_deadline(user: JSON, policy: RealmPolicy) -> datetime:
-    created = datetime.fromtimestamp(int(user.get("createdTimestamp") or 0) / 1000).astimezone()
+    """The end of the user's grace: from their creation or the policy's start, whichever is later. A
+    user Keycloak does not store itself (a federated user not imported: id `f:<component>:<name>`)
+    is made anew at every read, so its creation time is not kept: the grace starts at enforce_since
+    (docs/formats.md, "Doors"), as the provider decides."""
+    local = not str(user.get("id", "")).startswith("f:")  # Keycloak's StorageId.isLocalStorage
+    created = datetime.fromtimestamp(int(user.get("createdTimestamp") or 0) / 1000 if local else 0).astimezone()
     start = created
     if policy.enforce_since:
         start = max(created, parse_iso(policy.enforce_since))

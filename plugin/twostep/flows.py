@@ -15,7 +15,7 @@ from typing import Union
 
 from .errors import TwostepError
 from .keycloak_adapter import JSON, KeycloakClient
-from .policy import BYPASS_ATTR, BYPASS_VALUE, CONDITION_PROVIDER
+from .policy import BYPASS_ATTR, BYPASS_VALUE, CONDITION_PROVIDER, REALM_FLOWS
 
 Pairs = tuple[tuple[str, str], ...]
 
@@ -61,9 +61,11 @@ MARKER_CONDITION: Pairs = (
 
 # Steps that ask for a second factor. A conditional subflow holding one of them is where the
 # twostep condition goes; one that runs with no conditional subflow around it cannot be guarded.
+DIRECT_GRANT_OTP = "direct-grant-validate-otp"
 SECOND_FACTOR_STEPS = frozenset({"auth-otp-form", "webauthn-authenticator", "auth-recovery-authn-code-form",
-                                 "auth-conditional-otp-form"})
+                                 "auth-conditional-otp-form", DIRECT_GRANT_OTP})
 PASSWORD_STEPS = ("auth-username-password-form", "auth-password-form")
+DIRECT_GRANT_PASSWORD = ("direct-grant-validate-password",)
 RESET_ANCHOR = "reset-credential-email"
 RECOVERY_FORM = "auth-recovery-authn-code-form"
 WEBAUTHN_FORM = "webauthn-authenticator"
@@ -98,9 +100,13 @@ def marker_condition() -> Step:
 
 # -- the subflow added where a realm's flow has none ----------------------------------------------
 
-def _second_factor(alias: str, condition: Step, webauthn: bool, codes: bool, help: Step | None = None) -> Sub:
+def second_factor_subflow(alias: str, condition: Step, webauthn: bool, codes: bool, help: Step | None = None,
+                   direct_grant: bool = False) -> Sub:
     # conditional-user-configured: only users who HAVE a second factor get here; with ALTERNATIVE
     # steps only, Keycloak would end on an error page for a user with none of them.
+    if direct_grant:  # a password grant checks the `otp`/`totp` parameter; the condition refuses the rest
+        return Sub(alias, "CONDITIONAL", (condition, Step("conditional-user-configured", "REQUIRED"),
+                                          Step(DIRECT_GRANT_OTP, "REQUIRED")), ADDED)
     steps: list[Node] = [condition, Step("conditional-user-configured", "REQUIRED"),
                          Step("auth-otp-form", "ALTERNATIVE")]
     if webauthn:
@@ -155,19 +161,43 @@ def digest(spec: FlowSpec) -> str:
 # -- adapting ------------------------------------------------------------------------------------
 
 def adapt(source: FlowSpec, alias: str, condition: Step, *, reset: bool = False, backup_codes: str = "required",
-          webauthn: bool = False, help: Step | None = None) -> FlowSpec:
+          webauthn: bool = False, help: Step | None = None, direct_grant: bool = False,
+          kerberos: str = "second-factor") -> FlowSpec:
     """The realm's flow plus the twostep condition, as the copy `POST .../flows/{source}/copy` makes
     it (every subflow renamed `"<alias> <subflow>"`). Raises CannotAdapt on a shape where a second
     factor would run with no conditional subflow around it (no condition could skip it for a bypass).
-    `help` (provider mode, browser flow): the help-request step, appended as the last alternative."""
+    `help` (provider mode, browser flow): the help-request step, appended as the last alternative.
+    `direct_grant`: a password grant's flow (no forms: no backup-code form, no help step; an added
+    subflow checks the OTP parameter after direct-grant-validate-password)."""
     _check_guardable(source.children, source.alias, [])
-    codes = backup_codes != "off"
+    codes = backup_codes != "off" and not direct_grant
+    help = None if direct_grant else help
     targets = _targets(source.children)
     if targets:
         children = _insert(source.children, alias, condition, targets, codes, help)
     else:
-        children = _add_subflow(source, alias, condition, reset=reset, webauthn=webauthn, codes=codes, help=help)
+        children = _add_subflow(source, alias, condition, reset=reset, webauthn=webauthn, codes=codes, help=help,
+                                direct_grant=direct_grant)
+    if kerberos != "trusted":
+        children = _no_kerberos_alone(children)
     return FlowSpec(alias, source.description, children)
+
+
+KERBEROS = "auth-spnego"
+def _no_kerberos_alone(nodes: tuple[Node, ...]) -> tuple[Node, ...]:
+    """`--kerberos second-factor`: a Kerberos ticket alone must not sign in, and no condition can
+    put a second factor after an ALTERNATIVE step: the adapted copy has it DISABLED (shown in the
+    plan); the realm's own flow keeps it."""
+    out: list[Node] = []
+    for n in nodes:
+        if isinstance(n, Sub):
+            out.append(replace(n, children=_no_kerberos_alone(n.children)))
+        elif n.provider == KERBEROS and n.requirement != "DISABLED":
+            out.append(replace(n, requirement="DISABLED",
+                               note=f"{n.requirement} -> DISABLED (--kerberos second-factor)"))
+        else:
+            out.append(n)
+    return tuple(out)
 
 
 def _check_guardable(nodes: tuple[Node, ...], where: str, ancestors: list[Sub]) -> None:
@@ -246,14 +276,14 @@ def _offer_help(children: tuple[Node, ...], help: Step) -> tuple[Node, ...]:
 
 
 def _add_subflow(source: FlowSpec, alias: str, condition: Step, *, reset: bool, webauthn: bool,
-                 codes: bool, help: Step | None = None) -> tuple[Node, ...]:
-    anchors = (RESET_ANCHOR,) if reset else PASSWORD_STEPS
+                 codes: bool, help: Step | None = None, direct_grant: bool = False) -> tuple[Node, ...]:
+    anchors = (RESET_ANCHOR,) if reset else DIRECT_GRANT_PASSWORD if direct_grant else PASSWORD_STEPS
     # Subflow aliases are unique in a realm: never reuse a name the copy already gives a subflow.
     taken = {f"{alias} {name}" for name in _sub_aliases(source.children)}
     name = f"{alias} second factor"
     while name in taken:
         name += " (twostep)"
-    new = _second_factor(name, condition, webauthn=webauthn, codes=codes, help=help)
+    new = second_factor_subflow(name, condition, webauthn=webauthn, codes=codes, help=help, direct_grant=direct_grant)
     done = False
 
     def walk(nodes: tuple[Node, ...], where: str) -> tuple[Node, ...]:
@@ -276,7 +306,7 @@ def _add_subflow(source: FlowSpec, alias: str, condition: Step, *, reset: bool, 
 
     children = walk(source.children, source.alias)
     if not done:
-        what = RESET_ANCHOR if reset else " or ".join(PASSWORD_STEPS)
+        what = RESET_ANCHOR if reset else " or ".join(DIRECT_GRANT_PASSWORD if direct_grant else PASSWORD_STEPS)
         raise CannotAdapt(f"cannot adapt flow {source.alias!r}: it has no second-factor subflow and no enabled "
                           f"{what} step to put one after")
     return children
@@ -362,7 +392,7 @@ def build_adapted(kc: KeycloakClient, source: str, spec: FlowSpec) -> None:
     except BaseException:
         realm = kc.get_realm()
         fid = flow_id(kc, spec.alias)
-        if fid and spec.alias not in (realm.get("browserFlow"), realm.get("resetCredentialsFlow")):
+        if fid and spec.alias not in {realm.get(k) for k in REALM_FLOWS}:
             kc.delete_flow(fid, spec.alias)
         raise
 
@@ -392,14 +422,14 @@ def _create(kc: KeycloakClient, parent: str, node: Node) -> JSON:
     created: JSON = _level0(kc, parent)[-1]
     kc.set_requirement(parent, created, node.requirement)
     if isinstance(node, Sub):
-        _add(kc, node.alias, node.children)
+        add_nodes(kc, node.alias, node.children)
     elif node.config:
         # The parent's alias is unique in the realm, so the config alias is too.
         kc.add_execution_config(created["id"], f"{parent} {node.provider}", dict(node.config))
     return created
 
 
-def _add(kc: KeycloakClient, parent: str, nodes: tuple[Node, ...]) -> None:
+def add_nodes(kc: KeycloakClient, parent: str, nodes: tuple[Node, ...]) -> None:
     for node in nodes:
         _create(kc, parent, node)
 

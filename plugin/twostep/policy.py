@@ -30,6 +30,10 @@ PROFILE_GROUP = "twostep"
 POLICY_ATTR = "twostep.policy"
 BROWSER_FLOW = "twostep browser"
 RESET_FLOW = "twostep reset credentials"
+DIRECT_GRANT_FLOW = "twostep direct grant"
+# Realm field -> the twostep flow setup binds there, and Keycloak's built-in flow it falls back to.
+REALM_FLOWS = {"browserFlow": (BROWSER_FLOW, "browser"), "resetCredentialsFlow": (RESET_FLOW, "reset credentials"),
+               "directGrantFlow": (DIRECT_GRANT_FLOW, "direct grant")}
 SERVICE_CLIENT_ID = "twostep-cli"
 # What the day-to-day CLI and sync need, and no more (docs/operations.md, "Who needs which role"):
 # read and change users, their credentials and twostep's groups (manage-users), read the realm, its
@@ -174,9 +178,30 @@ class RealmPolicy:
     # Python only (docs/formats.md, "Help requests"): who is e-mailed about a new help request,
     # `group:<path>` or `role:<realm role>`; empty: nobody (the queue is still shown).
     help_admins: str = ""
+    # The realm's own direct-grant flow before setup and its fingerprint (docs/formats.md, "Doors").
+    previous_direct_grant_flow: str | None = None
+    direct_grant_source_digest: str = ""
+    # Python only: the clients whose browser / direct_grant override setup bound to an adapted
+    # copy, and the flow (alias) each pointed at before (teardown binds it back).
+    client_overrides: tuple[tuple[str, str, str], ...] = ()  # (clientId, browser|direct_grant, alias)
+    # Python only: each identity provider's first- and post-broker-login flows before setup ("" none).
+    idp_flows: tuple[tuple[str, str, str], ...] = ()  # (alias, first broker flow, post broker flow)
+    # Both readers (docs/formats.md): identity providers whose logins need no second factor here.
+    trusted_idps: tuple[str, ...] = ()
+    # Python only: `setup --kerberos`: second-factor (a Kerberos ticket alone signs nobody in) | trusted.
+    kerberos: str = "second-factor"
     # Shared with the provider (docs/formats.md): `off` switches the provider's expiry task off for
     # this realm (sync then ends its bypasses, as in fallback mode); anything else is on.
     expiry_task: str = "on"
+
+    def previous_flow(self, key: str) -> str | None:
+        """What was bound in the realm field `key` before setup (None: not recorded)."""
+        return {"browserFlow": self.previous_browser_flow, "resetCredentialsFlow": self.previous_reset_flow,
+                "directGrantFlow": self.previous_direct_grant_flow}.get(key)
+
+    def source_digest(self, key: str) -> str:
+        return {"browserFlow": self.browser_source_digest, "resetCredentialsFlow": self.reset_source_digest,
+                "directGrantFlow": self.direct_grant_source_digest}.get(key, "")
 
     @property
     def provider_mode(self) -> bool:
@@ -187,6 +212,21 @@ class RealmPolicy:
         data["enforcement"]["groups"] = list(self.enforcement.groups)
         if not self.help_admins:
             del data["help_admins"]  # absent means nobody: records written before it stay byte-identical
+        for key in ("previous_direct_grant_flow", "direct_grant_source_digest"):
+            if not data[key]:
+                del data[key]
+        del data["client_overrides"], data["idp_flows"], data["trusted_idps"]
+        if self.kerberos == "second-factor":
+            del data["kerberos"]
+        if self.idp_flows:
+            data["idp_flows"] = {a: {"first": f, "post": p} for a, f, p in self.idp_flows}
+        if self.trusted_idps:
+            data["trusted_idps"] = sorted(self.trusted_idps)
+        if self.client_overrides:
+            overrides: dict[str, dict[str, str]] = {}
+            for client, kind, alias in self.client_overrides:
+                overrides.setdefault(client, {})[kind] = alias
+            data["client_overrides"] = overrides
         if self.expiry_task != "off":
             del data["expiry_task"]  # absent means on
         return json.dumps(data, sort_keys=True, separators=(",", ":"))
@@ -219,6 +259,12 @@ class RealmPolicy:
                 # Strict value, lenient record: anything but a well-formed spec is "nobody" (status
                 # says so), never a reason to read the whole record as damaged.
                 help_admins=data["help_admins"] if help_admins_valid(data.get("help_admins")) else "",
+                previous_direct_grant_flow=_opt_str(data.get("previous_direct_grant_flow")),
+                direct_grant_source_digest=str(data.get("direct_grant_source_digest", "")),
+                client_overrides=_overrides(data.get("client_overrides")),
+                idp_flows=_idp_flows(data.get("idp_flows")),
+                trusted_idps=trusted_idps(data.get("trusted_idps")),
+                kerberos="trusted" if data.get("kerberos") == "trusted" else "second-factor",
                 expiry_task="off" if data.get("expiry_task") == "off" else "on",
             )
         except (ValueError, KeyError, TypeError):
@@ -268,6 +314,13 @@ def readable(data: Any) -> bool:
             and all(data.get(k, absent) in allowed for k, absent, allowed in _CHOICES))
 
 
+def trusted_idps(value: Any) -> tuple[str, ...]:
+    """`trusted_idps` as the provider reads it: a list of non-blank strings, anything else trusts none."""
+    if not isinstance(value, list) or not all(isinstance(a, str) and a.strip() for a in value):
+        return ()
+    return tuple(value)
+
+
 def help_admins_valid(value: Any) -> bool:
     """`group:<path>` or `role:<realm role>` with a non-blank name, or empty (nobody)."""
     if not isinstance(value, str):
@@ -286,6 +339,30 @@ def parse_help_admins(spec: str) -> str:
     if not help_admins_valid(text):
         raise InvalidInput(f"--help-admins takes group:PATH, role:NAME or none, got {spec!r}")
     return text
+
+
+OVERRIDE_KINDS = ("browser", "direct_grant")
+
+
+def _overrides(value: Any) -> tuple[tuple[str, str, str], ...]:
+    """Lenient: entries that are not {clientId: {browser|direct_grant: alias}} are left out."""
+    if not isinstance(value, dict):
+        return ()
+    out = [(c, k, a) for c, kinds in value.items() if isinstance(c, str) and isinstance(kinds, dict)
+           for k, a in kinds.items() if k in OVERRIDE_KINDS and isinstance(a, str) and a]
+    return tuple(sorted(out))
+
+
+def _idp_flows(value: Any) -> tuple[tuple[str, str, str], ...]:
+    if not isinstance(value, dict):
+        return ()
+    out = [(a, str(v.get("first") or ""), str(v.get("post") or "")) for a, v in value.items()
+           if isinstance(a, str) and isinstance(v, dict)]
+    return tuple(sorted(out))
+
+
+def _opt_str(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
 
 
 def _help_rate(value: Any) -> int:

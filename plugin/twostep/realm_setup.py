@@ -10,15 +10,27 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from . import flows, web_client
+from . import client_doors, flows, idp_doors, web_client
 from .enforcement import has_device, needs_enrollment, require_totp, users_in_scope
 from .errors import Conflict, InvalidInput
+from .flow_targets import (  # re-exported: the CLI, sync and the tests take them from here
+    KERBEROS_CHOICES,
+    TEMP_SUFFIX,
+    FlowTarget,
+    Rebuild,
+    browser_target,
+    flow_targets,
+    plan_teardown,
+    rebuild,
+    rebuild_flow,
+    source_flows,
+)
+from .flows import FlowSpec
 from .keycloak_adapter import JSON, KeycloakClient
 from .policy import (
-    BROWSER_FLOW,
     CONDITION_PROVIDER,
     POLICY_ATTR,
-    RESET_FLOW,
+    REALM_FLOWS,
     SERVICE_CLIENT_ID,
     STORE_ATTRIBUTES,
     STORE_CREDENTIAL,
@@ -38,8 +50,6 @@ from .web_client import read_service_roles as web_client_roles
 
 REQUIRED_ACTIONS = ("CONFIGURE_TOTP", "CONFIGURE_RECOVERY_AUTHN_CODES")
 DECIDE_CHOICES = ("auto", "provider", "sync")
-WEBAUTHN_REGISTER = "webauthn-register"
-TEMP_SUFFIX = " rebuilding"
 ENFORCE_LIMIT = 100_000
 
 
@@ -61,50 +71,13 @@ class Desired:
     help_requests: str = "auto"
     help_rate: int = flows.DEFAULT_HELP_RATE
     help_admins: str | None = None  # who is e-mailed about help requests; None: keep what the policy says
+    trusted_idps: tuple[str, ...] | None = None  # `--trust-idp`; None: keep what the policy says
+    kerberos: str | None = None  # `--kerberos trusted|second-factor`; None: keep what the policy says
     # The provider's expiry task for this realm (docs/provider.md): on | off; None: keep the policy's.
     expiry_task: str | None = None
 
 
 HELP_CHOICES = ("on", "off")
-
-
-@dataclass
-class FlowTarget:
-    """One of our flows: the realm's own flow it is adapted from, its adapted form, what Keycloak has."""
-
-    key: str  # realm field it is bound to: browserFlow | resetCredentialsFlow
-    alias: str
-    source: str
-    source_spec: flows.FlowSpec | None
-    condition: flows.Step
-    reset: bool
-    backup_codes: str
-    webauthn: bool
-    actual: flows.FlowSpec | None
-    desired: flows.FlowSpec | None = None
-    error: str = ""
-    help: flows.Step | None = None
-
-    def spec_for(self, alias: str) -> flows.FlowSpec:
-        assert self.source_spec is not None
-        return flows.adapt(self.source_spec, alias, self.condition, reset=self.reset,
-                           backup_codes=self.backup_codes, webauthn=self.webauthn, help=self.help)
-
-    @property
-    def digest(self) -> str:
-        return flows.digest(self.source_spec) if self.source_spec else ""
-
-
-def source_flows(realm: JSON, current: RealmPolicy | None) -> tuple[str, str]:
-    """The realm's own browser and reset flows: what is bound now, unless that is ours (then what
-    the policy record says was bound before setup, else Keycloak's built-in flows)."""
-    browser = (current.previous_browser_flow if current else None) or "browser"
-    reset = (current.previous_reset_flow if current else None) or "reset credentials"
-    if realm.get("browserFlow") not in (BROWSER_FLOW, BROWSER_FLOW + TEMP_SUFFIX, None):
-        browser = str(realm["browserFlow"])
-    if realm.get("resetCredentialsFlow") not in (RESET_FLOW, RESET_FLOW + TEMP_SUFFIX, None):
-        reset = str(realm["resetCredentialsFlow"])
-    return browser, reset
 
 
 def help_wanted(desired_help: str, provider_mode: bool) -> bool:
@@ -113,46 +86,6 @@ def help_wanted(desired_help: str, provider_mode: bool) -> bool:
         raise InvalidInput("--help-requests on needs the twostep provider (provider mode); install the JAR "
                            "(docs/provider.md) or use --help-requests off")
     return desired_help == "on" or (desired_help == "auto" and provider_mode)
-
-
-def flow_targets(kc: KeycloakClient, realm: JSON, current: RealmPolicy | None, provider_mode: bool,
-                 backup_codes: str, required_actions: list[JSON],
-                 help: flows.Step | None = None) -> list[FlowTarget]:
-    browser, reset = source_flows(realm, current)
-    condition = flows.provider_condition() if provider_mode else flows.marker_condition()
-    webauthn = any(ra["alias"] == WEBAUTHN_REGISTER and ra.get("enabled") for ra in required_actions)
-    out: list[FlowTarget] = []
-    for key, alias, source, is_reset in (("browserFlow", BROWSER_FLOW, browser, False),
-                                         ("resetCredentialsFlow", RESET_FLOW, reset, True)):
-        t = FlowTarget(key, alias, source, flows.read_flow(kc, source), condition, is_reset, backup_codes,
-                       webauthn, flows.read_flow(kc, alias), help=None if is_reset else help)
-        if t.source_spec is None:
-            t.error = f"the realm's own flow {source!r} (bound as {key} before setup) does not exist"
-        else:
-            try:
-                t.desired = t.spec_for(alias)
-            except flows.CannotAdapt as exc:
-                t.error = str(exc) if repr(source) in str(exc) else f"{exc} (flow {source!r})"
-        out.append(t)
-    return out
-
-
-def browser_target(kc: KeycloakClient, policy: RealmPolicy | None) -> FlowTarget | None:
-    """Our browser flow as the policy record says setup adapted it; None when there is nothing to
-    repair safely (no record, source changed since setup, or the source cannot be adapted)."""
-    if policy is None:
-        return None
-    realm = kc.get_realm()
-    t = flow_targets(kc, realm, policy, policy.provider_mode, policy.backup_codes, kc.required_actions(),
-                     _help_of(policy))[0]
-    if t.error or (policy.browser_source_digest and t.digest != policy.browser_source_digest):
-        return None
-    return t
-
-
-def _help_of(policy: RealmPolicy) -> flows.Step | None:
-    on = policy.provider_mode and policy.help_requests == "on"
-    return flows.help_step(policy.help_max_per_hour) if on else None
 
 
 @dataclass
@@ -171,20 +104,16 @@ class Actual:
     web_client: JSON | None = None
     web_client_roles: frozenset[str] | None = None
     flow_ids: dict[str, str] = field(default_factory=dict)  # alias -> id of every flow of the realm
+    overrides: list[client_doors.Override] | None = None  # None: clients not readable (view-clients)
+    idps: list[idp_doors.IdpDoor] | None = None  # None: identity providers not readable
+    idp_specs: dict[str, FlowSpec | None] = field(default_factory=dict)  # first-broker sources
+    post_flow: FlowSpec | None = None  # the twostep post-broker-login flow, when an IdP needs it
+    post_flow_actual: FlowSpec | None = None
+    desired_trust: tuple[str, ...] | None = None  # `--trust-idp` as read_actual checked it
     # twostep-cli's realm-management roles beyond policy.service_roles (an older setup granted
     # manage-realm, view-events): setup removes them, so the day-to-day account holds no more than its row.
     service_roles_extra: list[str] = field(default_factory=list)
 
-
-@dataclass(frozen=True)
-class Rebuild:
-    """REBUILD_FLOW's payload: the flow to rebuild, whether it is bound now, and the ids of the flow
-    and of a temporary copy an interrupted run left (both known when planned)."""
-
-    target: FlowTarget
-    bound: bool
-    flow_id: str | None
-    leftover_temp_id: str | None
 
 
 def read_actual(kc: KeycloakClient, desired: Desired, now: datetime) -> Actual:
@@ -203,9 +132,23 @@ def read_actual(kc: KeycloakClient, desired: Desired, now: datetime) -> Actual:
                                "install the current twostep provider JAR (docs/provider.md)")
         desired = replace(desired, help_requests="off")
     help = flows.help_step(desired.help_rate) if help_wanted(desired.help_requests, provider_mode) else None
-    targets = flow_targets(kc, realm, current, provider_mode, desired.backup_codes, required_actions, help)
-    want_policy = _desired_policy(desired, realm, now, provider_mode, targets)
-    flow_ids = {str(f["alias"]): str(f["id"]) for f in kc.flows()}
+    all_flows = kc.flows()
+    overrides = client_doors.read_overrides(kc, current, all_flows)
+    idps = idp_doors.read_idps(kc, current)
+    idp_specs = {src: flows.read_flow(kc, src) for src in {i.first_source for i in idps or []}}
+    targets = flow_targets(kc, realm, current, provider_mode, desired.backup_codes, required_actions, help,
+                           overrides, idps, idp_specs, desired.kerberos)
+    if any(not i.post_source for i in idps or []):
+        post = idp_doors.second_factor_flow(idp_doors.POST_FLOW, "twostep: second factor after brokered logins",
+                                            targets[0].condition, webauthn=targets[0].webauthn,
+                                            codes=desired.backup_codes != "off")
+        post_actual = flows.read_flow(kc, idp_doors.POST_FLOW)
+    else:
+        post, post_actual = None, None
+    trusted = idp_doors.trusted(desired.trusted_idps, idps, current)
+    desired = replace(desired, trusted_idps=trusted)
+    want_policy = _desired_policy(desired, realm, now, provider_mode, targets, overrides, idps)
+    flow_ids = {str(f["alias"]): str(f["id"]) for f in all_flows}
     # Signed in as the service account, the client exists (it is us) and its roles are what an
     # admin gave it; reading clients would need view-clients, which it deliberately lacks.
     manage_client = desired.service_client and not kc.settings.uses_service_account
@@ -226,7 +169,7 @@ def read_actual(kc: KeycloakClient, desired: Desired, now: datetime) -> Actual:
         flows=targets,
         provider_loaded=loaded,
         provider_mode=provider_mode,
-        leftovers=sorted(a for a in flow_ids if a in {BROWSER_FLOW + TEMP_SUFFIX, RESET_FLOW + TEMP_SUFFIX}),
+        leftovers=sorted(a for a in flow_ids if a in {ours + TEMP_SUFFIX for ours, _ in REALM_FLOWS.values()}),
         required_actions=required_actions,
         profile=kc.user_profile(),
         service_client=client,
@@ -237,20 +180,27 @@ def read_actual(kc: KeycloakClient, desired: Desired, now: datetime) -> Actual:
         web_client=web_client,
         web_client_roles=web_client_roles(kc, web_client),
         flow_ids=flow_ids,
+        overrides=overrides,
+        idps=idps,
+        idp_specs=idp_specs,
+        post_flow=post,
+        post_flow_actual=post_actual,
+        desired_trust=trusted,
     )
 
 
 def _desired_policy(desired: Desired, realm: JSON, now: datetime, provider_mode: bool,
-                    targets: list[FlowTarget]) -> RealmPolicy:
+                    targets: list[FlowTarget], overrides: list[client_doors.Override] | None = None,
+                    idps: list[idp_doors.IdpDoor] | None = None) -> RealmPolicy:
     current = RealmPolicy.from_json((realm.get("attributes") or {}).get(POLICY_ATTR))
     since = utc_iso(now)
     if current is not None and current.enforcement == desired.enforcement and current.enforce_since:
         since = current.enforce_since
-    prev_browser, prev_reset = source_flows(realm, current)
+    sources = source_flows(realm, current)
     max_s = desired.bypass_max_s if desired.bypass_max_s is not None else (
         current.bypass_max_s if current else RealmPolicy().bypass_max_s)
     digests = {t.key: t.digest for t in targets}
-    return RealmPolicy(desired.enforcement, since, max_s, prev_browser, prev_reset,
+    return RealmPolicy(desired.enforcement, since, max_s, sources["browserFlow"], sources["resetCredentialsFlow"],
                        backup_codes=desired.backup_codes,
                        record_store=STORE_CREDENTIAL if provider_mode else STORE_ATTRIBUTES,
                        decided_by="provider" if provider_mode else "sync",
@@ -261,6 +211,13 @@ def _desired_policy(desired: Desired, realm: JSON, now: datetime, provider_mode:
                        help_max_per_hour=desired.help_rate,
                        help_admins=desired.help_admins if desired.help_admins is not None else (
                            current.help_admins if current else ""),
+                       previous_direct_grant_flow=sources["directGrantFlow"],
+                       direct_grant_source_digest=digests.get("directGrantFlow", ""),
+                       client_overrides=client_doors.recorded(overrides, current),
+                       idp_flows=idp_doors.recorded(idps, current),
+                       trusted_idps=desired.trusted_idps if desired.trusted_idps is not None else (
+                           current.trusted_idps if current else ()),
+                       kerberos=desired.kerberos or (current.kerberos if current else KERBEROS_CHOICES[0]),
                        expiry_task=desired.expiry_task if desired.expiry_task is not None else (
                            current.expiry_task if current else "on"))
 
@@ -288,7 +245,10 @@ def plan(desired: Desired, actual: Actual, now: datetime) -> list[Action]:
         # Keycloak keeps OTP policy fields only when they arrive together (the type among them).
         changed.update(otp_fields)
     attrs = dict(realm.get("attributes") or {})
-    want_policy = _desired_policy(desired, realm, now, actual.provider_mode, actual.flows).to_json()
+    if actual.desired_trust is not None:
+        desired = replace(desired, trusted_idps=actual.desired_trust)
+    want_policy = _desired_policy(desired, realm, now, actual.provider_mode, actual.flows,
+                                  actual.overrides, actual.idps).to_json()
     if attrs.get(POLICY_ATTR) != want_policy:
         attrs[POLICY_ATTR] = want_policy
         changed["attributes"] = attrs
@@ -317,12 +277,12 @@ def plan(desired: Desired, actual: Actual, now: datetime) -> list[Action]:
         actions.append(Action(Kind.UPDATE_USER_PROFILE, "user profile", profile,
                               "declare the bypass and backup-code record attributes (admin-only) in the user profile"))
 
-    bound_now = {realm.get("browserFlow"), realm.get("resetCredentialsFlow")}
+    bound_now = {realm.get(k) for k in REALM_FLOWS}
     for alias in actual.leftovers:
         if alias not in bound_now:  # a copy still bound stays until ours is bound again
             actions.append(Action(Kind.DELETE_FLOW, alias, actual.flow_ids[alias],
                                   f"remove the half-built flow {alias!r} left by an interrupted run"))
-    binding = {"browserFlow": BROWSER_FLOW, "resetCredentialsFlow": RESET_FLOW}
+    binding = {t.key: t.alias for t in actual.flows if t.key in REALM_FLOWS}
     for t in actual.flows:
         assert t.desired is not None
         drift = flows.differences(t.desired, t.actual)
@@ -339,6 +299,13 @@ def plan(desired: Desired, actual: Actual, now: datetime) -> list[Action]:
     if unbound:
         actions.append(Action(Kind.UPDATE_REALM, str(realm.get("realm", "")), unbound,
                               "bind " + " and ".join(f"{k}={v!r}" for k, v in unbound.items())))
+    current = RealmPolicy.from_json((realm.get("attributes") or {}).get(POLICY_ATTR))
+    actions += client_doors.plan_bindings(actual.overrides, source_flows(realm, current))
+    if actual.post_flow is not None and actual.post_flow_actual is None:
+        actions.append(Action(Kind.CREATE_NEW_FLOW, actual.post_flow.alias, actual.post_flow,
+                              f"create flow {actual.post_flow.alias!r} (post-broker login of identity providers "
+                              f"without one)\n{flows.tree(actual.post_flow)}"))
+    actions += idp_doors.plan_bindings(actual.idps, actual.idp_specs)
 
     if actual.manage_service_client:
         roles = service_roles(actual.provider_mode)
@@ -363,36 +330,6 @@ def plan(desired: Desired, actual: Actual, now: datetime) -> list[Action]:
                               f"require OTP setup (CONFIGURE_TOTP) at next login for {len(users)} user(s) "
                               "in scope whose grace period is over"))
     return actions
-
-
-def rebuild_flow(kc: KeycloakClient, target: FlowTarget) -> None:
-    """Sync's repair: read what `_rebuild` needs (binding, ids), then rebuild."""
-    realm = kc.get_realm()
-    temp = target.alias + TEMP_SUFFIX
-    leftover = None if temp in (realm.get("browserFlow"), realm.get("resetCredentialsFlow")) else \
-        flows.flow_id(kc, temp)
-    _rebuild(kc, Rebuild(target, realm.get(target.key) == target.alias, flows.flow_id(kc, target.alias), leftover))
-
-
-def _rebuild(kc: KeycloakClient, plan: Rebuild) -> None:
-    """Replace a damaged or stale flow without ever binding a half-built one: build a complete copy,
-    bind it, rebuild the original, bind it back, drop the copy."""
-    target = plan.target
-    assert target.desired is not None
-    temp = target.spec_for(target.alias + TEMP_SUFFIX)
-    if plan.leftover_temp_id:
-        kc.delete_flow(plan.leftover_temp_id, temp.alias)
-    flows.build_adapted(kc, target.source, temp)
-    if plan.bound:
-        kc.update_realm({target.key: temp.alias})
-    if plan.flow_id:
-        kc.delete_flow(plan.flow_id, target.alias)
-    flows.build_adapted(kc, target.source, target.desired)
-    if plan.bound:
-        kc.update_realm({target.key: target.alias})
-    temp_id = flows.flow_id(kc, temp.alias)  # the copy this rebuild made: its id is new
-    if temp_id:
-        kc.delete_flow(temp_id, temp.alias)
 
 
 def _service_client_rep() -> JSON:
@@ -432,7 +369,7 @@ _APPLY: dict[Kind, Callable[[KeycloakClient, Action, Secret], None]] = {
     Kind.UPDATE_USER_PROFILE: lambda kc, a, _s: kc.update_user_profile(a.payload),
     Kind.DELETE_FLOW: lambda kc, a, _s: kc.delete_flow(a.payload, a.target),
     Kind.CREATE_FLOW: lambda kc, a, _s: flows.build_adapted(kc, *a.payload),
-    Kind.REBUILD_FLOW: lambda kc, a, _s: _rebuild(kc, a.payload),
+    Kind.REBUILD_FLOW: lambda kc, a, _s: rebuild(kc, a.payload),
     Kind.CREATE_SERVICE_CLIENT: _create_service_client,
     Kind.SET_SERVICE_ROLES: lambda kc, a, _s: web_client.set_client_roles(kc, SERVICE_CLIENT_ID, a.payload["grant"],
                                                                            a.payload["remove"]),
@@ -440,6 +377,9 @@ _APPLY: dict[Kind, Callable[[KeycloakClient, Action, Secret], None]] = {
     Kind.UPDATE_WEB_CLIENT: web_client.update,
     Kind.SET_WEB_CLIENT_ROLES: web_client.set_roles,
     Kind.REQUIRE_OTP_SETUP: _require_otp_setup,
+    Kind.BIND_CLIENT_FLOW: client_doors.bind,
+    Kind.CREATE_NEW_FLOW: idp_doors.create_post_flow,
+    Kind.BIND_IDP_FLOWS: idp_doors.bind,
 }
 
 
@@ -449,32 +389,6 @@ def apply(kc: KeycloakClient, actions: list[Action], secret: Secret) -> None:
         _APPLY[action.kind](kc, action, secret)
 
 
-# -- teardown ------------------------------------------------------------------------------------
-
-def plan_teardown(realm: JSON, existing_flows: dict[str, str]) -> list[Action]:
-    """Pure: bind back what was bound before setup, delete our flows (`existing_flows`: alias -> id),
-    drop the policy record."""
-    policy = RealmPolicy.from_json((realm.get("attributes") or {}).get(POLICY_ATTR))
-    name = str(realm.get("realm", ""))
-    actions: list[Action] = []
-    restore: dict[str, str] = {}
-    for key, ours, prev, default in (
-        ("browserFlow", BROWSER_FLOW, policy.previous_browser_flow if policy else None, "browser"),
-        ("resetCredentialsFlow", RESET_FLOW, policy.previous_reset_flow if policy else None, "reset credentials"),
-    ):
-        if realm.get(key) in (ours, ours + TEMP_SUFFIX):
-            target = prev if prev and prev in existing_flows else default
-            restore[key] = target
-    if restore:
-        actions.append(Action(Kind.UPDATE_REALM, name, restore,
-                              "restore " + " and ".join(f"{k}={v!r}" for k, v in restore.items())))
-    still_bound = {realm.get(k) for k in ("browserFlow", "resetCredentialsFlow") if k not in restore}
-    for alias in (BROWSER_FLOW, RESET_FLOW, BROWSER_FLOW + TEMP_SUFFIX, RESET_FLOW + TEMP_SUFFIX):
-        if alias in existing_flows and alias not in still_bound:
-            actions.append(Action(Kind.DELETE_FLOW, alias, existing_flows[alias], f"delete flow {alias!r}"))
-    attrs = dict(realm.get("attributes") or {})
-    if POLICY_ATTR in attrs:
-        attrs.pop(POLICY_ATTR)
-        actions.append(Action(Kind.UPDATE_REALM, name, {"attributes": attrs},
-                              "remove the policy record from the realm"))
-    return actions
+__all__ = ["KERBEROS_CHOICES", "TEMP_SUFFIX", "Actual", "Desired", "FlowTarget", "Rebuild", "apply",
+           "browser_target", "flow_targets", "plan", "plan_teardown", "read_actual", "rebuild_flow",
+           "source_flows"]

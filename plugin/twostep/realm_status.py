@@ -8,24 +8,23 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from . import coverage, expiry_task, federation, flows, help_requests
+from . import client_doors, coverage, expiry_task, federation, first_factors, flows, help_requests, idp_doors
 from .backup_codes import LOW_WARNING
 from .bypass import list_bypasses
 from .errors import Forbidden, NotFound, TwostepError
 from .keycloak_adapter import KeycloakClient
 from .policy import (
     ADMIN_ONLY_ATTRS,
-    BROWSER_FLOW,
     CONDITION_PROVIDER,
     POLICY_ATTR,
-    RESET_FLOW,
+    REALM_FLOWS,
     SERVICE_CLIENT_ID,
     RealmPolicy,
     service_roles,
     utc_iso,
 )
 from .realm_policy import policy_of
-from .realm_setup import Desired, read_actual
+from .realm_setup import Desired, read_actual, source_flows
 
 TESTED_VERSIONS = ((26, 4, 0), (26, 7, 3))
 """The Keycloak releases CI runs the suite against (lowest minor and the pin): deploy/local/run-tests.sh."""
@@ -101,7 +100,7 @@ def realm_status(kc: KeycloakClient, now: datetime, count_limit: int = COUNT_LIM
     report.checks.append(Check("bypass marker declaration", not bad,
                                "admin-only" if not bad else "missing or not admin-only: " + ", ".join(bad), setup_fix))
     for t in actual.flows:
-        recorded = policy.browser_source_digest if t.key == "browserFlow" else policy.reset_source_digest
+        recorded = policy.source_digest(t.key)
         if t.error:
             report.checks.append(Check(f"flow {t.alias!r}", False, t.error, f"change {t.source!r}, then {setup_fix}"))
         else:
@@ -115,8 +114,18 @@ def realm_status(kc: KeycloakClient, now: datetime, count_limit: int = COUNT_LIM
             report.checks.append(Check(
                 f"source flow {t.source!r}", same, "unchanged since setup" if same else
                 f"changed since setup: {t.alias!r} no longer matches it", f"{setup_fix} (adapts it again)"))
-        bound = realm.get(t.key)
-        report.checks.append(Check(f"{t.key} binding", bound == t.alias, f"bound to {bound!r}", setup_fix))
+        if t.key in REALM_FLOWS:
+            bound = realm.get(t.key)
+            report.checks.append(Check(f"{t.key} binding", bound == t.alias, f"bound to {bound!r}", setup_fix))
+    for t in actual.flows:
+        # Browser flows only: in a first-broker-login flow the alternatives (create the account, verify
+        # by e-mail) are followed by the post-broker-login flow, which decides.
+        if t.desired is not None and t.actual is not None and t.key in ("browserFlow", "client:browser"):
+            report.checks.extend(first_factor_checks(t.actual, policy.kerberos, setup_fix))
+    report.checks.extend(override_checks(actual.overrides, source_flows(realm, policy if intact else None),
+                                         setup_fix))
+    report.checks.extend(idp_checks(actual.idps, actual.idp_specs, policy.trusted_idps if intact else (),
+                                    actual.post_flow, actual.post_flow_actual, setup_fix))
 
     report.checks.extend(_federation_checks(kc, policy.record_store))
     report.checks.append(_help_admins_check(kc, realm, policy))
@@ -135,6 +144,62 @@ def realm_status(kc: KeycloakClient, now: datetime, count_limit: int = COUNT_LIM
         + ", ".join(sorted(b["username"] for b in overdue)[:10]) + " - is `twostep sync` running?",
         f"twostep sync --realm {kc.realm}; then schedule it (deploy/cron, deploy/systemd, deploy/kubernetes)"))
     return report
+
+
+def first_factor_checks(spec: flows.FlowSpec, kerberos: str, setup_fix: str) -> list[Check]:
+    """Every enabled first factor after which the second factor does not run (docs/architecture.md,
+    "Doors"), each with its fix; Kerberos passes when the policy trusts it (`setup --kerberos`)."""
+    out: list[Check] = []
+    for step, where in first_factors.skipping_first_factors(spec):
+        name = f"first factor {step!r} in {where!r}"
+        if step == flows.KERBEROS:
+            trusted = kerberos == "trusted"
+            out.append(Check(name, trusted, "trusted (setup --kerberos trusted): a Kerberos login needs no second "
+                             "factor" if trusted else "a Kerberos login skips the second factor",
+                             f"{setup_fix} --kerberos second-factor (or --kerberos trusted to accept it)"))
+        else:
+            out.append(Check(name, False, "ALTERNATIVE beside the second factor: when it succeeds the second "
+                             "factor does not run", f"set it DISABLED in the realm's own flow (or put it into the "
+                             f"subflow before the second factor), then {setup_fix}"))
+    return out
+
+
+def override_checks(overrides: list[client_doors.Override] | None, sources: dict[str, str],
+                    setup_fix: str) -> list[Check]:
+    """One check per client flow override (a door of its own): bound to the adapted flow, or not."""
+    if overrides is None:
+        return [Check("client flow overrides", True, "not checked with these credentials (needs view-clients)")]
+    out: list[Check] = []
+    for o in overrides:
+        want = client_doors.target_alias(o, sources)
+        ok = o.bound == want
+        out.append(Check(f"client {o.client_id!r} {o.kind} override", ok,
+                         f"bound to {o.bound!r}" + ("" if ok else f": the second factor is not decided there "
+                                                    f"(should be {want!r})"), f"{setup_fix} (adapts it)"))
+    return out
+
+
+def idp_checks(idps: list[idp_doors.IdpDoor] | None, specs: dict[str, flows.FlowSpec | None],
+               trusted: tuple[str, ...], post: flows.FlowSpec | None, post_actual: flows.FlowSpec | None,
+               setup_fix: str) -> list[Check]:
+    """One check per identity provider (brokered logins are a door): its flows, and whether the policy
+    trusts it (then its logins need no second factor here)."""
+    if idps is None:
+        return [Check("identity providers", True, "not checked with these credentials (needs view-identity-providers)")]
+    out: list[Check] = []
+    if post is not None:
+        drift = flows.differences(post, post_actual)
+        out.append(Check(f"flow {post.alias!r}", not drift, "; ".join(drift) or "as planned", setup_fix))
+    for idp in idps:
+        want = idp_doors.wanted(idp, specs)
+        wrong = [f"{k} is {v!r}, should be {want[k]!r}" for k, v in
+                 ((idp_doors.FIRST, idp.first), (idp_doors.POST, idp.post)) if v != want[k]]
+        trust = ("trusted: its logins need no second factor here" if idp.alias in trusted
+                 else "not trusted: its logins get the browser's decision")
+        out.append(Check(f"identity provider {idp.alias!r}", not wrong,
+                         trust if not wrong else "; ".join(wrong) + ": the second factor is not decided there",
+                         f"{setup_fix} (adapts it)"))
+    return out
 
 
 def _help_admins_check(kc: KeycloakClient, realm: Any, policy: RealmPolicy) -> Check:
@@ -312,9 +377,12 @@ def doctor(kc: KeycloakClient) -> Report:
                                    "than help requests, the browser flow cannot run its help step",
                                    "install the current twostep provider JAR (docs/provider.md), or "
                                    f"twostep setup --realm {kc.realm} --help-requests off"))
-    for key, alias in (("browserFlow", BROWSER_FLOW), ("resetCredentialsFlow", RESET_FLOW)):
+    for key, (alias, _default) in REALM_FLOWS.items():
         report.checks.append(Check(f"{key} binding", realm.get(key) == alias, f"bound to {realm.get(key)!r}",
                                    f"twostep setup --realm {kc.realm}"))
+    bound = flows.read_flow(kc, str(realm.get("browserFlow") or ""))
+    if bound is not None:
+        report.checks.extend(first_factor_checks(bound, reading.policy.kerberos, f"twostep setup --realm {kc.realm}"))
     store = reading.policy.record_store
     report.checks.extend(_federation_checks(kc, store, test_connections=True))
     return report

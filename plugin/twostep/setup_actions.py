@@ -24,6 +24,9 @@ class Kind(Enum):
     UPDATE_WEB_CLIENT = "update web client"
     SET_WEB_CLIENT_ROLES = "set web client roles"
     REQUIRE_OTP_SETUP = "require OTP setup"
+    BIND_CLIENT_FLOW = "bind client flow override"
+    CREATE_NEW_FLOW = "create new flow"
+    BIND_IDP_FLOWS = "bind identity provider flows"
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,16 @@ from ..policy import (
     OtpPolicy,
     parse_help_admins,
 )
-from ..realm_setup import DECIDE_CHOICES, HELP_CHOICES, Desired, apply, plan, plan_teardown, read_actual
+from ..realm_setup import (
+    DECIDE_CHOICES,
+    HELP_CHOICES,
+    KERBEROS_CHOICES,
+    Desired,
+    apply,
+    plan,
+    plan_teardown,
+    read_actual,
+)
 from ..realm_status import Report, realm_status
 from ..realm_status import doctor as run_doctor
 from ..web_client import WEB_CLIENT_ID, normalize_url
@@ -68,6 +77,12 @@ def _print_plan(actions: list[str], dry_run: bool, as_json: bool) -> None:
               help="Realm-wide limit of new help requests per hour (0 = no limit).")
 @click.option("--help-admins", "help_admins", metavar="group:PATH|role:NAME|none",
               help="Who is e-mailed about a new help request (\"I lost my phone\"). Default: keep the current.")
+@click.option("--trust-idp", "trust_idp", multiple=True, metavar="ALIAS|none",
+              help="An identity provider whose logins need no second factor here (it enforces its own MFA); "
+                   "repeatable; none: trust no provider. Default: keep the current (none at first).")
+@click.option("--kerberos", type=click.Choice(KERBEROS_CHOICES), default=None,
+              help="A Kerberos (SPNEGO) login: second-factor (default; the adapted flow does not let a ticket alone "
+                   "sign in) or trusted (it needs no second factor). Default: keep the current.")
 @click.option("--expiry-task", "expiry_task", type=click.Choice(("on", "off")), default=None,
               help="Provider mode: the provider's expiry task ends this realm's bypasses and grace sessions "
                    "inside Keycloak (on), or `twostep sync` does (off). Default: keep the current (on).")
@@ -76,7 +91,7 @@ def setup(dry_run: bool, enforce: tuple[str, ...], grace_days: int, bypass_max: 
           otp_digits: int, otp_period: int, otp_look_around: int, theme: str | None, no_service_client: bool,
           secret_file: str | None, web_url: str | None, web_secret_file: str | None, decide_with: str,
           backup_codes: str, help_requests: str | None, help_rate: int, help_admins: str | None,
-          expiry_task: str | None, as_json: bool) -> None:
+          expiry_task: str | None, trust_idp: tuple[str, ...], kerberos: str | None, as_json: bool) -> None:
     """Put a realm under the two-step policy (idempotent)."""
     admins = parse_help_admins(help_admins) if help_admins is not None else None
     otp = OtpPolicy(algorithm=otp_algorithm, digits=otp_digits, period=otp_period, look_around=otp_look_around)
@@ -88,7 +103,7 @@ def setup(dry_run: bool, enforce: tuple[str, ...], grace_days: int, bypass_max: 
                       bypass_max_s=max_s, theme=theme, service_client=not no_service_client,
                       web_url=normalize_url(web_url) if web_url else None, decide_with=decide_with,
                       backup_codes=backup_codes, help_requests=help_requests or "auto", help_rate=help_rate,
-                      help_admins=admins, expiry_task=expiry_task)
+                      help_admins=admins, expiry_task=expiry_task, trusted_idps=_trust(trust_idp), kerberos=kerberos)
     for path in (secret_file, web_secret_file):
         if path:
             check_writable_new_file(path)
@@ -119,6 +134,16 @@ def setup(dry_run: bool, enforce: tuple[str, ...], grace_days: int, bypass_max: 
         click.echo(line, err=as_json)
 
 
+def _trust(values: tuple[str, ...]) -> tuple[str, ...] | None:
+    if not values:
+        return None
+    if "none" in values and len(values) > 1:
+        raise InvalidInput("--trust-idp none cannot be combined with provider aliases")
+    if any(not v.strip() for v in values):
+        raise InvalidInput("--trust-idp takes an identity provider alias or none")
+    return tuple(values)
+
+
 @click.command()
 @realm_options
 @click.option("--dry-run", is_flag=True, help="Print the plan; change nothing.")
@@ -126,7 +151,8 @@ def setup(dry_run: bool, enforce: tuple[str, ...], grace_days: int, bypass_max: 
 def teardown(dry_run: bool, as_json: bool) -> None:
     """Restore the realm's previous flow bindings and remove the twostep flows."""
     kc = app().client()
-    actions = plan_teardown(kc.get_realm(), {str(f["alias"]): str(f["id"]) for f in kc.flows()})
+    actions = plan_teardown(kc.get_realm(), {str(f["alias"]): str(f["id"]) for f in kc.flows()}, kc.clients(),
+                            kc.identity_providers())
     if not dry_run:
         apply(kc, actions, lambda _n, _v: None)
     _print_plan([x.text for x in actions], dry_run, as_json)

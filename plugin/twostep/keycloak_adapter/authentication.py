@@ -19,6 +19,11 @@ class AuthenticationCalls(Connection):
         self.post(f"/authentication/flows/{q(source)}/copy", {"newName": new_alias},
                   f"copy flow {source!r} to {new_alias!r}")
 
+    def create_flow(self, alias: str, description: str) -> None:
+        """A new, empty top-level flow."""
+        self.post("/authentication/flows", {"alias": alias, "description": description, "providerId": "basic-flow",
+                                            "topLevel": True, "builtIn": False}, f"create flow {alias!r}")
+
     def raise_priority(self, execution_id: str) -> None:
         self.post(f"/authentication/executions/{q(execution_id)}/raise-priority", {},
                   "move a step up")

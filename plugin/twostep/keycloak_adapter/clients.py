@@ -12,6 +12,13 @@ class ClientCalls(Connection):
         found = self.get("/clients", f"client {client_id!r}", clientId=client_id) or []
         return found[0] if found else None
 
+    def clients(self) -> list[JSON]:
+        """Every client of the realm (full representations: they carry the flow binding overrides)."""
+        return list(self.get("/clients", "list clients") or [])
+
+    def get_client(self, client_uuid: str) -> JSON:
+        return self.get(f"/clients/{q(client_uuid)}", "client")
+
     def create_client(self, rep: JSON) -> str:
         return self.created_id(self.post("/clients", rep, f"create client {rep.get('clientId')!r}"))
 

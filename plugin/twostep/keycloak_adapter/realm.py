@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .connection import JSON, Connection
+from .connection import JSON, Connection, q
 
 
 class RealmCalls(Connection):
@@ -15,6 +15,15 @@ class RealmCalls(Connection):
 
     def update_realm(self, changes: dict[str, Any]) -> None:
         self.put("", changes, f"update realm {self.realm!r}")
+
+    def identity_providers(self) -> list[JSON]:
+        return list(self.get("/identity-provider/instances", "list identity providers") or [])
+
+    def update_identity_provider(self, alias: str, rep: JSON) -> None:
+        self.put(f"/identity-provider/instances/{q(alias)}", rep, f"update identity provider {alias!r}")
+
+    def identity_provider(self, alias: str) -> JSON:
+        return self.get(f"/identity-provider/instances/{q(alias)}", f"identity provider {alias!r}")
 
     def realm_smtp(self) -> dict[str, str]:
         """The realm's SMTP settings (`smtpServer`); Keycloak masks the password."""

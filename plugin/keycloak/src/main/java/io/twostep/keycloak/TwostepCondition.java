@@ -19,6 +19,7 @@ import org.keycloak.models.SubjectCredentialManager;
 import org.keycloak.models.UserModel;
 import org.keycloak.models.utils.KeycloakModelUtils;
 import org.keycloak.sessions.AuthenticationSessionModel;
+import org.keycloak.storage.StorageId;
 
 /**
  * "Condition - twostep second factor required": true (run the second-factor subflow) only when the
@@ -43,14 +44,25 @@ public final class TwostepCondition implements ConditionalAuthenticator {
         this.clock = clock;
     }
 
+    /** The flow path of the token endpoint (a password grant): no form can be shown there. */
+    static final String TOKEN_PATH = "token";
+    /** The event detail that says why twostep refused a password grant (docs/formats.md, "Doors"). */
+    public static final String EVENT_DETAIL = "twostep";
+    /** Auth notes holding the brokered identity in the first- and post-broker-login flows. */
+    static final String[] BROKER_NOTES = {"PBL_BROKERED_IDENTITY_CONTEXT", "BROKERED_CONTEXT"};
+
     @Override
     public boolean matchCondition(AuthenticationFlowContext context) {
         TwostepDecision.Result result = decide(context);
-        boolean run = result.outcome() == TwostepDecision.Outcome.REQUIRED;
         if (result.outcome() == TwostepDecision.Outcome.GRACE) {
-            // Let in with the password alone: filed so the expiry task ends it when grace is over.
-            io.twostep.keycloak.expiry.GraceIndex.note(context.getSession(), context.getRealm(), context.getUser());
+            // Let in with the password alone (at any door): filed so the expiry task ends it when
+            // grace is over.
+            noteGrace(context);
         }
+        if (isDirectGrant(context)) {
+            return directGrant(context, result);
+        }
+        boolean run = result.outcome() == TwostepDecision.Outcome.REQUIRED;
         for (String action : result.requiredActions()) {
             if (!actionEnabled(context, action)) {
                 if (TwostepDecision.CONFIGURE_TOTP.equals(action)) {
@@ -73,6 +85,86 @@ public final class TwostepCondition implements ConditionalAuthenticator {
             }
         }
         return run;
+    }
+
+    private static void noteGrace(AuthenticationFlowContext context) {
+        try {
+            io.twostep.keycloak.expiry.GraceIndex.note(context.getSession(), context.getRealm(), context.getUser());
+        } catch (RuntimeException e) {
+            LOG.debugf("twostep: grace sign-in not indexed (%s)", e.getClass().getSimpleName());
+        }
+    }
+
+    static boolean isDirectGrant(AuthenticationFlowContext context) {
+        try {
+            return TOKEN_PATH.equals(context.getFlowPath());
+        } catch (RuntimeException e) {
+            return false;
+        }
+    }
+
+    /**
+     * A password grant: any required action on the login makes Keycloak's token endpoint answer
+     * "Account is not fully set up" (invalid_grant), which is the refusal for ENROLL and REFUSED. The
+     * actions are added whether enabled or not (they are never run here: they only refuse), and the
+     * event gets the reason in its {@code twostep} detail.
+     */
+    private static boolean directGrant(AuthenticationFlowContext context, TwostepDecision.Result result) {
+        TwostepDecision.Outcome outcome = result.outcome();
+        boolean refuse = outcome == TwostepDecision.Outcome.ENROLL || outcome == TwostepDecision.Outcome.REFUSED
+                || !result.requiredActions().isEmpty();
+        if (!refuse) {
+            return outcome == TwostepDecision.Outcome.REQUIRED;
+        }
+        try {
+            context.getEvent().detail(EVENT_DETAIL, refusal(result));
+        } catch (RuntimeException e) {
+            LOG.debugf("twostep: could not add the event detail: %s", e.getClass().getSimpleName());
+        }
+        try {
+            for (String action : result.requiredActions()) {
+                context.getAuthenticationSession().addRequiredAction(action);
+            }
+            return false;
+        } catch (RuntimeException e) {
+            // Could not mark the login as refused: run the second factor, which a user without an OTP
+            // device cannot pass.
+            LOG.warnf("twostep: could not refuse a password grant (%s); second factor required",
+                    e.getClass().getSimpleName());
+            return true;
+        }
+    }
+
+    /** Why a password grant is refused, for the event's {@code twostep} detail. */
+    static String refusal(TwostepDecision.Result result) {
+        return result.outcome() == TwostepDecision.Outcome.REFUSED
+                ? "refused: the user's second factor is not an OTP device, which a password grant cannot ask"
+                : "refused: the user must enroll a second factor (" + String.join(", ", result.requiredActions())
+                        + "), which a password grant cannot do; sign in with a browser";
+    }
+
+    /**
+     * The alias of the identity provider a brokered login came through, from the brokered identity
+     * Keycloak keeps in the login (first- and post-broker-login flows); null when there is none.
+     */
+    static String brokeredBy(AuthenticationSessionModel authSession) {
+        for (String note : BROKER_NOTES) {
+            try {
+                String text = authSession.getAuthNote(note);
+                if (text == null || text.isEmpty()) {
+                    continue;
+                }
+                JsonNode node = JSON.readTree(text);
+                JsonNode idp = node == null ? null : node.get("identityProviderId");
+                if (idp != null && idp.isTextual() && !idp.asText().isEmpty()) {
+                    return idp.asText();
+                }
+            } catch (Exception e) {
+                // Unreadable: not a login through a trusted identity provider (asks for more).
+                LOG.debugf("twostep: unreadable brokered identity note %s", note);
+            }
+        }
+        return null;
     }
 
     /** Whether the realm has this required action and it is on; unknown counts as off (fail closed). */
@@ -113,11 +205,15 @@ public final class TwostepCondition implements ConditionalAuthenticator {
                     .collect(Collectors.toList());
             boolean inScope = TwostepDecision.inScope(policy, paths);
             SubjectCredentialManager creds = user.credentialManager();
-            boolean hasDevice = has(creds, "otp") || has(creds, "webauthn");
+            boolean hasOtp = has(creds, "otp");
+            boolean hasDevice = hasOtp || has(creds, "webauthn");
             boolean hasCodes = has(creds, "recovery-authn-codes");
             Map<String, String> record = readRecord(creds);
+            AuthenticationSessionModel authSession = context.getAuthenticationSession();
+            TwostepDecision.Door door = new TwostepDecision.Door(
+                    authSession == null ? null : brokeredBy(authSession), isDirectGrant(context), hasOtp);
             TwostepDecision.Result result = TwostepDecision.decide(clock.getAsLong(), policy,
-                    user.getCreatedTimestamp(), inScope, record, hasDevice, hasCodes);
+                    createdAt(user), inScope, record, hasDevice, hasCodes, door);
             LOG.debugf("twostep: user %s: %s %s", user.getId(), result.outcome(), result.requiredActions());
             return result;
         } catch (RuntimeException e) {
@@ -126,6 +222,14 @@ public final class TwostepCondition implements ConditionalAuthenticator {
                     user == null ? "?" : safeId(user), e.getClass().getSimpleName());
             return new TwostepDecision.Result(TwostepDecision.Outcome.REQUIRED, List.of());
         }
+    }
+
+    /**
+     * The user's creation time, or null where Keycloak cannot keep it: a federated user that is not
+     * imported (its id is not a local one) is made anew at every login, "created" now each time.
+     */
+    static Long createdAt(UserModel user) {
+        return StorageId.isLocalStorage(user.getId()) ? user.getCreatedTimestamp() : null;
     }
 
     private static String safeId(UserModel user) {

@@ -20,7 +20,22 @@ import java.util.regex.Pattern;
  */
 public final class TwostepDecision {
 
-    public enum Outcome { BYPASS, REQUIRED, ENROLL, GRACE, NOT_IN_SCOPE }
+    /**
+     * BYPASS, GRACE, NOT_IN_SCOPE, TRUSTED_IDP: no second factor for this login. REQUIRED: the
+     * second-factor subflow runs. ENROLL: enrollment is added to this login. REFUSED (a password grant
+     * only): the user's second factor cannot be asked in a password grant; the login is refused.
+     */
+    public enum Outcome { BYPASS, REQUIRED, ENROLL, GRACE, NOT_IN_SCOPE, TRUSTED_IDP, REFUSED }
+
+    /**
+     * Where the login is happening, as far as the decision cares: the identity provider alias a
+     * brokered login came through (null: none), whether it is a password grant (the token endpoint,
+     * where no form can be shown), and whether the user has an {@code otp} credential (the only second
+     * factor a password grant can check).
+     */
+    public record Door(String identityProvider, boolean directGrant, boolean hasOtp) {
+        public static final Door BROWSER = new Door(null, false, false);
+    }
 
     /** What the condition does: the outcome and the required actions to add to this login. */
     public record Result(Outcome outcome, List<String> requiredActions) {
@@ -49,9 +64,15 @@ public final class TwostepDecision {
      * default that stands in for a missing or unreadable record.
      */
     public record Policy(String mode, List<String> groups, int graceDays, Long enforceSinceMillis,
-                         long bypassMaxS, String backupCodes, boolean intact) {
+                         long bypassMaxS, String backupCodes, boolean intact, List<String> trustedIdps) {
         public Policy {
             groups = List.copyOf(groups);
+            trustedIdps = List.copyOf(trustedIdps);
+        }
+
+        public Policy(String mode, List<String> groups, int graceDays, Long enforceSinceMillis, long bypassMaxS,
+                      String backupCodes, boolean intact) {
+            this(mode, groups, graceDays, enforceSinceMillis, bypassMaxS, backupCodes, intact, List.of());
         }
     }
 
@@ -147,10 +168,30 @@ public final class TwostepDecision {
                     || choice(root.get("decided_by"), DECIDED_BY, "sync") == null) {
                 return FAIL_CLOSED;
             }
-            return new Policy(mode.asText(), groups, grace.asInt(), since, max, codes, true);
+            return new Policy(mode.asText(), groups, grace.asInt(), since, max, codes, true,
+                    trustedIdps(root.get("trusted_idps")));
         } catch (Exception e) {
             return FAIL_CLOSED; // not JSON (or anything else unexpected): ask for more
         }
+    }
+
+    /**
+     * The identity providers whose logins need no second factor here. Lenient: anything but a list of
+     * non-blank strings trusts none (asks for more), and never makes the record unreadable.
+     */
+    private static List<String> trustedIdps(JsonNode node) {
+        if (node == null || !node.isArray()) {
+            return List.of();
+        }
+        List<String> out = new ArrayList<>();
+        for (Iterator<JsonNode> it = node.elements(); it.hasNext();) {
+            JsonNode a = it.next();
+            if (!a.isTextual() || a.asText().isBlank()) {
+                return List.of();
+            }
+            out.add(a.asText());
+        }
+        return out;
     }
 
     /** The value when absent, the value when one of the allowed strings, otherwise null (damaged). */
@@ -233,7 +274,8 @@ public final class TwostepDecision {
      *
      * @param nowMillis        Keycloak's clock
      * @param policy           the parsed policy; null means the fail-closed default
-     * @param createdMillis    the user's creation time; null counts as the epoch (grace long over)
+     * @param createdMillis    the user's creation time; null counts as the epoch: the grace starts at
+     *                         enforce_since, or is long over when there is none
      * @param inScope          whether the policy puts this user in scope (ignored, i.e. true, when the
      *                         policy is the fail-closed default)
      * @param record           the bypass record's fields, or null when there is none
@@ -242,11 +284,43 @@ public final class TwostepDecision {
      */
     public static Result decide(long nowMillis, Policy policy, Long createdMillis, boolean inScope,
                                 Map<String, String> record, boolean hasDevice, boolean hasCodes) {
+        return decide(nowMillis, policy, createdMillis, inScope, record, hasDevice, hasCodes, Door.BROWSER);
+    }
+
+    /**
+     * The decision at a door (docs/formats.md, "Doors"): a bypass first; then a login through an
+     * identity provider the policy trusts; then the decision of the browser, which a password grant
+     * narrows: one who must enroll or whose second factor is not an OTP device is refused, and backup
+     * codes are not asked for (they are asked at the next browser sign-in).
+     *
+     * @param createdMillis null when Keycloak cannot keep the user's creation time (a federated user
+     *                      not imported): the grace then starts at the policy's {@code enforce_since}
+     */
+    public static Result decide(long nowMillis, Policy policy, Long createdMillis, boolean inScope,
+                                Map<String, String> record, boolean hasDevice, boolean hasCodes, Door door) {
         Policy p = policy != null ? policy : FAIL_CLOSED;
-        boolean scope = p.intact() ? inScope : true;
+        Door d = door != null ? door : Door.BROWSER;
         if (bypassValid(nowMillis, p, record)) {
             return new Result(Outcome.BYPASS, List.of());
         }
+        if (p.intact() && d.identityProvider() != null && p.trustedIdps().contains(d.identityProvider())) {
+            return new Result(Outcome.TRUSTED_IDP, List.of());
+        }
+        Result browser = browserDecision(nowMillis, p, createdMillis, inScope, hasDevice, hasCodes);
+        if (!d.directGrant() || browser.outcome() != Outcome.REQUIRED) {
+            return browser;
+        }
+        if (!d.hasOtp()) {
+            return new Result(Outcome.REFUSED, List.of(CONFIGURE_TOTP));
+        }
+        List<String> actions = new ArrayList<>(browser.requiredActions());
+        actions.remove(CONFIGURE_RECOVERY_AUTHN_CODES);
+        return new Result(Outcome.REQUIRED, actions);
+    }
+
+    private static Result browserDecision(long nowMillis, Policy p, Long createdMillis, boolean inScope,
+                                          boolean hasDevice, boolean hasCodes) {
+        boolean scope = p.intact() ? inScope : true;
         long start = createdMillis != null ? createdMillis : 0L;
         if (p.enforceSinceMillis() != null) {
             start = Math.max(start, p.enforceSinceMillis());

@@ -70,6 +70,9 @@ class ConditionTest {
         boolean noUser;
         boolean brokenCredentials;
         boolean brokenSession;
+        String flowPath = "authenticate";
+        String userId = "u-1";
+        final Map<String, String> notes = new HashMap<>();
         final List<String> disabled = new ArrayList<>();
         final List<String> added = new ArrayList<>();
 
@@ -89,12 +92,13 @@ class ConditionTest {
                         return creds.stream().filter(c -> c.getType().equals(a[0]));
                     }));
             Map<String, Function<Object[], Object>> u = new HashMap<>();
-            u.put("getId", a -> "u-1");
+            u.put("getId", a -> userId);
             u.put("getCreatedTimestamp", a -> created);
             u.put("credentialManager", a -> cm);
             u.put("getGroupsStream", a -> groups.stream());
             UserModel user = stub(UserModel.class, u);
             AuthenticationSessionModel auth = stub(AuthenticationSessionModel.class, Map.of(
+                    "getAuthNote", a -> notes.get((String) a[0]),
                     "addRequiredAction", a -> {
                         if (brokenSession) {
                             throw new IllegalStateException("session gone");
@@ -102,8 +106,9 @@ class ConditionTest {
                         added.add((String) a[0]);
                         return null;
                     }));
+            // No getEvent: EventBuilder is a class; the event detail is proven by the login tests.
             return stub(AuthenticationFlowContext.class, Map.of("getUser", a -> noUser ? null : user,
-                    "getRealm", a -> realm, "getAuthenticationSession", a -> auth));
+                    "getRealm", a -> realm, "getAuthenticationSession", a -> auth, "getFlowPath", a -> flowPath));
         }
 
         boolean match(long now) {
@@ -227,5 +232,90 @@ class ConditionTest {
 
         AuthenticationFlowContext nothing = stub(AuthenticationFlowContext.class, Map.of());
         assertTrue(new TwostepCondition(() -> NOW).matchCondition(nothing));
+    }
+
+    @Test
+    void passwordGrantRefusesWhoMustEnrollAndSaysWhyInTheEvent() {
+        Login l = new Login();
+        l.flowPath = "token";
+        assertFalse(l.match(NOW));
+        assertEquals(List.of("CONFIGURE_TOTP", "CONFIGURE_RECOVERY_AUTHN_CODES"), l.added,
+                "required actions make the token endpoint refuse");
+        assertTrue(TwostepCondition.refusal(new TwostepDecision.Result(TwostepDecision.Outcome.ENROLL,
+                l.added)).contains("must enroll"));
+
+        Login disabled = new Login();
+        disabled.flowPath = "token";
+        disabled.disabled.add("CONFIGURE_TOTP");
+        assertFalse(disabled.match(NOW));
+        assertEquals(List.of("CONFIGURE_TOTP", "CONFIGURE_RECOVERY_AUTHN_CODES"), disabled.added,
+                "a disabled action still refuses a password grant (it is never run there)");
+    }
+
+    @Test
+    void passwordGrantRefusesASecurityKeyAndAsksAnOtpCode() {
+        Login key = new Login();
+        key.flowPath = "token";
+        key.creds.add(cred("webauthn", "{}"));
+        key.creds.add(cred("recovery-authn-codes", "{}"));
+        assertFalse(key.match(NOW));
+        assertEquals(List.of("CONFIGURE_TOTP"), key.added);
+        assertTrue(TwostepCondition.refusal(new TwostepDecision.Result(TwostepDecision.Outcome.REFUSED,
+                key.added)).contains("not an OTP device"));
+
+        Login otp = new Login();
+        otp.flowPath = "token";
+        otp.creds.add(cred("otp", "{}"));
+        assertTrue(otp.match(NOW), "the code is asked");
+        assertEquals(List.of(), otp.added, "backup codes are not asked in a password grant");
+
+        Login bypassed = new Login();
+        bypassed.flowPath = "token";
+        bypassed.creds.add(cred("twostep-bypass", RECORD));
+        assertFalse(bypassed.match(NOW));
+        assertEquals(List.of(), bypassed.added, "a bypass is the password alone");
+    }
+
+    @Test
+    void trustedIdentityProviderFromTheBrokeredIdentity() {
+        String trusting = "{\"enforcement\":{\"mode\":\"all\",\"grace_days\":0},\"trusted_idps\":[\"corp\"]}";
+        Login l = new Login();
+        l.policy = trusting;
+        l.creds.add(cred("otp", "{}"));
+        l.creds.add(cred("recovery-authn-codes", "{}"));
+        l.notes.put("PBL_BROKERED_IDENTITY_CONTEXT", "{\"identityProviderId\":\"corp\",\"id\":\"x\"}");
+        assertFalse(l.match(NOW));
+        assertEquals("corp", TwostepCondition.brokeredBy(l.context().getAuthenticationSession()));
+
+        Login other = new Login();
+        other.policy = trusting;
+        other.creds.add(cred("otp", "{}"));
+        other.creds.add(cred("recovery-authn-codes", "{}"));
+        other.notes.put("BROKERED_CONTEXT", "{\"identityProviderId\":\"partner\"}");
+        assertTrue(other.match(NOW), "an identity provider the policy does not trust");
+
+        Login damaged = new Login();
+        damaged.policy = trusting;
+        damaged.creds.add(cred("otp", "{}"));
+        damaged.creds.add(cred("recovery-authn-codes", "{}"));
+        damaged.notes.put("PBL_BROKERED_IDENTITY_CONTEXT", "{not json");
+        assertTrue(damaged.match(NOW), "an unreadable note is no trusted login");
+    }
+
+    @Test
+    void userNotImportedGetsItsGraceFromEnforceSince() {
+        Login l = new Login();
+        l.userId = "f:ldap-component:jdoe";
+        l.created = NOW; // what Keycloak reports for a user it makes anew at every login
+        l.policy = "{\"enforcement\":{\"mode\":\"all\",\"grace_days\":7},"
+                + "\"enforce_since\":\"2026-11-23T20:00:00Z\"}";
+        assertFalse(l.match(NOW));
+        assertEquals(List.of("CONFIGURE_TOTP", "CONFIGURE_RECOVERY_AUTHN_CODES"), l.added, "grace over: enroll");
+
+        Login local = new Login();
+        local.created = NOW;
+        local.policy = l.policy;
+        assertFalse(local.match(NOW));
+        assertEquals(List.of(), local.added, "a local user created now is in grace");
     }
 }
