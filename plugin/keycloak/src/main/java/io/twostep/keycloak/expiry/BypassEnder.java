@@ -4,6 +4,7 @@ import io.twostep.keycloak.BypassCredentialProvider;
 import io.twostep.keycloak.BypassIndex;
 import io.twostep.keycloak.TwostepAdminEvents;
 import io.twostep.keycloak.TwostepCondition;
+import io.twostep.keycloak.TwostepDecision;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -39,7 +40,7 @@ final class BypassEnder {
         }
         BypassIndex.Entry e = BypassIndex.entry(entry);
         GroupModel claim = session.groups().createGroup(realm, BypassIndex.CLAIM, entry);
-        claim.setSingleAttribute("at", ExpiryRules.iso(nowMs));
+        claim.setSingleAttribute("at", TwostepDecision.formatTime(nowMs));
         claim.setSingleAttribute("by", TwostepAdminEvents.TASK_ACTOR);
 
         UserModel user = session.users().getUserById(realm, e.userId());

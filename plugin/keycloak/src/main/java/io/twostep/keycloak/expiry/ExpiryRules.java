@@ -3,8 +3,6 @@ package io.twostep.keycloak.expiry;
 import io.twostep.keycloak.BypassIndex;
 import io.twostep.keycloak.BypassIndex.Entry;
 import io.twostep.keycloak.TwostepDecision;
-import java.time.Instant;
-import java.time.format.DateTimeFormatter;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -93,10 +91,5 @@ public final class ExpiryRules {
         long lo = granted - SESSION_SKEW_MS;
         long hi = Math.min(until, nowMs) + SESSION_SKEW_MS;
         return started >= lo && started <= hi;
-    }
-
-    /** The one time format (formats.md): UTC, whole seconds. */
-    public static String iso(long millis) {
-        return DateTimeFormatter.ISO_INSTANT.format(Instant.ofEpochMilli(millis - Math.floorMod(millis, 1000L)));
     }
 }

@@ -74,11 +74,6 @@ class ExpiryRulesTest {
     }
 
     @org.junit.jupiter.api.Test
-    void times() {
-        assertEquals("2026-12-01T20:30:00Z", ExpiryRules.iso(NOW + 999));
-    }
-
-    @org.junit.jupiter.api.Test
     void serves() {
         ExpiryTask task = new ExpiryTask(null, () -> NOW, 30, java.util.regex.Pattern.compile("x-.*"),
                 ExpiryMetrics.NONE);
