@@ -2,8 +2,10 @@ package io.twostep.keycloak;
 
 import jakarta.persistence.EntityManager;
 import java.time.Instant;
+import java.time.LocalDateTime;
 import java.time.ZoneOffset;
 import java.time.format.DateTimeFormatter;
+import java.time.format.DateTimeParseException;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
@@ -15,13 +17,15 @@ import org.keycloak.models.RealmModel;
 import org.keycloak.models.utils.KeycloakModelUtils;
 
 /**
- * The bypass index of provider mode (docs/formats.md, "The bypass index"), written from Java in the
- * same shape Python writes and reads it:
+ * The bypass index of provider mode (docs/formats.md, "The bypass index"): its names and its reads
+ * and writes, for the admin extension (writes entries with the record) and the expiry task (ends
+ * them), in the same shape Python writes and reads it:
  *
  * <pre>
  * twostep-bypass                       top-level group (the index root)
  *   2026-12-01T20                      bucket: the UTC hour of the record's until
  *     &lt;user id&gt;.&lt;credential id&gt;       entry: one record version (attributes until, granted_at, ...)
+ *       ending                         claim: made by the one run that ends the record
  * </pre>
  *
  * Entries are written in the caller's transaction (they commit or roll back with the record). The
@@ -33,6 +37,8 @@ import org.keycloak.models.utils.KeycloakModelUtils;
 public final class BypassIndex {
 
     public static final String ROOT = "twostep-bypass";
+    /** The claim's name under an entry: made by the one run that ends the record. */
+    public static final String CLAIM = "ending";
     public static final int ATTRIBUTE_MAX = 200;
     private static final Logger LOG = Logger.getLogger(BypassIndex.class);
     private static final DateTimeFormatter BUCKET =
@@ -41,8 +47,41 @@ public final class BypassIndex {
     private BypassIndex() {
     }
 
-    public static String bucketName(long untilMillis) {
-        return BUCKET.format(Instant.ofEpochMilli(untilMillis));
+    /** One entry as read: {@code <user id>.<credential id>}, its {@code until}, whether it is claimed and when. */
+    public record Entry(String groupId, String name, String untilRaw, boolean claimed, String claimAtRaw) {
+        /** Before the first dot; "" when the name has none (or starts with it). */
+        public String userId() {
+            int dot = name.indexOf('.');
+            return dot > 0 ? name.substring(0, dot) : "";
+        }
+
+        public String credentialId() {
+            int dot = name.indexOf('.');
+            return dot > 0 ? name.substring(dot + 1) : "";
+        }
+
+        public boolean wellNamed() {
+            return !userId().isEmpty() && !credentialId().isEmpty();
+        }
+    }
+
+    /** The bucket of a time: its UTC hour, {@code YYYY-MM-DDTHH}. */
+    public static String bucketName(long millis) {
+        return BUCKET.format(Instant.ofEpochMilli(millis));
+    }
+
+    /** [start, end) of a bucket named {@code YYYY-MM-DDTHH} (UTC), or null for any other name. */
+    public static long[] bucketSpan(String name) {
+        if (name == null || name.length() != 13) {
+            return null;
+        }
+        try {
+            long start = LocalDateTime.parse(name + ":00", DateTimeFormatter.ofPattern("uuuu-MM-dd'T'HH:mm"))
+                    .toInstant(ZoneOffset.UTC).toEpochMilli();
+            return new long[] {start, start + 3_600_000L};
+        } catch (DateTimeParseException e) {
+            return null;
+        }
     }
 
     public static String entryName(String userId, String credentialId) {
@@ -51,13 +90,27 @@ public final class BypassIndex {
 
     /** The root, or null when missing (never created here: see {@link #ensureBucket}). */
     public static GroupModel root(KeycloakSession session, RealmModel realm) {
-        return session.groups().getTopLevelGroupsStream(realm, ROOT, true, 0, 10)
-                .filter(g -> ROOT.equals(g.getName())).findFirst().orElse(null);
+        return Groups.top(session, realm, ROOT);
     }
 
-    public static GroupModel child(GroupModel parent, String name) {
-        return parent.getSubGroupsStream(name, true, 0, 10).filter(g -> name.equals(g.getName())).findFirst()
-                .orElse(null);
+    /** The entries of one bucket, with their claims read (a claim is rare: only those cost a read). */
+    public static List<Entry> entries(GroupModel bucket) {
+        return bucket.getSubGroupsStream().map(BypassIndex::entry).toList();
+    }
+
+    public static Entry entry(GroupModel g) {
+        GroupModel claim = claim(g);
+        return new Entry(g.getId(), g.getName(), g.getFirstAttribute("until"), claim != null,
+                claim == null ? null : claim.getFirstAttribute("at"));
+    }
+
+    /** The entry's claim, or null. */
+    public static GroupModel claim(GroupModel entry) {
+        Long count = entry.getSubGroupsCount();
+        if (count != null && count == 0) {
+            return null;
+        }
+        return Groups.child(entry, CLAIM);
     }
 
     /**
@@ -66,7 +119,7 @@ public final class BypassIndex {
      */
     public static void ensureBucket(KeycloakSession session, RealmModel realm, String bucket) {
         GroupModel root = root(session, realm);
-        if (root != null && child(root, bucket) != null) {
+        if (root != null && Groups.child(root, bucket) != null) {
             return;
         }
         String realmId = realm.getId();
@@ -77,7 +130,7 @@ public final class BypassIndex {
                 if (top == null) {
                     top = s.groups().createGroup(r, ROOT);
                 }
-                if (child(top, bucket) == null) {
+                if (Groups.child(top, bucket) == null) {
                     s.groups().createGroup(r, bucket, top);
                 }
             });
@@ -96,7 +149,7 @@ public final class BypassIndex {
         Long until = TwostepDecision.parseTime(record.get("until"));
         String name = bucketName(until == null ? 0 : until);
         GroupModel root = Objects.requireNonNull(root(session, realm), "index root missing");
-        GroupModel bucket = Objects.requireNonNull(child(root, name), "index bucket missing");
+        GroupModel bucket = Objects.requireNonNull(Groups.child(root, name), "index bucket missing");
         GroupModel entry = session.groups().createGroup(realm, entryName(userId, credentialId), bucket);
         entry.setSingleAttribute("until", record.getOrDefault("until", ""));
         entry.setSingleAttribute("granted_at", record.getOrDefault("granted_at", ""));

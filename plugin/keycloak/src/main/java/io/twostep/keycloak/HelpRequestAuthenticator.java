@@ -124,7 +124,7 @@ public final class HelpRequestAuthenticator implements Authenticator {
             user.joinGroup(group);
         }
         Map<String, String> data = new LinkedHashMap<>();
-        data.put("asked_at", HelpRequestRules.formatTime(now));
+        data.put("asked_at", TwostepDecision.formatTime(now));
         data.put("message", message);
         data.put("notified_at", "");
         CredentialModel model = new CredentialModel();

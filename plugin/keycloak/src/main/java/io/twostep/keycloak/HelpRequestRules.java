@@ -80,12 +80,6 @@ public final class HelpRequestRules {
         return cleaned.codePointCount(0, cleaned.length()) <= MAX_MESSAGE;
     }
 
-    /** The stored time format (docs/formats.md, "Times"). */
-    public static String formatTime(long millis) {
-        return DateTimeFormatter.ofPattern("uuuu-MM-dd'T'HH:mm:ss'Z'")
-                .format(Instant.ofEpochMilli(millis).atOffset(ZoneOffset.UTC));
-    }
-
     /** A time as the user reads it: their locale's medium date and time, in UTC, said so. */
     public static String localTime(long millis, Locale locale) {
         ZonedDateTime at = Instant.ofEpochMilli(millis).atZone(ZoneOffset.UTC);

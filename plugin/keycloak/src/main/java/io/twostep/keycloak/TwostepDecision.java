@@ -3,8 +3,10 @@ package io.twostep.keycloak;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import java.time.DateTimeException;
+import java.time.Instant;
 import java.time.LocalDateTime;
 import java.time.ZoneOffset;
+import java.time.format.DateTimeFormatter;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.Iterator;
@@ -56,6 +58,8 @@ public final class TwostepDecision {
     private static final Set<String> BACKUP_CODES = Set.of("required", "offered", "off");
     private static final Set<String> RECORD_STORES = Set.of("credential", "attributes");
     private static final Set<String> DECIDED_BY = Set.of("provider", "sync");
+    private static final DateTimeFormatter FORMAT =
+            DateTimeFormatter.ofPattern("uuuu-MM-dd'T'HH:mm:ss'Z'").withZone(ZoneOffset.UTC);
     private static final Pattern TIME = Pattern.compile("[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z");
     private static final ObjectMapper JSON = new ObjectMapper();
 
@@ -81,6 +85,11 @@ public final class TwostepDecision {
             new Policy("all", List.of(), 0, null, FAIL_CLOSED_BYPASS_MAX_S, "required", false);
 
     private TwostepDecision() {
+    }
+
+    /** A time in the one format ({@code YYYY-MM-DDTHH:MM:SSZ}, UTC, whole seconds: the millis are cut). */
+    public static String formatTime(long millis) {
+        return FORMAT.format(Instant.ofEpochMilli(millis));
     }
 
     /**

@@ -98,8 +98,8 @@ class HelpRequestRulesTest {
 
     @Test
     void askedAtIsWrittenInTheStoredTimeFormat() {
-        assertEquals("2026-12-01T20:00:00Z", HelpRequestRules.formatTime(NOW + 999));
-        assertEquals(NOW, TwostepDecision.parseTime(HelpRequestRules.formatTime(NOW)));
+        assertEquals("2026-12-01T20:00:00Z", TwostepDecision.formatTime(NOW + 999));
+        assertEquals(NOW, TwostepDecision.parseTime(TwostepDecision.formatTime(NOW)));
     }
 
     @Test

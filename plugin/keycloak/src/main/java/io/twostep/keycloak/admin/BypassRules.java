@@ -1,9 +1,6 @@
 package io.twostep.keycloak.admin;
 
 import io.twostep.keycloak.TwostepDecision;
-import java.time.Instant;
-import java.time.ZoneOffset;
-import java.time.format.DateTimeFormatter;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -19,8 +16,6 @@ public final class BypassRules {
     public static final long MIN_BYPASS_S = 300;
     /** Sessions this far around a bypass window count as opened during it (clocks differ a little). */
     public static final long SESSION_SKEW_MS = 5_000;
-    private static final DateTimeFormatter TIME =
-            DateTimeFormatter.ofPattern("uuuu-MM-dd'T'HH:mm:ss'Z'").withZone(ZoneOffset.UTC);
 
     public enum Action { GRANT, EXTEND, REVOKE }
 
@@ -77,10 +72,6 @@ public final class BypassRules {
         return null;
     }
 
-    public static String format(long millis) {
-        return TIME.format(Instant.ofEpochMilli(millis));
-    }
-
     /**
      * @param nowMillis  Keycloak's clock
      * @param policy     the realm policy (the fail-closed default when damaged)
@@ -135,7 +126,7 @@ public final class BypassRules {
             end = until;
         }
         if (end <= now) {
-            return Decision.refuse(400, "until " + format(end) + " is not in the future");
+            return Decision.refuse(400, "until " + TwostepDecision.formatTime(end) + " is not in the future");
         }
         long max = Math.min(policy.bypassMaxS(), TwostepDecision.HARD_BYPASS_MAX_S);
         if (end - now < MIN_BYPASS_S * 1000) {
@@ -156,14 +147,14 @@ public final class BypassRules {
         }
         long granted = extending ? TwostepDecision.parseTime(record.get("granted_at")) : now;
         if (end - granted > max * 1000) {
-            return Decision.refuse(400, "the bypass of " + username + " began " + format(granted) + "; until "
-                    + format(end) + " it would last longer than the realm maximum (" + max
+            return Decision.refuse(400, "the bypass of " + username + " began " + TwostepDecision.formatTime(granted)
+                    + "; until " + TwostepDecision.formatTime(end) + " it would last longer than the realm maximum (" + max
                     + " s): revoke it and grant a new one");
         }
         Map<String, String> fields = new LinkedHashMap<>();
         fields.put("marker", "true");
-        fields.put("until", format(end));
-        fields.put("granted_at", format(granted));
+        fields.put("until", TwostepDecision.formatTime(end));
+        fields.put("granted_at", TwostepDecision.formatTime(granted));
         fields.put("by", by);
         fields.put("reason", reason);
         fields.put("extended", String.valueOf(extending ? extended(record) + 1 : 0));

@@ -138,7 +138,7 @@ final class UserWrites {
         codes.setCreatedDate(now);
         CredentialModel made = user.credentialManager().createStoredCredential(codes);
         Map<String, String> provenance = new TreeMap<>();
-        provenance.put("at", BypassRules.format(now));
+        provenance.put("at", TwostepDecision.formatTime(now));
         provenance.put("by", by);
         provenance.put("codes_created", String.valueOf(made.getCreatedDate()));
         CredentialModel record = new CredentialModel();

@@ -1,6 +1,10 @@
 package io.twostep.keycloak.expiry;
 
 import io.twostep.keycloak.BypassCredentialProvider;
+import io.twostep.keycloak.BypassIndex;
+import io.twostep.keycloak.TwostepAdminEvents;
+import io.twostep.keycloak.TwostepCondition;
+import io.twostep.keycloak.TwostepDecision;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -31,13 +35,13 @@ final class BypassEnder {
 
     static Result end(KeycloakSession session, RealmModel realm, String entryGroupId, long nowMs) {
         GroupModel entry = session.groups().getGroupById(realm, entryGroupId);
-        if (entry == null || ExpiryIndex.claim(entry) != null) {
+        if (entry == null || BypassIndex.claim(entry) != null) {
             return Result.NOTHING;
         }
-        ExpiryRules.Entry e = ExpiryIndex.entry(entry);
-        GroupModel claim = session.groups().createGroup(realm, ExpiryRules.CLAIM, entry);
-        claim.setSingleAttribute("at", ExpiryRules.iso(nowMs));
-        claim.setSingleAttribute("by", ExpiryEvents.ACTOR);
+        BypassIndex.Entry e = BypassIndex.entry(entry);
+        GroupModel claim = session.groups().createGroup(realm, BypassIndex.CLAIM, entry);
+        claim.setSingleAttribute("at", TwostepDecision.formatTime(nowMs));
+        claim.setSingleAttribute("by", TwostepAdminEvents.TASK_ACTOR);
 
         UserModel user = session.users().getUserById(realm, e.userId());
         Map<String, String> record = null;
@@ -46,7 +50,7 @@ final class BypassEnder {
         if (user != null) {
             CredentialModel cred = user.credentialManager().getStoredCredentialById(e.credentialId());
             if (cred != null && BypassCredentialProvider.TYPE.equals(cred.getType())) {
-                record = io.twostep.keycloak.TwostepCondition.parseRecord(cred.getCredentialData());
+                record = TwostepCondition.parseRecord(cred.getCredentialData());
             }
             // The window: the record's own times (it is the truth); else the copy in the entry.
             String granted = record != null ? record.get("granted_at") : entry.getFirstAttribute("granted_at");
@@ -77,7 +81,7 @@ final class BypassEnder {
         details.put("reason", "bypass time is up");
         details.put("sessions_ended", Integer.toString(online));
         details.put("offline_sessions_ended", Integer.toString(offline));
-        ExpiryEvents.send(session, realm, "twostep/users/" + e.userId() + "/bypass", details, nowMs);
+        TwostepAdminEvents.writeAsTask(session, realm, e.userId(), "bypass", details, nowMs);
         return new Result(true, online, offline);
     }
 
@@ -90,7 +94,7 @@ final class BypassEnder {
         if (entry == null) {
             return false;
         }
-        ExpiryRules.Entry e = ExpiryIndex.entry(entry);
+        BypassIndex.Entry e = BypassIndex.entry(entry);
         UserModel user = session.users().getUserById(realm, e.userId());
         if (user != null) {
             CredentialModel cred = user.credentialManager().getStoredCredentialById(e.credentialId());

@@ -1,11 +1,8 @@
 package io.twostep.keycloak.expiry;
 
+import io.twostep.keycloak.BypassIndex;
+import io.twostep.keycloak.BypassIndex.Entry;
 import io.twostep.keycloak.TwostepDecision;
-import java.time.Instant;
-import java.time.LocalDateTime;
-import java.time.ZoneOffset;
-import java.time.format.DateTimeFormatter;
-import java.time.format.DateTimeParseException;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -17,34 +14,14 @@ import java.util.List;
  */
 public final class ExpiryRules {
 
-    /** The claim's name under an entry (formats.md): made by the one run that ends the record. */
-    public static final String CLAIM = "ending";
     /**
      * Sessions whose start lies this far around the bypass window count as opened during it (the
      * record's times have whole seconds; the session's start is Keycloak's own). As sync's
      * {@code bypass.SESSION_SKEW_MS}: ending one session too many is the safe side.
      */
     public static final long SESSION_SKEW_MS = 5_000;
-    private static final DateTimeFormatter BUCKET = DateTimeFormatter.ofPattern("uuuu-MM-dd'T'HH");
 
     private ExpiryRules() {
-    }
-
-    /** One index entry as read: {@code <user id>.<credential id>}, its {@code until}, its claim. */
-    public record Entry(String groupId, String name, String untilRaw, boolean claimed, String claimAtRaw) {
-        public String userId() {
-            int dot = name.indexOf('.');
-            return dot > 0 ? name.substring(0, dot) : "";
-        }
-
-        public String credentialId() {
-            int dot = name.indexOf('.');
-            return dot > 0 ? name.substring(dot + 1) : "";
-        }
-
-        public boolean wellNamed() {
-            return !userId().isEmpty() && !credentialId().isEmpty();
-        }
     }
 
     /** What one run does with one bucket's entries. */
@@ -84,34 +61,15 @@ public final class ExpiryRules {
         return new Plan(due, tidy);
     }
 
-    /** [start, end) of a bucket named {@code YYYY-MM-DDTHH} (UTC), or null for any other name. */
-    public static long[] bucketSpan(String name) {
-        if (name == null || name.length() != 13) {
-            return null;
-        }
-        try {
-            long start = LocalDateTime.parse(name + ":00", DateTimeFormatter.ofPattern("uuuu-MM-dd'T'HH:mm"))
-                    .toInstant(ZoneOffset.UTC).toEpochMilli();
-            return new long[] {start, start + 3_600_000L};
-        } catch (DateTimeParseException e) {
-            return null;
-        }
-    }
-
-    /** The bucket a time falls into ({@code YYYY-MM-DDTHH}, UTC). */
-    public static String bucketName(long millis) {
-        return BUCKET.format(LocalDateTime.ofInstant(Instant.ofEpochMilli(millis), ZoneOffset.UTC));
-    }
-
     /** Whether the entries of this bucket can be due: its hour has begun. */
     public static boolean bucketBegun(String name, long nowMs) {
-        long[] span = bucketSpan(name);
+        long[] span = BypassIndex.bucketSpan(name);
         return span != null && span[0] <= nowMs;
     }
 
     /** Whether an empty bucket can be removed: its hour is over. */
     public static boolean bucketOver(String name, long nowMs) {
-        long[] span = bucketSpan(name);
+        long[] span = BypassIndex.bucketSpan(name);
         return span != null && span[1] <= nowMs;
     }
 
@@ -133,10 +91,5 @@ public final class ExpiryRules {
         long lo = granted - SESSION_SKEW_MS;
         long hi = Math.min(until, nowMs) + SESSION_SKEW_MS;
         return started >= lo && started <= hi;
-    }
-
-    /** The one time format (formats.md): UTC, whole seconds. */
-    public static String iso(long millis) {
-        return DateTimeFormatter.ISO_INSTANT.format(Instant.ofEpochMilli(millis - Math.floorMod(millis, 1000L)));
     }
 }

@@ -2,6 +2,7 @@ package io.twostep.keycloak.expiry;
 
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import io.twostep.keycloak.TwostepDecision;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
@@ -39,7 +40,7 @@ final class ExpiryStatus {
         Map<String, Object> out = new LinkedHashMap<>();
         synchronized (p) {
             out.put("v", 1);
-            out.put("at", ExpiryRules.iso(nowMs));
+            out.put("at", TwostepDecision.formatTime(nowMs));
             out.put("duration_ms", durationMs);
             out.put("interval_s", intervalS);
             out.put("ended", p[0]);

@@ -2,6 +2,8 @@ package io.twostep.keycloak.expiry;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import io.twostep.keycloak.BypassIndex;
+import io.twostep.keycloak.Groups;
 import io.twostep.keycloak.TwostepDecision;
 import java.util.List;
 import java.util.function.LongSupplier;
@@ -83,28 +85,22 @@ public final class ExpiryTask implements ScheduledTask {
         String realmId = realm.getId();
         int ended = 0;
         int errors = 0;
-        GroupModel root = ExpiryIndex.root(session, realm);
+        GroupModel root = BypassIndex.root(session, realm);
         if (root != null) {
-            for (GroupModel bucket : ExpiryIndex.buckets(root)) {
+            for (GroupModel bucket : Groups.children(root)) {
                 String name = bucket.getName();
                 if (!ExpiryRules.bucketBegun(name, start)) {
                     continue;
                 }
-                List<ExpiryRules.Entry> entries = ExpiryIndex.entries(bucket);
+                List<BypassIndex.Entry> entries = BypassIndex.entries(bucket);
                 if (entries.isEmpty()) {
                     if (ExpiryRules.bucketOver(name, start)) {
-                        errors += inTransaction(realmId, s -> {
-                            GroupModel b = s.groups().getGroupById(s.realms().getRealm(realmId), bucket.getId());
-                            if (b != null && b.getSubGroupsStream().findAny().isEmpty()) {
-                                s.groups().removeGroup(s.realms().getRealm(realmId), b);
-                            }
-                            return 0;
-                        }) < 0 ? 1 : 0;
+                        errors += removeIfEmpty(realmId, bucket.getId());
                     }
                     continue;
                 }
                 ExpiryRules.Plan plan = ExpiryRules.plan(entries, clock.getAsLong(), start);
-                for (ExpiryRules.Entry e : plan.due()) {
+                for (BypassIndex.Entry e : plan.due()) {
                     int r = inTransaction(realmId, s -> {
                         BypassEnder.Result result = BypassEnder.end(s, s.realms().getRealm(realmId), e.groupId(),
                                 clock.getAsLong());
@@ -120,7 +116,7 @@ public final class ExpiryTask implements ScheduledTask {
                         ended += r;
                     }
                 }
-                for (ExpiryRules.Entry e : plan.tidy()) {
+                for (BypassIndex.Entry e : plan.tidy()) {
                     if (inTransaction(realmId, s -> BypassEnder.tidy(s, s.realms().getRealm(realmId), e.groupId()) ? 1 : 0) < 0) {
                         errors++;
                     }
@@ -136,9 +132,9 @@ public final class ExpiryTask implements ScheduledTask {
             String beat = status.take(realmId, now, duration, intervalS);
             inTransaction(realmId, s -> {
                 RealmModel r = s.realms().getRealm(realmId);
-                GroupModel g = ExpiryIndex.root(s, r);
+                GroupModel g = BypassIndex.root(s, r);
                 if (g == null) {
-                    g = s.groups().createGroup(r, ExpiryIndex.ROOT);
+                    g = s.groups().createGroup(r, BypassIndex.ROOT);
                 }
                 g.setSingleAttribute(ExpiryStatus.ATTRIBUTE, beat);
                 return 0;
@@ -154,26 +150,19 @@ public final class ExpiryTask implements ScheduledTask {
     private int[] graceRun(KeycloakSession session, RealmModel realm, long start) {
         int ended = 0;
         int errors = 0;
-        GroupModel root = GraceIndex.top(session, realm);
+        GroupModel root = Groups.top(session, realm, GraceIndex.ROOT);
         if (root == null) {
             return new int[] {0, 0};
         }
         String realmId = realm.getId();
         TwostepDecision.Policy policy = TwostepDecision.parsePolicy(realm.getAttribute(POLICY_ATTRIBUTE));
-        for (GroupModel bucket : GraceIndex.children(root)) {
+        for (GroupModel bucket : Groups.children(root)) {
             if (!GraceRules.bucketMayBeDue(bucket.getName(), policy, start)) {
                 continue;
             }
-            List<GroupModel> entries = GraceIndex.children(bucket);
+            List<GroupModel> entries = Groups.children(bucket);
             if (entries.isEmpty()) {
-                errors += inTransaction(realmId, s -> {
-                    RealmModel r = s.realms().getRealm(realmId);
-                    GroupModel b = s.groups().getGroupById(r, bucket.getId());
-                    if (b != null && b.getSubGroupsStream().findAny().isEmpty()) {
-                        s.groups().removeGroup(r, b);
-                    }
-                    return 0;
-                }) < 0 ? 1 : 0;
+                errors += removeIfEmpty(realmId, bucket.getId());
                 continue;
             }
             for (GroupModel entry : entries) {
@@ -187,6 +176,18 @@ public final class ExpiryTask implements ScheduledTask {
             }
         }
         return new int[] {ended, errors};
+    }
+
+    /** Removes a bucket left empty, in its own transaction; 1 when that failed. */
+    private int removeIfEmpty(String realmId, String bucketId) {
+        return inTransaction(realmId, s -> {
+            RealmModel r = s.realms().getRealm(realmId);
+            GroupModel b = s.groups().getGroupById(r, bucketId);
+            if (b != null && b.getSubGroupsStream().findAny().isEmpty()) {
+                s.groups().removeGroup(r, b);
+            }
+            return 0;
+        }) < 0 ? 1 : 0;
     }
 
     /** Runs one unit in its own transaction; -1 when it failed (rolled back whole). */

@@ -1,5 +1,6 @@
 package io.twostep.keycloak.expiry;
 
+import io.twostep.keycloak.TwostepAdminEvents;
 import io.twostep.keycloak.TwostepCondition;
 import io.twostep.keycloak.TwostepDecision;
 import java.util.List;
@@ -58,7 +59,7 @@ final class GraceEnder {
             }
             session.users().setNotBeforeForUser(realm, user, (int) (nowMs / 1000));
             if (online + offline > 0) {
-                ExpiryEvents.send(session, realm, "twostep/users/" + user.getId() + "/grace",
+                TwostepAdminEvents.writeAsTask(session, realm, user.getId(), "grace",
                         Map.of("action", "grace.end", "user_id", user.getId(), "username", user.getUsername(),
                                 "reason", "grace period over, no second factor set up",
                                 "sessions_ended", Integer.toString(online),

@@ -1,7 +1,6 @@
 package io.twostep.keycloak.expiry;
 
-import java.util.List;
-import java.util.stream.Collectors;
+import io.twostep.keycloak.Groups;
 import org.jboss.logging.Logger;
 import org.keycloak.models.GroupModel;
 import org.keycloak.models.KeycloakSession;
@@ -38,33 +37,20 @@ public final class GraceIndex {
             KeycloakModelUtils.runJobInTransaction(factory, s -> {
                 RealmModel r = s.realms().getRealm(realmId);
                 s.getContext().setRealm(r);
-                GroupModel root = top(s, r);
+                GroupModel root = Groups.top(s, r, ROOT);
                 if (root == null) {
                     root = s.groups().createGroup(r, ROOT);
                 }
-                GroupModel bucket = child(root, bucketName);
+                GroupModel bucket = Groups.child(root, bucketName);
                 if (bucket == null) {
                     bucket = s.groups().createGroup(r, bucketName, root);
                 }
-                if (child(bucket, userId) == null) {
+                if (Groups.child(bucket, userId) == null) {
                     s.groups().createGroup(r, userId, bucket);
                 }
             });
         } catch (RuntimeException e) {
             LOG.debugf("twostep: grace sign-in not indexed (%s); the next one is", e.getClass().getSimpleName());
         }
-    }
-
-    static GroupModel top(KeycloakSession session, RealmModel realm) {
-        return ExpiryIndex.top(session, realm, ROOT);
-    }
-
-    static GroupModel child(GroupModel parent, String name) {
-        return parent.getSubGroupsStream(name, true, 0, 2).filter(g -> name.equals(g.getName())).findFirst()
-                .orElse(null);
-    }
-
-    static List<GroupModel> children(GroupModel parent) {
-        return parent.getSubGroupsStream().collect(Collectors.toList());
     }
 }

@@ -1,9 +1,8 @@
 package io.twostep.keycloak.expiry;
 
-import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertNull;
 
+import io.twostep.keycloak.BypassIndex;
 import io.twostep.keycloak.TwostepDecision;
 import java.util.List;
 import java.util.stream.Collectors;
@@ -34,7 +33,7 @@ class ExpiryRulesTest {
         "u1.   | 2026-12-01T20:00:00Z | false | null                 | keep",
     })
     void plan(String name, String until, boolean claimed, String claimAt, String expected) {
-        ExpiryRules.Entry e = new ExpiryRules.Entry("g", name, until, claimed, claimAt);
+        BypassIndex.Entry e = new BypassIndex.Entry("g", name, until, claimed, claimAt);
         ExpiryRules.Plan plan = ExpiryRules.plan(List.of(e), NOW, RUN + 500);
         String got = plan.due().contains(e) ? "due" : plan.tidy().contains(e) ? "tidy" : "keep";
         assertEquals(expected, got);
@@ -72,16 +71,6 @@ class ExpiryRulesTest {
     void buckets(String name, boolean begun, boolean over) {
         assertEquals(begun, ExpiryRules.bucketBegun(name, NOW));
         assertEquals(over, ExpiryRules.bucketOver(name, NOW));
-    }
-
-    @org.junit.jupiter.api.Test
-    void names() {
-        assertEquals("2026-12-01T20", ExpiryRules.bucketName(NOW));
-        assertArrayEquals(new long[] {NOW - 1_800_000L, NOW + 1_800_000L}, ExpiryRules.bucketSpan("2026-12-01T20"));
-        assertNull(ExpiryRules.bucketSpan("x"));
-        assertEquals("2026-12-01T20:30:00Z", ExpiryRules.iso(NOW + 999));
-        ExpiryRules.Entry e = new ExpiryRules.Entry("g", "u-1.c-2", "", false, null);
-        assertEquals(List.of("u-1", "c-2"), List.of(e.userId(), e.credentialId()));
     }
 
     @org.junit.jupiter.api.Test
