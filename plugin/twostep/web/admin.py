@@ -308,13 +308,12 @@ def action(user_id: str) -> Any:
     return back
 
 
-def done(name: object, changes: list[str], times: bool = True) -> Markup:
+def done(name: object, changes: list[str]) -> Markup:
     """"Done for NAME: what changed." The changes are the service's (or the admin extension's) own
     lines, shown as they are (docs/web.md, "Languages")."""
     text = "; ".join(changes)
     return Markup("{} {}.").format(i18n.gettext("Done for %(name)s:") % {"name": name},
-                                   i18n.untranslated(i18n.humanize(text) if times else text))
-
+                                   i18n.untranslated(i18n.humanize(text)))
 
 
 @bp.get("/audit")
