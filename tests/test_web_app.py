@@ -345,7 +345,7 @@ def test_times_in_the_viewers_language(web: WebApp, people: tuple[User, User], a
     a.s.headers["Accept-Language"] = "ru-RU,ru;q=0.9,en;q=0.5"
     tag = "сегодня" if until.date() == at.date() else "завтра"
     user_page = a.s.get(f"{web.url}/admin/users/{eve.id}", timeout=30).text
-    assert (f'<p class="warn">Active <time datetime="{rec["until"]}" lang="ru">до {until:%H:%M} UTC {tag}, '
+    assert (f'<p class="warn">Действует <time datetime="{rec["until"]}" lang="ru">до {until:%H:%M} UTC {tag}, '
             "осталось: 7 часов 59 минут</time></p>") in user_page, user_page
     # Provider mode: the list knows from the index group that eve has a record, not its end (that is
     # a credentials read per row, issue 17); the end is on her page, above.

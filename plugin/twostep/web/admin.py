@@ -10,12 +10,13 @@ from datetime import timedelta
 from typing import Any
 
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, session, url_for
+from markupsafe import Markup
 
 from .. import backup_codes, bypass, devices, help_requests, pass_summary
 from ..actor import web_actor
 from ..audit import AuditSink, event, sink_for
 from ..durations import parse_duration
-from ..errors import InvalidInput, NotFound, TwostepError
+from ..errors import NotFound, TwostepError
 from ..keycloak_adapter import JSON, KeycloakClient
 from ..policy import BROWSER_FLOW, BYPASS_INDEX_GROUP, RESET_FLOW, utc_iso
 from ..realm_policy import policy_of
@@ -200,11 +201,15 @@ def _index_members(kc: KeycloakClient) -> IndexMembers:
 
 def _load_user(user_id: str) -> JSON:
     if not UUID.match(user_id):
-        abort(404, f"No user with id {user_id!r} in realm {state().realm!r}.")
+        abort(404, _no_user(user_id))
     try:
         return g.kc.get_user(user_id)
     except NotFound:
-        abort(404, f"No user with id {user_id!r} in realm {state().realm!r}.")
+        abort(404, _no_user(user_id))
+
+
+def _no_user(user_id: str) -> str:
+    return i18n.gettext("No user with id %(id)r in realm %(realm)r.") % {"id": user_id, "realm": state().realm}
 
 
 def _user_view(user: JSON) -> dict[str, Any]:
@@ -242,7 +247,8 @@ def _duration(form: Any) -> timedelta:
     if preset == "custom":
         return parse_duration(form.get("custom", ""))
     if preset not in bypass.PRESETS:
-        raise InvalidInput("choose a duration: one of " + ", ".join(bypass.PRESETS) + " or custom")
+        raise i18n.Refusal(i18n.gettext("choose a duration: one of %(presets)s or custom")
+                           % {"presets": ", ".join(bypass.PRESETS)})
     return parse_duration(preset)
 
 
@@ -255,13 +261,14 @@ def action(user_id: str) -> Any:
     act = form.get("action", "")
     back = redirect(url_for("admin.user", user_id=user_id))
     if act not in ACTIONS:
-        flash("Unknown action: nothing was changed.", "error")
+        flash(i18n.gettext("Unknown action: nothing was changed."), "error")
         return back
     if form.get("user_id") != user_id:
-        flash("The form does not belong to this user's page: nothing was changed. Reload and try again.", "error")
+        flash(i18n.gettext("The form does not belong to this user's page: nothing was changed. "
+                           "Reload and try again."), "error")
         return back
     if form.get("confirm") != "yes":
-        flash("Tick “I confirm” to carry out the action: nothing was changed.", "error")
+        flash(i18n.gettext("Tick “I confirm” to carry out the action: nothing was changed."), "error")
         return back
     reason = form.get("reason", "").strip()[:500]
     who = actor()
@@ -270,29 +277,43 @@ def action(user_id: str) -> Any:
     try:
         if act in ("grant", "extend"):
             if bypass.is_self(who, kc.realm, user) or user_id == session["user"].get("id"):
-                raise InvalidInput("you cannot bypass two-step authentication for yourself; ask another admin")
+                raise i18n.Refusal(i18n.gettext(
+                    "you cannot bypass two-step authentication for yourself; ask another admin"))
             req = bypass.GrantRequest(who=user_id, reason=reason, duration=_duration(form),
                                       reset_device=form.get("reset_device") == "yes", extend=act == "extend")
             res = bypass.grant(kc, state().clock, sink, who, req)
-            flash(i18n.humanize(f"Done for {name}: " + "; ".join(res["changes"]) + "."), "ok")
+            flash(done(name, res["changes"]), "ok")
         elif act == "revoke":
             res = bypass.revoke(kc, state().clock, sink, who, user_id, reason or "revoked on the admin page")
-            flash(i18n.humanize(f"Done for {name}: " + "; ".join(res["changes"]) + "."), "ok")
+            flash(done(name, res["changes"]), "ok")
         elif act == "reset_device":
             rr = devices.reset_otp(kc, user, actor=who.name, now=state().clock(), sink=sink, reason=reason or None)
-            flash(f"Reset {name}'s device: removed {len(rr.removed)} device(s), ended {rr.sessions_ended} "
-                  "session(s); a new device is asked for at next sign-in.", "ok")
+            removed = i18n.ngettext("removed %(num)s device", "removed %(num)s devices", len(rr.removed))
+            ended = i18n.ngettext("ended %(num)s session", "ended %(num)s sessions", rr.sessions_ended)
+            flash(i18n.gettext("Reset the device of %(name)s: %(removed)s, %(ended)s; a new device is asked "
+                               "for at next sign-in.") % {
+                "name": name, "removed": removed % {"num": len(rr.removed)},
+                "ended": ended % {"num": rr.sessions_ended}}, "ok")
         elif act == "end_sessions":
             n = end_sessions(kc, user, who.name, sink, reason)
-            flash(f"Ended {n} session(s) of {name}.", "ok")
+            flash(i18n.ngettext("Ended %(num)s session of %(name)s.", "Ended %(num)s sessions of %(name)s.", n)
+                  % {"num": n, "name": name}, "ok")
         else:  # generate_codes: shown once, in this response only
             backup_codes.check_eligible(kc, user, kc.user_credentials(user_id))
             codes, notified = backup_codes.generate(kc, user, count=backup_codes.DEFAULT_COUNT, actor=who.name,
                                                     now=state().clock(), sink=sink, reason=reason or None)
             return render_template("codes_once.html", user=user, codes=codes, notified=notified)
     except TwostepError as exc:
-        flash(i18n.humanize(f"Nothing was changed: {exc}"), "error")
+        flash(i18n.nothing_changed(exc), "error")
     return back
+
+
+def done(name: object, changes: list[str]) -> Markup:
+    """"Done for NAME: what changed." The changes are the service's (or the admin extension's) own
+    lines, shown as they are (docs/web.md, "Languages")."""
+    text = "; ".join(changes)
+    return Markup("{} {}.").format(i18n.gettext("Done for %(name)s:") % {"name": name},
+                                   i18n.untranslated(i18n.humanize(text)))
 
 
 @bp.get("/audit")
@@ -303,7 +324,8 @@ def audit_page() -> Any:
     events: list[dict[str, Any]] = []
     note = None
     if not path or path == "-":
-        note = "No audit file is configured (settings audit_file / TWOSTEP_AUDIT_FILE): events go to the log."
+        note = i18n.gettext("No audit file is configured (settings audit_file / TWOSTEP_AUDIT_FILE): "
+                            "events go to the log.")
     else:
         try:
             with open(path, "rb") as fh:
@@ -314,7 +336,7 @@ def audit_page() -> Any:
         except FileNotFoundError:
             lines = []
         except OSError as exc:
-            lines, note = [], f"The audit file cannot be read: {exc.strerror}"
+            lines, note = [], i18n.gettext("The audit file cannot be read: %(why)s") % {"why": exc.strerror}
         for line in reversed(lines):
             try:
                 e = json.loads(line)

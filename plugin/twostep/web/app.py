@@ -228,15 +228,16 @@ def create_app(settings: Settings, web: WebConfig, *, clock: Clock = system_cloc
 
     @app.errorhandler(CSRFError)
     def _csrf(exc: CSRFError) -> tuple[str, int]:
-        return render_template("error.html", status=400, title="Form expired or forged",
-                               message="The form was refused (missing or wrong security token): "
-                                       "nothing was changed. Reload the page and try again."), 400
+        _ = i18n.gettext
+        return render_template("error.html", status=400, title=_("Form expired or forged"),
+                               message=_("The form was refused (missing or wrong security token): "
+                                         "nothing was changed. Reload the page and try again.")), 400
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException) -> tuple[str, int]:
         code = exc.code or 500
-        return render_template("error.html", status=code, title=exc.name,
-                               message=exc.description or ""), code
+        title, message = http_error_words(exc)
+        return render_template("error.html", status=code, title=title, message=message), code
 
     @app.errorhandler(TwostepError)
     def _twostep(exc: TwostepError) -> Any:
@@ -245,7 +246,23 @@ def create_app(settings: Settings, web: WebConfig, *, clock: Clock = system_cloc
             session.clear()
             return redirect(url_for("login", next=request.path))
         status = 403 if isinstance(exc, Forbidden) else 404 if isinstance(exc, NotFound) else 502
-        return render_template("error.html", status=status, title="Keycloak refused",
-                               message=str(exc)), status
+        return render_template("error.html", status=status, title=i18n.gettext("Keycloak refused"),
+                               message=i18n.untranslated(str(exc))), status
 
     return app
+
+
+def http_error_words(exc: HTTPException) -> tuple[str, str | Markup]:
+    """An HTTP error page's title and text in the viewer's language. A message given to abort() is
+    already translated where it is raised; werkzeug's own default text is replaced by ours."""
+    _ = i18n.gettext
+    code = exc.code or 500
+    names = {400: _("Bad Request"), 403: _("Forbidden"), 404: _("Not Found"), 405: _("Method Not Allowed"),
+             500: _("Internal Server Error")}
+    defaults = {400: _("The request could not be understood."), 403: _("You may not open this page."),
+                404: _("There is no such page."), 405: _("This page does not take that kind of request."),
+                500: _("Something went wrong on the server; its log says what.")}
+    description = exc.description or ""
+    if description == type(exc).description:
+        return names.get(code, exc.name), defaults.get(code) or i18n.untranslated(description)
+    return names.get(code, exc.name), description

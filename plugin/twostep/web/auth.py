@@ -22,6 +22,7 @@ from authlib.common.errors import AuthlibBaseError
 from authlib.integrations.base_client.errors import OAuthError
 from authlib.integrations.requests_client import OAuth2Session
 from flask import Flask, abort, current_app, flash, g, redirect, render_template, request, session, url_for
+from markupsafe import Markup
 
 from ..clock import Clock
 from ..errors import KeycloakUnavailable, TwostepError
@@ -269,7 +270,9 @@ def login_required(fn: F) -> F:
             session.clear()
             if changes:
                 # The form's target is a POST: after signing in again, start from the page.
-                flash("Your sign-in had ended, so nothing was changed. Sign in and try again.", "error")
+                from . import i18n
+                flash(i18n.gettext("Your sign-in had ended, so nothing was changed. Sign in and try again."),
+                      "error")
                 return redirect(url_for("login", next="/"))
             return redirect(url_for("login", next=request.full_path.rstrip("?")))
         g.access_token = token
@@ -283,17 +286,20 @@ def admin_required(fn: F) -> F:
     @wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         if ADMIN_ROLE not in admin_roles(g.access_token):
-            abort(403, "These pages are for admins of the realm (Keycloak role realm-management/"
-                       f"{ADMIN_ROLE}). Your own page is /security.")
+            from . import i18n  # here: i18n imports this module
+            abort(403, i18n.gettext("These pages are for admins of the realm (Keycloak role %(role)s). "
+                                    "Your own page is /security.") % {"role": f"realm-management/{ADMIN_ROLE}"})
         if not (session.get("user") or {}).get("mfa"):
             # Read only and change alike: an admin whose own sign-in skipped the second factor (a
             # bypass, no device yet, outside the policy's scope) administers nobody.
+            from . import i18n
+            _ = i18n.gettext
             return render_template(
-                "error.html", status=403, title="Sign in with your second factor",
-                message="The admin pages need a sign-in that used a second factor (authenticator app, "
-                        "backup code or security key). Yours did not: you may have a bypass, no "
-                        "authenticator yet, or the policy may not cover your account. Sign out, end "
-                        "that, and sign in again; your own page is /security."), 403
+                "error.html", status=403, title=_("Sign in with your second factor"),
+                message=_("The admin pages need a sign-in that used a second factor (authenticator app, "
+                          "backup code or security key). Yours did not: you may have a bypass, no "
+                          "authenticator yet, or the policy may not cover your account. Sign out, end "
+                          "that, and sign in again; your own page is /security.")), 403
         st = state()
         g.kc = KeycloakClient(st.settings, st.realm, token=g.access_token)
         return fn(*args, **kwargs)
@@ -312,7 +318,8 @@ def _safe_next(target: str | None) -> str:
 def start_kc_action(action: str, pending: dict[str, Any]) -> Any:
     """Send the signed-in user to one of Keycloak's own application-initiated actions."""
     if action not in KC_ACTIONS:
-        abort(400, "unknown action")
+        from . import i18n
+        abort(400, i18n.gettext("Unknown action: nothing was changed."))
     session["pending"] = {**pending, "kc_action": action}
     session["next"] = "/security"
     st = state()
@@ -328,22 +335,26 @@ def register_routes(app: Flask) -> None:
 
     @app.get(CALLBACK_PATH)
     def callback() -> Any:
+        from . import i18n
+        _ = i18n.gettext
         st = state()
         if request.args.get("error") and not request.args.get("code"):
             why = request.args.get("error_description") or request.args["error"]
-            return render_template("error.html", status=400, title="Sign-in did not finish",
-                                   message=f"Keycloak answered: {why}"), 400
+            return render_template("error.html", status=400, title=_("Sign-in did not finish"),
+                                   message=Markup("{} {}").format(_("Keycloak answered:"), i18n.untranslated(why))), 400
         try:
             token = st.oauth.authorize_access_token()
         except OAuthError as exc:
-            return render_template("error.html", status=400, title="Sign-in failed",
-                                   message=f"The sign-in answer was refused ({exc.error}). Try again."), 400
+            return render_template("error.html", status=400, title=_("Sign-in failed"),
+                                   message=_("The sign-in answer was refused (%(why)s). Try again.")
+                                   % {"why": exc.error}), 400
         claims = token.get("userinfo") or jwt_claims(token.get("id_token", ""))
         roles = admin_roles(token["access_token"])
         sub = claims.get("sub")
         if not sub or jwt_claims(token["access_token"]).get("sub") != sub:
-            return render_template("error.html", status=400, title="Sign-in failed",
-                                   message="The sign-in answer names no user (or two different ones). Try again."), 400
+            return render_template("error.html", status=400, title=_("Sign-in failed"),
+                                   message=_("The sign-in answer names no user (or two different ones). "
+                                             "Try again.")), 400
         store = st.tokens
         old = session.get("sid")
         if old:

@@ -10,6 +10,7 @@ from flask import Blueprint, Response, abort, g, stream_with_context
 
 from .. import report
 from ..keycloak_adapter import KeycloakClient
+from . import i18n
 from .auth import admin_required, state
 
 bp = Blueprint("export", __name__, url_prefix="/admin/export")
@@ -19,7 +20,8 @@ bp = Blueprint("export", __name__, url_prefix="/admin/export")
 @admin_required
 def export_csv(kind: str) -> Any:
     if kind not in report.KINDS:
-        abort(404, f"No export {kind!r}: " + ", ".join(f"{k}.csv" for k in report.KINDS))
+        abort(404, i18n.gettext("No export %(kind)r: %(kinds)s")
+              % {"kind": kind, "kinds": ", ".join(f"{k}.csv" for k in report.KINDS)})
     kc: KeycloakClient = g.kc
     now = state().clock()
     stamp = now.strftime("%Y%m%dT%H%M%SZ")

@@ -8,13 +8,14 @@ from datetime import timedelta
 from typing import Any
 
 from flask import Blueprint, flash, g, redirect, render_template, request, session, url_for
+from markupsafe import Markup
 
 from .. import backup_codes, bypass, devices, help_requests, recovery_codes
 from ..durations import format_duration, parse_duration
-from ..errors import InvalidInput, TwostepError
+from ..errors import TwostepError
 from ..keycloak_adapter import JSON, KeycloakClient
 from . import i18n
-from .admin import _load_user, actor, audit
+from .admin import _load_user, actor, audit, done
 from .auth import admin_required, state
 
 bp = Blueprint("help", __name__, url_prefix="/admin/help")
@@ -66,27 +67,30 @@ def answer(user_id: str) -> Any:
     act = form.get("action", "")
     back = redirect(url_for("help.queue"))
     if act not in ("grant", "dismiss"):
-        flash("Unknown answer: nothing was changed.", "error")
+        flash(i18n.gettext("Unknown answer: nothing was changed."), "error")
         return back
     if form.get("user_id") != user_id:
-        flash("The form does not belong to this request: nothing was changed. Reload and try again.", "error")
+        flash(i18n.gettext("The form does not belong to this request: nothing was changed. Reload and try again."),
+              "error")
         return back
     if form.get("confirm") != "yes":
-        flash("Tick “I confirm” to answer the request: nothing was changed.", "error")
+        flash(i18n.gettext("Tick “I confirm” to answer the request: nothing was changed."), "error")
         return back
     name = user.get("username")
     try:
         if act == "grant":
             if bypass.is_self(actor(), kc.realm, user) or user_id == session["user"].get("id"):
-                raise InvalidInput("you cannot answer your own help request with a bypass; ask another admin")
+                raise i18n.Refusal(i18n.gettext(
+                    "you cannot answer your own help request with a bypass; ask another admin"))
             preset = form.get("preset", "")
             if preset not in bypass.PRESETS:
-                raise InvalidInput("choose a duration: one of " + ", ".join(bypass.PRESETS))
+                raise i18n.Refusal(i18n.gettext("choose a duration: one of %(presets)s")
+                                   % {"presets": ", ".join(bypass.PRESETS)})
             res = help_requests.grant(kc, state().clock, audit(), actor(), user_id, parse_duration(preset))
         else:
             res = help_requests.dismiss(kc, state().clock, audit(), actor(), user_id, form.get("reason", ""))
-        flash(i18n.humanize(f"Done for {name}: " + "; ".join(res["changes"]) + f". User notified: {res['notified']}."),
-              "ok")
+        flash(Markup("{} {} {}.").format(done(name, res["changes"]), i18n.gettext("User notified:"),
+                                         i18n.notify_outcome(i18n.humanize(str(res["notified"])))), "ok")
     except TwostepError as exc:
-        flash(f"Nothing was changed: {exc}", "error")
+        flash(i18n.nothing_changed(exc, times=False), "error")
     return back

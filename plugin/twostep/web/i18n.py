@@ -27,6 +27,7 @@ from flask import Flask, g, has_request_context, request, session
 from markupsafe import Markup, escape
 
 from .. import timefmt
+from ..errors import InvalidInput
 from ..policy import utc_iso
 from .auth import state
 
@@ -96,9 +97,39 @@ def ngettext(singular: str, plural: str, n: int) -> str:
     return singular if n == 1 else plural
 
 
+def untranslated(text: str) -> Markup:
+    """A text with no translation (Keycloak's or the admin extension's one-line message, a service's
+    list of changes): on a page in another language it is marked lang="en" for screen readers."""
+    if viewer_locale() == timefmt.DEFAULT:
+        return escape(text)
+    return Markup('<span lang="en">{}</span>').format(text)
+
+
+class Refusal(InvalidInput):
+    """Bad input the page itself finds: its message is already in the viewer's language."""
+
+
+def nothing_changed(exc: Exception, lead: str | None = None, times: bool = True) -> Markup:
+    """A refused action's flash: the lead in the viewer's words, then the reason (a Refusal's in
+    their words, a service's or Keycloak's one line as it is, marked English)."""
+    text = humanize(str(exc)) if times else str(exc)
+    reason = escape(text) if isinstance(exc, Refusal) else untranslated(text)
+    return Markup("{} {}").format(gettext("Nothing was changed:") if lead is None else lead, reason)
+
+
+def notify_outcome(outcome: str) -> Markup:
+    """notify.notify_user's "sent", "skipped: why" or "failed: why" in the viewer's words (the why as is)."""
+    result, sep, why = str(outcome).partition(": ")
+    word = {"sent": gettext("sent"), "skipped": gettext("skipped"), "failed": gettext("failed")}.get(result)
+    if word is None:
+        return untranslated(str(outcome))
+    return escape(word) + (Markup(": ") + untranslated(why) if sep else Markup(""))
+
+
 def register(app: Flask) -> None:
     app.jinja_env.add_extension("jinja2.ext.i18n")
     app.jinja_env.install_gettext_callables(gettext, ngettext, newstyle=True)  # type: ignore[attr-defined]
     app.add_template_global(viewer_locale, "viewer_locale")
+    app.add_template_filter(notify_outcome, "notify_outcome")
     for kind in ("until", "deadline", "since", "at"):
         app.add_template_filter(_filter(kind), f"time_{kind}")

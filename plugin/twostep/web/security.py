@@ -15,9 +15,11 @@ from ..enforcement import grace_deadline
 from ..errors import InvalidInput, TwostepError
 from ..keycloak_adapter import JSON, KeycloakClient
 from ..policy import utc_iso
+from . import i18n
 from .auth import login_required, start_kc_action, state
 
 bp = Blueprint("security", __name__)
+_ = i18n.gettext
 
 
 def _kc() -> KeycloakClient:
@@ -72,15 +74,15 @@ def new_codes() -> Any:
 def remove_device() -> Any:
     kc = _kc()
     user = kc.get_user(_me())
-    required, _ = _required(kc, user)
+    required, _deadline = _required(kc, user)
     try:
         removed = devices.remove_device(kc, user["id"], request.form.get("credential_id", ""), required,
                                         actor=self_service(str(user.get("username") or ""), kc.realm),
                                         now=state().clock(),
                                         sink=sink_for(state().settings.audit_file))
-        flash(f"Removed the device “{removed.label}”.", "ok")
+        flash(_("Removed the device “%(label)s”.") % {"label": removed.label}, "ok")
     except TwostepError as exc:
-        flash(f"Nothing was removed: {exc}", "error")
+        flash(i18n.nothing_changed(exc, _("Nothing was removed:"), times=False), "error")
     return redirect(url_for("security.page"))
 
 
@@ -88,26 +90,29 @@ def after_kc_action(pending: dict[str, Any], status: str | None) -> Any:
     """Back from Keycloak's own action page (callback, already signed in again)."""
     back = redirect(url_for("security.page"))
     if pending.get("user_id") != _me():
-        flash("That action was started by another account: nothing was changed.", "error")
+        flash(_("That action was started by another account: nothing was changed."), "error")
         return back
     action = pending.get("kc_action")
     if status != "success":
-        flash("The action was cancelled or failed in Keycloak: nothing was changed.", "error")
+        flash(_("The action was cancelled or failed in Keycloak: nothing was changed."), "error")
         return back
     if action == "CONFIGURE_RECOVERY_AUTHN_CODES":
-        flash("New backup codes were made; the old ones no longer work.", "ok")
+        flash(_("New backup codes were made; the old ones no longer work."), "ok")
         return back
     kc = _kc()
     plan = devices.DeviceChangePlan(tuple(pending.get("old_ids") or ()))
     new_id = devices.new_device_id(kc, _me(), plan)
     if new_id is None:
-        flash("No new device was added, so your old device was kept.", "error")
+        flash(_("No new device was added, so your old device was kept."), "error")
         return back
     try:
         removed = devices.finish_device_change(kc, _me(), new_id, now=state().clock(),
                                                sink=sink_for(state().settings.audit_file))
     except TwostepError as exc:
-        flash(f"Your new device was added but the old one was kept: {exc}", "error")
+        flash(i18n.nothing_changed(exc, _("Your new device was added but the old one was kept:"), times=False),
+              "error")
         return back
-    flash(f"Your new device is set up; removed {len(removed)} old device(s).", "ok")
+    flash(i18n.ngettext("Your new device is set up; removed %(num)s old device.",
+                        "Your new device is set up; removed %(num)s old devices.", len(removed))
+          % {"num": len(removed)}, "ok")
     return back
