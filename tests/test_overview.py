@@ -29,7 +29,8 @@ from twostep.enforcement import grace_deadline
 from twostep.policy import RealmPolicy, utc_iso
 from twostep.settings import Settings
 from twostep.sync.reconcile import Options, run_once
-from twostep.web.app import WebConfig, create_app
+from twostep.web.app import create_app
+from twostep.web.auth import WebConfig
 from werkzeug.serving import make_server
 
 from tests.conftest import Admin, Keycloak, User

@@ -25,6 +25,7 @@ from .actor import actor_from_settings as actor_from_settings
 from .actor import is_self as is_self
 from .audit import AuditSink, event
 from .clock import Clock
+from .durations import format_duration
 from .enforcement import CONFIGURE_TOTP
 from .errors import Conflict, Forbidden, InvalidInput, NotFound, TwostepError
 from .keycloak_adapter import JSON, KeycloakClient
@@ -95,17 +96,9 @@ def validate_window(now: datetime, policy: RealmPolicy, duration: timedelta | No
     if seconds < MIN_BYPASS_S:
         raise InvalidInput("a bypass must last at least 5 minutes")
     if seconds > policy.bypass_max_s:
-        raise InvalidInput(f"a bypass may last at most {_human(policy.bypass_max_s)} in realm policy "
-                           f"(asked for {_human(int(seconds))}); there is no 'forever'")
+        raise InvalidInput(f"a bypass may last at most {format_duration(policy.bypass_max_s)} in realm policy "
+                           f"(asked for {format_duration(int(seconds))}); there is no 'forever'")
     return end
-
-
-def _human(seconds: int) -> str:
-    d, rest = divmod(int(seconds), 86400)
-    h, rest = divmod(rest, 3600)
-    m = rest // 60
-    parts = (f"{d}d" if d else "", f"{h}h" if h else "", f"{m}m" if m else "")
-    return "".join(parts) or f"{seconds}s"
 
 
 def parse_until(text: str) -> datetime:
@@ -172,8 +165,8 @@ def grant(kc: KeycloakClient, clock: Clock, audit: AuditSink, actor: Actor, req:
     window = int((until - granted).total_seconds())
     if window > min(policy.bypass_max_s, HARD_BYPASS_MAX_S):
         raise InvalidInput(f"the bypass of {rec.username} began {utc_iso(granted)}; extended to {utc_iso(until)} "
-                           f"it would last {_human(window)}, more than the realm maximum "
-                           f"{_human(policy.bypass_max_s)}: revoke it and grant a new one")
+                           f"it would last {format_duration(window)}, more than the realm maximum "
+                           f"{format_duration(policy.bypass_max_s)}: revoke it and grant a new one")
     end_sessions = req.reset_device if req.end_sessions is None else req.end_sessions
     changes = [f"set the bypass marker on {rec.username} until {utc_iso(until)}"]
     if req.reset_device:
