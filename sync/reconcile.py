@@ -16,8 +16,8 @@ from enum import StrEnum
 from typing import Any
 
 from twostep import bypass_index, expiry_task, flows, help_requests, logs, metrics, pass_summary
-from twostep.audit import AuditSink, event
-from twostep.bypass import EndPlan, end_bypass, end_indexed, finish, sweep_stale_locks
+from twostep.audit import AuditSink, EndKind, event
+from twostep.bypass_end import EndPlan, end_bypass, end_indexed, finish
 from twostep.enforcement import (
     grace_deadline,
     has_device,
@@ -28,6 +28,7 @@ from twostep.enforcement import (
 )
 from twostep.errors import Forbidden, KeycloakUnavailable, NotFound, TwostepError, Unauthorized
 from twostep.keycloak_adapter import JSON, KeycloakClient
+from twostep.lock import sweep_stale_locks
 from twostep.notify import notify_user
 from twostep.policy import BROWSER_FLOW, BYPASS_ATTR, BYPASS_INDEX_GROUP, BYPASS_VALUE, RealmPolicy, utc_iso
 from twostep.realm_policy import read_policy
@@ -89,8 +90,8 @@ class ActionKind(StrEnum):
     """Every kind of change a pass makes: dispatch (`_HANDLERS`), the summary counter each one adds
     to (`COUNTER`), the metrics label and the JSON `kind` are all this one value."""
 
-    EXPIRE = "expire"
-    END_EARLY = "end_early"
+    EXPIRE = EndKind.EXPIRE.value
+    END_EARLY = EndKind.END_EARLY.value
     DRIFT_USER = "drift_user"
     FINISH = "finish"
     UNINDEX = "unindex"
@@ -258,30 +259,31 @@ def plan(state: State, now: datetime, options: Options = Options()) -> list[Acti
 
         entry = state.entries.get(rec.user_id)
 
-        def end(kind: str, why: str, rec: Any = rec, require: bool = require) -> EndPlan:
+        def end(kind: EndKind, why: str, rec: Any = rec, require: bool = require) -> EndPlan:
             return EndPlan(kind, rec.user_id, rec.username, rec.marker, rec.lock_key(), why,
                            options.end_sessions, require)
 
         status = rec.state(now, state.policy.bypass_max_s)
         if status in ("damaged-marker", "no-valid-record"):
             why = "bypass marker without a valid record (set by hand?): treated as expired"
-            actions.append(Action(K.DRIFT_USER, rec.username, why, rec.user_id, end("drift", why), entry=entry))
+            actions.append(Action(K.DRIFT_USER, rec.username, why, rec.user_id, end(EndKind.DRIFT, why), entry=entry))
         elif status in ("too-long", "granted-in-future"):
             why = f"bypass record not honoured at sign-in ({status}): ended"
-            actions.append(Action(K.DRIFT_USER, rec.username, why, rec.user_id, end("drift", why), entry=entry))
+            actions.append(Action(K.DRIFT_USER, rec.username, why, rec.user_id, end(EndKind.DRIFT, why), entry=entry))
         elif rec.until is not None and rec.until <= now:
             why = f"bypass time is up ({rec.until_raw})"
-            actions.append(Action(K.EXPIRE, rec.username, why, rec.user_id, end("expire", why), entry=entry))
+            actions.append(Action(K.EXPIRE, rec.username, why, rec.user_id, end(EndKind.EXPIRE, why), entry=entry))
         elif options.end_early and _early(state, rec):
             why = "the user enrolled a new OTP device after the grant"
-            actions.append(Action(K.END_EARLY, rec.username, why, rec.user_id, end("end_early", why), entry=entry))
+            actions.append(Action(K.END_EARLY, rec.username, why, rec.user_id, end(EndKind.END_EARLY, why),
+                                  entry=entry))
     for e in state.due:
         why = (f"bypass time is up ({e.until_raw})" if e.until is not None
                else f"index entry with no readable end ({e.until_raw!r}): ended")
         in_scope = state.in_scope.get(e.user_id, state.policy.enforcement.mode == "all")
         actions.append(Action(K.EXPIRE, e.username or e.user_id, why, e.user_id,
-                              EndPlan("expire", e.user_id, e.username, "true", e.group_id, why, options.end_sessions,
-                                      in_scope and e.reset_device), entry=e))
+                              EndPlan(EndKind.EXPIRE, e.user_id, e.username, "true", e.group_id, why,
+                                      options.end_sessions, in_scope and e.reset_device), entry=e))
     for bucket, listed in state.buckets_over:
         name = str(bucket.get("name"))
         actions.append(Action(K.DROP_BUCKET, f"{BYPASS_INDEX_GROUP}/{name}",

@@ -23,9 +23,9 @@ import pyotp
 import pytest
 from twostep import pass_summary
 from twostep.audit import sink_for
-from twostep.bypass import lease_seconds
 from twostep.clock import fixed_clock
 from twostep.enforcement import grace_deadline
+from twostep.lock import lease_seconds
 from twostep.policy import RealmPolicy, utc_iso
 from twostep.settings import Settings
 from twostep.sync.reconcile import Options, run_once

@@ -10,6 +10,7 @@ import click
 
 from .. import bypass as svc
 from .. import timefmt
+from ..actor import Actor, acting_person
 from ..audit import AuditSink, sink_for
 from ..durations import parse_duration
 from ..keycloak_adapter import KeycloakClient
@@ -33,9 +34,9 @@ def _done(result: dict[str, Any], as_json: bool) -> None:
         click.echo(f"{verb} {timefmt.replace_iso(change, a.clock(), a.lang)}")
 
 
-def _person(a: App, kc: KeycloakClient, actor: str | None) -> svc.Actor:
+def _person(a: App, kc: KeycloakClient, actor: str | None) -> Actor:
     settings = a.settings if actor is None else replace(a.settings, actor=actor.strip() or None)
-    return svc.acting_person(kc, settings)
+    return acting_person(kc, settings)
 
 
 @click.group()

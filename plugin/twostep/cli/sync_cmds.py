@@ -11,10 +11,11 @@ from twostep.sync.reconcile import Options, State, Summary, run_once
 from twostep.sync.watch import watch
 
 from .. import logs, metrics
+from ..actor import actor_from_settings
 from ..audit import AuditSink, sink_for
-from ..bypass import actor_from_settings, lease_seconds
 from ..errors import InvalidInput, KeycloakUnavailable, TwostepError
 from ..keycloak_adapter import KeycloakClient
+from ..lock import lease_seconds
 from .common import App, app, emit_json, json_option, realm_options
 
 _log = logs.get("twostep.sync")

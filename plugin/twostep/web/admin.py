@@ -12,7 +12,7 @@ from typing import Any
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, session, url_for
 
 from .. import backup_codes, bypass, devices, help_requests, pass_summary
-from ..actor import web_actor
+from ..actor import Actor, is_self, web_actor
 from ..audit import AuditSink, event, sink_for
 from ..durations import parse_duration
 from ..errors import InvalidInput, NotFound, TwostepError
@@ -20,7 +20,7 @@ from ..keycloak_adapter import JSON, KeycloakClient
 from ..policy import BROWSER_FLOW, BYPASS_INDEX_GROUP, RESET_FLOW, utc_iso
 from ..realm_policy import policy_of
 from ..realm_status import Check
-from ..records import CredentialStore
+from ..records import CredentialStore, realm_context
 from . import i18n
 from .auth import admin_required, state
 
@@ -31,7 +31,7 @@ AUDIT_MAX_LINES = 500
 AUDIT_MAX_BYTES = 4 * 1024 * 1024
 
 
-def actor() -> bypass.Actor:
+def actor() -> Actor:
     me = session["user"]
     return web_actor(str(me.get("username") or ""), me.get("email"), state().realm)
 
@@ -148,7 +148,7 @@ def users() -> Any:
         params["search"] = q
     found = kc.find_users(**params)
     now = state().clock()
-    policy, store = bypass.realm_context(kc)
+    policy, store = realm_context(kc)
     indexed = _index_members(kc) if isinstance(store, CredentialStore) else None
     rows = []
     for u in found[:size]:
@@ -214,13 +214,13 @@ def _user_view(user: JSON) -> dict[str, Any]:
     kc: KeycloakClient = g.kc
     now = state().clock()
     me = session["user"]
-    policy, store = bypass.realm_context(kc)
+    policy, store = realm_context(kc)
     creds = kc.user_credentials(user["id"])
     return {
         "user": user, "devices": devices.list_devices(kc, user["id"], creds),
         "codes": backup_codes.status(kc, user, creds),
         "bypass": store.read(kc, user, creds).as_dict(now, policy.bypass_max_s), "presets": bypass.PRESETS,
-        "is_self": bypass.is_self(actor(), kc.realm, user) or user["id"] == me.get("id"),
+        "is_self": is_self(actor(), kc.realm, user) or user["id"] == me.get("id"),
     }
 
 
@@ -269,7 +269,7 @@ def action(user_id: str) -> Any:
     name = user.get("username")
     try:
         if act in ("grant", "extend"):
-            if bypass.is_self(who, kc.realm, user) or user_id == session["user"].get("id"):
+            if is_self(who, kc.realm, user) or user_id == session["user"].get("id"):
                 raise InvalidInput("you cannot bypass two-step authentication for yourself; ask another admin")
             req = bypass.GrantRequest(who=user_id, reason=reason, duration=_duration(form),
                                       reset_device=form.get("reset_device") == "yes", extend=act == "extend")
