@@ -81,7 +81,7 @@ class GrantRequest:
     notify: bool = True
 
 
-def _check_request(req: GrantRequest) -> None:
+def check_request(req: GrantRequest) -> None:
     if not req.reason.strip():
         raise InvalidInput("a reason is required (--reason TEXT)")
     if req.reset_device and req.end_sessions is False:
@@ -94,7 +94,7 @@ def _check_request(req: GrantRequest) -> None:
 def grant(kc: KeycloakClient, clock: Clock, audit: AuditSink, actor: Actor, req: GrantRequest,
           dry_run: bool = False) -> dict[str, Any]:
     now = clock()
-    _check_request(req)
+    check_request(req)
     if req.break_glass and not actor.operator:
         raise Forbidden("--break-glass needs the server-side operator credentials (bootstrap admin of the "
                         "master realm), not a realm service account")

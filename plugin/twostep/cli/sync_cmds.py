@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import click
@@ -12,11 +11,11 @@ from twostep.sync.watch import watch
 
 from .. import logs, metrics
 from ..actor import actor_from_settings
-from ..audit import AuditSink, sink_for
+from ..audit import AuditSink
 from ..errors import InvalidInput, KeycloakUnavailable, TwostepError
 from ..keycloak_adapter import KeycloakClient
 from ..lock import lease_seconds
-from .common import App, app, emit_json, json_option, realm_options
+from .common import App, app, audit_sink, emit_json, json_option, realm_options
 
 _log = logs.get("twostep.sync")
 
@@ -83,7 +82,7 @@ def sync(mode: str, max_sleep: float, full_every: float, end_sessions: bool, end
         metrics.load_textfile(textfile)
     a = app()
     kc = a.client()
-    audit = sink_for(a.settings.audit_file, sys.stderr if as_json else None)
+    audit = audit_sink(a.settings)
     actor = actor_from_settings(a.settings, kc.realm, via="sync").name
     if remind and mode == "watch":
         raise InvalidInput("--remind goes with --once (a daily run: each pass would e-mail again)")
