@@ -244,7 +244,8 @@ class _Flaky:
 
 
 def test_unexpected_error_fails_only_its_action_and_marks_the_pass() -> None:
-    from twostep.sync.reconcile import Action, Summary, apply
+    from twostep.sync.apply import Summary, apply
+    from twostep.sync.plan import Action
 
     summary = apply(_Flaky(), [Action("finish", "bad", "x", "bad"), Action("finish", "good", "x", "good")],  # type: ignore[arg-type]
                     utcnow(), MemorySink([]), "sync: test", 30, Summary("t"))

@@ -88,7 +88,7 @@ KEYCLOAK_REQUEST = Histogram("twostep_keycloak_request_seconds", "Keycloak admin
                              ["method"], registry=REGISTRY,
                              buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0))
 
-# Keyed by the sync's action kinds (sync.reconcile.ActionKind); a bypass's ends are EndKind's values.
+# Keyed by the sync's action kinds (sync/plan.py ActionKind); a bypass's ends are EndKind's values.
 _ACTION_COUNTERS: dict[str, Counter] = {
     EndKind.EXPIRE: BYPASS_EXPIRED, EndKind.END_EARLY: BYPASS_ENDED_EARLY, "enforce": ENFORCEMENT_ACTIONS,
     "drift_user": DRIFT_REPAIRED, "drift_group": DRIFT_REPAIRED, "repair_profile": DRIFT_REPAIRED,

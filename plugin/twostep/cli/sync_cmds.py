@@ -6,7 +6,9 @@ from pathlib import Path
 
 import click
 
-from twostep.sync.reconcile import Options, State, Summary, run_once
+from twostep.sync.apply import Summary
+from twostep.sync.plan import Options, State
+from twostep.sync.reconcile import run_once
 from twostep.sync.watch import watch
 
 from .. import logs, metrics
