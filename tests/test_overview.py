@@ -225,7 +225,7 @@ def test_coverage_by_group_matches_keycloak_and_exports(
     assert stored["history"] == [[now.astimezone(UTC).date().isoformat(), 6, 3]]
 
     # The overview (its clock the pass's): the numbers, the groups, the charts with their numbers in words.
-    web.app.extensions["twostep"]["clock"] = fixed_clock(now)
+    web.app.extensions["twostep"].clock = fixed_clock(now)
     d = web.sign_in(boss, "/admin")
     r = d.s.get(web.url + "/admin", timeout=30)
     page = r.text
