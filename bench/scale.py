@@ -34,13 +34,15 @@ from typing import Any
 import pyotp
 import requests
 from twostep import bypass
+from twostep.actor import Actor
 from twostep.audit import MemorySink
-from twostep.bypass import lease_seconds, realm_context
 from twostep.clock import fixed_clock
 from twostep.enforcement import require_totp
 from twostep.keycloak_adapter import KeycloakClient, path_template
+from twostep.lock import lease_seconds
 from twostep.otp_credential import new_totp_secret, otp_credential_representation
 from twostep.policy import BYPASS_ATTR, BYPASS_VALUE, utc_iso
+from twostep.records import realm_context
 from twostep.settings import Settings
 from twostep.sync.reconcile import Options, run_once
 
@@ -496,7 +498,7 @@ def part_memory(args: argparse.Namespace) -> dict[str, Any]:
                 env=web_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         except OSError:
             web_ok = False
-        actor = bypass.Actor("bench@master", True, (("master", "bench"),))
+        actor = Actor("bench@master", True, (("master", "bench"),))
         t_end = time.monotonic() + args.minutes * 60
         grants = scrapes = web_hits = signed_in_hits = sign_ins = page_errors = 0
         next_sample = time.monotonic()

@@ -52,7 +52,8 @@ SERVE = """
 import sys
 from werkzeug.serving import make_server
 from twostep.settings import Settings
-from twostep.web.app import WebConfig, create_app
+from twostep.web.app import create_app
+from twostep.web.auth import WebConfig
 url, realm, port, secret, tokens, audit = sys.argv[1:7]
 app = create_app(Settings(url=url, realm=realm, audit_file=audit),
                  WebConfig(public_url="http://127.0.0.1:" + port, client_secret=secret, token_dir=tokens))

@@ -16,7 +16,8 @@ from types import FrameType
 from twostep.clock import Clock
 from twostep.errors import KeycloakUnavailable, TwostepError
 
-from .reconcile import State, Summary, next_expiry
+from .apply import Summary
+from .plan import State, next_expiry
 
 WAKE_AFTER_S = 0.05
 

@@ -16,7 +16,8 @@ from urllib.parse import parse_qs, urlparse
 import pyotp
 import pytest
 from twostep.settings import Settings
-from twostep.web.app import WebConfig, create_app
+from twostep.web.app import create_app
+from twostep.web.auth import WebConfig
 from werkzeug.serving import make_server
 
 from tests.conftest import Admin, Keycloak, User, lock_roles

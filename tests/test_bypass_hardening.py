@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 import requests
-from twostep import bypass, metrics
+from twostep import bypass, bypass_end, lock, metrics
+from twostep.actor import Actor
 from twostep.audit import MemorySink
 from twostep.clock import system_clock
 from twostep.errors import Conflict
@@ -64,12 +65,12 @@ OFFLINE = {"scope": "openid offline_access"}
 
 
 def lock_role(uid: str) -> str:
-    """The first-generation lock role of a user's bypass, named as bypass.acquire_lock names it."""
-    return f"{LOCK}{hashlib.sha256(bypass.user_lock_key(uid).encode()).hexdigest()[:24]}-1"
+    """The first-generation lock role of a user's bypass, named as lock.acquire_lock names it."""
+    return f"{LOCK}{hashlib.sha256(lock.user_lock_key(uid).encode()).hexdigest()[:24]}-1"
 
 
 def _lease(until: float) -> str:
-    return f"twostep sync lock; lease until {until:.3f}"  # as bypass.acquire_lock writes it
+    return f"twostep sync lock; lease until {until:.3f}"  # as lock.acquire_lock writes it
 
 
 def lock_roles(admin: Admin, realm: str) -> list[str]:
@@ -88,7 +89,7 @@ def test_revoke_ends_offline_token_obtained_during_bypass_not_one_from_before(  
     before.submit({"otp": olga.code()})
     token_before = offline_token(before)
     # The window of "opened during the bypass" starts SESSION_SKEW_MS before the grant.
-    time.sleep(bypass.SESSION_SKEW_MS / 1000 + 0.5)
+    time.sleep(bypass_end.SESSION_SKEW_MS / 1000 + 0.5)
     assert twostep("bypass", "grant", "olga", "--for", "1h", "--reason", "lost phone").code == 0
     during = LoginDriver(keycloak.url, realm)
     during.login(olga.username, olga.password, **OFFLINE)
@@ -146,7 +147,7 @@ def test_lock_left_by_killed_run_keeps_end_overdue_then_is_swept(  # type: ignor
 
     metrics.reset_for_tests()
     now = utcnow()
-    summary, _ = run_once(kc, now, MemorySink([]), "sync: test", bypass.lease_seconds(kc.settings))
+    summary, _ = run_once(kc, now, MemorySink([]), "sync: test", lock.lease_seconds(kc.settings))
     assert summary.expired == 0 and summary.handled_elsewhere == 1, summary.as_dict()
     assert record_fields(admin, realm, kurt.id)["marker"] == "true", "still in force: its end is pending"
     overdue = metrics.REGISTRY.get_sample_value("twostep_bypass_most_overdue_seconds", {"realm": realm})
@@ -158,7 +159,7 @@ def test_lock_left_by_killed_run_keeps_end_overdue_then_is_swept(  # type: ignor
     # The next pass, once the lease is over (the clock is the pass's: no sleeping), sweeps the lock
     # first and then ends the bypass in the same pass.
     later = now + timedelta(seconds=121)
-    summary, _ = run_once(kc, later, MemorySink([]), "sync: test", bypass.lease_seconds(kc.settings))
+    summary, _ = run_once(kc, later, MemorySink([]), "sync: test", lock.lease_seconds(kc.settings))
     assert summary.locks_removed == [held] and summary.expired == 1, summary.as_dict()
     assert "marker" not in record_fields(admin, realm, kurt.id)
     assert lock_roles(admin, realm) == []
@@ -175,10 +176,10 @@ def test_every_generation_stale_is_swept(keycloak, admin: Admin, realm: str, two
     _setup(twostep)
     kc = client(keycloak.url, realm)
     digest = "1" * 24
-    for gen in range(1, bypass.LOCK_GENERATIONS + 1):
+    for gen in range(1, lock.LOCK_GENERATIONS + 1):
         admin.post(f"/{realm}/roles", {"name": f"{LOCK}{digest}-{gen}", "description": _lease(5)})
-    removed = bypass.sweep_stale_locks(kc, utcnow())
-    assert len(removed) == bypass.LOCK_GENERATIONS and lock_roles(admin, realm) == []
+    removed = lock.sweep_stale_locks(kc, utcnow())
+    assert len(removed) == lock.LOCK_GENERATIONS and lock_roles(admin, realm) == []
 
 
 # -- item 7: one malformed record, one ordinary expiry -----------------------------------------------
@@ -243,7 +244,8 @@ class _Flaky:
 
 
 def test_unexpected_error_fails_only_its_action_and_marks_the_pass() -> None:
-    from twostep.sync.reconcile import Action, Summary, apply
+    from twostep.sync.apply import Summary, apply
+    from twostep.sync.plan import Action
 
     summary = apply(_Flaky(), [Action("finish", "bad", "x", "bad"), Action("finish", "good", "x", "good")],  # type: ignore[arg-type]
                     utcnow(), MemorySink([]), "sync: test", 30, Summary("t"))
@@ -254,7 +256,7 @@ def test_unexpected_error_fails_only_its_action_and_marks_the_pass() -> None:
 # -- item 8: grant and revoke take the per-user lock -------------------------------------------------
 
 def _grant(kc: KeycloakClient, who: str, hours: int = 1, extend: bool = False) -> dict[str, Any]:
-    actor = bypass.Actor("helpdesk@master", True, (("master", "helpdesk"),))
+    actor = Actor("helpdesk@master", True, (("master", "helpdesk"),))
     req = bypass.GrantRequest(who=who, reason="trip", duration=timedelta(hours=hours), extend=extend)
     return bypass.grant(kc, system_clock, MemorySink([]), actor, req)
 
@@ -270,19 +272,19 @@ def test_grant_extend_and_revoke_refuse_while_another_run_holds_the_lock(  # typ
     dora = make_user("dora", otp=True)
     _grant(kc, "carl")
     first = record_fields(admin, realm, carl.id)
-    other = bypass.acquire_lock(kc, bypass.user_lock_key(carl.id), 60)
-    dora_lock = bypass.acquire_lock(kc, bypass.user_lock_key(dora.id), 60)
+    other = lock.acquire_lock(kc, lock.user_lock_key(carl.id), 60)
+    dora_lock = lock.acquire_lock(kc, lock.user_lock_key(dora.id), 60)
     assert other is not None and dora_lock is not None
     try:
         with pytest.raises(Conflict, match="in progress"):
             _grant(kc, "carl", hours=3, extend=True)
         with pytest.raises(Conflict, match="another run"):
-            bypass.revoke(kc, system_clock, MemorySink([]), bypass.Actor("x", False, ()), "carl")
+            bypass.revoke(kc, system_clock, MemorySink([]), Actor("x", False, ()), "carl")
         with pytest.raises(Conflict, match="in progress"):
             _grant(kc, "dora")
     finally:
-        bypass.release_lock(kc, other)
-        bypass.release_lock(kc, dora_lock)
+        lock.release_lock(kc, other)
+        lock.release_lock(kc, dora_lock)
     assert record_fields(admin, realm, carl.id) == first, "nothing changed under another run's lock"
     assert record_fields(admin, realm, dora.id) == {}
 
@@ -296,7 +298,7 @@ class _RevokeWinsTheRace(KeycloakClient):
     def create_role(self, name: str, description: str) -> None:
         if name.startswith(LOCK) and getattr(self, "who", None):
             who, self.who = self.who, ""
-            bypass.revoke(self.racer, system_clock, MemorySink([]), bypass.Actor("other admin", False, ()), who)
+            bypass.revoke(self.racer, system_clock, MemorySink([]), Actor("other admin", False, ()), who)
         super().create_role(name, description)
 
 

@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from twostep import bypass, bypass_index
+from twostep import bypass_end, bypass_index
 from twostep.records import CredentialStore
 
 from tests.conftest import Admin, Keycloak, User, create_realm
@@ -109,7 +109,7 @@ def test_bypass_end_takes_the_window_sessions_record_and_entry_with_one_event(
     before.login(olga.username, olga.password)
     before.submit({"otp": olga.code(time.time() + 30)})  # a code is used once: the next period's
     assert before.logged_in(), before.page.summary() if before.page else "no page"
-    time.sleep(bypass.SESSION_SKEW_MS / 1000 + 1)  # the window is widened by the skew on each side
+    time.sleep(bypass_end.SESSION_SKEW_MS / 1000 + 1)  # the window is widened by the skew on each side
 
     granted = utcnow().replace(microsecond=0)
     until = granted + timedelta(seconds=45)

@@ -10,6 +10,7 @@ from urllib.parse import quote
 
 import pytest
 from twostep import bypass
+from twostep.actor import Actor
 from twostep.audit import MemorySink
 from twostep.clock import system_clock
 
@@ -349,7 +350,7 @@ def test_fallback_mode_keeps_todays_behaviour_and_says_sync_is_the_clock(twostep
     b = browser()
     b.login(user.username, user.password)
     assert b.logged_in(), "during a bypass the password alone"
-    actor = bypass.Actor("tester@master", True, (("master", "tester"),))
+    actor = Actor("tester@master", True, (("master", "tester"),))
     bypass.revoke(kc, system_clock, MemorySink([]), actor, user.username, reason="back")
     assert browser().login(user.username, user.password).kind == "otp"
 

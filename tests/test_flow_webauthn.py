@@ -15,6 +15,7 @@ from urllib.parse import quote, urlencode
 
 import pytest
 from twostep import bypass
+from twostep.actor import Actor
 from twostep.audit import MemorySink
 from twostep.clock import system_clock
 
@@ -139,7 +140,7 @@ def test_security_key_user_keeps_the_key_through_setup_and_bypass(twostep, admin
     _password(page, keycloak, realm, user)
     assert _signed_in(page), "during a bypass the password alone"
 
-    actor = bypass.Actor("tester@master", True, (("master", "tester"),))
+    actor = Actor("tester@master", True, (("master", "tester"),))
     bypass.revoke(kc, system_clock, MemorySink([]), actor, user.username, reason="key found")
     _sign_in_with_key(page, keycloak, realm, user)  # after the bypass: the key again
 

@@ -139,6 +139,7 @@ def test_grant_longer_than_policy_is_refused_and_preset_is_capped(twostep: Any, 
 def test_grant_that_stopped_before_closing_is_finished_not_refused(twostep: Any, make_user: Any, keycloak: Any,
                                                                    admin: Admin, realm: str) -> None:
     from twostep import bypass
+    from twostep.actor import Actor
     from twostep.audit import MemorySink
     from twostep.clock import system_clock
 
@@ -152,7 +153,7 @@ def test_grant_that_stopped_before_closing_is_finished_not_refused(twostep: Any,
     kc = client(keycloak.url, realm)
     req = bypass.GrantRequest(who=ida.id, reason=f"help request of {asked.strftime('%Y-%m-%dT%H:%M:%SZ')}: lost device",
                               duration=timedelta(hours=1))
-    bypass.grant(kc, system_clock, MemorySink([]), bypass.Actor("tester@master", True, (("master", "tester"),)), req)
+    bypass.grant(kc, system_clock, MemorySink([]), Actor("tester@master", True, (("master", "tester"),)), req)
     until = record_fields(admin, realm, ida.id)["until"]
     r = twostep("help", "grant", "ida")
     assert r.code == 0, r.err
@@ -162,7 +163,7 @@ def test_grant_that_stopped_before_closing_is_finished_not_refused(twostep: Any,
     jay = make_user("jay", otp=True)
     file_request(admin, realm, jay.id, "")
     other = bypass.GrantRequest(who=jay.id, reason="travel", duration=timedelta(hours=1))
-    bypass.grant(kc, system_clock, MemorySink([]), bypass.Actor("tester@master", True, (("master", "tester"),)), other)
+    bypass.grant(kc, system_clock, MemorySink([]), Actor("tester@master", True, (("master", "tester"),)), other)
     refused = twostep("help", "grant", "jay")
     assert refused.code == 5 and "already bypassed" in one_line_error(refused.err)
     assert stored_request(admin, realm, jay.id) is not None and otp_types(admin, realm, jay.id) == ["otp"]

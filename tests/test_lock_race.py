@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from twostep import bypass
+from twostep import lock
 from twostep.errors import KeycloakUnavailable, NotFound
 
 
@@ -25,9 +25,9 @@ class RacingKeycloak:
 
 
 def test_a_500_for_a_role_that_now_exists_is_a_lost_race() -> None:
-    assert bypass._acquire(RacingKeycloak(True), "d" * 24, 30.0, lambda: 1000.0) is None  # type: ignore[arg-type]
+    assert lock._acquire(RacingKeycloak(True), "d" * 24, 30.0, lambda: 1000.0) is None  # type: ignore[arg-type]
 
 
 def test_a_500_without_a_role_is_an_outage() -> None:
     with pytest.raises(KeycloakUnavailable):
-        bypass._acquire(RacingKeycloak(False), "d" * 24, 30.0, lambda: 1000.0)  # type: ignore[arg-type]
+        lock._acquire(RacingKeycloak(False), "d" * 24, 30.0, lambda: 1000.0)  # type: ignore[arg-type]

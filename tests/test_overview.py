@@ -23,13 +23,14 @@ import pyotp
 import pytest
 from twostep import pass_summary
 from twostep.audit import sink_for
-from twostep.bypass import lease_seconds
 from twostep.clock import fixed_clock
 from twostep.enforcement import grace_deadline
+from twostep.lock import lease_seconds
 from twostep.policy import RealmPolicy, utc_iso
 from twostep.settings import Settings
 from twostep.sync.reconcile import Options, run_once
-from twostep.web.app import WebConfig, create_app
+from twostep.web.app import create_app
+from twostep.web.auth import WebConfig
 from werkzeug.serving import make_server
 
 from tests.conftest import Admin, Keycloak, User
@@ -224,7 +225,7 @@ def test_coverage_by_group_matches_keycloak_and_exports(
     assert stored["history"] == [[now.astimezone(UTC).date().isoformat(), 6, 3]]
 
     # The overview (its clock the pass's): the numbers, the groups, the charts with their numbers in words.
-    web.app.extensions["twostep"]["clock"] = fixed_clock(now)
+    web.app.extensions["twostep"].clock = fixed_clock(now)
     d = web.sign_in(boss, "/admin")
     r = d.s.get(web.url + "/admin", timeout=30)
     page = r.text

@@ -21,7 +21,8 @@ from typing import Any
 
 import pytest
 from twostep.settings import Settings
-from twostep.web.app import WebConfig, create_app
+from twostep.web.app import create_app
+from twostep.web.auth import WebConfig
 from werkzeug.serving import make_server
 
 from tests.conftest import Admin, Keycloak, Result, User

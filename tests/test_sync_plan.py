@@ -7,7 +7,7 @@ from typing import Any
 
 from twostep.policy import Enforcement, RealmPolicy, utc_iso
 from twostep.records import AttributeStore
-from twostep.sync.reconcile import Options, State, next_expiry, plan
+from twostep.sync.plan import Options, State, next_expiry, plan
 from twostep.sync.watch import sleep_seconds
 
 NOW = datetime(2030, 1, 1, 12, 0, 0, tzinfo=UTC)
@@ -198,10 +198,11 @@ def test_index_next_expiry_is_the_index_one() -> None:
 
 
 def test_one_enum_of_kinds_drives_handlers_counters_and_output() -> None:
-    from twostep.sync import reconcile
+    from twostep.sync import apply
+    from twostep.sync.plan import Action, ActionKind
 
-    assert set(reconcile.COUNTER) == set(reconcile.ActionKind) == set(reconcile._HANDLERS)
-    a = reconcile.Action(reconcile.ActionKind.EXPIRE, "x", "why")
+    assert set(apply.COUNTER) == set(ActionKind) == set(apply._HANDLERS)
+    a = Action(ActionKind.EXPIRE, "x", "why")
     assert a.as_dict() == {"kind": "expire", "target": "x", "detail": "why"}
     assert a.kind == "expire", "a kind compares with its string"
 

@@ -11,7 +11,7 @@ from datetime import timedelta
 from urllib.parse import urlparse
 
 from twostep.audit import sink_for
-from twostep.bypass import lease_seconds
+from twostep.lock import lease_seconds
 from twostep.sync.reconcile import run_once
 
 from tests.conftest import Admin, otp_credential

@@ -29,7 +29,8 @@ from twostep.clock import fixed_clock
 from twostep.enforcement import grace_deadline
 from twostep.policy import RealmPolicy, utc_iso
 from twostep.settings import Settings
-from twostep.web.app import WebConfig, create_app
+from twostep.web.app import create_app
+from twostep.web.auth import WebConfig
 from werkzeug.serving import make_server
 
 from tests.conftest import Admin, Keycloak, User, otp_credential
@@ -238,7 +239,7 @@ def test_overview_lists_not_enrolled_and_low_on_codes(web: WebApp, people: tuple
     assert r.status_code == 200 and int(r.headers["X-Keycloak-Calls"]) <= 5
     # The page's clock a quarter of an hour after the account was made: the time left is known exactly
     # (the summary, written since to the second, is then well under the half hour after which it is old).
-    web.app.extensions["twostep"]["clock"] = fixed_clock(deadline - timedelta(days=13, hours=23, minutes=45))
+    web.app.extensions["twostep"].clock = fixed_clock(deadline - timedelta(days=13, hours=23, minutes=45))
     page = d.open_url(web.url + "/admin")
     assert "is <code>twostep sync</code> running?" not in page.text, page.text
     not_enrolled = page.text.split('id="not-enrolled"', 1)[1].split('id="low-codes"', 1)[0]
@@ -323,7 +324,7 @@ def test_times_in_the_viewers_language(web: WebApp, people: tuple[User, User], a
     rec = record_fields(admin, web.realm, eve.id)
     until = _iso(rec["until"])
     at = until - timedelta(hours=7, minutes=59)  # the pages' clock: one minute into the bypass
-    web.app.extensions["twostep"]["clock"] = fixed_clock(at)
+    web.app.extensions["twostep"].clock = fixed_clock(at)
 
     d = web.sign_in(eve)  # the password alone: she is bypassed
     page = d.page
@@ -584,7 +585,7 @@ def test_token_files_are_bounded_and_swept(web: WebApp, people: tuple[User, User
     from twostep.web.tokens import MAX_PER_USER, FileTokenStore
 
     assert per_user == MAX_PER_USER
-    store: FileTokenStore = web.app.extensions["twostep"]["tokens"]
+    store: FileTokenStore = web.app.extensions["twostep"].tokens
     ends = max(p.stat().st_mtime for p in files)
     assert time.time() < ends <= time.time() + 8 * 3600 + 60
     real = store.now

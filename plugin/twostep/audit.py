@@ -12,10 +12,25 @@ import sys
 import threading
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Any, Protocol
 
 from .policy import utc_iso
 from .redact import scrub
+
+
+class EndKind(StrEnum):
+    """How a bypass ended: `bypass_end.EndPlan.kind`, the audit event it writes (`audit_action`)
+    and, for the sync's ends, the metrics counter it adds to (`metrics.record_action`)."""
+
+    REVOKE = "revoke"
+    EXPIRE = "expire"
+    END_EARLY = "end_early"
+    DRIFT = "drift"
+
+    @property
+    def audit_action(self) -> str:
+        return "drift.repair" if self is EndKind.DRIFT else f"bypass.{self.value}"
 
 
 class AuditSink(Protocol):

@@ -1,5 +1,5 @@
-"""Time-limited bypass of the second factor: grant, extend, revoke, list, show, and the one way a
-bypass ends (used by `revoke` and by the sync job).
+"""Time-limited bypass of the second factor: grant, extend, revoke, list, show. How a bypass ends
+(revoke here, expiry, early end and drift repair in the sync job) is `bypass_end.py`.
 
 State lives in Keycloak only, in the record store the realm's policy names (twostep.records):
 a `twostep-bypass` credential read by the provider at sign-in, or (fallback, no provider) admin-only
@@ -16,63 +16,23 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from . import bypass_index
-
-# Who is acting, and the lease lock: actor.py and lock.py (re-exported for callers of bypass.*).
-from .actor import Actor as Actor
-from .actor import acting_person as acting_person
-from .actor import actor_from_settings as actor_from_settings
-from .actor import is_self as is_self
-from .audit import AuditSink, event
+from .actor import Actor, is_self
+from .audit import AuditSink, EndKind, event
+from .bypass_end import EndPlan, end_bypass, end_window_sessions
 from .clock import Clock
+from .durations import format_duration
 from .enforcement import CONFIGURE_TOTP
 from .errors import Conflict, Forbidden, InvalidInput, NotFound, TwostepError
 from .keycloak_adapter import JSON, KeycloakClient
-from .lock import (
-    LOCK_GENERATIONS as LOCK_GENERATIONS,
-)
-from .lock import (
-    LOCK_PREFIX as LOCK_PREFIX,
-)
-from .lock import (
-    MIN_SWEEP_LEASE_S as MIN_SWEEP_LEASE_S,
-)
-from .lock import (
-    Lock as Lock,
-)
-from .lock import (
-    _acquire as _acquire,
-)
-from .lock import (
-    acquire_lock as acquire_lock,
-)
-from .lock import (
-    lease_end as lease_end,
-)
-from .lock import (
-    lease_seconds as lease_seconds,
-)
-from .lock import (
-    release_lock as release_lock,
-)
-from .lock import (
-    sweep_stale_locks as sweep_stale_locks,
-)
-from .lock import (
-    user_lock_key as user_lock_key,
-)
+from .lock import acquire_lock, lease_seconds, release_lock, user_lock_key
 from .notify import EMAIL, Notifier
-from .policy import BYPASS_CREDENTIAL, BYPASS_VALUE, HARD_BYPASS_MAX_S, RealmPolicy, parse_iso, utc_iso
-from .realm_policy import read_policy
-from .records import ENDING_VALUE, CredentialStore, Record, RecordStore, refuse_directory_write, store_for
+from .policy import BYPASS_VALUE, HARD_BYPASS_MAX_S, RealmPolicy, parse_iso, utc_iso
+from .records import CredentialStore, Record, RecordStore, realm_context, refuse_directory_write
 from .settings import Settings
 from .users import resolve_user
 
 MIN_BYPASS_S = 300
 PRESETS = ("1h", "8h", "1d", "3d", "7d")
-# Sessions whose start lies this far around the bypass window are counted as opened during it
-# (our clock and Keycloak's may differ a little; ending one session too many is the safe side).
-SESSION_SKEW_MS = 5_000
 
 
 # -- validation (pure) ------------------------------------------------------------------------------
@@ -95,17 +55,9 @@ def validate_window(now: datetime, policy: RealmPolicy, duration: timedelta | No
     if seconds < MIN_BYPASS_S:
         raise InvalidInput("a bypass must last at least 5 minutes")
     if seconds > policy.bypass_max_s:
-        raise InvalidInput(f"a bypass may last at most {_human(policy.bypass_max_s)} in realm policy "
-                           f"(asked for {_human(int(seconds))}); there is no 'forever'")
+        raise InvalidInput(f"a bypass may last at most {format_duration(policy.bypass_max_s)} in realm policy "
+                           f"(asked for {format_duration(int(seconds))}); there is no 'forever'")
     return end
-
-
-def _human(seconds: int) -> str:
-    d, rest = divmod(int(seconds), 86400)
-    h, rest = divmod(rest, 3600)
-    m = rest // 60
-    parts = (f"{d}d" if d else "", f"{h}h" if h else "", f"{m}m" if m else "")
-    return "".join(parts) or f"{seconds}s"
 
 
 def parse_until(text: str) -> datetime:
@@ -129,7 +81,7 @@ class GrantRequest:
     notify: bool = True
 
 
-def _check_request(req: GrantRequest) -> None:
+def check_request(req: GrantRequest) -> None:
     if not req.reason.strip():
         raise InvalidInput("a reason is required (--reason TEXT)")
     if req.reset_device and req.end_sessions is False:
@@ -137,19 +89,12 @@ def _check_request(req: GrantRequest) -> None:
                            "drop --keep-sessions")
 
 
-def realm_context(kc: KeycloakClient) -> tuple[RealmPolicy, RecordStore]:
-    """The policy to act on (fail-closed when damaged) and the store that holds the records."""
-    reading = read_policy(kc)
-    policy, intact = reading.policy, reading.intact
-    return policy, store_for(kc, policy if intact else None)
-
-
 # -- grant / extend ---------------------------------------------------------------------------------
 
 def grant(kc: KeycloakClient, clock: Clock, audit: AuditSink, actor: Actor, req: GrantRequest,
           dry_run: bool = False) -> dict[str, Any]:
     now = clock()
-    _check_request(req)
+    check_request(req)
     if req.break_glass and not actor.operator:
         raise Forbidden("--break-glass needs the server-side operator credentials (bootstrap admin of the "
                         "master realm), not a realm service account")
@@ -172,8 +117,8 @@ def grant(kc: KeycloakClient, clock: Clock, audit: AuditSink, actor: Actor, req:
     window = int((until - granted).total_seconds())
     if window > min(policy.bypass_max_s, HARD_BYPASS_MAX_S):
         raise InvalidInput(f"the bypass of {rec.username} began {utc_iso(granted)}; extended to {utc_iso(until)} "
-                           f"it would last {_human(window)}, more than the realm maximum "
-                           f"{_human(policy.bypass_max_s)}: revoke it and grant a new one")
+                           f"it would last {format_duration(window)}, more than the realm maximum "
+                           f"{format_duration(policy.bypass_max_s)}: revoke it and grant a new one")
     end_sessions = req.reset_device if req.end_sessions is None else req.end_sessions
     changes = [f"set the bypass marker on {rec.username} until {utc_iso(until)}"]
     if req.reset_device:
@@ -285,169 +230,6 @@ def notify_on_grant(kc: KeycloakClient, user: JSON, kind: str, details: dict[str
         return f"failed: {exc}"
 
 
-# -- ending a bypass (revoke, expiry, early end, drift) ----------------------------------------------
-
-@dataclass(frozen=True)
-class EndPlan:
-    kind: str  # revoke | expire | end_early | drift
-    user_id: str
-    username: str
-    marker: str | None
-    lock_key: str
-    why: str
-    end_sessions: bool = True
-    # In scope of the enforcement policy and (reset device or grace over): no device -> CONFIGURE_TOTP.
-    require_device: bool = False
-
-
-def still_applies(plan: EndPlan, rec: Record) -> bool:
-    """The user is still in the state the plan was made for (else another run or an admin acted)."""
-    return rec.marker not in (None, ENDING_VALUE) and rec.lock_key() == plan.lock_key
-
-
-def end_bypass(kc: KeycloakClient, plan: EndPlan, now: datetime, audit: AuditSink, actor: str,
-               lease_s: float, *, store: RecordStore | None = None, **audit_details: Any) -> str:
-    """End one bypass exactly once across concurrent runs. Returns done | skipped | busy.
-
-    1. claim the lock (unique role);  2. re-read: does the plan still apply?  3. decisive write: marker
-    "ending" (the second factor is back), CONFIGURE_TOTP if needed, audit event;  4. release;
-    5. finish: end the sessions opened during the bypass, then clear the record."""
-    lock = acquire_lock(kc, user_lock_key(plan.user_id), lease_s)
-    if lock is None:
-        return "busy"
-    store = store or realm_context(kc)[1]
-    try:
-        user = kc.get_user(plan.user_id)
-        rec = store.read(kc, user)
-        if not still_applies(plan, rec):
-            return "skipped"
-        if lock.time_left() < kc.settings.timeout * 4 + 1:
-            return "busy"  # too late to write safely inside the lease; the next run does it
-        fields = rec.fields()
-        fields["marker"] = ENDING_VALUE
-        # The window of "sessions opened during the bypass" closes now, when it is really ended: a
-        # record whose times can't be read keeps its raw values and finish() ends every session.
-        if rec.until is not None:
-            fields["until"] = utc_iso(max(now, rec.until) if plan.kind == "expire" else now)
-        actions = list(user.get("requiredActions") or [])
-        required = plan.require_device and not user.get("totp") and CONFIGURE_TOTP not in actions
-        store.write(kc, user, fields, required_actions=[*actions, CONFIGURE_TOTP] if required else actions)
-        action = {"revoke": "bypass.revoke", "expire": "bypass.expire", "end_early": "bypass.end_early",
-                  "drift": "drift.repair"}[plan.kind]
-        audit.write(event(action, realm=kc.realm, actor=actor, now=now, user_id=plan.user_id,
-                          username=plan.username, until=rec.until_raw or None, granted_by=rec.by or None,
-                          granted_at=rec.granted_raw or None, reason=plan.why,
-                          grant_reason=rec.reason or None, require_otp_setup=required, **audit_details))
-    finally:
-        release_lock(kc, lock)
-    finish(kc, plan.user_id, plan.end_sessions, store)
-    return "done"
-
-
-def end_window_sessions(kc: KeycloakClient, rec: Record, stop: datetime | None = None) -> int:
-    """End the sessions and offline sessions (offline_access tokens) that began between the grant and
-    `stop` (default: the record's end, which end_bypass set to the moment the bypass was really ended);
-    all of them when the record's times can't be read. An offline token outlives every online session
-    and `POST /users/{id}/logout` leaves it alone, so it is ended by id like the others."""
-    start, stop = rec.granted_at, stop or rec.until
-    if start is None or stop is None:
-        kc.logout_user(rec.user_id)  # no trustworthy window (hand-set record): all sessions
-        for session in kc.offline_sessions(rec.user_id):
-            _end_session(kc, session, offline=True)
-        return -1
-    lo = int(start.timestamp() * 1000) - SESSION_SKEW_MS
-    hi = int(stop.timestamp() * 1000) + SESSION_SKEW_MS
-    ended = 0
-    for offline, sessions in ((False, kc.user_sessions(rec.user_id)), (True, kc.offline_sessions(rec.user_id))):
-        for session in sessions:
-            if lo <= int(session.get("start") or 0) <= hi:
-                ended += _end_session(kc, session, offline)
-    return ended
-
-
-def _end_session(kc: KeycloakClient, session: JSON, offline: bool) -> int:
-    try:
-        kc.delete_session(str(session["id"]), offline=offline)
-        return 1
-    except NotFound:
-        return 0  # ended meanwhile (sign-out, expiry, another run)
-
-
-def finish(kc: KeycloakClient, user_id: str, end_sessions: bool = True, store: RecordStore | None = None) -> int:
-    """Idempotent clean-up of an ended bypass (marker "ending"): end the sessions opened while it was
-    active, then clear the record. Safe to repeat after a crash or by two runs at once."""
-    store = store or realm_context(kc)[1]
-    rec = store.read(kc, kc.get_user(user_id))
-    if rec.marker != ENDING_VALUE:
-        return 0
-    ended = end_window_sessions(kc, rec) if end_sessions else 0
-    if store.read(kc, kc.get_user(user_id)).marker == ENDING_VALUE:
-        store.clear(kc, user_id)
-    return ended
-
-
-AUDIT_ACTION = {"revoke": "bypass.revoke", "expire": "bypass.expire", "end_early": "bypass.end_early",
-                "drift": "drift.repair"}
-
-
-def end_indexed(kc: KeycloakClient, entry: bypass_index.Entry, kind: str, why: str, now: datetime,
-                audit: AuditSink, actor: str, *, sessions: str = "all", require_device: bool = False,
-                rec: Record | None = None, drop_entry: bool = False, clear_all: bool = False,
-                **audit_details: Any) -> str:
-    """End one record version of provider mode exactly once across concurrent runs, through its
-    index entry. Returns done | busy. Three requests in the common case (an expiry):
-
-    1. end the sessions: `POST /users/{id}/logout` (sessions="all": every online session, and the
-       user's not-before, which refuses every refresh token issued before it, offline ones too) or
-       those opened during the bypass one by one (sessions="window", what revoke does);
-    2. claim the entry (create its `ending` child: 201 for one run, 409 for the others);
-    3. the winner writes the audit event and deletes the record credential by id (404: replaced or
-       removed meanwhile, nothing to do).
-
-    The sessions end before the claim: a run that dies after the claim has already ended them, and
-    a loser's second logout, a moment after the winner's, ends nothing more. The second factor is
-    back from the record's end at sign-in (the provider refuses an expired record), so the credential
-    delete is clean-up. The entry goes with its bucket (one request per hour of expiries), or at once
-    with drop_entry (revoke)."""
-    if sessions == "all":
-        kc.logout_user(entry.user_id)
-    elif sessions == "window" and rec is not None:
-        end_window_sessions(kc, rec, stop=now)
-    if not bypass_index.claim(kc, entry, now, actor):
-        return "busy"
-    required = False
-    if require_device:
-        user = kc.get_user(entry.user_id)
-        actions = list(user.get("requiredActions") or [])
-        if not user.get("totp") and CONFIGURE_TOTP not in actions:
-            user["requiredActions"] = [*actions, CONFIGURE_TOTP]
-            kc.update_user(entry.user_id, user)
-            required = True
-    # The record as read, when there is one (it is the truth; the entry is a copy made at the grant).
-    until, granted, by, reason = ((rec.until_raw, rec.granted_raw, rec.by, rec.reason) if rec is not None
-                                  else (entry.until_raw, entry.granted_raw, entry.by, entry.reason))
-    audit.write(event(AUDIT_ACTION[kind], realm=kc.realm, actor=actor, now=now, user_id=entry.user_id,
-                      username=entry.username or (rec.username if rec else None), until=until or None,
-                      granted_by=by or None, granted_at=granted or None, reason=why, grant_reason=reason or None,
-                      require_otp_setup=required, **audit_details))
-    if clear_all:  # whatever record the user has now (one written by hand has another credential id)
-        for cred in kc.user_credentials(entry.user_id):
-            if cred.get("type") == BYPASS_CREDENTIAL:
-                _delete_credential(kc, entry.user_id, str(cred["id"]))
-    else:
-        _delete_credential(kc, entry.user_id, entry.credential_id)
-    if drop_entry:
-        bypass_index.remove_user(kc, entry.user_id)
-    return "done"
-
-
-def _delete_credential(kc: KeycloakClient, user_id: str, credential_id: str) -> None:
-    try:
-        kc.delete_credential(user_id, credential_id)
-    except NotFound:
-        pass  # replaced or removed meanwhile
-
-
 # -- revoke, list, show -------------------------------------------------------------------------------
 
 def revoke(kc: KeycloakClient, clock: Clock, audit: AuditSink, actor: Actor, who: str, reason: str = "",
@@ -459,7 +241,7 @@ def revoke(kc: KeycloakClient, clock: Clock, audit: AuditSink, actor: Actor, who
     rec = store.read(kc, user)
     if not rec.active:
         raise NotFound(f"{rec.username} has no bypass to revoke")
-    plan = EndPlan("revoke", rec.user_id, rec.username, rec.marker, rec.lock_key(),
+    plan = EndPlan(EndKind.REVOKE, rec.user_id, rec.username, rec.marker, rec.lock_key(),
                    reason.strip() or "revoked by an admin", end_sessions, require_device=False)
     result: dict[str, Any] = {"action": "bypass.revoke", "dry_run": dry_run, "user_id": rec.user_id,
                               "username": rec.username, "until": rec.until_raw or None,
@@ -472,7 +254,7 @@ def revoke(kc: KeycloakClient, clock: Clock, audit: AuditSink, actor: Actor, who
         # the user and the sessions opened during the bypass go together; the user's row lock orders it
         # against grant and extend, and sync's claim of the entry then finds nothing (404).
         kc.bypass_change(rec.user_id, "revoke", {"reason": plan.why, "by": actor.name, "end_sessions": end_sessions})
-        audit.write(event(AUDIT_ACTION["revoke"], realm=kc.realm, actor=actor.name, now=now, user_id=rec.user_id,
+        audit.write(event(EndKind.REVOKE.audit_action, realm=kc.realm, actor=actor.name, now=now, user_id=rec.user_id,
                           username=rec.username, until=rec.until_raw or None, granted_by=rec.by or None,
                           granted_at=rec.granted_raw or None, reason=plan.why, grant_reason=rec.reason or None,
                           require_otp_setup=False, credential=actor.credential))

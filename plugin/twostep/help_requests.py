@@ -19,13 +19,15 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from . import bypass, metrics
+from .actor import Actor
 from .audit import AuditSink, event
 from .clock import Clock
 from .errors import Conflict, InvalidInput, NotFound, TwostepError
 from .keycloak_adapter import JSON, KeycloakClient
+from .lock import Lock, acquire_lock, lease_seconds, release_lock
 from .notify import notify_user
 from .policy import HELP_CREDENTIAL, HELP_INDEX_GROUP, RealmPolicy, parse_strict_time, utc_iso
-from .records import CredentialStore
+from .records import CredentialStore, realm_context
 from .users import resolve_user
 
 HELP_LABEL = "twostep help request"
@@ -161,8 +163,8 @@ def close(kc: KeycloakClient, user_id: str) -> None:
             pass
 
 
-def _answer_lock(kc: KeycloakClient, user: JSON) -> bypass.Lock:
-    lock = bypass.acquire_lock(kc, f"help|{user['id']}", bypass.lease_seconds(kc.settings))
+def _answer_lock(kc: KeycloakClient, user: JSON) -> Lock:
+    lock = acquire_lock(kc, f"help|{user['id']}", lease_seconds(kc.settings))
     if lock is None:
         raise Conflict(f"another admin is answering the help request of {user.get('username')}; "
                        "check `twostep help list` in a minute")
@@ -174,11 +176,11 @@ def grant_duration(kc: KeycloakClient, duration: timedelta | None) -> timedelta:
     admin gave is checked by bypass.grant as any other (too long: refused, not cut)."""
     if duration is not None:
         return duration
-    policy, _store = bypass.realm_context(kc)
+    policy, _store = realm_context(kc)
     return min(DEFAULT_GRANT, timedelta(seconds=policy.bypass_max_s))
 
 
-def grant(kc: KeycloakClient, clock: Clock, audit: AuditSink, actor: bypass.Actor, who: str,
+def grant(kc: KeycloakClient, clock: Clock, audit: AuditSink, actor: Actor, who: str,
           duration: timedelta | None = None, dry_run: bool = False) -> dict[str, Any]:
     """Answer with a bypass that also removes the lost device (bypass.grant with reset_device, which
     also ends the sessions), then close the request and tell the user."""
@@ -204,7 +206,7 @@ def grant(kc: KeycloakClient, clock: Clock, audit: AuditSink, actor: bypass.Acto
             res = _resume(kc, clock, user, reason) or bypass.grant(kc, clock, audit, actor, breq)
             close(kc, req.user_id)
         finally:
-            bypass.release_lock(kc, lock)
+            release_lock(kc, lock)
     now = clock()
     audit.write(event("help.grant", realm=kc.realm, actor=actor.name, now=now, user_id=req.user_id,
                       username=req.username, asked_at=req.asked_at_raw, until=res["until"],
@@ -217,16 +219,16 @@ def grant(kc: KeycloakClient, clock: Clock, audit: AuditSink, actor: bypass.Acto
 
 def _in_keycloak(kc: KeycloakClient) -> bool:
     """Provider mode (records in credentials): answers go through the provider's admin extension."""
-    return isinstance(bypass.realm_context(kc)[1], CredentialStore)
+    return isinstance(realm_context(kc)[1], CredentialStore)
 
 
-def _grant_in_keycloak(kc: KeycloakClient, clock: Clock, audit: AuditSink, actor: bypass.Actor, req: HelpRequest,
+def _grant_in_keycloak(kc: KeycloakClient, clock: Clock, audit: AuditSink, actor: Actor, req: HelpRequest,
                        breq: bypass.GrantRequest) -> dict[str, Any]:
     """One transaction in Keycloak, after its own permission check for this user: the bypass (with the
     device reset and the sessions ended), its index entry and the closing of the request. A request
     answered meanwhile (its asked_at changed or it is gone) is refused there (409)."""
     assert breq.duration is not None
-    policy, _store = bypass.realm_context(kc)
+    policy, _store = realm_context(kc)
     bypass.validate_window(clock(), policy, breq.duration, None)  # the one-line refusal before Keycloak is asked
     done = kc.help_answer(req.user_id, "grant", {"seconds": int(breq.duration.total_seconds()), "by": actor.name,
                                                  "asked_at": req.asked_at_raw})
@@ -273,7 +275,7 @@ def dismiss_reason(reason: str) -> str:
     return why
 
 
-def dismiss(kc: KeycloakClient, clock: Clock, audit: AuditSink, actor: bypass.Actor, who: str, reason: str,
+def dismiss(kc: KeycloakClient, clock: Clock, audit: AuditSink, actor: Actor, who: str, reason: str,
             dry_run: bool = False) -> dict[str, Any]:
     """Close the request without changing the account; the reason is required and told to the user."""
     why = dismiss_reason(reason)
@@ -293,7 +295,7 @@ def dismiss(kc: KeycloakClient, clock: Clock, audit: AuditSink, actor: bypass.Ac
             req, _member = _open_request(kc, kc.get_user(req.user_id))
             close(kc, req.user_id)
         finally:
-            bypass.release_lock(kc, lock)
+            release_lock(kc, lock)
     now = clock()
     audit.write(event("help.dismiss", realm=kc.realm, actor=actor.name, now=now, user_id=req.user_id,
                       username=req.username, asked_at=req.asked_at_raw or None, reason=why,
@@ -369,7 +371,7 @@ def notify_admins(kc: KeycloakClient, now: datetime, audit: AuditSink, actor: st
     if not admins:
         return counts  # nobody with an address: nothing to lock or send; the next pass looks again
     for req in pending:
-        lock = bypass.acquire_lock(kc, f"help|{req.user_id}", bypass.lease_seconds(kc.settings))
+        lock = acquire_lock(kc, f"help|{req.user_id}", lease_seconds(kc.settings))
         if lock is None:
             continue  # being answered or e-mailed by someone else right now
         try:
@@ -389,7 +391,7 @@ def notify_admins(kc: KeycloakClient, now: datetime, audit: AuditSink, actor: st
                 audit.write(event("help.notify", realm=kc.realm, actor=actor, now=now, user_id=fresh.user_id,
                                   username=fresh.username, asked_at=fresh.asked_at_raw, admins_mailed=sent))
         finally:
-            bypass.release_lock(kc, lock)
+            release_lock(kc, lock)
     return counts
 
 

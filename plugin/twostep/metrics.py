@@ -54,6 +54,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
 
+from .audit import EndKind
 from .errors import (
     BadRequest,
     ConfigError,
@@ -87,9 +88,11 @@ KEYCLOAK_REQUEST = Histogram("twostep_keycloak_request_seconds", "Keycloak admin
                              ["method"], registry=REGISTRY,
                              buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0))
 
-_ACTION_COUNTERS = {"expire": BYPASS_EXPIRED, "end_early": BYPASS_ENDED_EARLY, "enforce": ENFORCEMENT_ACTIONS,
-                    "drift_user": DRIFT_REPAIRED, "drift_group": DRIFT_REPAIRED,
-                    "repair_profile": DRIFT_REPAIRED, "repair_flow": DRIFT_REPAIRED}
+# Keyed by the sync's action kinds (sync/plan.py ActionKind); a bypass's ends are EndKind's values.
+_ACTION_COUNTERS: dict[str, Counter] = {
+    EndKind.EXPIRE: BYPASS_EXPIRED, EndKind.END_EARLY: BYPASS_ENDED_EARLY, "enforce": ENFORCEMENT_ACTIONS,
+    "drift_user": DRIFT_REPAIRED, "drift_group": DRIFT_REPAIRED, "repair_profile": DRIFT_REPAIRED,
+    "repair_flow": DRIFT_REPAIRED}
 _CARRIED = {"twostep_bypass_expired": BYPASS_EXPIRED, "twostep_bypass_ended_early": BYPASS_ENDED_EARLY,
             "twostep_enforcement_actions": ENFORCEMENT_ACTIONS, "twostep_drift_repaired": DRIFT_REPAIRED,
             "twostep_sync_errors": SYNC_ERRORS}

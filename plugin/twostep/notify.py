@@ -184,16 +184,6 @@ class EmailNotifier:
 EMAIL = EmailNotifier()
 
 
-def _deliver(kc: KeycloakClient, user: dict[str, Any],
-             message: str | Callable[[JSON], tuple[str, str]], body: str = "") -> str:
-    """Send (subject, body) already written, or what a compose function writes from the realm
-    representation (both forms have had callers)."""
-    if callable(message):
-        return _deliver_composed(kc, user, message)
-    subject = message
-    return _deliver_composed(kc, user, lambda _realm: (subject, body))
-
-
 def _deliver_composed(kc: KeycloakClient, user: dict[str, Any],
                       compose: Callable[[JSON], tuple[str, str]]) -> str:
     """Send the message `compose` writes from the realm representation (read once: SMTP settings and

@@ -319,3 +319,10 @@ def store_for(kc: KeycloakClient, policy: RealmPolicy | None = None) -> RecordSt
     except TwostepError:
         loaded = False
     return CredentialStore() if loaded else AttributeStore()
+
+
+def realm_context(kc: KeycloakClient) -> tuple[RealmPolicy, RecordStore]:
+    """The policy to act on (fail-closed when damaged) and the store that holds the records."""
+    reading = read_policy(kc)
+    policy, intact = reading.policy, reading.intact
+    return policy, store_for(kc, policy if intact else None)

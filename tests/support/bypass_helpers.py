@@ -12,11 +12,12 @@ from pathlib import Path
 from typing import Any
 
 from twostep import bypass
+from twostep.actor import Actor
 from twostep.audit import MemorySink
 from twostep.clock import fixed_clock
 from twostep.keycloak_adapter import KeycloakClient
 from twostep.policy import utc_iso
-from twostep.records import CredentialStore
+from twostep.records import CredentialStore, realm_context
 from twostep.settings import Settings
 from twostep.users import resolve_user
 
@@ -32,8 +33,8 @@ def grant_ending_at(
 ) -> dict[str, Any]:
     """A real grant of the minimum length (5 min), made by a clock 5 min before `until`."""
     granted = until - timedelta(seconds=bypass.MIN_BYPASS_S)
-    actor = bypass.Actor("tester@master", True, (("master", "tester"),))
-    _policy, store = bypass.realm_context(kc)
+    actor = Actor("tester@master", True, (("master", "tester"),))
+    _policy, store = realm_context(kc)
     if isinstance(store, CredentialStore):
         # Provider mode: the provider's endpoint measures the window by Keycloak's own clock, which a
         # test does not move. The record a grant 5 minutes before `until` would have left is written

@@ -2,40 +2,13 @@
 
 from __future__ import annotations
 
-import sys
-from dataclasses import replace
-from typing import Any
-
 import click
 
 from .. import bypass as svc
 from .. import timefmt
-from ..audit import AuditSink, sink_for
 from ..durations import parse_duration
-from ..keycloak_adapter import KeycloakClient
 from ..policy import utc_iso
-from .common import App, app, emit_json, json_option, realm_options
-
-
-def _audit(as_json: bool) -> AuditSink:
-    # With --json the command's own output owns stdout; audit lines then go to stderr (or the file).
-    a = app()
-    return sink_for(a.settings.audit_file, sys.stderr if as_json else None)
-
-
-def _done(result: dict[str, Any], as_json: bool) -> None:
-    if as_json:
-        emit_json(result)
-        return
-    verb = "would" if result.get("dry_run") else "done:"
-    a = app()
-    for change in result.get("changes", []):
-        click.echo(f"{verb} {timefmt.replace_iso(change, a.clock(), a.lang)}")
-
-
-def _person(a: App, kc: KeycloakClient, actor: str | None) -> svc.Actor:
-    settings = a.settings if actor is None else replace(a.settings, actor=actor.strip() or None)
-    return svc.acting_person(kc, settings)
+from .common import app, audit_sink, done, emit_json, json_option, person, realm_options
 
 
 @click.group()
@@ -70,11 +43,11 @@ def grant(user: str, duration: str | None, until: str | None, reason: str, reset
         until=svc.parse_until(until) if until is not None else None, reset_device=reset_device,
         end_sessions=end_sessions, extend=extend, break_glass=break_glass)
     if not reason.strip():
-        svc._check_request(req)
+        svc.check_request(req)
     a = app()
     kc = a.client()
-    result = svc.grant(kc, a.clock, _audit(as_json), _person(a, kc, actor), req, dry_run)
-    _done(result, as_json)
+    result = svc.grant(kc, a.clock, audit_sink(a.settings), person(a, kc, actor), req, dry_run)
+    done(result, as_json)
 
 
 @bypass.command()
@@ -91,8 +64,8 @@ def revoke(user: str, reason: str, end_sessions: bool, actor: str | None, dry_ru
     """End USER's bypass now."""
     a = app()
     kc = a.client()
-    result = svc.revoke(kc, a.clock, _audit(as_json), _person(a, kc, actor), user, reason, end_sessions, dry_run)
-    _done(result, as_json)
+    result = svc.revoke(kc, a.clock, audit_sink(a.settings), person(a, kc, actor), user, reason, end_sessions, dry_run)
+    done(result, as_json)
 
 
 @bypass.command(name="list")

@@ -5,16 +5,15 @@ from __future__ import annotations
 import functools
 import json
 import os
-import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
 from .. import timefmt
-from ..actor import actor_from_settings
+from ..actor import Actor, acting_person, actor_from_settings
 from ..audit import AuditSink, sink_for
 from ..clock import Clock, system_clock
 from ..errors import InvalidInput
@@ -122,5 +121,23 @@ def actor_of(settings: Settings) -> str:
 
 
 def audit_sink(settings: Settings) -> AuditSink:
-    # Without an audit file the events go to stderr, keeping stdout for the command's own output.
-    return sink_for(settings.audit_file, stream=sys.stderr)
+    """The one audit sink of every command: the audit file, else stderr (stdout stays the command's
+    own output, text or --json)."""
+    return sink_for(settings.audit_file)
+
+
+def person(a: App, kc: KeycloakClient, actor: str | None) -> Actor:
+    """The person acting: --actor if given (blank: none), else the settings' (TWOSTEP_ACTOR)."""
+    settings = a.settings if actor is None else replace(a.settings, actor=actor.strip() or None)
+    return acting_person(kc, settings)
+
+
+def done(result: dict[str, Any], as_json: bool) -> None:
+    """A change's result: the JSON, or one line per change ("would ..." on a dry run)."""
+    if as_json:
+        emit_json(result)
+        return
+    verb = "would" if result.get("dry_run") else "done:"
+    a = app()
+    for change in result.get("changes", []):
+        click.echo(f"{verb} {timefmt.replace_iso(change, a.clock(), a.lang)}")

@@ -7,8 +7,7 @@ import click
 from .. import help_requests as svc
 from ..durations import format_duration, parse_duration
 from ..policy import utc_iso
-from .bypass_cmds import _audit, _done, _person
-from .common import app, emit_json, json_option, realm_options
+from .common import app, audit_sink, done, emit_json, json_option, person, realm_options
 
 _ACTOR_HELP = "The person acting (required with the shared service account; or TWOSTEP_ACTOR)."
 
@@ -54,8 +53,8 @@ def grant(user: str, duration: str | None, actor: str | None, dry_run: bool, as_
     length = parse_duration(duration) if duration is not None else None
     a = app()
     kc = a.client()
-    result = svc.grant(kc, a.clock, _audit(as_json), _person(a, kc, actor), user, length, dry_run)
-    _done(result, as_json)
+    result = svc.grant(kc, a.clock, audit_sink(a.settings), person(a, kc, actor), user, length, dry_run)
+    done(result, as_json)
     if not as_json and not dry_run:
         click.echo(f"user notified: {result['notified']}")
 
@@ -73,7 +72,7 @@ def dismiss(user: str, reason: str, actor: str | None, dry_run: bool, as_json: b
         svc.dismiss_reason(reason)
     a = app()
     kc = a.client()
-    result = svc.dismiss(kc, a.clock, _audit(as_json), _person(a, kc, actor), user, reason, dry_run)
-    _done(result, as_json)
+    result = svc.dismiss(kc, a.clock, audit_sink(a.settings), person(a, kc, actor), user, reason, dry_run)
+    done(result, as_json)
     if not as_json and not dry_run:
         click.echo(f"user notified: {result['notified']}")

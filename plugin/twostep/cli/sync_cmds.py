@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import click
 
-from twostep.sync.reconcile import Options, State, Summary, run_once
+from twostep.sync.apply import Summary
+from twostep.sync.plan import Options, State
+from twostep.sync.reconcile import run_once
 from twostep.sync.watch import watch
 
 from .. import logs, metrics
-from ..audit import AuditSink, sink_for
-from ..bypass import actor_from_settings, lease_seconds
+from ..actor import actor_from_settings
+from ..audit import AuditSink
 from ..errors import InvalidInput, KeycloakUnavailable, TwostepError
 from ..keycloak_adapter import KeycloakClient
-from .common import App, app, emit_json, json_option, realm_options
+from ..lock import lease_seconds
+from .common import App, app, audit_sink, emit_json, json_option, realm_options
 
 _log = logs.get("twostep.sync")
 
@@ -82,7 +84,7 @@ def sync(mode: str, max_sleep: float, full_every: float, end_sessions: bool, end
         metrics.load_textfile(textfile)
     a = app()
     kc = a.client()
-    audit = sink_for(a.settings.audit_file, sys.stderr if as_json else None)
+    audit = audit_sink(a.settings)
     actor = actor_from_settings(a.settings, kc.realm, via="sync").name
     if remind and mode == "watch":
         raise InvalidInput("--remind goes with --once (a daily run: each pass would e-mail again)")

@@ -46,7 +46,8 @@ def web(host: str, port: int, workers: int, public_url: str | None, client_secre
     try:
         from gunicorn.app.base import BaseApplication
 
-        from ..web.app import PortDispatch, WebConfig, check_secret_key, create_app, metrics_app
+        from ..web.app import PortDispatch, check_secret_key, create_app, metrics_app
+        from ..web.auth import WebConfig
     except ImportError:
         raise ConfigError("the web pages need the web extra: pip install 'keycloak-twostep[web]'") from None
     if metrics_port == port:

@@ -13,7 +13,7 @@ from flask import Blueprint, abort, flash, g, redirect, render_template, request
 from markupsafe import Markup
 
 from .. import backup_codes, bypass, devices, help_requests, pass_summary
-from ..actor import web_actor
+from ..actor import Actor, is_self, web_actor
 from ..audit import AuditSink, event, sink_for
 from ..durations import parse_duration
 from ..errors import NotFound, TwostepError
@@ -21,7 +21,7 @@ from ..keycloak_adapter import JSON, KeycloakClient
 from ..policy import BROWSER_FLOW, BYPASS_INDEX_GROUP, RESET_FLOW, utc_iso
 from ..realm_policy import policy_of
 from ..realm_status import Check
-from ..records import CredentialStore
+from ..records import CredentialStore, realm_context
 from . import i18n
 from .auth import admin_required, state
 
@@ -32,7 +32,7 @@ AUDIT_MAX_LINES = 500
 AUDIT_MAX_BYTES = 4 * 1024 * 1024
 
 
-def actor() -> bypass.Actor:
+def actor() -> Actor:
     me = session["user"]
     return web_actor(str(me.get("username") or ""), me.get("email"), state().realm)
 
@@ -149,7 +149,7 @@ def users() -> Any:
         params["search"] = q
     found = kc.find_users(**params)
     now = state().clock()
-    policy, store = bypass.realm_context(kc)
+    policy, store = realm_context(kc)
     indexed = _index_members(kc) if isinstance(store, CredentialStore) else None
     rows = []
     for u in found[:size]:
@@ -219,13 +219,13 @@ def _user_view(user: JSON) -> dict[str, Any]:
     kc: KeycloakClient = g.kc
     now = state().clock()
     me = session["user"]
-    policy, store = bypass.realm_context(kc)
+    policy, store = realm_context(kc)
     creds = kc.user_credentials(user["id"])
     return {
         "user": user, "devices": devices.list_devices(kc, user["id"], creds),
         "codes": backup_codes.status(kc, user, creds),
         "bypass": store.read(kc, user, creds).as_dict(now, policy.bypass_max_s), "presets": bypass.PRESETS,
-        "is_self": bypass.is_self(actor(), kc.realm, user) or user["id"] == me.get("id"),
+        "is_self": is_self(actor(), kc.realm, user) or user["id"] == me.get("id"),
     }
 
 
@@ -276,7 +276,7 @@ def action(user_id: str) -> Any:
     name = user.get("username")
     try:
         if act in ("grant", "extend"):
-            if bypass.is_self(who, kc.realm, user) or user_id == session["user"].get("id"):
+            if is_self(who, kc.realm, user) or user_id == session["user"].get("id"):
                 raise i18n.Refusal(i18n.gettext(
                     "you cannot bypass two-step authentication for yourself; ask another admin"))
             req = bypass.GrantRequest(who=user_id, reason=reason, duration=_duration(form),

@@ -25,22 +25,13 @@ from ..settings import Settings
 from ..web_client import normalize_url
 from . import charts, i18n
 from .admin import bp as admin_bp
-from .auth import (  # some re-exported (__all__): older imports of these names from app keep working
-    ADMIN_ROLE,
+from .auth import (
     SESSION_LIFETIME_S,
     STATE_KEY,
     AppState,
     ServiceClients,
     WebConfig,
-    access_token,
-    admin_required,
-    admin_roles,
-    ext,
-    jwt_claims,
-    login_required,
     register_routes,
-    start_kc_action,
-    state,
 )
 from .export import bp as export_bp
 from .help_queue import bp as help_bp
@@ -48,9 +39,6 @@ from .security import after_kc_action
 from .security import bp as security_bp
 from .tokens import FileTokenStore
 
-__all__ = ["ADMIN_ROLE", "AppState", "PortDispatch", "ServiceClients", "WebConfig", "access_token", "admin_required",
-           "admin_roles", "check_secret_key", "create_app", "ext", "jwt_claims", "login_required", "metrics_app",
-           "start_kc_action", "state"]
 # TWOSTEP_WEB_SECRET_KEY values shipped in this repository's examples and docs: never a real key.
 PLACEHOLDER_KEYS = frozenset({"change-me-to-64-random-hex-characters", "change-me", "changeme", "replace-me",
                               "secret", "..."})

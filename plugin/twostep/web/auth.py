@@ -128,23 +128,9 @@ class AppState:
     # (security page); set by whoever registers that page, so this module imports none of them.
     after_kc_action: Callable[[dict[str, Any], str | None], Any] | None = None
 
-    def __getitem__(self, name: str) -> Any:
-        """Transitional: code written for the old `ext()[...]` dict keeps working."""
-        return getattr(self, name)
-
-    def __setitem__(self, name: str, value: Any) -> None:
-        if not hasattr(self, name):
-            raise KeyError(name)
-        setattr(self, name, value)
-
 
 def state() -> AppState:
     return cast(AppState, current_app.extensions[STATE_KEY])
-
-
-def ext() -> AppState:
-    """Old name of `state()` (it returned a dict); `ext()["settings"]` still works."""
-    return state()
 
 
 # -- tokens ------------------------------------------------------------------------------------------

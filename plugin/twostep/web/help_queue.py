@@ -11,9 +11,11 @@ from flask import Blueprint, flash, g, redirect, render_template, request, sessi
 from markupsafe import Markup
 
 from .. import backup_codes, bypass, devices, help_requests, recovery_codes
+from ..actor import is_self
 from ..durations import format_duration, parse_duration
 from ..errors import TwostepError
 from ..keycloak_adapter import JSON, KeycloakClient
+from ..records import realm_context
 from . import i18n
 from .admin import _load_user, actor, audit, done
 from .auth import admin_required, state
@@ -41,14 +43,14 @@ def _presets(max_s: int) -> list[str]:
 def queue() -> Any:
     kc: KeycloakClient = g.kc
     now = state().clock()
-    policy, _store = bypass.realm_context(kc)
+    policy, _store = realm_context(kc)
     items = help_requests.list_open(kc)
     me = session["user"]
     rows = []
     for req, user, creds in items[:PAGE_LIMIT]:
         rows.append({"req": req.as_dict(now), "devices": devices.list_devices(kc, req.user_id, creds),
                      "codes": _codes(user, creds),
-                     "is_self": bypass.is_self(actor(), kc.realm, user) or req.user_id == me.get("id")})
+                     "is_self": is_self(actor(), kc.realm, user) or req.user_id == me.get("id")})
     presets = _presets(policy.bypass_max_s)
     # The preset capped by the policy already read (help_requests.grant_duration reads it again).
     default = min(help_requests.DEFAULT_GRANT, timedelta(seconds=policy.bypass_max_s))
@@ -79,7 +81,7 @@ def answer(user_id: str) -> Any:
     name = user.get("username")
     try:
         if act == "grant":
-            if bypass.is_self(actor(), kc.realm, user) or user_id == session["user"].get("id"):
+            if is_self(actor(), kc.realm, user) or user_id == session["user"].get("id"):
                 raise i18n.Refusal(i18n.gettext(
                     "you cannot answer your own help request with a bypass; ask another admin"))
             preset = form.get("preset", "")
