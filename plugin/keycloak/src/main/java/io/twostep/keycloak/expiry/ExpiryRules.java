@@ -17,7 +17,7 @@ public final class ExpiryRules {
     /**
      * Sessions whose start lies this far around the bypass window count as opened during it (the
      * record's times have whole seconds; the session's start is Keycloak's own). As sync's
-     * {@code bypass.SESSION_SKEW_MS}: ending one session too many is the safe side.
+     * {@code bypass_end.SESSION_SKEW_MS}: ending one session too many is the safe side.
      */
     public static final long SESSION_SKEW_MS = 5_000;
 
