@@ -302,7 +302,10 @@ public class TwostepAdminResource {
         auth.users().requireManage(user);
         UserModel locked = UserRowLock.lockAndRead(session, realm, id);
         if (locked == null) {
-            throw ErrorResponse.error(user.getUsername() + " is not stored in Keycloak's database",
+            // A directory user with import off has no row to lock, and Keycloak keeps no required
+            // action or group for them: refuse before anything is written.
+            throw ErrorResponse.error(user.getUsername() + " is not stored in Keycloak's database (a directory user"
+                    + " with import off is read-only to Keycloak); turn on 'Import users' in the user federation",
                     Response.Status.CONFLICT);
         }
         return locked;
