@@ -286,3 +286,12 @@ def federate(admin: Admin, realm: str, directory: Directory) -> Any:
         return admin.post(f"/{r}/components", rep).headers["Location"].rsplit("/", 1)[-1]
 
     return make
+
+
+@pytest.fixture(scope="session")
+def cluster() -> Iterator[Any]:
+    """The production cluster (tests/support/cluster.py): started once per session for every module
+    that asks, since a fixture defined per module would start one cluster per module."""
+    from tests.support.cluster import running_cluster
+
+    yield from running_cluster()

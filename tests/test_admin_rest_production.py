@@ -12,13 +12,11 @@ import requests
 
 from tests.conftest import Admin, Keycloak, User, lock_roles
 from tests.support.bypass_helpers import record_fields
-from tests.support.cluster import Cluster, cluster
+from tests.support.cluster import Cluster
 from tests.support.personas import HELPDESK_ROLES, call, give_roles, personal_token
 from tests.test_admin_rest import _events, _index_entries
 
 pytestmark = pytest.mark.production
-__all__ = ["cluster"]
-
 
 @pytest.fixture(scope="session")
 def keycloak(cluster: Cluster) -> Keycloak:

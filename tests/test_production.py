@@ -27,13 +27,11 @@ from werkzeug.serving import make_server
 
 from tests.conftest import Admin, Keycloak, Result, User
 from tests.support.bypass_helpers import audit_events, client, grant_ending_at, user_with_old_device, utcnow
-from tests.support.cluster import Cluster, cluster
+from tests.support.cluster import Cluster
 from tests.support.login import LoginDriver
 from tests.test_web_app import WebApp, free_port, make_admin
 
 pytestmark = pytest.mark.production
-__all__ = ["cluster"]  # the session fixture, imported so pytest finds it for this module only
-
 
 # The shared fixtures (realm, make_user, browser, twostep) run against node 1 here: `keycloak` and
 # `admin` are overridden for this module, so a throwaway realm is made through node 1 as usual.

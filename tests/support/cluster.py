@@ -37,8 +37,9 @@ def _timings(name: str) -> dict[str, float]:
     return {k: float(v) for k, v in (line.split() for line in path.read_text().splitlines() if line.strip())}
 
 
-@pytest.fixture(scope="session")
-def cluster() -> Iterator[Cluster]:
+def running_cluster() -> Iterator[Cluster]:
+    """The cluster for the whole session; the one `cluster` fixture (tests/conftest.py) runs this, so
+    every production test module shares one cluster."""
     user = os.environ.get("TWOSTEP_TEST_ADMIN_USERNAME", "admin")
     password = os.environ.get("TWOSTEP_TEST_ADMIN_PASSWORD", "admin")
     urls = os.environ.get("TWOSTEP_TEST_CLUSTER_URLS")
