@@ -18,6 +18,7 @@ from tests.test_admin_rest import _events, _index_entries
 
 pytestmark = pytest.mark.production
 
+
 @pytest.fixture(scope="session")
 def keycloak(cluster: Cluster) -> Keycloak:
     return cluster.nodes[0]

@@ -33,6 +33,7 @@ from tests.test_web_app import WebApp, free_port, make_admin
 
 pytestmark = pytest.mark.production
 
+
 # The shared fixtures (realm, make_user, browser, twostep) run against node 1 here: `keycloak` and
 # `admin` are overridden for this module, so a throwaway realm is made through node 1 as usual.
 @pytest.fixture(scope="session")
