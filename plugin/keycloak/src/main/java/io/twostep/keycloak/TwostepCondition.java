@@ -8,6 +8,7 @@ import java.util.Map;
 import java.util.function.LongSupplier;
 import java.util.stream.Collectors;
 import org.jboss.logging.Logger;
+import org.keycloak.authentication.AuthenticationFlowCallback;
 import org.keycloak.authentication.AuthenticationFlowContext;
 import org.keycloak.authentication.authenticators.conditional.ConditionalAuthenticator;
 import org.keycloak.common.util.Time;
@@ -27,7 +28,7 @@ import org.keycloak.storage.StorageId;
  * conditional subflow an exception ends the login on an error page, and anything it cannot read
  * counts as "no bypass".
  */
-public final class TwostepCondition implements ConditionalAuthenticator {
+public final class TwostepCondition implements ConditionalAuthenticator, AuthenticationFlowCallback {
 
     public static final String POLICY_ATTRIBUTE = "twostep.policy";
     private static final Logger LOG = Logger.getLogger(TwostepCondition.class);
@@ -62,7 +63,12 @@ public final class TwostepCondition implements ConditionalAuthenticator {
         if (isDirectGrant(context)) {
             return directGrant(context, result);
         }
-        boolean run = result.outcome() == TwostepDecision.Outcome.REQUIRED;
+        if (result.outcome() == TwostepDecision.Outcome.BYPASS) {
+            AssuranceNotes.noteBypass(context);
+        }
+        DisabledOtp.purgeAtSignIn(context, clock.getAsLong());
+        boolean run = Assurance.runSecondFactor(result.outcome() == TwostepDecision.Outcome.REQUIRED,
+                AssuranceNotes.requestedLevel(context));
         for (String action : result.requiredActions()) {
             if (!actionEnabled(context, action)) {
                 if (TwostepDecision.CONFIGURE_TOTP.equals(action)) {
@@ -285,6 +291,15 @@ public final class TwostepCondition implements ConditionalAuthenticator {
     @Override
     public void action(AuthenticationFlowContext context) {
         // A condition shows no form.
+    }
+
+    /**
+     * The second-factor subflow succeeded: the level of authentication is the second factor's, but
+     * only when a second factor really completed in it (not an authenticator that stands in for one).
+     */
+    @Override
+    public void onParentFlowSuccess(AuthenticationFlowContext context) {
+        AssuranceNotes.secondFactorDone(context);
     }
 
     @Override
