@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from . import client_doors, flows, idp_doors, web_client
+from . import assurance_scope, client_doors, flows, idp_doors, web_client
 from .enforcement import has_device, needs_enrollment, require_totp, users_in_scope
 from .errors import Conflict, InvalidInput
 from .flow_targets import (  # re-exported: the CLI, sync and the tests take them from here
@@ -113,6 +113,7 @@ class Actual:
     # twostep-cli's realm-management roles beyond policy.service_roles (an older setup granted
     # manage-realm, view-events): setup removes them, so the day-to-day account holds no more than its row.
     service_roles_extra: list[str] = field(default_factory=list)
+    assurance: assurance_scope.ScopeState | None = None  # None: client scopes not readable
 
 
 
@@ -186,6 +187,7 @@ def read_actual(kc: KeycloakClient, desired: Desired, now: datetime) -> Actual:
         post_flow=post,
         post_flow_actual=post_actual,
         desired_trust=trusted,
+        assurance=assurance_scope.read(kc) if provider_mode and loaded else None,
     )
 
 
@@ -321,6 +323,8 @@ def plan(desired: Desired, actual: Actual, now: datetime) -> list[Action]:
                                   f"service account of {SERVICE_CLIENT_ID!r}: {what} "
                                   f"(exactly {', '.join(roles)})"))
 
+    actions += assurance_scope.plan(actual.assurance, actual.provider_mode)
+
     if desired.web_url:
         actions += web_client_steps(desired.web_url, actual.web_client, actual.web_client_roles)
 
@@ -380,6 +384,7 @@ _APPLY: dict[Kind, Callable[[KeycloakClient, Action, Secret], None]] = {
     Kind.BIND_CLIENT_FLOW: client_doors.bind,
     Kind.CREATE_NEW_FLOW: idp_doors.create_post_flow,
     Kind.BIND_IDP_FLOWS: idp_doors.bind,
+    Kind.ADD_SCOPE_MAPPER: assurance_scope.apply,
 }
 
 

@@ -66,8 +66,15 @@ class ExtensionCalls(Connection):
         return self._extension(f"/users/{q(user_id)}/help/{answer}", body, f"help {answer} of user {user_id!r}")
 
     def otp_reset(self, user_id: str, body: dict[str, Any]) -> JSON:
-        """Lost phone: require a new device, remove every OTP device, end every session, in one transaction."""
+        """Lost phone: require a new device, disable every OTP device (restorable: `otp_restore`), end every
+        session, in one transaction."""
         return self._extension(f"/users/{q(user_id)}/otp/reset", body, f"reset the OTP devices of user {user_id!r}")
+
+    def otp_restore(self, user_id: str, body: dict[str, Any]) -> JSON:
+        """A found phone: the user's disabled OTP devices back as they were, CONFIGURE_TOTP no longer
+        asked, in one transaction (409 when there is none to restore)."""
+        return self._extension(f"/users/{q(user_id)}/otp/restore", body,
+                               f"restore the OTP devices of user {user_id!r}")
 
     def store_codes(self, user_id: str, body: dict[str, Any]) -> JSON:
         """Replace the user's backup codes by the credential in `body` (hashes only) with its provenance,
