@@ -121,7 +121,7 @@ def test_new_enrollment_purges_the_disabled_device(
     bob: User = make_user("bob", otp=True)
     r = twostep("otp", "reset", "bob", "--reason", "phone stolen", env=env)
     assert r.code == 0, r.err
-    assert "disabled 1 device(s)" in r.out and "twostep otp restore bob" in r.out, r.out
+    assert "removed 1 device" in r.out and "disabled, not deleted" in r.out and "otp restore bob" in r.out, r.out
     assert credential_types(admin, realm, bob.id).count(DISABLED) == 1
 
     # The old code is refused everywhere: the sign-in asks for a new device, whose code the old one is not.

@@ -93,6 +93,14 @@ def reset_otp(kc: KeycloakClient, user: JSON, *, actor: str, now: datetime, sink
     return ResetResult(devices, added, sessions_ended, outcome, disabled=provider)
 
 
+DISABLED_TYPE = "twostep-otp-disabled"  # docs/formats.md, "Disabled devices"
+
+
+def disabled_count(credentials: list[JSON]) -> int:
+    """How many disabled (restorable) devices the user has, from their credential list."""
+    return sum(1 for c in credentials if c.get("type") == DISABLED_TYPE)
+
+
 @dataclass(frozen=True)
 class RestoreResult:
     restored: int

@@ -34,13 +34,14 @@ def reset(user: str, reason: str | None, no_notify: bool, dry_run: bool, as_json
                    "devices_disabled": res.disabled, "configure_totp_required": True,
                    "sessions_ended": res.sessions_ended, "notified": res.notified})
         return
-    verb = "would remove" if dry_run else ("disabled" if res.disabled else "removed")
+    verb = "would remove" if dry_run else "removed"
     click.echo(f"{name}: {verb} {len(res.removed)} device(s)"
                + "".join(f"\n  - {d.label} (created {d.created})" for d in res.removed))
     click.echo(("would end" if dry_run else "ended") + f" {res.sessions_ended} session(s); "
                "a new device is asked for at next login")
     if res.disabled:
-        click.echo(f"restorable for 30 days or until a new device is enrolled: twostep otp restore {name}")
+        click.echo("the devices are disabled, not deleted: restorable for 30 days or until a new device is "
+                   f"enrolled (twostep otp restore {name})")
     if not dry_run:
         click.echo(f"user notified: {res.notified}")
 

@@ -27,7 +27,7 @@ from .auth import admin_required, state
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
-ACTIONS = {"grant", "extend", "revoke", "reset_device", "generate_codes", "end_sessions"}
+ACTIONS = {"grant", "extend", "revoke", "reset_device", "restore_device", "generate_codes", "end_sessions"}
 AUDIT_MAX_LINES = 500
 AUDIT_MAX_BYTES = 4 * 1024 * 1024
 
@@ -226,6 +226,7 @@ def _user_view(user: JSON) -> dict[str, Any]:
         "codes": backup_codes.status(kc, user, creds),
         "bypass": store.read(kc, user, creds).as_dict(now, policy.bypass_max_s), "presets": bypass.PRESETS,
         "is_self": is_self(actor(), kc.realm, user) or user["id"] == me.get("id"),
+        "disabled_devices": devices.disabled_count(creds),
     }
 
 
@@ -294,6 +295,12 @@ def action(user_id: str) -> Any:
                                "for at next sign-in.") % {
                 "name": name, "removed": removed % {"num": len(rr.removed)},
                 "ended": ended % {"num": rr.sessions_ended}}, "ok")
+        elif act == "restore_device":
+            back_n = devices.restore_otp(kc, user, actor=who.name, now=state().clock(), sink=sink,
+                                         reason=reason or None).restored
+            flash(i18n.ngettext("Restored %(num)s device of %(name)s: its codes work again.",
+                                "Restored %(num)s devices of %(name)s: their codes work again.", back_n)
+                  % {"num": back_n, "name": name}, "ok")
         elif act == "end_sessions":
             n = end_sessions(kc, user, who.name, sink, reason)
             flash(i18n.ngettext("Ended %(num)s session of %(name)s.", "Ended %(num)s sessions of %(name)s.", n)

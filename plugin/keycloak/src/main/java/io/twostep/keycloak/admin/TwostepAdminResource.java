@@ -199,7 +199,7 @@ public class TwostepAdminResource {
                 out.put("resumed", Boolean.TRUE);
                 writes.closeHelpRequest(user);
                 event("help.grant", user, current.get("until"), helpReason, extra("by", blankToNull(by), "asked_at",
-                        askedAt, "devices_removed", removed, "resumed", Boolean.TRUE));
+                        askedAt, "devices_removed", removed, "devices_disabled", removed, "resumed", Boolean.TRUE));
                 return out;
             });
         }
@@ -211,7 +211,8 @@ public class TwostepAdminResource {
             out.put("asked_at", askedAt);
             event("help.grant", user, (String) out.get("until"), plan.record().get("reason"),
                     extra("by", plan.record().get("by"), "asked_at", askedAt, "devices_removed",
-                            out.get("devices_removed"), "sessions_ended", out.get("sessions_ended")));
+                            out.get("devices_removed"), "devices_disabled", out.get("devices_disabled"),
+                            "sessions_ended", out.get("sessions_ended")));
             return out;
         });
     }
