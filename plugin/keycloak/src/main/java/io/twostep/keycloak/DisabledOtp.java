@@ -66,6 +66,15 @@ public final class DisabledOtp {
         return live.size();
     }
 
+    /** {@link #disable} and the user filed in the index for the 30-day sweep (docs/formats.md). */
+    public static int disable(KeycloakSession session, RealmModel realm, UserModel user, String by, long nowMs) {
+        int n = disable(user, by, nowMs);
+        if (n > 0) {
+            DisabledOtpIndex.note(session, realm, user.getId(), nowMs + KEEP_MS);
+        }
+        return n;
+    }
+
     /** The user's disabled devices. */
     public static List<CredentialModel> stored(UserModel user) {
         return user.credentialManager().getStoredCredentialsByTypeStream(OtpDisabledCredentialProvider.TYPE).toList();

@@ -46,4 +46,16 @@ class DisabledOtpTest {
         noData.remove("otp_credential_data");
         assertTrue(DisabledOtp.purgeDue(AT, noData, false));
     }
+
+    @Test
+    void theSweepOpensOnlyDaysThatAreOver() {
+        long purge = AT + DisabledOtp.KEEP_MS; // 2026-12-31T10:00:00Z
+        assertEquals("2026-12-31", DisabledOtpIndex.bucketName(purge));
+        assertFalse(DisabledOtpIndex.bucketOver("2026-12-31", purge), "the day itself: not yet");
+        assertFalse(DisabledOtpIndex.bucketOver("2026-12-31", TwostepDecision.parseTime("2026-12-31T23:59:59Z")));
+        assertTrue(DisabledOtpIndex.bucketOver("2026-12-31", TwostepDecision.parseTime("2027-01-01T00:00:00Z")));
+        assertTrue(DisabledOtpIndex.bucketOver("not a day", AT), "an unreadable bucket is opened (and emptied)");
+        // every record of a day that is over is due by the purge rule
+        assertTrue(DisabledOtp.purgeDue(TwostepDecision.parseTime("2027-01-01T00:00:00Z"), record(), false));
+    }
 }

@@ -188,7 +188,7 @@ public class TwostepAdminResource {
             // bypass and stopped before closing the request: finish it instead of refusing it.
             return inOneTransaction(() -> {
                 Map<String, Object> out = new LinkedHashMap<>();
-                int removed = DisabledOtp.disable(user, by, clock.getAsLong());
+                int removed = DisabledOtp.disable(session, realm, user, by, clock.getAsLong());
                 out.put("action", "help.grant");
                 out.put("user_id", user.getId());
                 out.put("username", user.getUsername());
@@ -240,7 +240,7 @@ public class TwostepAdminResource {
             out.put("action", "otp.reset");
             out.put("user_id", user.getId());
             out.put("username", user.getUsername());
-            int disabled = DisabledOtp.disable(user, by, clock.getAsLong());
+            int disabled = DisabledOtp.disable(session, realm, user, by, clock.getAsLong());
             out.put("devices_removed", disabled);
             out.put("devices_disabled", disabled);
             out.put("sessions_ended", writes.endSessions(user, BypassRules.Sessions.ALL, 0, 0));
@@ -379,7 +379,7 @@ public class TwostepAdminResource {
         out.put("username", user.getUsername());
         out.put("sessions_ended", writes.endSessions(user, plan.sessions(), plan.fromMs(), plan.toMs()));
         // The lost device is disabled, not deleted: restorable with otp/restore (DisabledOtp).
-        int disabled = plan.removeOtp() ? DisabledOtp.disable(user, plan.record() == null ? null
+        int disabled = plan.removeOtp() ? DisabledOtp.disable(session, realm, user, plan.record() == null ? null
                 : plan.record().get("by"), clock.getAsLong()) : 0;
         out.put("devices_removed", disabled);
         out.put("devices_disabled", disabled);
