@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -20,6 +21,7 @@ from tests.support.personas import helpdesk_service_account
 from tests.support.twofactor import credential_types, finish_sign_in, setup_realm
 
 DISABLED = "twostep-otp-disabled"
+ESSENTIAL_2FA = json.dumps({"id_token": {"acr": {"essential": True, "values": ["2"]}}})
 
 
 def _claims(url: str, realm: str, d: LoginDriver) -> dict[str, Any]:
@@ -78,10 +80,16 @@ def test_lost_device_disabled_restored_and_tokens_say_the_bypass(
         assert c["twostep_bypass_kind"] == "password"
     assert tokens["id_token"]["acr"] == "1"
 
-    # An application that asks for the second-factor level: the bypass does not satisfy it, and alice
-    # (no usable device) is refused instead of let in.
+    # An application that asks for the second-factor level: alice has no usable device, so the token
+    # says the level reached (acr 1, no otp: Keycloak's rule for a voluntary request) ...
     b = browser()
-    page = b.login(alice.username, alice.password, acr_values="2")
+    b.login(alice.username, alice.password, acr_values="2")
+    assert b.logged_in(), b.page.summary() if b.page else ""
+    c = _claims(keycloak.url, realm, b)["id_token"]
+    assert c["acr"] == "1" and c["amr"] == ["pwd"] and "twostep_bypass" in c, c
+    # ... and an application that makes it essential is refused: no code, Keycloak's error page.
+    b = browser()
+    page = b.login(alice.username, alice.password, claims=ESSENTIAL_2FA)
     assert not b.logged_in() and page.kind not in ("otp", "done"), page.summary()
 
     # Bypass over (revoked): the old device is not usable, a new one is asked for.
@@ -135,11 +143,41 @@ def test_new_enrollment_purges_the_disabled_device(
     b.submit({"totp": pyotp.TOTP(new).now(), "userLabel": "new phone"}, form_field="totpSecret")
     finish_sign_in(b, admin, realm, enrolled=True)
 
-    # A new device is enrolled: the disabled one can no longer come back, and goes for good.
+    # A new device is enrolled: the disabled one can no longer come back (refused, nothing changed) ...
     r = twostep("otp", "restore", "bob", env=env)
-    assert r.code != 0 and "no disabled OTP device" in r.err, r.err
+    assert r.code != 0 and r.err.startswith("twostep: error:") and "no disabled OTP device" in r.err, r.err
+    assert credential_types(admin, realm, bob.id).count("otp") == 1
+    # ... and goes for good at the next sign-in, with one admin event.
+    b = browser()
+    assert b.login(bob.username, bob.password).kind == "otp"
+    b.submit({"otp": pyotp.TOTP(new).at(time.time() + 30)})
+    assert b.logged_in(), b.page.summary() if b.page else ""
     types = credential_types(admin, realm, bob.id)
     assert types.count("otp") == 1 and DISABLED not in types, types
+    [ev] = _events(admin, realm, bob.id, "otp.purge")
+    assert json.loads(ev["representation"])["actor"] == "twostep sign-in"
+
+
+def test_acr_values_for_the_second_factor_asks_it_during_a_bypass(
+        twostep: Any, keycloak: Keycloak, admin: Admin, realm: str, make_user: Any, browser: Any) -> None:
+    setup_realm(twostep, "--backup-codes", "offered")
+    env = _helpdesk(admin, realm)
+    carol: User = make_user("carol", otp=True)
+    r = twostep("bypass", "grant", "carol", "--for", "1h", "--reason", "travelling", env=env)
+    assert r.code == 0, r.err
+    b = browser()
+    assert b.login(carol.username, carol.password).kind == "done", "the bypass: password alone"
+    assert _claims(keycloak.url, realm, b)["id_token"]["amr"] == ["pwd"]
+    # The application asks for the second factor: carol still has her device, so it is asked.
+    # (the second sign-in takes the next period's code: Keycloak refuses a code used once)
+    for step, extra in enumerate(({"acr_values": "2"}, {"claims": ESSENTIAL_2FA})):
+        b = browser()
+        page = b.login(carol.username, carol.password, **extra)
+        assert page.kind == "otp", (extra, page.summary())
+        b.submit({"otp": carol.code(time.time() + 30 * step)})
+        assert b.logged_in(), b.page.summary() if b.page else ""
+        c = _claims(keycloak.url, realm, b)["id_token"]
+        assert c["acr"] == "2" and "otp" in c["amr"] and "twostep_bypass" not in c, (extra, c)
 
 
 def test_disabled_device_purged_after_thirty_days_at_sign_in(

@@ -3,9 +3,15 @@ package io.twostep.keycloak;
 import java.util.Map;
 import org.jboss.logging.Logger;
 import org.keycloak.authentication.AuthenticationFlowContext;
+import org.keycloak.authentication.AuthenticationFlowError;
+import org.keycloak.authentication.AuthenticationFlowException;
+import org.keycloak.authentication.AuthenticatorUtil;
 import org.keycloak.authentication.authenticators.util.AcrStore;
 import org.keycloak.models.AuthenticationExecutionModel;
+import org.keycloak.models.AuthenticationFlowModel;
 import org.keycloak.models.Constants;
+import org.keycloak.models.KeycloakSession;
+import org.keycloak.services.messages.Messages;
 import org.keycloak.sessions.AuthenticationSessionModel;
 import org.keycloak.sessions.CommonClientSessionModel;
 
@@ -33,14 +39,50 @@ final class AssuranceNotes {
         }
     }
 
-    /** The level the client asked for ({@code acr_values}, {@code claims}); none: -1. */
+    /**
+     * The level the client asked for ({@code acr_values}, {@code claims}); none: -1. When it asks for
+     * the second factor's level, the condition's top-flow callback is registered for this login, so
+     * that an essential request is refused even when the second-factor subflow does not run (a user
+     * with no device has none to run: {@code conditional-user-configured} skips it).
+     */
     static int requestedLevel(AuthenticationFlowContext context) {
         try {
-            return new AcrStore(context.getSession(), context.getAuthenticationSession())
+            AuthenticationSessionModel authSession = context.getAuthenticationSession();
+            int level = new AcrStore(context.getSession(), authSession)
                     .getRequestedLevelOfAuthentication(context.getTopLevelFlow());
+            if (level >= Assurance.LOA_SECOND_FACTOR) {
+                AuthenticatorUtil.setAuthCallbacksFactoryIds(authSession, TwostepConditionFactory.PROVIDER_ID);
+            }
+            return level;
         } catch (RuntimeException e) {
             return Constants.NO_LOA;
         }
+    }
+
+    /**
+     * The whole login succeeded: a client that made the second factor's level essential
+     * ({@code claims} with {@code "essential": true}) and did not get it is refused, as Keycloak's own
+     * level-of-authentication condition refuses it ({@code acrNotFulfilled}). Requested but not
+     * essential: the token says the level reached ({@code acr} 1), Keycloak's rule too.
+     */
+    static void refuseUnfulfilled(KeycloakSession session, AuthenticationFlowModel topFlow) {
+        AuthenticationSessionModel authSession;
+        AcrStore acr;
+        try {
+            authSession = session.getContext().getAuthenticationSession();
+            acr = new AcrStore(session, authSession);
+            if (!acr.isLevelOfAuthenticationForced() || acr.isLevelOfAuthenticationSatisfiedFromCurrentAuthentication(topFlow)) {
+                return;
+            }
+        } catch (RuntimeException e) {
+            LOG.warnf("twostep: could not read the requested level (%s); refused", e.getClass().getSimpleName());
+            throw new AuthenticationFlowException(AuthenticationFlowError.GENERIC_AUTHENTICATION_ERROR,
+                    "twostep: requested level unreadable", Messages.ACR_NOT_FULFILLED);
+        }
+        throw new AuthenticationFlowException(AuthenticationFlowError.GENERIC_AUTHENTICATION_ERROR,
+                "twostep: the second factor was requested as essential and not given (requested "
+                        + acr.getRequestedLevelOfAuthentication(topFlow) + ", reached "
+                        + acr.getLevelOfAuthenticationFromCurrentAuthentication() + ")", Messages.ACR_NOT_FULFILLED);
     }
 
     /**

@@ -104,6 +104,13 @@ public final class DisabledOtp {
         return back;
     }
 
+    /** How many of the user's disabled devices a restore would bring back now (none once one is due). */
+    public static int restorable(UserModel user, long nowMs) {
+        boolean hasOtp = user.credentialManager().getStoredCredentialsByTypeStream(OTP).findAny().isPresent();
+        return (int) stored(user).stream()
+                .filter(c -> !purgeDue(nowMs, TwostepCondition.parseRecord(c.getCredentialData()), hasOtp)).count();
+    }
+
     /** Deletes the disabled devices whose time is over (or all, once the user has a device); returns how many. */
     public static int purge(UserModel user, long nowMs) {
         boolean hasOtp = user.credentialManager().getStoredCredentialsByTypeStream(OTP).findAny().isPresent();

@@ -13,6 +13,7 @@ import org.keycloak.authentication.AuthenticationFlowContext;
 import org.keycloak.authentication.authenticators.conditional.ConditionalAuthenticator;
 import org.keycloak.common.util.Time;
 import org.keycloak.credential.CredentialModel;
+import org.keycloak.models.AuthenticationFlowModel;
 import org.keycloak.models.KeycloakSession;
 import org.keycloak.models.RealmModel;
 import org.keycloak.models.RequiredActionProviderModel;
@@ -21,6 +22,7 @@ import org.keycloak.models.UserModel;
 import org.keycloak.models.utils.KeycloakModelUtils;
 import org.keycloak.sessions.AuthenticationSessionModel;
 import org.keycloak.storage.StorageId;
+import org.keycloak.utils.KeycloakSessionUtil;
 
 /**
  * "Condition - twostep second factor required": true (run the second-factor subflow) only when the
@@ -300,6 +302,12 @@ public final class TwostepCondition implements ConditionalAuthenticator, Authent
     @Override
     public void onParentFlowSuccess(AuthenticationFlowContext context) {
         AssuranceNotes.secondFactorDone(context);
+    }
+
+    /** The login succeeded: an essential request for the second factor's level not reached is refused. */
+    @Override
+    public void onTopFlowSuccess(AuthenticationFlowModel topFlow) {
+        AssuranceNotes.refuseUnfulfilled(KeycloakSessionUtil.getKeycloakSession(), topFlow);
     }
 
     @Override

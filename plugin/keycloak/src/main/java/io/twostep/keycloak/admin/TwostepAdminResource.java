@@ -268,13 +268,13 @@ public class TwostepAdminResource {
         UserModel user = lockedTarget(id);
         refuseUnlessAllowed(user);
         long now = clock.getAsLong();
+        if (DisabledOtp.restorable(user, now) == 0) {
+            // Refused before any write (what is due is purged at the next sign-in or by the task).
+            throw ErrorResponse.error(user.getUsername() + " has no disabled OTP device to restore (none was "
+                    + "disabled, it was purged after 30 days, or a new device was enrolled)", Response.Status.CONFLICT);
+        }
         return inOneTransaction(() -> {
             int purged = DisabledOtp.purge(user, now);
-            if (DisabledOtp.stored(user).isEmpty()) {
-                throw ErrorResponse.error(user.getUsername() + " has no disabled OTP device to restore (none was "
-                        + "disabled, it was purged after 30 days, or a new device was enrolled)"
-                        + (purged > 0 ? "; " + purged + " expired one(s) purged" : ""), Response.Status.CONFLICT);
-            }
             int restored = DisabledOtp.restore(user);
             user.removeRequiredAction(TwostepDecision.CONFIGURE_TOTP);
             Map<String, Object> out = new LinkedHashMap<>();
