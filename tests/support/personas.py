@@ -67,7 +67,7 @@ def delegate_group_members(admin: Admin, realm: str, admin_user_id: str, group_i
     base = f"/{realm}/clients/{ap}/authz/resource-server"
     policy = f"delegate-{uuid.uuid4().hex[:8]}"
     admin.post(f"{base}/policy/user", {"name": policy, "users": [admin_user_id], "logic": "POSITIVE"})
-    admin.post(f"{base}/permission/scope", {"name": f"manage members of {group_id}", "resourceType": "Groups",
+    admin.post(f"{base}/permission/scope", {"name": f"{policy}: manage members of {group_id}", "resourceType": "Groups",
                                             "resources": [group_id], "scopes": ["manage-members", "view-members"],
                                             "policies": [policy]})
 
