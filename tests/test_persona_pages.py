@@ -30,7 +30,7 @@ from tests.conftest import Admin, Keycloak, User, create_realm, create_user, loc
 from tests.support.bypass_helpers import record_fields
 from tests.support.help_helpers import file_request, stored_request
 from tests.support.login import LoginDriver, Page
-from tests.support.personas import HELPDESK_ROLES, delegate_group_members, give_roles, helpdesk_service_account
+from tests.support.personas import HELPDESK_ROLES, delegate_to_group, give_roles, helpdesk_service_account
 from tests.test_web_app import flashes, free_port, post
 
 PERSONAS = ("helpdesk", "delegated", "realm_admin")
@@ -79,15 +79,19 @@ def world(keycloak: Keycloak, admin: Admin, tmp_path_factory: pytest.TempPathFac
     r = _run(keycloak, realm, "setup", "--no-service-client", "--web-url", url, "--web-secret-file", str(secret),
              "--backup-codes", "offered")
     assert r.returncode == 0, r.stderr
-    admin.post(f"/{realm}/groups", {"name": "staff"})
-    staff = admin.get(f"/{realm}/groups", search="staff", exact="true")[0]
+    groups = {}
+    for name in ("staff", "helpdesk-staff"):
+        admin.post(f"/{realm}/groups", {"name": name})
+        groups[name] = str(admin.get(f"/{realm}/groups", search=name, exact="true")[0]["id"])
     people = {"helpdesk": create_user(admin, realm, "hilde", otp=True),
-              "delegated": create_user(admin, realm, "dana", otp=True),
+              "delegated": create_user(admin, realm, "dana", otp=True, groups=["/helpdesk-staff"]),
               "realm_admin": create_user(admin, realm, "boss", otp=True)}
     give_roles(admin, realm, people["helpdesk"].id, HELPDESK_ROLES)
     give_roles(admin, realm, people["delegated"].id, ("query-users",))
     give_roles(admin, realm, people["realm_admin"].id, ("realm-admin",))
-    delegate_group_members(admin, realm, people["delegated"].id, str(staff["id"]))
+    # "Members of group staff may be managed by group helpdesk-staff": one permission (Keycloak decides
+    # unanimously between permissions on one group, so every delegated account joins this group).
+    delegate_to_group(admin, realm, groups["helpdesk-staff"], groups["staff"])
     targets: dict[str, User] = {"olga": create_user(admin, realm, "olga", otp=True)}  # outside staff
     for p in PERSONAS:
         for kind in ("user", "help-grant", "help-dismiss"):
@@ -268,8 +272,8 @@ def test_no_lock_role_and_the_audit_names_each_admin(world: World) -> None:
 
 
 def test_the_cli_of_a_delegated_account_acts_only_on_staff(world: World, tmp_path: Path) -> None:
-    """The CLI with a service account that holds query-users and the same permission as the delegated
-    admin (a user policy naming its service-account user): members of staff yes, olga no."""
+    """The CLI with a service account that holds query-users and, as a member of helpdesk-staff, the same
+    permission as the delegated admin: members of staff yes, olga no."""
     w = world
     client_id, secret = helpdesk_service_account(w.admin, w.realm, "delegated-cli")
     cid = w.admin.get(f"/{w.realm}/clients", clientId=client_id)[0]["id"]
@@ -278,8 +282,8 @@ def test_the_cli_of_a_delegated_account_acts_only_on_staff(world: World, tmp_pat
     path = f"/{w.realm}/users/{sa['id']}/role-mappings/clients/{rm}"
     w.admin.request("DELETE", path, json=w.admin.get(path))
     give_roles(w.admin, w.realm, str(sa["id"]), ("query-users",))
-    staff = w.admin.get(f"/{w.realm}/groups", search="staff", exact="true")[0]
-    delegate_group_members(w.admin, w.realm, str(sa["id"]), str(staff["id"]))
+    helpdesk_staff = w.admin.get(f"/{w.realm}/groups", search="helpdesk-staff", exact="true")[0]
+    w.admin.put(f"/{w.realm}/users/{sa['id']}/groups/{helpdesk_staff['id']}")
     env = {**w.kc.env(w.realm), "TWOSTEP_CLIENT_ID": client_id, "TWOSTEP_CLIENT_SECRET": secret,
            "TWOSTEP_ADMIN_USERNAME": "", "TWOSTEP_ADMIN_PASSWORD": "", "TWOSTEP_ACTOR": "dana",
            "TWOSTEP_AUDIT_FILE": str(tmp_path / "audit.jsonl")}
