@@ -318,3 +318,28 @@ def test_the_cli_of_a_delegated_account_acts_only_on_staff(world: World, tmp_pat
         assert no.returncode != 0 and no.stderr.startswith("twostep: error:"), (args, no.stderr)
     assert snapshot(w, olga) == before, "nothing changed for olga"
     assert "otp" not in [c[1] for c in snapshot(w, sam)["creds"]]
+
+
+def test_the_cli_of_a_help_desk_account_is_refused_on_a_realm_admin(world: World, tmp_path: Path) -> None:
+    """The CLI with a service account holding only the help desk's roles: every journey on the realm
+    admin is refused in one line (Keycloak's extension: acting on realm-admin needs realm-admin), and
+    nothing changes for him."""
+    w = world
+    client_id, secret = helpdesk_service_account(w.admin, w.realm, "helpdesk-cli")
+    env = {**w.kc.env(w.realm), "TWOSTEP_CLIENT_ID": client_id, "TWOSTEP_CLIENT_SECRET": secret,
+           "TWOSTEP_ADMIN_USERNAME": "", "TWOSTEP_ADMIN_PASSWORD": "", "TWOSTEP_ACTOR": "hilde",
+           "TWOSTEP_AUDIT_FILE": str(tmp_path / "audit.jsonl")}
+    boss = w.people["realm_admin"]
+    before = snapshot(w, boss)
+    assert stored_request(w.admin, w.realm, boss.id) is not None
+    for args in (("bypass", "grant", "boss", "--for", "1h", "--reason", "r"),
+                 ("bypass", "grant", "boss", "--for", "2h", "--extend", "--reason", "r"),
+                 ("bypass", "revoke", "boss", "--reason", "r"),
+                 ("codes", "generate", "boss", "--out", str(tmp_path / "codes.txt"), "--no-notify"),
+                 ("otp", "reset", "boss", "--reason", "r", "--no-notify"),
+                 ("help", "grant", "boss", "--for", "1h"), ("help", "dismiss", "boss", "--reason", "r")):
+        r = subprocess.run([sys.executable, "-m", "twostep", *args], env=env, capture_output=True, text=True,
+                           timeout=300)
+        assert r.returncode != 0 and r.stderr.startswith("twostep: error:") and "Traceback" not in r.stderr, \
+            (args, r.returncode, r.stderr)
+    assert snapshot(w, boss) == before, "nothing changed for the realm admin"
