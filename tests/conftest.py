@@ -207,25 +207,31 @@ class User:
         return pyotp.TOTP(self.totp_secret).at(at if at is not None else time.time())
 
 
+def create_user(admin: Admin, realm: str, username: str, *, otp: bool = False, email: str | None = None,
+                groups: list[str] | None = None, required_actions: list[str] | None = None) -> User:
+    """A user with a random password (and an OTP device when `otp`), made through the admin API."""
+    password = "Pw-" + uuid.uuid4().hex[:12]
+    secret = pyotp.random_base32() if otp else None
+    creds: list[dict[str, Any]] = [{"type": "password", "value": password, "temporary": False}]
+    if secret:
+        creds.append(otp_credential(secret))
+    rep: dict[str, Any] = {"username": username, "enabled": True, "credentials": creds,
+                           "email": email or f"{username}@example.test", "emailVerified": True,
+                           "firstName": username.title(), "lastName": "Test",
+                           "requiredActions": required_actions or []}
+    if groups:
+        rep["groups"] = groups
+    resp = admin.post(f"/{realm}/users", rep)
+    uid = resp.headers["Location"].rsplit("/", 1)[-1]
+    return User(uid, username, password, secret)
+
+
 @pytest.fixture
 def make_user(admin: Admin, realm: str) -> Any:
     def make(username: str, *, otp: bool = False, email: str | None = None, groups: list[str] | None = None,
              required_actions: list[str] | None = None, realm_name: str | None = None) -> User:
-        r = realm_name or realm
-        password = "Pw-" + uuid.uuid4().hex[:12]
-        secret = pyotp.random_base32() if otp else None
-        creds: list[dict[str, Any]] = [{"type": "password", "value": password, "temporary": False}]
-        if secret:
-            creds.append(otp_credential(secret))
-        rep: dict[str, Any] = {"username": username, "enabled": True, "credentials": creds,
-                               "email": email or f"{username}@example.test", "emailVerified": True,
-                               "firstName": username.title(), "lastName": "Test",
-                               "requiredActions": required_actions or []}
-        if groups:
-            rep["groups"] = groups
-        resp = admin.post(f"/{r}/users", rep)
-        uid = resp.headers["Location"].rsplit("/", 1)[-1]
-        return User(uid, username, password, secret)
+        return create_user(admin, realm_name or realm, username, otp=otp, email=email, groups=groups,
+                           required_actions=required_actions)
 
     return make
 

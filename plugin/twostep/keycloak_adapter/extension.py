@@ -58,6 +58,19 @@ class ExtensionCalls(Connection):
         raw = answer.get("policy") if isinstance(answer, dict) else None
         return raw if isinstance(raw, str) else None
 
+    def admin_access(self) -> JSON:
+        """What the caller may do with the realm's users, as Keycloak's own permissions say:
+        `{"manage": "all"|"some"|"none", "view": ..., "query": bool, "fine_grained": bool}` ("some": at
+        least one user or one group's members under fine-grained admin permissions v2)."""
+        return self._extension("/access", None, "what you may do in this realm", method="GET")
+
+    def help_queue_visible(self) -> list[str]:
+        """Ids of the users with an open help request whom the caller may view (Keycloak's permissions
+        decide): the queue of an admin who may not read the help index group itself."""
+        answer = self._extension("/help", None, "the help requests you may see", method="GET")
+        users = answer.get("users") if isinstance(answer, dict) else None
+        return [str(u) for u in users] if isinstance(users, list) else []
+
     def help_answer(self, user_id: str, answer: str, body: dict[str, Any]) -> JSON:
         """Answer a help request (`grant`: a bypass that removes the lost device and ends the
         sessions; `dismiss`) and close it, in one transaction. Never retried."""

@@ -16,7 +16,7 @@ from .. import backup_codes, bypass, devices, help_requests, pass_summary
 from ..actor import Actor, is_self, web_actor
 from ..audit import AuditSink, event, sink_for
 from ..durations import parse_duration
-from ..errors import NotFound, TwostepError
+from ..errors import Forbidden, NotFound, TwostepError
 from ..keycloak_adapter import JSON, KeycloakClient
 from ..policy import BROWSER_FLOW, BYPASS_INDEX_GROUP, RESET_FLOW, utc_iso
 from ..realm_policy import policy_of
@@ -181,7 +181,8 @@ def _index_members(kc: KeycloakClient) -> IndexMembers:
     """The users with a provider-mode bypass record, in one call. The expiry index (bypass_index,
     docs/formats.md) names each entry `<user id>.<credential id>`, two levels under the root; bucket
     names hold no dot, so one group search for "." returns every entry with its path. A read that
-    reaches the limit may have missed some: those rows say "?", never "none"."""
+    reaches the limit may have missed some, and one Keycloak refuses (the admin may not list groups)
+    read nothing: those rows say "?", never "none"."""
     matched = 0
     ids: set[str] = set()
 
@@ -194,7 +195,11 @@ def _index_members(kc: KeycloakClient) -> IndexMembers:
                 ids.add(name.split(".", 1)[0])
             walk(list(grp.get("subGroups") or []), depth + 1, in_index)
 
-    for root in kc.search_groups(".", INDEX_READ_MAX):
+    try:
+        roots = kc.search_groups(".", INDEX_READ_MAX)
+    except Forbidden:  # an admin who may not list groups (a delegated admin): every row says "?"
+        return IndexMembers(frozenset(), False)
+    for root in roots:
         walk([root], 0, root.get("name") == BYPASS_INDEX_GROUP)
     return IndexMembers(frozenset(ids), matched < INDEX_READ_MAX)
 

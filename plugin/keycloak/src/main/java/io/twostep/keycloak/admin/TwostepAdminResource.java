@@ -87,6 +87,25 @@ public class TwostepAdminResource {
         return out;
     }
 
+    /**
+     * What the caller may do with the realm's users, as Keycloak's permissions say ({@link AdminAccess}):
+     * the admin pages let in whoever may manage at least someone, whatever the role or permission.
+     */
+    @GET
+    @Path("access")
+    @Produces(MediaType.APPLICATION_JSON)
+    public Map<String, Object> access() {
+        return AdminAccess.of(session, realm, auth);
+    }
+
+    /** The users with an open help request whom the caller may view ({@link AdminAccess#helpQueue}). */
+    @GET
+    @Path("help")
+    @Produces(MediaType.APPLICATION_JSON)
+    public Map<String, Object> helpQueue() {
+        return AdminAccess.helpQueue(session, realm, auth);
+    }
+
     /** Grant, extend or revoke a bypass: the record, its index entry, the sessions it ends. */
     @POST
     @Path("users/{id}/bypass/{action}")
@@ -146,7 +165,8 @@ public class TwostepAdminResource {
         UserModel user = lockedTarget(id);
         refuseUnlessAllowed(user);
         List<CredentialModel> open = UserWrites.stored(user, HelpRequestCredentialProvider.TYPE);
-        GroupModel index = HelpRequestAuthenticator.indexGroup(session, realm, false);
+        GroupModel index = AdminAccess.unfiltered(session, () -> HelpRequestAuthenticator.indexGroup(session, realm,
+                false));
         boolean member = index != null && user.isMemberOf(index);
         if (open.isEmpty() && !member) {
             throw ErrorResponse.error(user.getUsername() + " has no open help request (already answered, or never "
@@ -478,7 +498,7 @@ public class TwostepAdminResource {
     /** Runs the writes; a failure marks the whole transaction rollback-only and is passed on. */
     <T> T inOneTransaction(Supplier<T> work) {
         try {
-            return work.get();
+            return AdminAccess.unfiltered(session, work); // after the permission check: the indexes, unfiltered
         } catch (RuntimeException e) {
             session.getTransactionManager().setRollbackOnly();
             throw e;
