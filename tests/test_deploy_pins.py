@@ -232,7 +232,9 @@ def test_kubernetes_runs_our_keycloak_image() -> None:
     assert isinstance(spec, dict)
     assert spec["image"] == KEYCLOAK_IMAGE and spec["startOptimized"] is True
     (sts,) = k8s_docs("keycloak/plain/keycloak-statefulset.yaml")
-    (container,) = sts["spec"]["template"]["spec"]["containers"]  # type: ignore[index]
+    template = sts["spec"]
+    assert isinstance(template, dict)
+    (container,) = template["template"]["spec"]["containers"]
     assert container["image"] == KEYCLOAK_IMAGE and container["args"][:2] == ["start", "--optimized"]
     (kust,) = k8s_docs("keycloak/plain/kustomization.yaml")
     assert kust["images"] == [{"name": "keycloak-twostep-keycloak", "newTag": IMAGE_TAG}]

@@ -11,7 +11,7 @@ import pytest
 from twostep import realm_status
 from twostep.keycloak_adapter import KeycloakClient
 
-from tests.conftest import Keycloak
+from tests.conftest import Keycloak, Twostep
 from tests.support.bypass_helpers import client
 
 
@@ -35,7 +35,7 @@ def test_version_check_against_tested_range(version: str, ok: bool, needle: str)
     assert ok or "KEYCLOAK_VERSION" in c.fix
 
 
-def test_doctor_on_the_real_keycloak_names_the_tested_range(twostep: Any, keycloak: Keycloak) -> None:
+def test_doctor_on_the_real_keycloak_names_the_tested_range(twostep: Twostep, keycloak: Keycloak) -> None:
     r = twostep("doctor", "--json")
     checks = {c["name"]: c for c in json.loads(r.out)["checks"]}
     real = client(keycloak.url, "master").server_info()["systemInfo"]["version"]
