@@ -26,7 +26,8 @@ from twostep.audit import sink_for
 from twostep.clock import fixed_clock
 from twostep.enforcement import grace_deadline
 from twostep.lock import lease_seconds
-from twostep.policy import RealmPolicy, utc_iso
+from twostep.policy import utc_iso
+from twostep.realm_policy import policy_of
 from twostep.settings import Settings
 from twostep.sync.reconcile import Options, run_once
 from twostep.web.app import create_app
@@ -189,7 +190,7 @@ def test_coverage_by_group_matches_keycloak_and_exports(
 
     # The pass's clock one day on, between ben's deadline and cat's (ben was made first): ben is
     # overdue, cat still in grace; eva's bypass (25 h) ends within 24 h, dan's (7 d) does not.
-    policy, _ = RealmPolicy.effective(admin.get(f"/{realm}")["attributes"])
+    policy = policy_of(admin.get(f"/{realm}")).policy
     ben_due = grace_deadline(admin.get(f"/{realm}/users/{ben.id}"), policy)
     cat_due = grace_deadline(admin.get(f"/{realm}/users/{cat.id}"), policy)
     assert ben_due < cat_due

@@ -28,7 +28,8 @@ from flask.sessions import SecureCookieSessionInterface
 from twostep import pass_summary, recovery_codes
 from twostep.clock import fixed_clock
 from twostep.enforcement import grace_deadline
-from twostep.policy import RealmPolicy, utc_iso
+from twostep.policy import utc_iso
+from twostep.realm_policy import policy_of
 from twostep.settings import Settings
 from twostep.web.app import create_app
 from twostep.web.auth import WebConfig
@@ -219,7 +220,7 @@ def test_overview_lists_not_enrolled_and_low_on_codes(web: WebApp, people: tuple
     carol = make_user("carol", otp=True)
     store_codes(admin, web.realm, carol, total=5, remaining=2)
     store_codes(admin, web.realm, eve, total=5, remaining=4)
-    policy, _ = RealmPolicy.effective(admin.get(f"/{web.realm}")["attributes"])
+    policy = policy_of(admin.get(f"/{web.realm}")).policy
     deadline = grace_deadline(admin.get(f"/{web.realm}/users/{newbie.id}"), policy)
     assert deadline > datetime.now(UTC) + timedelta(days=13)
     # Issue 17: the overview never scans the users; before any sync pass it says so and fails closed.

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from . import client_doors, flows, idp_doors
 from .keycloak_adapter import JSON, KeycloakClient
 from .policy import POLICY_ATTR, REALM_FLOWS, RealmPolicy
+from .realm_policy import policy_of
 from .setup_actions import Action, Kind
 
 KERBEROS_CHOICES = ("second-factor", "trusted")
@@ -183,7 +184,7 @@ def plan_teardown(realm: JSON, existing_flows: dict[str, str], clients: list[JSO
                   idps: list[JSON] | None = None) -> list[Action]:
     """Pure: bind back what was bound before setup (the realm's fields and the clients' overrides),
     delete our flows (`existing_flows`: alias -> id), drop the policy record."""
-    policy = RealmPolicy.from_json((realm.get("attributes") or {}).get(POLICY_ATTR))
+    policy = policy_of(realm).recorded
     name = str(realm.get("realm", ""))
     actions: list[Action] = client_doors.plan_restore(clients or [], existing_flows, policy)
     actions += idp_doors.plan_restore(idps or [], policy, existing_flows)

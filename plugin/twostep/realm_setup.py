@@ -41,6 +41,7 @@ from .policy import (
     service_roles,
     utc_iso,
 )
+from .realm_policy import policy_of
 from .records import provider_loaded
 from .setup_actions import Action, Kind, Secret
 from .user_profile import desired_profile
@@ -124,7 +125,7 @@ def read_actual(kc: KeycloakClient, desired: Desired, now: datetime) -> Actual:
                            "install the twostep provider JAR (docs/provider.md) or use --decide-with sync")
     provider_mode = desired.decide_with == "provider" or (desired.decide_with == "auto" and loaded)
     required_actions = kc.required_actions()
-    current = RealmPolicy.from_json((realm.get("attributes") or {}).get(POLICY_ATTR))
+    current = policy_of(realm).recorded
     if help_wanted(desired.help_requests, provider_mode) and flows.HELP_PROVIDER not in kc.authenticator_providers():
         # A provider JAR older than help requests: an explicit "on" cannot be met, auto means off.
         if desired.help_requests == "on":
@@ -192,7 +193,7 @@ def read_actual(kc: KeycloakClient, desired: Desired, now: datetime) -> Actual:
 def _desired_policy(desired: Desired, realm: JSON, now: datetime, provider_mode: bool,
                     targets: list[FlowTarget], overrides: list[client_doors.Override] | None = None,
                     idps: list[idp_doors.IdpDoor] | None = None) -> RealmPolicy:
-    current = RealmPolicy.from_json((realm.get("attributes") or {}).get(POLICY_ATTR))
+    current = policy_of(realm).recorded
     since = utc_iso(now)
     if current is not None and current.enforcement == desired.enforcement and current.enforce_since:
         since = current.enforce_since
@@ -299,7 +300,7 @@ def plan(desired: Desired, actual: Actual, now: datetime) -> list[Action]:
     if unbound:
         actions.append(Action(Kind.UPDATE_REALM, str(realm.get("realm", "")), unbound,
                               "bind " + " and ".join(f"{k}={v!r}" for k, v in unbound.items())))
-    current = RealmPolicy.from_json((realm.get("attributes") or {}).get(POLICY_ATTR))
+    current = policy_of(realm).recorded
     actions += client_doors.plan_bindings(actual.overrides, source_flows(realm, current))
     if actual.post_flow is not None and actual.post_flow_actual is None:
         actions.append(Action(Kind.CREATE_NEW_FLOW, actual.post_flow.alias, actual.post_flow,

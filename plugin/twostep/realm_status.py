@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import heapq
-import json
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -16,14 +15,13 @@ from .keycloak_adapter import KeycloakClient
 from .policy import (
     ADMIN_ONLY_ATTRS,
     CONDITION_PROVIDER,
-    POLICY_ATTR,
     REALM_FLOWS,
     SERVICE_CLIENT_ID,
     RealmPolicy,
     service_roles,
     utc_iso,
 )
-from .realm_policy import policy_of
+from .realm_policy import policy_of, recorded_value
 from .realm_setup import Desired, read_actual, source_flows
 
 TESTED_VERSIONS = ((26, 4, 0), (26, 7, 3))
@@ -207,10 +205,7 @@ def _help_admins_check(kc: KeycloakClient, realm: Any, policy: RealmPolicy) -> C
     readable), so status says so; a group or role that is gone, or nobody with an address, too."""
     name = "help request e-mails"
     fix = f"twostep setup --realm {kc.realm} --help-admins group:PATH|role:NAME|none"
-    try:
-        raw = json.loads((realm.get("attributes") or {}).get(POLICY_ATTR) or "{}").get("help_admins", "")
-    except (ValueError, AttributeError):
-        raw = ""  # a damaged record is the "policy record" check's to report
+    raw = recorded_value(realm, "help_admins") or ""  # a damaged record: the "policy record" check's to report
     if raw and not policy.help_admins:
         return Check(name, False, f"help_admins {raw!r} is not group:PATH or role:NAME: nobody is e-mailed", fix)
     if not policy.help_admins:
