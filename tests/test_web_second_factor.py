@@ -1,6 +1,6 @@
 """Issue 22, part 7: the admin pages need the signed-in admin's own sign-in to have used a second
 factor. Keycloak's record of what the session completed reaches the pages in the ID token
-(twostep-web's mapper, web_client.SIGN_IN_STEPS_MAPPER); a bypassed admin, who signed in with the
+(twostep-web's mapper, web_oidc_client.SIGN_IN_STEPS_MAPPER); a bypassed admin, who signed in with the
 password alone, is refused every admin page and cannot change anything."""
 
 from __future__ import annotations

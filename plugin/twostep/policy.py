@@ -1,4 +1,11 @@
-"""The two-step policy as data: what `setup` makes true in a realm, and what sync reads back."""
+"""The two-step policy as data, no I/O: the record `RealmPolicy` (what `setup` writes into the realm
+attribute `twostep.policy`), its JSON codec (read as strictly as the provider reads it, docs/formats.md),
+and the names and limits every layer shares (attribute and credential names, bypass limits).
+
+Three modules, one policy: this one is the format; `realm_policy` is the one reader (it fetches the
+record from Keycloak and says what a missing or damaged one means: the fail-closed policy);
+`provider_decision` is the provider's per-login decision mirrored in Python, for the tests.
+"""
 
 from __future__ import annotations
 

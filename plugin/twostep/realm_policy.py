@@ -1,7 +1,9 @@
-"""The one reader of the realm's two-step policy (realm attribute `twostep.policy`).
+"""The one reader of the realm's two-step policy (realm attribute `twostep.policy`; its format and
+codec: `policy`).
 
 Every service asks here, so they agree on what a missing or damaged record means: act on the
 fail-closed policy (everyone in scope, no grace, the shortest bypass) and say it was not intact.
+Nothing else parses the record (`recorded_value` hands status one raw key to report).
 """
 
 from __future__ import annotations

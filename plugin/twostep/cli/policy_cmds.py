@@ -29,7 +29,7 @@ from ..realm_setup import (
 )
 from ..realm_status import Report, realm_status
 from ..realm_status import doctor as run_doctor
-from ..web_client import WEB_CLIENT_ID, normalize_url
+from ..web_oidc_client import WEB_CLIENT_ID, normalize_url
 from .common import app, check_writable_new_file, emit_json, json_option, realm_options, write_secret_file
 
 
