@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from urllib.parse import quote
 
-from twostep import flows
+from twostep import flow_adapt, flows
 from twostep.first_factors import skipping_first_factors
 from twostep.flows import FlowSpec, Step, Sub
 
@@ -27,11 +27,11 @@ BROWSER = FlowSpec("corp browser", "", (
 
 def test_kerberos_alone_is_disabled_in_the_copy_unless_trusted() -> None:
     cond = flows.provider_condition()
-    strict = flows.adapt(BROWSER, "twostep browser", cond)
+    strict = flow_adapt.adapt(BROWSER, "twostep browser", cond)
     assert strict.children[1] == Step("auth-spnego", "DISABLED")
     assert "--kerberos second-factor" in strict.children[1].note
     assert skipping_first_factors(strict) == [("auth-x509-client-username-form", "twostep browser")]
-    trusting = flows.adapt(BROWSER, "twostep browser", cond, kerberos="trusted")
+    trusting = flow_adapt.adapt(BROWSER, "twostep browser", cond, kerberos="trusted")
     assert trusting.children[1] == Step("auth-spnego", "ALTERNATIVE")
     assert skipping_first_factors(trusting) == [("auth-spnego", "twostep browser"),
                                                       ("auth-x509-client-username-form", "twostep browser")]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from . import client_doors, flows, idp_doors
+from . import client_doors, flow_adapt, flows, idp_doors
 from .keycloak_adapter import JSON, KeycloakClient
 from .policy import POLICY_ATTR, REALM_FLOWS, RealmPolicy
 from .realm_policy import policy_of
@@ -38,7 +38,7 @@ class FlowTarget:
 
     def spec_for(self, alias: str) -> flows.FlowSpec:
         assert self.source_spec is not None
-        return flows.adapt(self.source_spec, alias, self.condition, reset=self.reset,
+        return flow_adapt.adapt(self.source_spec, alias, self.condition, reset=self.reset,
                            backup_codes=self.backup_codes, webauthn=self.webauthn, help=self.help,
                            direct_grant=self.direct_grant, kerberos=self.kerberos)
 
