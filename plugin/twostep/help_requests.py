@@ -150,12 +150,7 @@ def _open_request(kc: KeycloakClient, user: JSON) -> tuple[HelpRequest, bool]:
 def close(kc: KeycloakClient, user_id: str) -> None:
     """Remove the request's credential, then the membership (docs/formats.md): a member without a
     credential is a damaged entry that still shows in the queue, never a lost request. Idempotent."""
-    for cred in kc.user_credentials(user_id):
-        if cred.get("type") == HELP_CREDENTIAL:
-            try:
-                kc.delete_credential(user_id, str(cred["id"]))
-            except NotFound:
-                pass
+    kc.delete_credentials(user_id, HELP_CREDENTIAL)
     gid = _index_id(kc)
     if gid is not None:
         try:
@@ -256,11 +251,7 @@ def _resume(kc: KeycloakClient, clock: Clock, user: JSON, reason: str) -> dict[s
     current = bypass.show_user(kc, user, clock())
     if not (current["bypassed"] and current["reason"] == reason):
         return None
-    removed = 0
-    for cred in kc.user_credentials(str(user["id"])):
-        if cred.get("type") == "otp":
-            kc.delete_credential(str(user["id"]), str(cred["id"]))
-            removed += 1
+    removed = kc.delete_credentials(str(user["id"]), "otp")
     if removed:
         kc.logout_user(str(user["id"]))
     return {"action": "bypass.grant", "dry_run": False, "user_id": str(user["id"]),
