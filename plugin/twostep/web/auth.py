@@ -29,7 +29,7 @@ from ..clock import Clock
 from ..errors import Forbidden, KeycloakUnavailable, NotFound, TwostepError, Unauthorized
 from ..keycloak_adapter import KeycloakClient
 from ..settings import Settings
-from ..web_client import CALLBACK_PATH, SIGN_IN_STEPS_CLAIM, WEB_CLIENT_ID
+from ..web_oidc_client import CALLBACK_PATH, SIGN_IN_STEPS_CLAIM, WEB_CLIENT_ID
 from .tokens import FileTokenStore
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -61,7 +61,7 @@ class WebConfig:
 
 
 class ServiceClients:
-    """The web app's own service account (client twostep-web, roles web_client.WEB_SERVICE_ROLES:
+    """The web app's own service account (client twostep-web, roles web_oidc_client.WEB_SERVICE_ROLES:
     no manage-realm, no view-events), for the self-service pages; never the CLI's credentials.
     Reused for a short while so a page does not pay a token request. A replaced client is closed
     (its connection pool) one period later, when no page can still be using it: never more than two."""
@@ -206,7 +206,7 @@ def may_administer(access_token: str) -> bool:
 def second_factor_used(id_token: str) -> bool:
     """Whether the sign-in behind this ID token completed a second-factor step. The token's
     `twostep_steps` claim is Keycloak's own record of the executions the user session completed
-    (web_client.SIGN_IN_STEPS_MAPPER); their ids are looked up in the realm's browser flow with the
+    (web_oidc_client.SIGN_IN_STEPS_MAPPER); their ids are looked up in the realm's browser flow with the
     pages' own service account (view-realm). Fails closed: no claim, an unreadable one, ids not in the
     flow (it was rebuilt since) or Keycloak not answering all mean "no"."""
     raw = jwt_claims(id_token).get(SIGN_IN_STEPS_CLAIM)
