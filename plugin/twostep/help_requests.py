@@ -125,9 +125,30 @@ def list_open(kc: KeycloakClient, page_size: int = 100) -> list[tuple[HelpReques
     return sorted(out, key=lambda rc: (bool(rc[0].damaged), rc[0].asked_at_raw, rc[0].username))
 
 
+def expired(req: HelpRequest, now: datetime, days: int) -> bool:
+    """Past its expiry (the policy's help_expiry_days after asked_at, as the provider decides it:
+    HelpRequestLimits.expired). A damaged request never expires: the admins close it themselves."""
+    asked = req.asked_at
+    return not req.damaged and asked is not None and now - asked >= timedelta(days=days)
+
+
+def split_expired(items: list[tuple[HelpRequest, JSON, list[JSON]]], now: datetime, days: int
+                  ) -> tuple[list[tuple[HelpRequest, JSON, list[JSON]]], list[HelpRequest]]:
+    """(the open queue without the expired requests, the expired ones): an expired request is not
+    shown or counted anywhere; sync closes it."""
+    live = [rc for rc in items if not expired(rc[0], now, days)]
+    return live, [rc[0] for rc in items if expired(rc[0], now, days)]
+
+
+def list_live(kc: KeycloakClient, now: datetime) -> list[tuple[HelpRequest, JSON, list[JSON]]]:
+    """The open queue as the admins see it: list_open without the expired requests."""
+    policy, _store = realm_context(kc)
+    return split_expired(list_open(kc), now, policy.help_expiry_days)[0]
+
+
 def queue(kc: KeycloakClient, clock: Clock) -> list[dict[str, Any]]:
     now = clock()
-    return [r.as_dict(now) for r, _u, _c in list_open(kc)]
+    return [r.as_dict(now) for r, _u, _c in list_live(kc, now)]
 
 
 # -- answering --------------------------------------------------------------------------------------
@@ -404,7 +425,9 @@ def sync_pass(kc: KeycloakClient, now: datetime, audit: AuditSink, actor: str, e
     A failure here (Keycloak lost included) is one error of the pass, appended to `errors`: the pass
     still records what it did."""
     try:
-        items = [r for r, _u, _c in list_open(kc)]
+        live, gone = split_expired(list_open(kc), now, policy.help_expiry_days)
+        close_expired(kc, now, audit, actor, errors, gone, policy.help_expiry_days)
+        items = [r for r, _u, _c in live]
         readable = [r for r in items if not r.damaged]
         oldest = min((r.asked_at for r in readable if r.asked_at), default=None)
         metrics.record_help(kc.realm, open_count=len(items), oldest=oldest.timestamp() if oldest else None)
@@ -414,3 +437,25 @@ def sync_pass(kc: KeycloakClient, now: datetime, audit: AuditSink, actor: str, e
         metrics.record_error(kc.realm, metrics.error_kind(exc))
         errors.append(f"help requests: {exc}")
         return {"requests": 0, "mails": 0}
+
+
+def close_expired(kc: KeycloakClient, now: datetime, audit: AuditSink, actor: str, errors: list[str],
+                  gone: list[HelpRequest], days: int) -> int:
+    """Close each expired request through the provider's dismiss (one transaction under the user's row
+    lock, refused with 409 when the user filed a new request meanwhile: a new request is never closed
+    as the old one), audited as `help.expire`. The user is not e-mailed. One error per request that
+    could not be closed; the others go on."""
+    closed = 0
+    for req in gone:
+        try:
+            kc.help_answer(req.user_id, "dismiss", {"reason": f"expired: not answered within {days} days",
+                                                    "by": actor, "asked_at": req.asked_at_raw})
+        except Conflict:
+            continue  # answered or filed anew meanwhile: nothing of this request is left to close
+        except TwostepError as exc:
+            errors.append(f"help requests: could not close the expired request of {req.username}: {exc}")
+            continue
+        closed += 1
+        audit.write(event("help.expire", realm=kc.realm, actor=actor, now=now, user_id=req.user_id,
+                          username=req.username, asked_at=req.asked_at_raw, expiry_days=days))
+    return closed
