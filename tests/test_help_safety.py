@@ -14,8 +14,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-import requests
 from requests.adapters import HTTPAdapter
+from twostep import help_requests
+from twostep.audit import MemorySink
+from twostep.clock import fixed_clock
+from twostep.lock import lease_seconds
+from twostep.sync.reconcile import Options, run_once
 
 from tests.conftest import Admin, Keycloak, User
 from tests.support.bypass_helpers import client
@@ -23,11 +27,6 @@ from tests.support.help_helpers import file_request, in_index, stored_request
 from tests.support.login import LoginDriver
 from tests.support.smtp_sink import SmtpSink
 from tests.test_help_request_login import ask, mode, requests_of, setup, to_help_form
-from twostep import help_requests
-from twostep.audit import MemorySink
-from twostep.clock import fixed_clock
-from twostep.lock import lease_seconds
-from twostep.sync.reconcile import Options, run_once
 
 
 class _FromAddress(HTTPAdapter):

@@ -388,8 +388,10 @@ HELP_LIMIT_DEFAULTS = {"help_max_per_user_day": 3, "help_max_per_address_hour": 
 
 def _help_limit(data: dict[str, Any], key: str, low: int, high: int) -> int:
     """As the provider reads it (HelpRequestLimits.fromPolicy): an integer in range, else the default."""
-    value = data.get(key)
-    return value if _is_int(value) and low <= value <= high else HELP_LIMIT_DEFAULTS[key]
+    value: Any = data.get(key)
+    if _is_int(value) and low <= int(value) <= high:
+        return int(value)
+    return HELP_LIMIT_DEFAULTS[key]
 
 
 def _choice(value: Any, allowed: tuple[str, ...]) -> str:
