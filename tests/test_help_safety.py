@@ -136,7 +136,7 @@ def test_per_user_limit_holds_while_other_users_can_file(twostep: Any, make_user
 def test_per_address_limit_leaves_other_addresses_free(twostep: Any, make_user: Any, keycloak: Keycloak,
                                                        admin: Admin, realm: str) -> None:
     setup(twostep, "--help-address-rate", "2")
-    users = [make_user(f"u{i}", otp=True) for i in range(5)]
+    users = [make_user(f"user{i}", otp=True) for i in range(5)]
     # Two stolen passwords from one address are taken, the third is refused ...
     assert [file_from(keycloak, realm, u, "127.0.0.2") for u in users[:3]] == ["sent", "sent", "limited"]
     assert requests_of(admin, realm, users[2].id) == []
@@ -145,7 +145,7 @@ def test_per_address_limit_leaves_other_addresses_free(twostep: Any, make_user: 
     assert file_from(keycloak, realm, users[2], "127.0.0.4") == "sent"
     assert file_from(keycloak, realm, users[4], "127.0.0.2") == "limited"
     filed = sorted(u.username for u in users if requests_of(admin, realm, u.id))
-    assert filed == ["u0", "u1", "u2", "u3"]
+    assert filed == ["user0", "user1", "user2", "user3"]
 
 
 def test_expired_request_no_longer_blocks_and_leaves_the_queue(twostep: Any, make_user: Any, keycloak: Keycloak,
