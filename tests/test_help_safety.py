@@ -182,3 +182,22 @@ def test_expired_request_no_longer_blocks_and_leaves_the_queue(twostep: Any, mak
     assert expired == ["dora", "finn"]
     # And finn can file again at once (nothing open).
     assert file_from(keycloak, realm, finn) == "sent"
+
+
+def test_limits_in_the_policy_record_are_read_as_the_provider_reads_them() -> None:
+    from twostep.policy import RealmPolicy
+
+    base = json.loads(RealmPolicy().to_json())
+    assert not {"help_max_per_user_day", "help_max_per_address_hour", "help_expiry_days"} & set(base), \
+        "defaults are not written: records written before stay byte-identical"
+    set_ = RealmPolicy(help_max_per_user_day=1, help_max_per_address_hour=0, help_expiry_days=30)
+    back = RealmPolicy.from_json(set_.to_json())
+    assert back is not None
+    assert (back.help_max_per_user_day, back.help_max_per_address_hour, back.help_expiry_days) == (1, 0, 30)
+    # Out of range or not an integer: the default (as HelpRequestLimits.fromPolicy), the record still readable.
+    for bad in (-1, "2", 1.5, True, None, 100_001):
+        text = json.dumps({**base, "help_max_per_user_day": bad, "help_max_per_address_hour": bad,
+                           "help_expiry_days": 0 if bad is None else bad})
+        read = RealmPolicy.from_json(text)
+        assert read is not None, bad
+        assert (read.help_max_per_user_day, read.help_max_per_address_hour, read.help_expiry_days) == (3, 5, 7), bad
