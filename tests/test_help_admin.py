@@ -245,7 +245,9 @@ def test_admins_emailed_once_per_request_across_sync_passes(twostep: Twostep, ma
         bodies = sorted(SmtpSink.body(m) for m in got)
         assert any('"ivy"' in b and "new phone, same number" in b for b in bodies)
         assert any('"jon"' in b for b in bodies)
-    assert len(mail.messages) == 4
+    # Four to the admins, and jon's own notice from the provider when he filed (issue 24 item 5).
+    assert sorted(str(m["To"]) for m in mail.messages).count("jon@example.test") == 1
+    assert len(mail.messages) == 5
     stored = stored_request(admin, realm, ivy.id)
     assert stored is not None and stored["notified_at"], stored
     assert stored["message"] == "new phone, same number"

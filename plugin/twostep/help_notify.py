@@ -11,8 +11,8 @@ from datetime import datetime
 
 from . import metrics
 from .audit import AuditSink, event
-from .errors import InvalidInput, NotFound, TwostepError
-from .help_requests import HELP_LABEL, MAX_RECIPIENTS, HelpRequest, list_open, read_request
+from .errors import Conflict, InvalidInput, NotFound, TwostepError
+from .help_requests import HELP_LABEL, MAX_RECIPIENTS, HelpRequest, close, list_open, read_request, split_expired
 from .keycloak_adapter import JSON, KeycloakClient
 from .lock import acquire_lock, lease_seconds, release_lock
 from .notify import notify_user
@@ -111,7 +111,9 @@ def sync_pass(kc: KeycloakClient, now: datetime, audit: AuditSink, actor: str, e
     A failure here (Keycloak lost included) is one error of the pass, appended to `errors`: the pass
     still records what it did."""
     try:
-        items = [r for r, _u, _c in list_open(kc)]
+        live, gone = split_expired(list_open(kc), now, policy.help_expiry_days)
+        close_expired(kc, now, audit, actor, errors, gone, policy)
+        items = [r for r, _u, _c in live]
         readable = [r for r in items if not r.damaged]
         oldest = min((r.asked_at for r in readable if r.asked_at), default=None)
         metrics.record_help(kc.realm, open_count=len(items), oldest=oldest.timestamp() if oldest else None)
@@ -121,3 +123,43 @@ def sync_pass(kc: KeycloakClient, now: datetime, audit: AuditSink, actor: str, e
         metrics.record_error(kc.realm, metrics.error_kind(exc))
         errors.append(f"help requests: {exc}")
         return {"requests": 0, "mails": 0}
+
+
+def close_expired(kc: KeycloakClient, now: datetime, audit: AuditSink, actor: str, errors: list[str],
+                  gone: list[HelpRequest], policy: RealmPolicy) -> int:
+    """Close each expired request through the provider's dismiss (one transaction under the user's row
+    lock, refused with 409 when the user filed a new request meanwhile: a new request is never closed
+    as the old one), audited as `help.expire`. The user is not e-mailed. One error per request that
+    could not be closed; the others go on. Without the provider (a request left from provider mode):
+    the plain close under the request's lock, re-read first."""
+    closed, days = 0, policy.help_expiry_days
+    for req in gone:
+        try:
+            if policy.provider_mode:
+                kc.help_answer(req.user_id, "dismiss", {"reason": f"expired: not answered within {days} days",
+                                                        "by": actor, "asked_at": req.asked_at_raw})
+            elif not _close_if_unchanged(kc, req):
+                continue
+        except Conflict:
+            continue  # answered or filed anew meanwhile: nothing of this request is left to close
+        except TwostepError as exc:
+            errors.append(f"help requests: could not close the expired request of {req.username}: {exc}")
+            continue
+        closed += 1
+        audit.write(event("help.expire", realm=kc.realm, actor=actor, now=now, user_id=req.user_id,
+                          username=req.username, asked_at=req.asked_at_raw, expiry_days=days))
+    return closed
+
+
+def _close_if_unchanged(kc: KeycloakClient, req: HelpRequest) -> bool:
+    lock = acquire_lock(kc, f"help|{req.user_id}", lease_seconds(kc.settings))
+    if lock is None:
+        return False
+    try:
+        fresh = read_request(kc.get_user(req.user_id), kc.user_credentials(req.user_id))
+        if fresh is None or fresh.asked_at_raw != req.asked_at_raw:
+            return False
+        close(kc, req.user_id)
+        return True
+    finally:
+        release_lock(kc, lock)

@@ -126,9 +126,30 @@ def list_open(kc: KeycloakClient, page_size: int = 100) -> list[tuple[HelpReques
     return sorted(out, key=lambda rc: (bool(rc[0].damaged), rc[0].asked_at_raw, rc[0].username))
 
 
+def expired(req: HelpRequest, now: datetime, days: int) -> bool:
+    """Past its expiry (the policy's help_expiry_days after asked_at, as the provider decides it:
+    HelpRequestLimits.expired). A damaged request never expires: the admins close it themselves."""
+    asked = req.asked_at
+    return not req.damaged and asked is not None and now - asked >= timedelta(days=days)
+
+
+def split_expired(items: list[tuple[HelpRequest, JSON, list[JSON]]], now: datetime, days: int
+                  ) -> tuple[list[tuple[HelpRequest, JSON, list[JSON]]], list[HelpRequest]]:
+    """(the open queue without the expired requests, the expired ones): an expired request is not
+    shown or counted anywhere; sync closes it."""
+    live = [rc for rc in items if not expired(rc[0], now, days)]
+    return live, [rc[0] for rc in items if expired(rc[0], now, days)]
+
+
+def list_live(kc: KeycloakClient, now: datetime) -> list[tuple[HelpRequest, JSON, list[JSON]]]:
+    """The open queue as the admins see it: list_open without the expired requests."""
+    policy, _store = realm_context(kc)
+    return split_expired(list_open(kc), now, policy.help_expiry_days)[0]
+
+
 def queue(kc: KeycloakClient, clock: Clock) -> list[dict[str, Any]]:
     now = clock()
-    return [r.as_dict(now) for r, _u, _c in list_open(kc)]
+    return [r.as_dict(now) for r, _u, _c in list_live(kc, now)]
 
 
 # -- answering --------------------------------------------------------------------------------------

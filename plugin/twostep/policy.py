@@ -182,6 +182,12 @@ class RealmPolicy:
     # help-request step ("I lost my phone") into the browser flow, and the limit it configured.
     help_requests: str = "off"
     help_max_per_hour: int = 20
+    # Shared with the provider (docs/formats.md, "Help requests"): the per-user limit (filings a day),
+    # the per-address limit (filings an hour; 0 = none) and after how many days a request expires.
+    # Written only when not the default, so records written before stay byte-identical.
+    help_max_per_user_day: int = 3
+    help_max_per_address_hour: int = 5
+    help_expiry_days: int = 7
     # Python only (docs/formats.md, "Help requests"): who is e-mailed about a new help request,
     # `group:<path>` or `role:<realm role>`; empty: nobody (the queue is still shown).
     help_admins: str = ""
@@ -236,6 +242,9 @@ class RealmPolicy:
             data["client_overrides"] = overrides
         if self.expiry_task != "off":
             del data["expiry_task"]  # absent means on
+        for key, default in HELP_LIMIT_DEFAULTS.items():
+            if data[key] == default:
+                del data[key]
         return json.dumps(data, sort_keys=True, separators=(",", ":"))
 
     @classmethod
@@ -263,6 +272,9 @@ class RealmPolicy:
                 # Lenient: a key the provider ignores never makes the record unreadable.
                 help_requests="on" if data.get("help_requests") == "on" else "off",
                 help_max_per_hour=_help_rate(data.get("help_max_per_hour")),
+                help_max_per_user_day=_help_limit(data, "help_max_per_user_day", 0, HELP_RATE_MAX),
+                help_max_per_address_hour=_help_limit(data, "help_max_per_address_hour", 0, HELP_RATE_MAX),
+                help_expiry_days=_help_limit(data, "help_expiry_days", 1, HELP_EXPIRY_MAX_DAYS),
                 # Strict value, lenient record: anything but a well-formed spec is "nobody" (status
                 # says so), never a reason to read the whole record as damaged.
                 help_admins=data["help_admins"] if help_admins_valid(data.get("help_admins")) else "",
@@ -368,6 +380,16 @@ def _help_rate(value: Any) -> int:
 
 
 HELP_RATE_MAX = 100_000
+HELP_EXPIRY_MAX_DAYS = 365
+HELP_LIMIT_DEFAULTS = {"help_max_per_user_day": 3, "help_max_per_address_hour": 5, "help_expiry_days": 7}
+
+
+def _help_limit(data: dict[str, Any], key: str, low: int, high: int) -> int:
+    """As the provider reads it (HelpRequestLimits.fromPolicy): an integer in range, else the default."""
+    value: Any = data.get(key)
+    if _is_int(value) and low <= int(value) <= high:
+        return int(value)
+    return HELP_LIMIT_DEFAULTS[key]
 
 
 def _choice(value: Any, allowed: tuple[str, ...]) -> str:

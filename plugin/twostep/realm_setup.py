@@ -29,6 +29,7 @@ from .flows import FlowSpec
 from .keycloak_adapter import JSON, KeycloakClient
 from .policy import (
     CONDITION_PROVIDER,
+    HELP_LIMIT_DEFAULTS,
     POLICY_ATTR,
     REALM_FLOWS,
     SERVICE_CLIENT_ID,
@@ -72,6 +73,9 @@ class Desired:
     help_requests: str = "auto"
     help_rate: int = flows.DEFAULT_HELP_RATE
     help_admins: str | None = None  # who is e-mailed about help requests; None: keep what the policy says
+    # `--help-user-rate`, `--help-address-rate`, `--help-expiry`: (policy key, value) pairs given; the
+    # keys not given keep what the policy says.
+    help_limits: tuple[tuple[str, int], ...] = ()
     trusted_idps: tuple[str, ...] | None = None  # `--trust-idp`; None: keep what the policy says
     kerberos: str | None = None  # `--kerberos trusted|second-factor`; None: keep what the policy says
     # The provider's expiry task for this realm (docs/provider.md): on | off; None: keep the policy's.
@@ -203,6 +207,8 @@ def _desired_policy(desired: Desired, realm: JSON, now: datetime, provider_mode:
     max_s = desired.bypass_max_s if desired.bypass_max_s is not None else (
         current.bypass_max_s if current else RealmPolicy().bypass_max_s)
     digests = {t.key: t.digest for t in targets}
+    limits = {key: getattr(current, key) if current else default for key, default in HELP_LIMIT_DEFAULTS.items()}
+    limits.update(desired.help_limits)
     return RealmPolicy(desired.enforcement, since, max_s, sources["browserFlow"], sources["resetCredentialsFlow"],
                        backup_codes=desired.backup_codes,
                        record_store=STORE_CREDENTIAL if provider_mode else STORE_ATTRIBUTES,
@@ -212,6 +218,7 @@ def _desired_policy(desired: Desired, realm: JSON, now: datetime, provider_mode:
                        # What read_actual decided for the browser flow (an old JAR turns auto off).
                        help_requests="on" if any(t.help is not None for t in targets) else "off",
                        help_max_per_hour=desired.help_rate,
+                       **limits,
                        help_admins=desired.help_admins if desired.help_admins is not None else (
                            current.help_admins if current else ""),
                        previous_direct_grant_flow=sources["directGrantFlow"],

@@ -12,6 +12,7 @@ from ..help_notify import check_help_admins
 from ..policy import (
     BACKUP_CODES_CHOICES,
     HARD_BYPASS_MAX_S,
+    HELP_EXPIRY_MAX_DAYS,
     HELP_RATE_MAX,
     BruteForce,
     Enforcement,
@@ -75,6 +76,14 @@ def _print_plan(actions: list[str], dry_run: bool, as_json: bool) -> None:
                    "provider). Default: on when the provider decides.")
 @click.option("--help-rate", type=click.IntRange(0, HELP_RATE_MAX), default=DEFAULT_HELP_RATE, show_default=True,
               help="Realm-wide limit of new help requests per hour (0 = no limit).")
+@click.option("--help-user-rate", "help_user_rate", type=click.IntRange(0, HELP_RATE_MAX), default=None,
+              help="Help requests one user may file a day (0 = no limit). Default: keep the current (3 at first).")
+@click.option("--help-address-rate", "help_address_rate", type=click.IntRange(0, HELP_RATE_MAX), default=None,
+              help="Help requests one source address may file an hour (0 = no limit). Default: keep the current "
+                   "(5 at first).")
+@click.option("--help-expiry", "help_expiry", type=click.IntRange(1, HELP_EXPIRY_MAX_DAYS), default=None,
+              metavar="DAYS", help="Days after which an unanswered help request expires. Default: keep the "
+                                   "current (7 at first).")
 @click.option("--help-admins", "help_admins", metavar="group:PATH|role:NAME|none",
               help="Who is e-mailed about a new help request (\"I lost my phone\"). Default: keep the current.")
 @click.option("--trust-idp", "trust_idp", multiple=True, metavar="ALIAS|none",
@@ -91,7 +100,8 @@ def setup(dry_run: bool, enforce: tuple[str, ...], grace_days: int, bypass_max: 
           otp_digits: int, otp_period: int, otp_look_around: int, theme: str | None, no_service_client: bool,
           secret_file: str | None, web_url: str | None, web_secret_file: str | None, decide_with: str,
           backup_codes: str, help_requests: str | None, help_rate: int, help_admins: str | None,
-          expiry_task: str | None, trust_idp: tuple[str, ...], kerberos: str | None, as_json: bool) -> None:
+          expiry_task: str | None, trust_idp: tuple[str, ...], kerberos: str | None, help_user_rate: int | None,
+          help_address_rate: int | None, help_expiry: int | None, as_json: bool) -> None:
     """Put a realm under the two-step policy (idempotent)."""
     admins = parse_help_admins(help_admins) if help_admins is not None else None
     otp = OtpPolicy(algorithm=otp_algorithm, digits=otp_digits, period=otp_period, look_around=otp_look_around)
@@ -103,7 +113,10 @@ def setup(dry_run: bool, enforce: tuple[str, ...], grace_days: int, bypass_max: 
                       bypass_max_s=max_s, theme=theme, service_client=not no_service_client,
                       web_url=normalize_url(web_url) if web_url else None, decide_with=decide_with,
                       backup_codes=backup_codes, help_requests=help_requests or "auto", help_rate=help_rate,
-                      help_admins=admins, expiry_task=expiry_task, trusted_idps=_trust(trust_idp), kerberos=kerberos)
+                      help_admins=admins, expiry_task=expiry_task, trusted_idps=_trust(trust_idp), kerberos=kerberos,
+                      help_limits=tuple((k, v) for k, v in (("help_max_per_user_day", help_user_rate),
+                                                            ("help_max_per_address_hour", help_address_rate),
+                                                            ("help_expiry_days", help_expiry)) if v is not None))
     for path in (secret_file, web_secret_file):
         if path:
             check_writable_new_file(path)

@@ -61,6 +61,7 @@ def queue() -> Any:
         items = help_requests.list_open(kc)
     except Forbidden:  # may not read the index group (a delegated admin): the requests Keycloak lets them see
         items = _visible(kc)
+    items = help_requests.split_expired(items, now, policy.help_expiry_days)[0]  # expired: not shown
     me = session["user"]
     rows = []
     for req, user, creds in items[:PAGE_LIMIT]:

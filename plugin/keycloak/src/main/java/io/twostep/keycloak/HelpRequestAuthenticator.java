@@ -67,7 +67,8 @@ public final class HelpRequestAuthenticator implements Authenticator {
                 return;
             }
             Optional<Long> open = openRequest(user);
-            if (open.isPresent()) {
+            long now = clock.getAsLong();
+            if (open.isPresent() && !HelpRequestLimits.expired(now, open.get(), limits(context.getRealm()).expiryDays())) {
                 context.challenge(openPage(context, user, open.get()));
             } else {
                 context.challenge(formPage(context, "", null));
@@ -93,21 +94,39 @@ public final class HelpRequestAuthenticator implements Authenticator {
                 return;
             }
             RealmModel realm = context.getRealm();
+            KeycloakSession session = context.getSession();
             long now = clock.getAsLong();
+            HelpRequestLimits.Limits limits = limits(realm);
             Optional<Long> open = openRequest(user);
+            if (open.isPresent() && HelpRequestLimits.expired(now, open.get(), limits.expiryDays())) {
+                close(session, realm, user); // expired: it no longer blocks, and it goes now
+                LOG.infof("twostep: expired help request of user %s removed at a new filing", user.getId());
+                open = Optional.empty();
+            }
             int max = HelpRequestRules.maxPerHour(config(context));
-            HelpRequestRules.Verdict verdict = HelpRequestRules.decide(now, open.isPresent(),
-                    open.isPresent() ? List.of() : recentRequests(context.getSession(), realm, now, max), max);
+            String address = context.getConnection() == null ? null : context.getConnection().getRemoteAddr();
+            String userKey = HelpRequestCounts.userKey(realm, user.getId());
+            String addressKey = HelpRequestCounts.addressKey(realm, address);
+            HelpRequestRules.Verdict verdict = open.isPresent() ? HelpRequestRules.Verdict.ALREADY_OPEN
+                    : HelpRequestRules.decide(now, false, recentRequests(session, realm, now, max), max,
+                            HelpRequestCounts.read(session, userKey), HelpRequestCounts.read(session, addressKey),
+                            limits);
             switch (verdict) {
                 case ALREADY_OPEN -> context.challenge(openPage(context, user, open.orElse(now)));
-                case RATE_LIMITED -> {
-                    LOG.warnf("twostep: help request of user %s refused: realm %s has %d or more in the last hour",
-                            user.getId(), realm.getName(), max);
+                case USER_LIMITED, ADDRESS_LIMITED, RATE_LIMITED -> {
+                    // The address is not logged (personal data); which limit is.
+                    LOG.warnf("twostep: help request of user %s in realm %s refused: %s", user.getId(),
+                            realm.getName(), verdict);
                     context.challenge(page(context, "limited").createForm(TEMPLATE));
                 }
                 default -> {
-                    store(context.getSession(), realm, user, now, message);
+                    store(session, realm, user, now, message);
+                    HelpRequestCounts.record(session, userKey, now, HelpRequestLimits.USER_WINDOW_MS,
+                            limits.perUserPerDay());
+                    HelpRequestCounts.record(session, addressKey, now, HelpRequestLimits.ADDRESS_WINDOW_MS,
+                            limits.perAddressPerHour());
                     LOG.infof("twostep: help request stored for user %s in realm %s", user.getId(), realm.getName());
+                    HelpRequestMail.send(session, realm, user, now, address);
                     context.challenge(page(context, "sent").createForm(TEMPLATE));
                 }
             }
@@ -146,6 +165,21 @@ public final class HelpRequestAuthenticator implements Authenticator {
         CredentialModel created = provider.createCredential(realm, user, model);
         if (created == null) {
             throw new IllegalStateException("the help request was not stored");
+        }
+    }
+
+    static HelpRequestLimits.Limits limits(RealmModel realm) {
+        return HelpRequestLimits.fromPolicy(realm.getAttribute(TwostepCondition.POLICY_ATTRIBUTE));
+    }
+
+    /** Close the user's request: the credential, then the index membership (formats.md). */
+    static void close(KeycloakSession session, RealmModel realm, UserModel user) {
+        user.credentialManager().getStoredCredentialsByTypeStream(HelpRequestCredentialProvider.TYPE)
+                .map(CredentialModel::getId).toList()
+                .forEach(id -> user.credentialManager().removeStoredCredentialById(id));
+        GroupModel group = indexGroup(session, realm, false);
+        if (group != null && user.isMemberOf(group)) {
+            user.leaveGroup(group);
         }
     }
 

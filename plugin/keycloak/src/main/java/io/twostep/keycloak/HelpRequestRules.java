@@ -18,7 +18,7 @@ import java.util.Map;
 public final class HelpRequestRules {
 
     /** What happens to a new request. */
-    public enum Verdict { ACCEPT, ALREADY_OPEN, RATE_LIMITED }
+    public enum Verdict { ACCEPT, ALREADY_OPEN, USER_LIMITED, ADDRESS_LIMITED, RATE_LIMITED }
 
     public static final String CONFIG_MAX_PER_HOUR = "twostep.help.max_per_hour";
     public static final int DEFAULT_MAX_PER_HOUR = 20;
@@ -44,6 +44,30 @@ public final class HelpRequestRules {
         }
         long recent = askedAtOfOpenRequests.stream().filter(t -> t != null && t > nowMillis - WINDOW_MS).count();
         return recent >= maxPerHour ? Verdict.RATE_LIMITED : Verdict.ACCEPT;
+    }
+
+    /**
+     * The whole decision: one open (not expired) request per user first, then the user's own limit
+     * (filings in the last day), then the source address's (filings in the last hour), then the
+     * realm-wide one. The per-user and per-address limits come first so that an address or a user
+     * at its limit is refused without touching the realm's budget: once one address is at its limit,
+     * other users from other addresses can still file.
+     */
+    public static Verdict decide(long nowMillis, boolean hasOpen, Collection<Long> askedAtOfOpenRequests,
+            int maxPerHour, Collection<Long> userFilings, Collection<Long> addressFilings,
+            HelpRequestLimits.Limits limits) {
+        if (hasOpen) {
+            return Verdict.ALREADY_OPEN;
+        }
+        if (HelpRequestLimits.reached(userFilings, nowMillis, HelpRequestLimits.USER_WINDOW_MS,
+                limits.perUserPerDay())) {
+            return Verdict.USER_LIMITED;
+        }
+        if (HelpRequestLimits.reached(addressFilings, nowMillis, HelpRequestLimits.ADDRESS_WINDOW_MS,
+                limits.perAddressPerHour())) {
+            return Verdict.ADDRESS_LIMITED;
+        }
+        return decide(nowMillis, false, askedAtOfOpenRequests, maxPerHour);
     }
 
     /** The config value as formats.md reads it: a decimal integer >= 0, anything else the default. */

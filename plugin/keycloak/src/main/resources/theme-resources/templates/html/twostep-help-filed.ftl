@@ -1,0 +1,4 @@
+<#import "template.ftl" as layout>
+<@layout.emailLayout>
+${kcSanitize(msg("twostepHelpFiledBodyHtml", realmName, twostepAskedAt, twostepAddress))?no_esc}
+</@layout.emailLayout>
