@@ -43,11 +43,11 @@ def test_not_enrolled_export_reads_credentials_a_page_at_a_time(
     assert names == [u["username"] for u in users], names  # not kim, not otto, not the service account
     # Per user, the list took one credentials read for each of the 30 (and kim); a page at a time it is
     # the policy, the bypasses, one page of users and one types call, whatever the number of users.
-    assert kc.calls.count <= 8, kc.calls.count
+    assert kc.calls.count <= 10, kc.calls.count
 
     # The endpoint itself: types only, a page at most, unknown ids left out.
     uid = admin.get(f"/{realm}/users", username="kim", exact="true")[0]["id"]
     got = kc.credential_types([uid, str(uuid.uuid4())])
-    assert got == {uid: ["webauthn"]}, got
+    assert list(got) == [uid] and sorted(got[uid]) == ["password", "webauthn"], got
     with pytest.raises(BadRequest):
         kc.credential_types([str(uuid.uuid4()) for _ in range(101)])
