@@ -59,7 +59,9 @@ class Pg:
 
     def sql(self, query: str) -> str:
         out = subprocess.run(["bash", str(ROOT / "deploy/local/cluster.sh"), "psql", self.cluster, "-tAc", query],
-                             capture_output=True, text=True, check=True)
+                             capture_output=True, text=True)
+        if out.returncode != 0:
+            raise RuntimeError(f"psql: {out.stderr.strip()}")
         return out.stdout.strip()
 
     def log_all(self, on: bool) -> None:
@@ -116,7 +118,8 @@ def seed_sql(pg: Pg, kc: KeycloakClient, n: int) -> float:
         from (select i, 'u' || lpad(i::text, 6, '0') as u, 'u' || lpad(i::text, 6, '0') || '@bench.test' as e
               from generate_series(0, {n - 1}) i) s""")
     pg.sql(f"""insert into user_role_mapping (role_id, user_id)
-        select '{role_id}', id from user_entity where realm_id = '{realm_id}'""")
+        select '{role_id}', id from user_entity where realm_id = '{realm_id}'
+        on conflict do nothing""")
     pg.sql("analyze user_entity; analyze user_role_mapping")
     return time.monotonic() - t0
 
