@@ -217,6 +217,11 @@ def main() -> None:
                        "p95_ms": round(pct(times[name], 95), 1), "calls": sorted(calls[name], key=int)}
                 rows.append(row)
         out["pages"] = rows
+        # Peak memory of each app's process (VmHWM), after every page including the export.
+        out["web_peak_rss_mib"] = {name: round(int(next(line.split()[1] for line in Path(f"/proc/{p.pid}/status")
+                                                        .read_text().splitlines() if line.startswith("VmHWM:")))
+                                               / 1024, 1) for name, p in zip(trees, procs, strict=True)}
+        print(f"web app peak RSS: {out['web_peak_rss_mib']}")
         if "export" in args.pages.split(","):
             t0 = time.monotonic()
             rep = subprocess.run([sys.executable, "-c", REPORT], env={**env, "PYTHONPATH": str(ROOT / "plugin")},
