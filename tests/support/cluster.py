@@ -1,7 +1,7 @@
 """The production-mode cluster for tests/test_production.py: PostgreSQL 15 and two Keycloak nodes
 started by deploy/local/cluster.sh (`kc.sh build`, `kc.sh start --optimized`, jdbc-ping), once per
 session, stopped at its end. Only the production tests request it, so the rest of the suite never
-pays for it.
+pays for it. `node_stopped` stops one node for a test and starts it again after (the node-down tests).
 
 TWOSTEP_TEST_CLUSTER_URLS="http://127.0.0.1:P1,http://127.0.0.1:P2" points the tests at a cluster
 started by hand (`bash deploy/local/cluster.sh start NAME`) instead."""
