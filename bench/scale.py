@@ -28,6 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -216,12 +217,11 @@ def part_expiry(args: argparse.Namespace) -> dict[str, Any]:
             row: dict[str, Any] = {"users": kc.count_users(), "realm": realm}
             now = datetime.now(UTC)
             seen = request_log(kc)
-            t, c, _ = measure(kc, lambda kc=kc, now=now: run_once(kc, now, MemorySink([]), "bench", 60, OPTS,
-                                                                  dry_run=True))
+            t, c, _ = measure(kc, partial(run_once, kc, now, MemorySink([]), "bench", 60, OPTS, dry_run=True))
             row["targeted_find"] = {"s": round(t, 3), "requests": c, "by_path": breakdown(seen)}
             seen.clear()
             t, c, (summary, _) = measure(
-                kc, lambda kc=kc, now=now: run_once(kc, now, MemorySink([]), "bench", lease_seconds(kc.settings), OPTS))
+                kc, partial(run_once, kc, now, MemorySink([]), "bench", lease_seconds(kc.settings), OPTS))
             find_c = row["targeted_find"]["requests"]
             row["targeted_pass"] = {"s": round(t, 3), "requests": c, "expired": summary.expired,
                                     "errors": len(summary.errors), "by_path": breakdown(seen),
@@ -235,14 +235,13 @@ def part_expiry(args: argparse.Namespace) -> dict[str, Any]:
                 popts = replace(OPTS, workers=args.parallel)
                 seen.clear()
                 t, c, (summary, _) = measure(
-                    kc, lambda kc=kc, now=now, o=popts: run_once(kc, now, MemorySink([]), "bench",
-                                                                 lease_seconds(kc.settings), o))
+                    kc, partial(run_once, kc, now, MemorySink([]), "bench", lease_seconds(kc.settings), popts))
                 row["targeted_pass_parallel"] = {"s": round(t, 3), "requests": c, "expired": summary.expired,
                                                  "workers": args.parallel, "errors": len(summary.errors),
                                                  "by_path": breakdown(seen)}
                 log(f"{size}: targeted pass, {args.parallel} at a time: {t:.2f}s {c} req, expired {summary.expired}")
             seen.clear()
-            t, c, n = measure(kc, lambda kc=kc: naive_scan(kc, args.naive_records))
+            t, c, n = measure(kc, partial(naive_scan, kc, args.naive_records))
             row["naive_scan"] = {"s": round(t, 3), "requests": c, "users_read": n, "measured": "full scan",
                                  "reads": "pages and every user's credentials" if args.naive_records
                                  else "pages of full user representations"}

@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from twostep import help_requests, logs, metrics, pass_summary
+from twostep import help_notify, logs, metrics, pass_summary
 from twostep.audit import AuditSink
 from twostep.errors import KeycloakUnavailable, TwostepError, Unauthorized
 from twostep.keycloak_adapter import KeycloakClient
@@ -64,7 +64,7 @@ def run_once(kc: KeycloakClient, now: datetime, audit: AuditSink, actor: str, le
     metrics.record_pass(kc.realm, ok=summary.ok, active=summary.bypassed_active,
                         next_end=pending.timestamp() if pending else None)
     # After the bypass work and its gauges: a slow SMTP server never delays an end. Its errors count.
-    help_requests.sync_pass(kc, now, audit, actor, summary.errors, state.policy)
+    help_notify.sync_pass(kc, now, audit, actor, summary.errors, state.policy)
     log.info("sync.pass", kind="full" if options.full else "expiry", run_id=summary.run_id, realm=kc.realm,
              ok=summary.ok, expired=summary.expired, ended_early=summary.ended_early,
              drift_repaired=summary.drift_repaired, enforced=summary.enforced, errors=len(summary.errors),

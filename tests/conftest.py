@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pyotp
 import pytest
@@ -207,31 +207,51 @@ class User:
         return pyotp.TOTP(self.totp_secret).at(at if at is not None else time.time())
 
 
+class MakeUser(Protocol):
+    """The `make_user` fixture: a user with a password (and a TOTP device with otp=True) in the test realm."""
+
+    def __call__(self, username: str, *, otp: bool = False, email: str | None = None,
+                 groups: list[str] | None = None, required_actions: list[str] | None = None,
+                 realm_name: str | None = None) -> User: ...
+
+
+def create_user(admin: Admin, realm: str, username: str, *, otp: bool = False, email: str | None = None,
+                groups: list[str] | None = None, required_actions: list[str] | None = None) -> User:
+    """A user with a random password (and an OTP device when `otp`), made through the admin API."""
+    password = "Pw-" + uuid.uuid4().hex[:12]
+    secret = pyotp.random_base32() if otp else None
+    creds: list[dict[str, Any]] = [{"type": "password", "value": password, "temporary": False}]
+    if secret:
+        creds.append(otp_credential(secret))
+    rep: dict[str, Any] = {"username": username, "enabled": True, "credentials": creds,
+                           "email": email or f"{username}@example.test", "emailVerified": True,
+                           "firstName": username.title(), "lastName": "Test",
+                           "requiredActions": required_actions or []}
+    if groups:
+        rep["groups"] = groups
+    resp = admin.post(f"/{realm}/users", rep)
+    uid = resp.headers["Location"].rsplit("/", 1)[-1]
+    return User(uid, username, password, secret)
+
+
 @pytest.fixture
-def make_user(admin: Admin, realm: str) -> Any:
+def make_user(admin: Admin, realm: str) -> MakeUser:
     def make(username: str, *, otp: bool = False, email: str | None = None, groups: list[str] | None = None,
              required_actions: list[str] | None = None, realm_name: str | None = None) -> User:
-        r = realm_name or realm
-        password = "Pw-" + uuid.uuid4().hex[:12]
-        secret = pyotp.random_base32() if otp else None
-        creds: list[dict[str, Any]] = [{"type": "password", "value": password, "temporary": False}]
-        if secret:
-            creds.append(otp_credential(secret))
-        rep: dict[str, Any] = {"username": username, "enabled": True, "credentials": creds,
-                               "email": email or f"{username}@example.test", "emailVerified": True,
-                               "firstName": username.title(), "lastName": "Test",
-                               "requiredActions": required_actions or []}
-        if groups:
-            rep["groups"] = groups
-        resp = admin.post(f"/{r}/users", rep)
-        uid = resp.headers["Location"].rsplit("/", 1)[-1]
-        return User(uid, username, password, secret)
+        return create_user(admin, realm_name or realm, username, otp=otp, email=email, groups=groups,
+                           required_actions=required_actions)
 
     return make
 
 
+class Browser(Protocol):
+    """The `browser` fixture: a new LoginDriver on the test realm (or another one)."""
+
+    def __call__(self, realm_name: str | None = None) -> LoginDriver: ...
+
+
 @pytest.fixture
-def browser(keycloak: Keycloak, realm: str) -> Any:
+def browser(keycloak: Keycloak, realm: str) -> Browser:
     def new(realm_name: str | None = None) -> LoginDriver:
         return LoginDriver(keycloak.url, realm_name or realm)
 
@@ -245,8 +265,14 @@ class Result:
     err: str
 
 
+class Twostep(Protocol):
+    """The `twostep` fixture: the real command run as a subprocess."""
+
+    def __call__(self, *args: str, env: dict[str, str] | None = None, input: str | None = None) -> Result: ...
+
+
 @pytest.fixture
-def twostep(keycloak: Keycloak, realm: str) -> Any:
+def twostep(keycloak: Keycloak, realm: str) -> Twostep:
     """Run the real `twostep` command as a subprocess (as an operator or cron would)."""
 
     def run(*args: str, env: dict[str, str] | None = None, input: str | None = None) -> Result:
@@ -273,8 +299,15 @@ def directory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Directory]:
         d.stop()
 
 
+class Federate(Protocol):
+    """The `federate` fixture: the directory federated into the test realm; returns the component id."""
+
+    def __call__(self, edit_mode: str, *, import_enabled: bool = True, enabled: bool = True,
+                 realm_name: str | None = None) -> str: ...
+
+
 @pytest.fixture
-def federate(admin: Admin, realm: str, directory: Directory) -> Any:
+def federate(admin: Admin, realm: str, directory: Directory) -> Federate:
     """Federate the directory into the test realm (admin REST, as an operator would); returns the
     component id."""
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import requests
 
-from tests.conftest import Admin, Keycloak, User, lock_roles
+from tests.conftest import Admin, Browser, Keycloak, MakeUser, Twostep, User, lock_roles
 from tests.support.bypass_helpers import record_fields
 from tests.support.personas import (
     HELPDESK_ROLES,
@@ -48,7 +48,7 @@ def _events(admin: Admin, realm: str, user_id: str, what: str) -> list[dict[str,
 
 
 def test_helpdesk_cli_grants_carol_and_she_signs_in_with_the_password(
-        twostep: Any, keycloak: Keycloak, admin: Admin, realm: str, make_user: Any, browser: Any) -> None:
+        twostep: Twostep, keycloak: Keycloak, admin: Admin, realm: str, make_user: MakeUser, browser: Browser) -> None:
     setup_realm(twostep, "--backup-codes", "offered")
     carol: User = make_user("carol", otp=True)
     client_id, secret = helpdesk_service_account(admin, realm)
@@ -98,7 +98,7 @@ def test_helpdesk_cli_grants_carol_and_she_signs_in_with_the_password(
 
 
 def test_nobody_acts_on_themselves_and_the_help_desk_not_on_a_realm_admin(
-        twostep: Any, keycloak: Keycloak, admin: Admin, realm: str, make_user: Any) -> None:
+        twostep: Twostep, keycloak: Keycloak, admin: Admin, realm: str, make_user: MakeUser) -> None:
     setup_realm(twostep, "--backup-codes", "offered")
     hilde: User = make_user("hilde", otp=True)
     give_roles(admin, realm, hilde.id, HELPDESK_ROLES)
@@ -127,7 +127,7 @@ def test_nobody_acts_on_themselves_and_the_help_desk_not_on_a_realm_admin(
 
 
 def test_delegated_admin_manages_only_the_members_of_staff(
-        twostep: Any, keycloak: Keycloak, admin: Admin, realm: str, make_user: Any) -> None:
+        twostep: Twostep, keycloak: Keycloak, admin: Admin, realm: str, make_user: MakeUser) -> None:
     setup_realm(twostep, "--backup-codes", "offered")
     admin.post(f"/{realm}/groups", {"name": "staff"})
     staff = admin.get(f"/{realm}/groups", search="staff", exact="true")[0]
@@ -152,7 +152,7 @@ def test_delegated_admin_manages_only_the_members_of_staff(
 
 
 def test_two_grants_at_once_one_wins_and_one_entry(
-        twostep: Any, keycloak: Keycloak, admin: Admin, realm: str, make_user: Any) -> None:
+        twostep: Twostep, keycloak: Keycloak, admin: Admin, realm: str, make_user: MakeUser) -> None:
     setup_realm(twostep, "--backup-codes", "offered")
     hilde: User = make_user("hilde", otp=True)
     give_roles(admin, realm, hilde.id, HELPDESK_ROLES)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tests.conftest import Admin, Keycloak, User, lock_roles
+from tests.conftest import Admin, Browser, Keycloak, MakeUser, Twostep, User, lock_roles
 from tests.support.bypass_helpers import record_fields
 from tests.support.help_helpers import file_request, stored_request
 from tests.support.personas import give_roles, helpdesk_service_account
@@ -19,8 +19,8 @@ def _events(admin: Admin, realm: str, user_id: str) -> list[dict[str, Any]]:
     return list(admin.get(f"/{realm}/admin-events", resourcePath=f"twostep/users/{user_id}/*", max=100))
 
 
-def test_help_desk_answers_resets_and_makes_codes(twostep: Any, keycloak: Keycloak, admin: Admin, realm: str,
-                                                  make_user: Any, browser: Any) -> None:
+def test_help_desk_answers_resets_and_makes_codes(twostep: Twostep, keycloak: Keycloak, admin: Admin, realm: str,
+                                                  make_user: MakeUser, browser: Browser) -> None:
     setup_realm(twostep, "--backup-codes", "offered")
     client_id, secret = helpdesk_service_account(admin, realm)
     sa = admin.get(f"/{realm}/clients/{admin.get(f'/{realm}/clients', clientId=client_id)[0]['id']}"

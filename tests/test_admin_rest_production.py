@@ -5,12 +5,11 @@ one admin event (the row lock is in the shared database, not in a node). Run: `p
 from __future__ import annotations
 
 import threading
-from typing import Any
 
 import pytest
 import requests
 
-from tests.conftest import Admin, Keycloak, User, lock_roles
+from tests.conftest import Admin, Keycloak, MakeUser, Twostep, User, lock_roles
 from tests.support.bypass_helpers import record_fields
 from tests.support.cluster import Cluster
 from tests.support.personas import HELPDESK_ROLES, call, give_roles, personal_token
@@ -30,7 +29,7 @@ def admin(keycloak: Keycloak) -> Admin:
 
 
 def test_grants_at_once_through_both_nodes_serialise_on_postgresql(
-        cluster: Cluster, keycloak: Keycloak, admin: Admin, realm: str, make_user: Any, twostep: Any) -> None:
+        cluster: Cluster, keycloak: Keycloak, admin: Admin, realm: str, make_user: MakeUser, twostep: Twostep) -> None:
     # A day's grace: hilde (no device yet) signs in on each node with her password; each node accepts
     # only tokens it issued under its own URL (the issuer), so she signs in once per node.
     r = twostep("setup", "--no-service-client", "--backup-codes", "offered", "--grace-days", "1")

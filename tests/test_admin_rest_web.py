@@ -20,14 +20,14 @@ from twostep.web.app import create_app
 from twostep.web.auth import WebConfig
 from werkzeug.serving import make_server
 
-from tests.conftest import Admin, Keycloak, User, lock_roles
+from tests.conftest import Admin, Keycloak, Twostep, User, lock_roles
 from tests.support.bypass_helpers import record_fields
 from tests.support.login import LoginDriver
 from tests.test_web_app import action_form, flashes, free_port, post
 
 
 @pytest.fixture
-def demo(keycloak: Keycloak, realm: str, twostep: Any, tmp_path: Path) -> Iterator[dict[str, Any]]:
+def demo(keycloak: Keycloak, realm: str, twostep: Twostep, tmp_path: Path) -> Iterator[dict[str, Any]]:
     """`twostep demo` on the test realm (as deploy/local/demo.sh runs it), and its pages served."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -78,7 +78,7 @@ def test_demo_admin_grants_carol_a_bypass_in_the_pages(keycloak: Keycloak, admin
     assert LoginDriver(keycloak.url, realm).login(carol.username, carol.password).kind == "otp"
 
     d = _sign_in(keycloak, realm, demo["url"], boss, f"/admin/users/{carol.id}")
-    assert d.page is not None and d.page.status == 200, d.page.summary()
+    assert d.page is not None and d.page.status == 200, d.summary()
     form = action_form(d.page, "grant")
     page = post(d, f"{demo['url']}/admin/users/{carol.id}/action",
                 {**form, "preset": "8h", "reason": "phone at home", "confirm": "yes"})

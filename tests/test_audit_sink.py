@@ -11,7 +11,7 @@ from typing import Any
 
 from twostep.audit import event, sink_for
 
-from tests.conftest import Keycloak
+from tests.conftest import Keycloak, MakeUser, Twostep
 from tests.support.bypass_helpers import client, grant_ending_at, utcnow
 from tests.support.twofactor import setup_realm
 
@@ -38,8 +38,8 @@ def test_stream_sink_defaults_to_stderr(monkeypatch: Any) -> None:
     assert [e["event"] for e in _audit_lines(err.getvalue())] == ["codes.generate", "codes.revoke"]
 
 
-def test_every_audited_command_keeps_stdout_for_its_own_output(  # type: ignore[no-untyped-def]
-    twostep, make_user, keycloak: Keycloak, realm: str
+def test_every_audited_command_keeps_stdout_for_its_own_output(
+    twostep: Twostep, make_user: MakeUser, keycloak: Keycloak, realm: str
 ) -> None:
     setup_realm(twostep)
     make_user("ann", otp=True)

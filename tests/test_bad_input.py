@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import socket
+from pathlib import Path
 
 import pytest
 
-from tests.conftest import Admin
+from tests.conftest import Admin, Result, Twostep
 
 
-def _one_clear_line(r) -> None:  # type: ignore[no-untyped-def]
+def _one_clear_line(r: Result) -> None:
     assert r.code != 0
     assert "Traceback" not in r.err + r.out
     lines = [x for x in r.err.splitlines() if x.strip()]
@@ -17,13 +18,13 @@ def _one_clear_line(r) -> None:  # type: ignore[no-untyped-def]
     assert lines[0].startswith("twostep: error:"), lines[0]
 
 
-def test_unknown_realm(twostep) -> None:  # type: ignore[no-untyped-def]
+def test_unknown_realm(twostep: Twostep) -> None:
     r = twostep("setup", "--realm", "no-such-realm")
     _one_clear_line(r)
     assert "no-such-realm" in r.err and "does not exist" in r.err
 
 
-def test_wrong_credentials(twostep, admin: Admin, realm: str) -> None:  # type: ignore[no-untyped-def]
+def test_wrong_credentials(twostep: Twostep, admin: Admin, realm: str) -> None:
     r = twostep("setup", env={"TWOSTEP_ADMIN_PASSWORD": "wrong"})
     _one_clear_line(r)
     assert "rejected the credentials" in r.err
@@ -31,7 +32,7 @@ def test_wrong_credentials(twostep, admin: Admin, realm: str) -> None:  # type: 
     assert admin.get(f"/{realm}")["browserFlow"] == "browser"
 
 
-def test_wrong_client_secret(twostep, realm: str) -> None:  # type: ignore[no-untyped-def]
+def test_wrong_client_secret(twostep: Twostep, realm: str) -> None:
     r = twostep("status", env={"TWOSTEP_CLIENT_ID": "twostep-cli", "TWOSTEP_CLIENT_SECRET": "s3cr3t-value"})
     _one_clear_line(r)
     assert "s3cr3t-value" not in r.err
@@ -43,13 +44,13 @@ def _closed_port() -> int:
         return int(s.getsockname()[1])
 
 
-def test_keycloak_not_running(twostep) -> None:  # type: ignore[no-untyped-def]
+def test_keycloak_not_running(twostep: Twostep) -> None:
     r = twostep("status", env={"TWOSTEP_URL": f"http://127.0.0.1:{_closed_port()}"})
     _one_clear_line(r)
     assert "cannot reach Keycloak" in r.err
 
 
-def test_unreachable_url(twostep) -> None:  # type: ignore[no-untyped-def]
+def test_unreachable_url(twostep: Twostep) -> None:
     env = {"TWOSTEP_URL": "http://keycloak.invalid:8080", "TWOSTEP_TIMEOUT": "3"}
     r = twostep("status", env=env)
     _one_clear_line(r)
@@ -60,7 +61,7 @@ def test_unreachable_url(twostep) -> None:  # type: ignore[no-untyped-def]
     assert "[!!] connection and credentials: cannot reach Keycloak" in d.out and "fix:" in d.out
 
 
-def test_no_credentials(twostep) -> None:  # type: ignore[no-untyped-def]
+def test_no_credentials(twostep: Twostep) -> None:
     r = twostep("status", env={"TWOSTEP_ADMIN_USERNAME": "", "TWOSTEP_ADMIN_PASSWORD": ""})
     _one_clear_line(r)
     assert "no Keycloak credentials" in r.err
@@ -72,20 +73,21 @@ def test_no_credentials(twostep) -> None:  # type: ignore[no-untyped-def]
     (("setup", "--bypass-max", "90d"), "--bypass-max"),
     (("setup", "--bypass-max", "soon"), "cannot read duration"),
 ])
-def test_bad_setup_arguments_change_nothing(twostep, admin: Admin, realm: str, args, needle) -> None:  # type: ignore[no-untyped-def]
+def test_bad_setup_arguments_change_nothing(twostep: Twostep, admin: Admin, realm: str, args: tuple[str, ...],
+                                           needle: str) -> None:
     r = twostep(*args)
     _one_clear_line(r)
     assert needle in r.err
     assert admin.get(f"/{realm}")["browserFlow"] == "browser"
 
 
-def test_click_usage_errors_are_one_line(twostep) -> None:  # type: ignore[no-untyped-def]
+def test_click_usage_errors_are_one_line(twostep: Twostep) -> None:
     r = twostep("setup", "--grace-days", "-1")
     assert r.code == 2 and "Traceback" not in r.err
     assert "--grace-days" in r.err
 
 
-def test_bad_config_file(twostep, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_bad_config_file(twostep: Twostep, tmp_path: Path) -> None:
     cfg = tmp_path / "twostep.toml"
     cfg.write_text('url = "http://127.0.0.1:1"\nrealm_name = "x"\n')
     r = twostep("status", "--config", str(cfg))

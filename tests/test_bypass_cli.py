@@ -5,15 +5,16 @@ from __future__ import annotations
 import json
 import re
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
-from tests.conftest import Admin
+from tests.conftest import Admin, Browser, MakeUser, Twostep
 from tests.support.bypass_helpers import audit_events, record_fields
 from tests.support.twofactor import finish_sign_in
 
 
-def _setup(twostep) -> None:  # type: ignore[no-untyped-def]
+def _setup(twostep: Twostep) -> None:
     # Backup codes only offered at enrollment: these users sign in with a code and are not held up by the
     # codes page that `required` shows to OTP users without codes (tests/test_provider_bypass.py has it).
     r = twostep("setup", "--no-service-client", "--backup-codes", "offered")
@@ -21,8 +22,8 @@ def _setup(twostep) -> None:  # type: ignore[no-untyped-def]
 
 
 
-def test_grant_lets_user_in_with_password_alone_others_still_asked(  # type: ignore[no-untyped-def]
-    twostep, make_user, browser, admin: Admin, realm: str, tmp_path
+def test_grant_lets_user_in_with_password_alone_others_still_asked(
+    twostep: Twostep, make_user: MakeUser, browser: Browser, admin: Admin, realm: str, tmp_path: Path
 ) -> None:
     _setup(twostep)
     alice = make_user("alice", otp=True)
@@ -63,7 +64,8 @@ def test_grant_lets_user_in_with_password_alone_others_still_asked(  # type: ign
     assert not [r for r in admin.get(f"/{realm}/roles") if r["name"].startswith("twostep-lock-")]
 
 
-def test_extend_needs_flag_and_is_recorded(twostep, make_user, admin: Admin, realm: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_extend_needs_flag_and_is_recorded(twostep: Twostep, make_user: MakeUser, admin: Admin, realm: str,
+                                           tmp_path: Path) -> None:
     _setup(twostep)
     carol = make_user("carol", otp=True)
     env = {"TWOSTEP_AUDIT_FILE": str(tmp_path / "a.jsonl")}
@@ -85,8 +87,8 @@ def test_extend_needs_flag_and_is_recorded(twostep, make_user, admin: Admin, rea
     assert events[1]["previous_until"] == first
 
 
-def test_reset_device_removes_otp_and_ends_sessions(  # type: ignore[no-untyped-def]
-    twostep, make_user, browser, admin: Admin, realm: str
+def test_reset_device_removes_otp_and_ends_sessions(
+    twostep: Twostep, make_user: MakeUser, browser: Browser, admin: Admin, realm: str
 ) -> None:
     _setup(twostep)
     dan = make_user("dan", otp=True)
@@ -125,7 +127,8 @@ def test_reset_device_removes_otp_and_ends_sessions(  # type: ignore[no-untyped-
         ([], "exactly one"),
     ],
 )
-def test_bad_durations_change_nothing(twostep, make_user, admin: Admin, realm: str, args, needle) -> None:  # type: ignore[no-untyped-def]
+def test_bad_durations_change_nothing(twostep: Twostep, make_user: MakeUser, admin: Admin, realm: str,
+                                      args: list[str], needle: str) -> None:
     _setup(twostep)
     eve = make_user("eve", otp=True)
     before = admin.get(f"/{realm}/users/{eve.id}")
@@ -137,8 +140,8 @@ def test_bad_durations_change_nothing(twostep, make_user, admin: Admin, realm: s
 
 
 def test_bad_users_self_bypass_and_empty_revoke(
-    twostep, make_user, admin: Admin, realm: str, tmp_path
-) -> None:  # type: ignore[no-untyped-def]
+    twostep: Twostep, make_user: MakeUser, admin: Admin, realm: str, tmp_path: Path
+) -> None:
     _setup(twostep)
     frank = make_user("frank", otp=True)
     # Two people sharing one e-mail (allowed by this realm's settings): the e-mail is ambiguous.
@@ -196,8 +199,8 @@ def test_bad_users_self_bypass_and_empty_revoke(
 
 
 def test_break_glass_refused_with_service_account(
-    twostep, make_user, admin: Admin, realm: str, tmp_path
-) -> None:  # type: ignore[no-untyped-def]
+    twostep: Twostep, make_user: MakeUser, admin: Admin, realm: str, tmp_path: Path
+) -> None:
     secret_file = tmp_path / "secret"
     assert twostep("setup", "--secret-file", str(secret_file)).code == 0
     gina = make_user("gina", otp=True)
@@ -252,8 +255,8 @@ def _ru_left(secs: int) -> str:
                     + ([_ru_unit(minutes, "минута", "минуты", "минут")] if minutes else []))
 
 
-def test_text_output_has_friendly_times_and_json_keeps_iso(  # type: ignore[no-untyped-def]
-    twostep, make_user, admin: Admin, realm: str
+def test_text_output_has_friendly_times_and_json_keeps_iso(
+    twostep: Twostep, make_user: MakeUser, admin: Admin, realm: str
 ) -> None:
     """`bypass list/show` and `otp list` word their times in --locale / $LANG (default en); --json
     keeps ISO-8601. The clock of the CLI is the real one: the text is checked against every value the

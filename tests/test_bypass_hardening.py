@@ -10,6 +10,7 @@ import json
 import time
 import uuid
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,7 +23,7 @@ from twostep.errors import Conflict
 from twostep.keycloak_adapter import KeycloakClient
 from twostep.sync.reconcile import run_once
 
-from tests.conftest import Admin
+from tests.conftest import Admin, Keycloak, MakeUser, Twostep
 from tests.support.bypass_helpers import (
     audit_events,
     client,
@@ -36,7 +37,7 @@ from tests.support.login import REDIRECT_URI, TEST_CLIENT, LoginDriver
 LOCK = "twostep-lock-"
 
 
-def _setup(twostep, *args: str) -> None:  # type: ignore[no-untyped-def]
+def _setup(twostep: Twostep, *args: str) -> None:
     r = twostep("setup", "--no-service-client", "--backup-codes", "offered", *args)
     assert r.code == 0, r.err
 
@@ -79,8 +80,8 @@ def lock_roles(admin: Admin, realm: str) -> list[str]:
 
 # -- item 5: offline sessions ------------------------------------------------------------------------
 
-def test_revoke_ends_offline_token_obtained_during_bypass_not_one_from_before(  # type: ignore[no-untyped-def]
-    twostep, keycloak, make_user, admin: Admin, realm: str
+def test_revoke_ends_offline_token_obtained_during_bypass_not_one_from_before(
+    twostep: Twostep, keycloak: Keycloak, make_user: MakeUser, admin: Admin, realm: str
 ) -> None:
     _setup(twostep)
     olga = make_user("olga", otp=True)
@@ -105,8 +106,8 @@ def test_revoke_ends_offline_token_obtained_during_bypass_not_one_from_before(  
     assert refresh(keycloak.url, realm, token_before).status_code == 200, "opened before the grant: kept"
 
 
-def test_sync_expiry_ends_offline_token_obtained_during_bypass(  # type: ignore[no-untyped-def]
-    twostep, keycloak, make_user, admin: Admin, realm: str
+def test_sync_expiry_ends_offline_token_obtained_during_bypass(
+    twostep: Twostep, keycloak: Keycloak, make_user: MakeUser, admin: Admin, realm: str
 ) -> None:
     _setup(twostep)
     pia = user_with_old_device(make_user, admin, realm, "pia")
@@ -128,8 +129,8 @@ def test_sync_expiry_ends_offline_token_obtained_during_bypass(  # type: ignore[
 
 # -- item 6: busy ends stay overdue; stale locks swept ----------------------------------------------
 
-def test_lock_left_by_killed_run_keeps_end_overdue_then_is_swept(  # type: ignore[no-untyped-def]
-    twostep, keycloak, make_user, admin: Admin, realm: str, tmp_path
+def test_lock_left_by_killed_run_keeps_end_overdue_then_is_swept(
+    twostep: Twostep, keycloak: Keycloak, make_user: MakeUser, admin: Admin, realm: str, tmp_path: Path
 ) -> None:
     # Fallback mode: there the sync's end of a bypass takes the user's lock (in provider mode it
     # claims the record's index entry instead, tests/test_sync_real.py).
@@ -172,7 +173,7 @@ def test_lock_left_by_killed_run_keeps_end_overdue_then_is_swept(  # type: ignor
     assert lock_roles(admin, realm) == []
 
 
-def test_every_generation_stale_is_swept(keycloak, admin: Admin, realm: str, twostep) -> None:  # type: ignore[no-untyped-def]
+def test_every_generation_stale_is_swept(keycloak: Keycloak, admin: Admin, realm: str, twostep: Twostep) -> None:
     _setup(twostep)
     kc = client(keycloak.url, realm)
     digest = "1" * 24
@@ -198,8 +199,8 @@ def _write_record(admin: Admin, realm: str, uid: str, fields: dict[str, str]) ->
 
 
 @pytest.mark.parametrize("mode", ["provider", "sync"])
-def test_malformed_end_time_and_ordinary_expiry_in_one_pass(  # type: ignore[no-untyped-def]
-    twostep, keycloak, make_user, admin: Admin, realm: str, tmp_path, mode: str
+def test_malformed_end_time_and_ordinary_expiry_in_one_pass(
+    twostep: Twostep, keycloak: Keycloak, make_user: MakeUser, admin: Admin, realm: str, tmp_path: Path, mode: str
 ) -> None:
     _setup(twostep, "--decide-with", mode)
     kc = client(keycloak.url, realm)
@@ -247,7 +248,7 @@ def test_unexpected_error_fails_only_its_action_and_marks_the_pass() -> None:
     from twostep.sync.apply import Summary, apply
     from twostep.sync.plan import Action
 
-    summary = apply(_Flaky(), [Action("finish", "bad", "x", "bad"), Action("finish", "good", "x", "good")],  # type: ignore[arg-type]
+    summary = apply(_Flaky(), [Action("finish", "bad", "x", "bad"), Action("finish", "good", "x", "good")],
                     utcnow(), MemorySink([]), "sync: test", 30, Summary("t"))
     assert summary.finished == 1 and not summary.ok and not summary.aborted
     assert summary.errors == ["finish bad: unexpected data (OverflowError: date value out of range)"]
@@ -261,8 +262,8 @@ def _grant(kc: KeycloakClient, who: str, hours: int = 1, extend: bool = False) -
     return bypass.grant(kc, system_clock, MemorySink([]), actor, req)
 
 
-def test_grant_extend_and_revoke_refuse_while_another_run_holds_the_lock(  # type: ignore[no-untyped-def]
-    twostep, keycloak, make_user, admin: Admin, realm: str
+def test_grant_extend_and_revoke_refuse_while_another_run_holds_the_lock(
+    twostep: Twostep, keycloak: Keycloak, make_user: MakeUser, admin: Admin, realm: str
 ) -> None:
     # Fallback mode (records in attributes, no provider deciding) keeps the role lock; provider mode
     # serialises through the user's row in Keycloak's database (tests/test_admin_rest.py).
@@ -302,8 +303,8 @@ class _RevokeWinsTheRace(KeycloakClient):
         super().create_role(name, description)
 
 
-def test_extend_racing_a_revoke_does_not_bring_the_bypass_back(  # type: ignore[no-untyped-def]
-    twostep, keycloak, make_user, admin: Admin, realm: str
+def test_extend_racing_a_revoke_does_not_bring_the_bypass_back(
+    twostep: Twostep, keycloak: Keycloak, make_user: MakeUser, admin: Admin, realm: str
 ) -> None:
     _setup(twostep, "--decide-with", "sync")  # the role lock is fallback mode's (see above)
     erin = make_user("erin", otp=True)
@@ -319,8 +320,8 @@ def test_extend_racing_a_revoke_does_not_bring_the_bypass_back(  # type: ignore[
 
 # -- item 9: enforcement reaches the users after the limit -------------------------------------------
 
-def test_enforce_limit_counts_changes_so_repeated_passes_reach_everyone(  # type: ignore[no-untyped-def]
-    twostep, make_user, admin: Admin, realm: str
+def test_enforce_limit_counts_changes_so_repeated_passes_reach_everyone(
+    twostep: Twostep, make_user: MakeUser, admin: Admin, realm: str
 ) -> None:
     _setup(twostep, "--decide-with", "sync", "--enforce", "all", "--grace-days", "0")
     # Keycloak lists users by username: the enrolled majority comes first in every scan.
@@ -339,7 +340,7 @@ def test_enforce_limit_counts_changes_so_repeated_passes_reach_everyone(  # type
 
 # -- item 11: the self-bypass rule and the credential in the audit -----------------------------------
 
-def _service_env(twostep, tmp_path) -> dict[str, str]:  # type: ignore[no-untyped-def]
+def _service_env(twostep: Twostep, tmp_path: Path) -> dict[str, str]:
     secret_file = tmp_path / "secret"
     r = twostep("setup", "--backup-codes", "offered", "--secret-file", str(secret_file))
     assert r.code == 0, r.err
@@ -348,8 +349,8 @@ def _service_env(twostep, tmp_path) -> dict[str, str]:  # type: ignore[no-untype
             "TWOSTEP_AUDIT_FILE": str(tmp_path / "audit.jsonl")}
 
 
-def test_service_account_must_name_the_person_and_audit_names_the_credential(  # type: ignore[no-untyped-def]
-    twostep, make_user, admin: Admin, realm: str, tmp_path
+def test_service_account_must_name_the_person_and_audit_names_the_credential(
+    twostep: Twostep, make_user: MakeUser, admin: Admin, realm: str, tmp_path: Path
 ) -> None:
     env = _service_env(twostep, tmp_path)
     gus = make_user("gus", otp=True)
@@ -371,8 +372,8 @@ def test_service_account_must_name_the_person_and_audit_names_the_credential(  #
     assert grant_ev["credential"] == revoke_ev["credential"] == "service account twostep-cli"
 
 
-def test_operator_from_master_is_matched_to_their_account_in_the_realm(  # type: ignore[no-untyped-def]
-    twostep, make_user, admin: Admin, realm: str, tmp_path
+def test_operator_from_master_is_matched_to_their_account_in_the_realm(
+    twostep: Twostep, make_user: MakeUser, admin: Admin, realm: str, tmp_path: Path
 ) -> None:
     _setup(twostep)
     # An operator of the master realm whose e-mail is also their account in the target realm.

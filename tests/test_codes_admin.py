@@ -6,13 +6,15 @@ import json
 import os
 import stat
 import time
+from pathlib import Path
+from typing import Any
 
-from tests.conftest import Admin, otp_credential
+from tests.conftest import Admin, Browser, MakeUser, Twostep, otp_credential
 from tests.support.brute_force import wait_recorded
 from tests.support.twofactor import credential_types, requested_number, setup_realm, to_recovery_form
 
 
-def generate(twostep, user: str, *args: str) -> list[str]:  # type: ignore[no-untyped-def]
+def generate(twostep: Twostep, user: str, *args: str) -> list[str]:
     r = twostep("codes", "generate", user, "--json", *args)
     assert r.code == 0, r.err
     data = json.loads(r.out)
@@ -20,14 +22,16 @@ def generate(twostep, user: str, *args: str) -> list[str]:  # type: ignore[no-un
     return [c["code"] for c in data["codes"]]
 
 
-def codes_status(twostep, user: str) -> dict:  # type: ignore[no-untyped-def,type-arg]
+def codes_status(twostep: Twostep, user: str) -> dict[str, Any]:
     r = twostep("codes", "status", user, "--json")
     assert r.code == 0, r.err
-    return json.loads(r.out)  # type: ignore[no-any-return]
+    status: dict[str, Any] = json.loads(r.out)
+    return status
 
 
-def test_admin_codes_login_once_each_and_regeneration(twostep, make_user, browser, admin: Admin,
-                                                      realm: str) -> None:  # type: ignore[no-untyped-def]
+def test_admin_codes_login_once_each_and_regeneration(twostep: Twostep, make_user: MakeUser, browser: Browser,
+                                                      admin: Admin,
+                                                      realm: str) -> None:
     setup_realm(twostep)
     alice = make_user("alice", otp=True)
     codes = generate(twostep, "alice", "--count", "5")
@@ -91,8 +95,9 @@ def test_admin_codes_login_once_each_and_regeneration(twostep, make_user, browse
     assert codes_status(twostep, "alice")["remaining"] == 5
 
 
-def test_codes_written_before_otp_do_not_come_first(twostep, make_user, browser, admin: Admin,
-                                                    realm: str) -> None:  # type: ignore[no-untyped-def]
+def test_codes_written_before_otp_do_not_come_first(twostep: Twostep, make_user: MakeUser, browser: Browser,
+                                                    admin: Admin,
+                                                    realm: str) -> None:
     """Upstream 44115/46915: a codes credential older than the OTP one puts the codes page first.
     After `codes generate` the OTP page comes first again."""
     setup_realm(twostep)
@@ -118,7 +123,8 @@ def test_codes_written_before_otp_do_not_come_first(twostep, make_user, browser,
     assert b.logged_in(), page.summary()
 
 
-def test_text_output_and_out_file(twostep, make_user, tmp_path, admin: Admin, realm: str) -> None:  # type: ignore[no-untyped-def]
+def test_text_output_and_out_file(twostep: Twostep, make_user: MakeUser, tmp_path: Path, admin: Admin,
+                                  realm: str) -> None:
     setup_realm(twostep)
     carol = make_user("carol", otp=True)
     r = twostep("codes", "generate", "carol", "--count", "5", "--no-notify")
@@ -153,7 +159,8 @@ def test_text_output_and_out_file(twostep, make_user, tmp_path, admin: Admin, re
     assert again.code != 0 and "no backup codes" in again.err
 
 
-def test_bad_input_changes_nothing(twostep, make_user, admin: Admin, realm: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_bad_input_changes_nothing(twostep: Twostep, make_user: MakeUser, admin: Admin, realm: str,
+                                   tmp_path: Path) -> None:
     dora = make_user("dora", otp=True)
     before = credential_types(admin, realm, dora.id)
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
-from tests.conftest import Admin
+from tests.conftest import Admin, MakeUser, Twostep
 from tests.support.twofactor import setup_realm
 
 
-def test_no_code_or_seed_in_logs_or_audit(twostep, make_user, tmp_path, admin: Admin, realm: str) -> None:  # type: ignore[no-untyped-def]
+def test_no_code_or_seed_in_logs_or_audit(twostep: Twostep, make_user: MakeUser, tmp_path: Path, admin: Admin,
+                                          realm: str) -> None:
     setup_realm(twostep)
     lee = make_user("lee", otp=True)
     audit_file = tmp_path / "audit.jsonl"

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 
-from tests.conftest import Admin
+from tests.conftest import Admin, Browser, MakeUser, Twostep
 from tests.support.twofactor import codes_on_config_page, requested_number, setup_realm, to_recovery_form
 
 
-def test_user_made_codes_are_read_and_work(twostep, make_user, browser, admin: Admin,
-                                           realm: str) -> None:  # type: ignore[no-untyped-def]
+def test_user_made_codes_are_read_and_work(twostep: Twostep, make_user: MakeUser, browser: Browser, admin: Admin,
+                                           realm: str) -> None:
     setup_realm(twostep)
     erin = make_user("erin", otp=True, required_actions=["CONFIGURE_RECOVERY_AUTHN_CODES"])
     b = browser()

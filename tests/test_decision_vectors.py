@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from twostep.decision import Door, SignInPolicy, decide
 from twostep.policy import RealmPolicy
+from twostep.provider_decision import Door, SignInPolicy, decide
 from twostep.records import parse_time
 
 VECTORS = json.loads((Path(__file__).resolve().parent.parent / "docs" / "formats" / "decision-vectors.json")

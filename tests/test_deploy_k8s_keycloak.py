@@ -102,7 +102,8 @@ def reachable(text: str, defs: dict[str, Any]) -> dict[str, Any]:
             continue
         found[name] = defs[name]
         todo |= set(re.findall(r'"(?:/api/_definitions.json)?#/\$defs/([^"]+)"', json.dumps(defs[name])))
-    return json.loads(json.dumps(found).replace('"/api/_definitions.json#/$defs/', '"#/$defs/'))
+    schema: dict[str, Any] = json.loads(json.dumps(found).replace('"/api/_definitions.json#/$defs/', '"#/$defs/'))
+    return schema
 
 
 def validate(tool: str, schemas: Path, files: list[Path]) -> list[dict[str, Any]]:

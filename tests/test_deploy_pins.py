@@ -103,7 +103,7 @@ def test_the_harness_and_the_code_read_the_same_pin() -> None:
         assert not re.search(r"KEYCLOAK_VERSION:-\d", text), f"{script}: a second pin"
     provider_sh = (DEPLOY / "local" / "provider.sh").read_text(encoding="utf-8")
     assert f'JAR="$REPO/{JAR_PATH}"' in provider_sh, "provider.sh builds another JAR than the pom names"
-    from twostep.realm_status import TESTED_VERSIONS
+    from twostep.doctor import TESTED_VERSIONS
 
     assert ".".join(map(str, TESTED_VERSIONS[1])) == PIN, "the top of twostep doctor's tested range"
     for test_file in ("theme_pages.py", "test_theme_jar.py"):
@@ -232,7 +232,9 @@ def test_kubernetes_runs_our_keycloak_image() -> None:
     assert isinstance(spec, dict)
     assert spec["image"] == KEYCLOAK_IMAGE and spec["startOptimized"] is True
     (sts,) = k8s_docs("keycloak/plain/keycloak-statefulset.yaml")
-    (container,) = sts["spec"]["template"]["spec"]["containers"]  # type: ignore[index]
+    template = sts["spec"]
+    assert isinstance(template, dict)
+    (container,) = template["template"]["spec"]["containers"]
     assert container["image"] == KEYCLOAK_IMAGE and container["args"][:2] == ["start", "--optimized"]
     (kust,) = k8s_docs("keycloak/plain/kustomization.yaml")
     assert kust["images"] == [{"name": "keycloak-twostep-keycloak", "newTag": IMAGE_TAG}]

@@ -128,9 +128,12 @@ def rendered(variant: Path) -> list[dict[str, Any]]:
 
 
 def pod_spec(doc: dict[str, Any]) -> dict[str, Any]:
+    spec: dict[str, Any]
     if doc["kind"] == "CronJob":
-        return doc["spec"]["jobTemplate"]["spec"]["template"]["spec"]
-    return doc["spec"]["template"]["spec"]
+        spec = doc["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    else:
+        spec = doc["spec"]["template"]["spec"]
+    return spec
 
 
 def workloads() -> list[tuple[Path, dict[str, Any]]]:

@@ -8,10 +8,10 @@ import json
 from typing import Any
 
 import pytest
-from twostep import realm_status
+from twostep import doctor
 from twostep.keycloak_adapter import KeycloakClient
 
-from tests.conftest import Keycloak
+from tests.conftest import Keycloak, Twostep
 from tests.support.bypass_helpers import client
 
 
@@ -29,13 +29,13 @@ from tests.support.bypass_helpers import client
     ("26.7", False, "not a release number"),
 ])
 def test_version_check_against_tested_range(version: str, ok: bool, needle: str) -> None:
-    c = realm_status.version_check(version)
+    c = doctor.version_check(version)
     assert c.ok is ok and needle in c.detail, c
     assert "26.4.0 to 26.7.3" in c.detail
     assert ok or "KEYCLOAK_VERSION" in c.fix
 
 
-def test_doctor_on_the_real_keycloak_names_the_tested_range(twostep: Any, keycloak: Keycloak) -> None:
+def test_doctor_on_the_real_keycloak_names_the_tested_range(twostep: Twostep, keycloak: Keycloak) -> None:
     r = twostep("doctor", "--json")
     checks = {c["name"]: c for c in json.loads(r.out)["checks"]}
     real = client(keycloak.url, "master").server_info()["systemInfo"]["version"]
@@ -58,7 +58,7 @@ class _Reports(KeycloakClient):
 def test_doctor_flags_a_keycloak_outside_the_range(keycloak: Keycloak, realm: str, version: str) -> None:
     kc = _Reports(client(keycloak.url, realm).settings)
     kc.version = version
-    report = realm_status.doctor(kc)
+    report = doctor.doctor(kc)
     (check,) = [c for c in report.checks if c.name == "Keycloak version"]
     assert not check.ok and not report.ok
     assert check.detail.startswith(version) and "(tested: 26.4.0 to 26.7.3)" in check.detail

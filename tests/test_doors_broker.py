@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import pyotp
 import pytest
 
-from tests.conftest import Admin, Keycloak
+from tests.conftest import Admin, Keycloak, MakeUser, Twostep
 from tests.support.login import LoginDriver
 from tests.support.twofactor import finish_sign_in
 
@@ -77,8 +77,8 @@ def enroll(b: LoginDriver, admin: Admin, realm: str) -> str:
     return secret
 
 
-def test_brokered_logins_get_the_browsers_decision_and_trust_is_explicit(  # type: ignore[no-untyped-def]
-        twostep, keycloak: Keycloak, admin: Admin, realm: str, idp_realm: str, make_user) -> None:
+def test_brokered_logins_get_the_browsers_decision_and_trust_is_explicit(
+        twostep: Twostep, keycloak: Keycloak, admin: Admin, realm: str, idp_realm: str, make_user: MakeUser) -> None:
     add_idp(keycloak, admin, realm, idp_realm)
     r = twostep("setup", "--no-service-client", "--enforce", "all", "--grace-days", "0")
     assert r.code == 0, r.err
@@ -93,7 +93,7 @@ def test_brokered_logins_get_the_browsers_decision_and_trust_is_explicit(  # typ
 
     # A later login: the code is asked (an IdP login alone is not the second factor).
     b = brokered(keycloak, realm, "pat", pw)
-    assert b.page is not None and b.page.kind == "otp", b.page.summary()
+    assert b.page is not None and b.page.kind == "otp", b.summary()
     # The next period's code (look-around 1): the current one was just used to enroll, and is not reusable.
     b.submit({"otp": pyotp.TOTP(secret).at(time.time() + 30)})
     assert b.logged_in(), b.page.summary() if b.page else ""
@@ -112,7 +112,7 @@ def test_brokered_logins_get_the_browsers_decision_and_trust_is_explicit(  # typ
         else:
             b.submit({}, form_field="submitAction", button="submitAction")
         kinds.append(b.page.kind)
-    assert b.page is not None and b.page.kind == "otp", (kinds, b.page.summary())
+    assert b.page is not None and b.page.kind == "otp", (kinds, b.summary())
     assert not b.logged_in()
 
     # Trust the provider: its logins pass without a second factor here; status shows it.
@@ -133,8 +133,8 @@ def test_brokered_logins_get_the_browsers_decision_and_trust_is_explicit(  # typ
     assert not rep.get("postBrokerLoginFlowAlias")
 
 
-def test_an_identity_provider_added_after_setup_is_drift(  # type: ignore[no-untyped-def]
-        twostep, keycloak: Keycloak, admin: Admin, realm: str, idp_realm: str) -> None:
+def test_an_identity_provider_added_after_setup_is_drift(
+        twostep: Twostep, keycloak: Keycloak, admin: Admin, realm: str, idp_realm: str) -> None:
     args = ("setup", "--no-service-client", "--enforce", "all", "--grace-days", "0")
     assert twostep(*args).code == 0
     assert twostep("status").code == 0
@@ -159,7 +159,7 @@ def test_an_identity_provider_added_after_setup_is_drift(  # type: ignore[no-unt
     b = LoginDriver(keycloak.url, realm)
     b.open(kc_idp_hint="late")
     b.submit({"username": "sam", "password": pw})
-    assert b.page is not None and b.page.kind == "configure-totp", b.page.summary()
+    assert b.page is not None and b.page.kind == "configure-totp", b.summary()
 
     assert twostep("teardown").code == 0
     rep = admin.get(f"/{realm}/identity-provider/instances/late")

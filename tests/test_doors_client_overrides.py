@@ -9,13 +9,13 @@ import uuid
 from typing import Any
 from urllib.parse import quote
 
-from tests.conftest import Admin, Keycloak
+from tests.conftest import Admin, Keycloak, MakeUser, Twostep
 from tests.support.login import REDIRECT_URI, LoginDriver
 from tests.support.twofactor import finish_sign_in
 from tests.test_doors_direct_grant import grant, wrong_credentials
 
 
-def setup(twostep: Any, *extra: str) -> Any:
+def setup(twostep: Twostep, *extra: str) -> Any:
     return twostep("setup", "--no-service-client", "--enforce", "all", "--grace-days", "0", *extra)
 
 
@@ -38,8 +38,8 @@ def overrides(admin: Admin, realm: str, uuid_: str) -> dict[str, str]:
     return got
 
 
-def test_overrides_are_adapted_reported_and_bound_back(  # type: ignore[no-untyped-def]
-        twostep, make_user, keycloak: Keycloak, admin: Admin, realm: str) -> None:
+def test_overrides_are_adapted_reported_and_bound_back(
+        twostep: Twostep, make_user: MakeUser, keycloak: Keycloak, admin: Admin, realm: str) -> None:
     assert setup(twostep).code == 0
     # Doors added after setup: a browser override to the untouched stock `browser` flow, and a
     # direct-grant override to a flow of its own.
@@ -102,8 +102,8 @@ def test_overrides_are_adapted_reported_and_bound_back(  # type: ignore[no-untyp
     assert not {a for a in aliases if a.startswith("twostep")}, aliases
 
 
-def test_an_unguardable_override_is_refused_naming_the_client(  # type: ignore[no-untyped-def]
-        twostep, admin: Admin, realm: str) -> None:
+def test_an_unguardable_override_is_refused_naming_the_client(
+        twostep: Twostep, admin: Admin, realm: str) -> None:
     admin.post(f"/{realm}/authentication/flows", {"alias": "bare grant", "providerId": "basic-flow",
                                                   "topLevel": True, "builtIn": False})
     for provider in ("direct-grant-validate-username", "direct-grant-validate-password", "direct-grant-validate-otp"):

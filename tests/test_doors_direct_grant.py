@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 import requests
 
-from tests.conftest import Admin, Keycloak, User
+from tests.conftest import Admin, Keycloak, MakeUser, Twostep, User
 
 SECOND_FACTOR = "twostep-condition-second-factor"
 
 
-def setup_realm(twostep: Any, *args: str) -> None:
+def setup_realm(twostep: Twostep, *args: str) -> None:
     r = twostep("setup", "--no-service-client", "--enforce", "all", "--grace-days", "0", *args)
     assert r.code == 0, r.err
 
@@ -54,8 +54,8 @@ def refusals(admin: Admin, realm: str, user: User) -> list[str]:
 
 
 @pytest.mark.parametrize("public", [True, False], ids=["public", "confidential"])
-def test_password_grant_decides_as_the_browser(  # type: ignore[no-untyped-def]
-        twostep, make_user, keycloak: Keycloak, admin: Admin, realm: str, public: bool) -> None:
+def test_password_grant_decides_as_the_browser(
+        twostep: Twostep, make_user: MakeUser, keycloak: Keycloak, admin: Admin, realm: str, public: bool) -> None:
     setup_realm(twostep)
     rep = admin.get(f"/{realm}")
     assert rep["directGrantFlow"] == "twostep direct grant"
@@ -80,14 +80,14 @@ def test_password_grant_decides_as_the_browser(  # type: ignore[no-untyped-def]
     assert ok.json()["access_token"]
 
     lost = make_user("lostphone", otp=True)
-    r = twostep("bypass", "grant", "lostphone", "--for", "1h", "--reason", "lost phone, ticket 4711")
-    assert r.code == 0, r.err
+    res = twostep("bypass", "grant", "lostphone", "--for", "1h", "--reason", "lost phone, ticket 4711")
+    assert res.code == 0, res.err
     ok = grant(keycloak, realm, client, lost)
     assert ok.status_code == 200, "a bypass within its time is the password alone: " + ok.text
 
 
-def test_security_key_only_user_is_refused_with_the_reason(  # type: ignore[no-untyped-def]
-        twostep, make_user, keycloak: Keycloak, admin: Admin, realm: str) -> None:
+def test_security_key_only_user_is_refused_with_the_reason(
+        twostep: Twostep, make_user: MakeUser, keycloak: Keycloak, admin: Admin, realm: str) -> None:
     setup_realm(twostep)
     client = make_client(admin, realm, public=True)
     key = make_user("keyonly")
@@ -105,8 +105,8 @@ def test_security_key_only_user_is_refused_with_the_reason(  # type: ignore[no-u
     assert why and "not an OTP device" in why[0]
 
 
-def test_grace_lets_the_password_grant_in_and_teardown_binds_back(  # type: ignore[no-untyped-def]
-        twostep, make_user, keycloak: Keycloak, admin: Admin, realm: str) -> None:
+def test_grace_lets_the_password_grant_in_and_teardown_binds_back(
+        twostep: Twostep, make_user: MakeUser, keycloak: Keycloak, admin: Admin, realm: str) -> None:
     admin.post(f"/{realm}/authentication/flows/direct%20grant/copy", {"newName": "corp grant"})
     admin.put(f"/{realm}", {"directGrantFlow": "corp grant"})
     r = twostep("setup", "--no-service-client", "--enforce", "all", "--grace-days", "7")

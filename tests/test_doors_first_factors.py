@@ -4,14 +4,13 @@ them. Setup decides Kerberos explicitly (`--kerberos`); status and doctor name e
 from __future__ import annotations
 
 import json
-from typing import Any
 from urllib.parse import quote
 
-from twostep import flows
+from twostep import flow_adapt, flows
 from twostep.first_factors import skipping_first_factors
 from twostep.flows import FlowSpec, Step, Sub
 
-from tests.conftest import Admin
+from tests.conftest import Admin, Twostep
 
 BROWSER = FlowSpec("corp browser", "", (
     Step("auth-cookie", "ALTERNATIVE"),
@@ -28,11 +27,11 @@ BROWSER = FlowSpec("corp browser", "", (
 
 def test_kerberos_alone_is_disabled_in_the_copy_unless_trusted() -> None:
     cond = flows.provider_condition()
-    strict = flows.adapt(BROWSER, "twostep browser", cond)
+    strict = flow_adapt.adapt(BROWSER, "twostep browser", cond)
     assert strict.children[1] == Step("auth-spnego", "DISABLED")
     assert "--kerberos second-factor" in strict.children[1].note
     assert skipping_first_factors(strict) == [("auth-x509-client-username-form", "twostep browser")]
-    trusting = flows.adapt(BROWSER, "twostep browser", cond, kerberos="trusted")
+    trusting = flow_adapt.adapt(BROWSER, "twostep browser", cond, kerberos="trusted")
     assert trusting.children[1] == Step("auth-spnego", "ALTERNATIVE")
     assert skipping_first_factors(trusting) == [("auth-spnego", "twostep browser"),
                                                       ("auth-x509-client-username-form", "twostep browser")]
@@ -45,7 +44,7 @@ def _set(admin: Admin, realm: str, flow: str, provider: str, requirement: str) -
     admin.put(f"/{realm}/authentication/flows/{quote(flow)}/executions", {**ex, "requirement": requirement})
 
 
-def test_status_and_doctor_name_what_skips_the_second_factor(twostep: Any, admin: Admin, realm: str) -> None:
+def test_status_and_doctor_name_what_skips_the_second_factor(twostep: Twostep, admin: Admin, realm: str) -> None:
     admin.post(f"/{realm}/authentication/flows/browser/copy", {"newName": "corp browser"})
     _set(admin, realm, "corp browser", "auth-spnego", "ALTERNATIVE")
     admin.put(f"/{realm}", {"browserFlow": "corp browser"})

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import time
 
-from tests.conftest import Admin
+from tests.conftest import Admin, Browser, Federate, Twostep
 from tests.support.ldap import Directory
 
 
@@ -18,8 +18,8 @@ def set_enforce_since(admin: Admin, realm: str, days_ago: float) -> None:
     admin.put(f"/{realm}", {"realm": realm, "attributes": attrs})
 
 
-def test_ldap_import_off_grace_starts_at_enforce_since(  # type: ignore[no-untyped-def]
-        twostep, federate, browser, admin: Admin, realm: str, directory: Directory) -> None:
+def test_ldap_import_off_grace_starts_at_enforce_since(
+        twostep: Twostep, federate: Federate, browser: Browser, admin: Admin, realm: str, directory: Directory) -> None:
     r = twostep("setup", "--no-service-client", "--enforce", "all", "--grace-days", "7")
     assert r.code == 0, r.err
     federate("READ_ONLY", import_enabled=False)

@@ -18,7 +18,7 @@ import pytest
 from twostep import bypass_end, bypass_index
 from twostep.records import CredentialStore
 
-from tests.conftest import Admin, Keycloak, User, create_realm
+from tests.conftest import Admin, Keycloak, MakeUser, Twostep, User, create_realm
 from tests.support.bypass_helpers import client, utcnow
 from tests.support.login import LoginDriver
 from tests.support.twofactor import setup_realm
@@ -88,7 +88,7 @@ def expiry_events(admin: Admin, realm: str, uid: str) -> list[dict[str, Any]]:
 
 
 def test_bypass_end_takes_the_window_sessions_record_and_entry_with_one_event(
-        twostep: Any, keycloak: Keycloak, make_user: Any, admin: Admin, realm: str) -> None:
+        twostep: Twostep, keycloak: Keycloak, make_user: MakeUser, admin: Admin, realm: str) -> None:
     setup_realm(twostep, "--backup-codes", "offered")
     admin.put(f"/{realm}/events/config", {"adminEventsEnabled": True, "adminEventsDetailsEnabled": True})
     interval = task_interval(admin, realm)
@@ -185,7 +185,7 @@ def grace_entries(admin: Admin, realm: str, uid: str) -> list[str]:
 
 
 def test_grace_sessions_end_when_the_grace_ends_without_a_second_factor(
-        twostep: Any, keycloak: Keycloak, make_user: Any, admin: Admin, realm: str) -> None:
+        twostep: Twostep, keycloak: Keycloak, make_user: MakeUser, admin: Admin, realm: str) -> None:
     setup_realm(twostep, "--enforce", "all", "--grace-days", "7")
     admin.put(f"/{realm}/events/config", {"adminEventsEnabled": True, "adminEventsDetailsEnabled": True})
     interval = task_interval(admin, realm)

@@ -7,16 +7,17 @@ in tests/test_flow_adaptation.py."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
-from tests.conftest import Admin
+from tests.conftest import Admin, Browser, Keycloak, MakeUser, Twostep
 
 
-def _setup(twostep, *args: str) -> None:  # type: ignore[no-untyped-def]
+def _setup(twostep: Twostep, *args: str) -> None:
     r = twostep("setup", "--no-service-client", "--decide-with", "sync", *args)
     assert r.code == 0, r.err
 
 
-def _marker_config(admin: Admin, realm: str) -> tuple[dict, dict]:  # type: ignore[type-arg]
+def _marker_config(admin: Admin, realm: str) -> tuple[dict[str, Any], dict[str, Any]]:
     for ex in admin.get(f"/{realm}/authentication/flows/twostep%20browser/executions"):
         if ex.get("providerId") == "conditional-user-attribute":
             return ex, admin.get(f"/{realm}/authentication/config/{ex['authenticationConfig']}")
@@ -29,13 +30,14 @@ def _bypass(admin: Admin, realm: str, user_id: str) -> None:
     admin.put(f"/{realm}/users/{user_id}", rep)
 
 
-def _flow_ok(twostep) -> bool:  # type: ignore[no-untyped-def]
+def _flow_ok(twostep: Twostep) -> bool:
     checks = {c["name"]: c for c in json.loads(twostep("status", "--json").out)["checks"]}
     return bool(checks["flow 'twostep browser'"]["ok"])
 
 
-def test_marker_attribute_skips_second_factor_only_for_that_user(twostep, admin: Admin, realm: str, make_user,
-                                                                 browser) -> None:  # type: ignore[no-untyped-def]
+def test_marker_attribute_skips_second_factor_only_for_that_user(twostep: Twostep, admin: Admin, realm: str,
+                                                                 make_user: MakeUser,
+                                                                 browser: Browser) -> None:
     _setup(twostep)
     on_leave = make_user("onleave", otp=True)
     other = make_user("other", otp=True)
@@ -46,15 +48,17 @@ def test_marker_attribute_skips_second_factor_only_for_that_user(twostep, admin:
     assert browser().login(other.username, other.password).kind == "otp"
 
 
-def test_marker_on_a_group_is_ignored(twostep, admin: Admin, realm: str, make_user, browser) -> None:  # type: ignore[no-untyped-def]
+def test_marker_on_a_group_is_ignored(twostep: Twostep, admin: Admin, realm: str, make_user: MakeUser,
+                                      browser: Browser) -> None:
     _setup(twostep)
     admin.post(f"/{realm}/groups", {"name": "sneaky", "attributes": {"twostep_bypass": ["true"]}})
     u = make_user("member", otp=True, groups=["/sneaky"])
     assert browser().login(u.username, u.password).kind == "otp"
 
 
-def test_renamed_marker_in_condition_config_fails_closed(twostep, admin: Admin, realm: str, make_user,
-                                                         browser) -> None:  # type: ignore[no-untyped-def]
+def test_renamed_marker_in_condition_config_fails_closed(twostep: Twostep, admin: Admin, realm: str,
+                                                         make_user: MakeUser,
+                                                         browser: Browser) -> None:
     _setup(twostep)
     bypassed = make_user("bypassed", otp=True)
     _bypass(admin, realm, bypassed.id)
@@ -79,7 +83,8 @@ def test_renamed_marker_in_condition_config_fails_closed(twostep, admin: Admin, 
     assert b.logged_in(), "after repair the marker works again"
 
 
-def test_deleted_condition_config_fails_closed(twostep, admin: Admin, realm: str, make_user, browser) -> None:  # type: ignore[no-untyped-def]
+def test_deleted_condition_config_fails_closed(twostep: Twostep, admin: Admin, realm: str, make_user: MakeUser,
+                                               browser: Browser) -> None:
     _setup(twostep)
     bypassed = make_user("bypassed", otp=True)
     plain = make_user("plain", otp=True)
@@ -96,7 +101,8 @@ def test_deleted_condition_config_fails_closed(twostep, admin: Admin, realm: str
     assert _flow_ok(twostep)
 
 
-def test_deleted_condition_step_fails_closed(twostep, admin: Admin, realm: str, make_user, browser) -> None:  # type: ignore[no-untyped-def]
+def test_deleted_condition_step_fails_closed(twostep: Twostep, admin: Admin, realm: str, make_user: MakeUser,
+                                             browser: Browser) -> None:
     _setup(twostep)
     bypassed = make_user("bypassed", otp=True)
     _bypass(admin, realm, bypassed.id)
@@ -107,8 +113,9 @@ def test_deleted_condition_step_fails_closed(twostep, admin: Admin, realm: str, 
     assert not b.logged_in(), "without the condition the second factor runs for everyone"
 
 
-def test_deleted_marker_declaration_fails_closed_and_is_repaired(twostep, admin: Admin, realm: str, make_user,
-                                                                 browser) -> None:  # type: ignore[no-untyped-def]
+def test_deleted_marker_declaration_fails_closed_and_is_repaired(twostep: Twostep, admin: Admin, realm: str,
+                                                                 make_user: MakeUser,
+                                                                 browser: Browser) -> None:
     _setup(twostep)
     u = make_user("user1", otp=True)
     profile = admin.get(f"/{realm}/users/profile")
@@ -123,8 +130,9 @@ def test_deleted_marker_declaration_fails_closed_and_is_repaired(twostep, admin:
     assert decl["permissions"] == {"view": ["admin"], "edit": ["admin"]}
 
 
-def test_user_cannot_see_or_set_the_marker_in_the_account_api(twostep, admin: Admin, realm: str, make_user,
-                                                             keycloak) -> None:  # type: ignore[no-untyped-def]
+def test_user_cannot_see_or_set_the_marker_in_the_account_api(twostep: Twostep, admin: Admin, realm: str,
+                                                              make_user: MakeUser,
+                                                             keycloak: Keycloak) -> None:
     _setup(twostep)
     profile = admin.get(f"/{realm}/users/profile")
     for a in profile["attributes"]:
@@ -142,7 +150,8 @@ def test_user_cannot_see_or_set_the_marker_in_the_account_api(twostep, admin: Ad
     assert decl["permissions"] == {"view": ["admin"], "edit": ["admin"]}
 
 
-def test_damaged_policy_record_enforces_on_everyone(twostep, admin: Admin, realm: str, make_user, browser) -> None:  # type: ignore[no-untyped-def]
+def test_damaged_policy_record_enforces_on_everyone(twostep: Twostep, admin: Admin, realm: str, make_user: MakeUser,
+                                                    browser: Browser) -> None:
     admin.post(f"/{realm}/groups", {"name": "staff"})
     outsider = make_user("outsider")
     _setup(twostep, "--enforce", "group:staff")
@@ -157,7 +166,8 @@ def test_damaged_policy_record_enforces_on_everyone(twostep, admin: Admin, realm
     assert outsider.username
 
 
-def test_status_fails_when_a_bypass_outlived_its_time(twostep, admin: Admin, realm: str, make_user) -> None:  # type: ignore[no-untyped-def]
+def test_status_fails_when_a_bypass_outlived_its_time(twostep: Twostep, admin: Admin, realm: str,
+                                                      make_user: MakeUser) -> None:
     """Keycloak's flow has no clock: if the sync job stops, status must say so loudly."""
     _setup(twostep)
     late = make_user("late", otp=True)

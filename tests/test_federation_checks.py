@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import json
 import socket
+from pathlib import Path
 from typing import Any
 
 import pytest
 from twostep import federation
 from twostep.policy import STORE_ATTRIBUTES, STORE_CREDENTIAL
 
-from tests.conftest import Admin
+from tests.conftest import Admin, Browser, Federate, Twostep
 from tests.support.ldap import PASSWORDS, Directory
 from tests.support.ldap import component as ldap_component
 from tests.support.twofactor import credential_types, setup_realm
@@ -89,7 +90,7 @@ def test_assess_skips_other_providers() -> None:
 # -- integration: the report and the failure it warns about --------------------------------------
 
 
-def _report(twostep, command: str) -> tuple[int, dict[str, dict[str, Any]]]:  # type: ignore[no-untyped-def]
+def _report(twostep: Twostep, command: str) -> tuple[int, dict[str, dict[str, Any]]]:
     r = twostep(command, "--json")
     assert r.code in (0, 1), r.err
     return r.code, {c["name"]: c for c in json.loads(r.out)["checks"]}
@@ -101,8 +102,8 @@ def _user_id(admin: Admin, realm: str, username: str) -> str:
     return str(found[0]["id"])
 
 
-def test_read_only_federation_in_fallback_mode_is_reported_and_grant_fails(  # type: ignore[no-untyped-def]
-    twostep, federate, admin: Admin, realm: str, directory: Directory
+def test_read_only_federation_in_fallback_mode_is_reported_and_grant_fails(
+    twostep: Twostep, federate: Federate, admin: Admin, realm: str, directory: Directory
 ) -> None:
     setup_realm(twostep, "--decide-with", "sync")  # fallback mode: records in user attributes
     federate("READ_ONLY")
@@ -126,7 +127,7 @@ def test_read_only_federation_in_fallback_mode_is_reported_and_grant_fails(  # t
 
 
 @pytest.mark.parametrize("mode", ["WRITABLE", "UNSYNCED"])
-def test_writable_federation_in_fallback_mode_is_fine(twostep, federate, admin: Admin, realm: str,  # type: ignore[no-untyped-def]
+def test_writable_federation_in_fallback_mode_is_fine(twostep: Twostep, federate: Federate, admin: Admin, realm: str,
                                                       mode: str) -> None:
     setup_realm(twostep, "--decide-with", "sync")
     federate(mode)
@@ -136,8 +137,8 @@ def test_writable_federation_in_fallback_mode_is_fine(twostep, federate, admin: 
     assert mode in fed["federation 'ldap' edit mode"]["detail"]
 
 
-def test_import_off_is_reported_and_otp_reset_fails_closed(  # type: ignore[no-untyped-def]
-    twostep, federate, browser, admin: Admin, realm: str
+def test_import_off_is_reported_and_otp_reset_fails_closed(
+    twostep: Twostep, federate: Federate, browser: Browser, admin: Admin, realm: str
 ) -> None:
     import pyotp
 
@@ -167,8 +168,8 @@ def test_import_off_is_reported_and_otp_reset_fails_closed(  # type: ignore[no-u
     assert b.submit({"otp": pyotp.TOTP(secret).now()}).kind == "done"
 
 
-def test_disabled_federation_is_reported_and_its_users_cannot_sign_in(  # type: ignore[no-untyped-def]
-    twostep, federate, browser, admin: Admin, realm: str
+def test_disabled_federation_is_reported_and_its_users_cannot_sign_in(
+    twostep: Twostep, federate: Federate, browser: Browser, admin: Admin, realm: str
 ) -> None:
     setup_realm(twostep)
     cid = federate("READ_ONLY")
@@ -188,8 +189,8 @@ def test_disabled_federation_is_reported_and_its_users_cannot_sign_in(  # type: 
     assert "federation 'ldap' reachable" not in checks and not checks["federation 'ldap' enabled"]["ok"]
 
 
-def test_unreachable_directory_is_reported_by_doctor(  # type: ignore[no-untyped-def]
-    twostep, admin: Admin, realm: str, directory: Directory
+def test_unreachable_directory_is_reported_by_doctor(
+    twostep: Twostep, admin: Admin, realm: str, directory: Directory
 ) -> None:
     setup_realm(twostep)
     with socket.socket() as s:  # a loopback port nobody listens on
@@ -205,8 +206,8 @@ def test_unreachable_directory_is_reported_by_doctor(  # type: ignore[no-untyped
     assert "Connection URL" in reach["fix"]
 
 
-def test_group_mapper_in_ldap_only_mode_is_reported_and_writes_to_the_directory(  # type: ignore[no-untyped-def]
-    twostep, federate, admin: Admin, realm: str, directory: Directory
+def test_group_mapper_in_ldap_only_mode_is_reported_and_writes_to_the_directory(
+    twostep: Twostep, federate: Federate, admin: Admin, realm: str, directory: Directory
 ) -> None:
     """A group-ldap-mapper in LDAP_ONLY mode with groups path '/' owns every group, the top-level
     bypass index included: joining it is written to the directory, even when the federation is
@@ -260,7 +261,8 @@ def test_group_mapper_in_ldap_only_mode_is_reported_and_writes_to_the_directory(
     assert directory.writes() == writes, "with the fixed mapper the grant writes nothing to the directory"
 
 
-def test_checks_work_with_the_service_account(twostep, federate, admin: Admin, realm: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_checks_work_with_the_service_account(twostep: Twostep, federate: Federate, admin: Admin, realm: str,
+                                              tmp_path: Path) -> None:
     """The least-privilege client setup creates can read the federation and ask Keycloak to test it."""
     secret_file = tmp_path / "secret"
     r = twostep("setup", "--decide-with", "sync", "--secret-file", str(secret_file))

@@ -14,7 +14,7 @@ from twostep.actor import Actor
 from twostep.audit import MemorySink
 from twostep.clock import system_clock
 
-from tests.conftest import Admin
+from tests.conftest import Admin, Browser, Keycloak, MakeUser, Twostep
 from tests.support.bypass_helpers import client, grant_ending_at, utcnow
 from tests.support.twofactor import finish_sign_in
 
@@ -72,7 +72,7 @@ def split_added(ours: list[Row], name: str) -> tuple[list[Row], list[Row]]:
     return ours[start:end], ours[:start] + ours[end:]
 
 
-def setup(twostep: Any, *args: str) -> Any:  # type: ignore[no-untyped-def]
+def setup(twostep: Twostep, *args: str) -> Any:
     r = twostep("setup", "--no-service-client", *args)
     assert r.code == 0, r.err + r.out
     return r
@@ -110,7 +110,7 @@ def new_flow(admin: Admin, realm: str, alias: str) -> None:
 
 
 @pytest.mark.parametrize("codes", ["off", "required"])
-def test_stock_flow_is_kept_step_by_step(twostep, admin: Admin, realm: str, codes: str) -> None:  # type: ignore[no-untyped-def]
+def test_stock_flow_is_kept_step_by_step(twostep: Twostep, admin: Admin, realm: str, codes: str) -> None:
     source = rows(admin, realm, "browser")
     setup(twostep, "--backup-codes", codes)
     rep = admin.get(f"/{realm}")
@@ -157,8 +157,9 @@ def test_stock_flow_is_kept_step_by_step(twostep, admin: Admin, realm: str, code
     assert (rep["browserFlow"], rep["resetCredentialsFlow"]) == ("browser", "reset credentials")
 
 
-def test_kerberos_and_webauthn_switched_on_survive_setup(twostep, admin: Admin, realm: str, make_user,  # type: ignore[no-untyped-def]
-                                                          browser) -> None:
+def test_kerberos_and_webauthn_switched_on_survive_setup(twostep: Twostep, admin: Admin, realm: str,
+                                                         make_user: MakeUser,
+                                                          browser: Browser) -> None:
     switch(admin, realm, "browser", "auth-spnego", "ALTERNATIVE")
     switch(admin, realm, "browser", "webauthn-authenticator", "ALTERNATIVE")
     switch(admin, realm, "browser", "auth-recovery-authn-code-form", "ALTERNATIVE")
@@ -185,8 +186,8 @@ def test_kerberos_and_webauthn_switched_on_survive_setup(twostep, admin: Admin, 
     assert rows(admin, realm, "browser") == source
 
 
-def test_identity_first_custom_flow_is_kept_and_second_factor_asked(twostep, admin: Admin, realm: str,  # type: ignore[no-untyped-def]
-                                                                    make_user, browser) -> None:
+def test_identity_first_custom_flow_is_kept_and_second_factor_asked(twostep: Twostep, admin: Admin, realm: str,
+                                                                    make_user: MakeUser, browser: Browser) -> None:
     new_flow(admin, realm, "corp login")
     add_step(admin, realm, "corp login", "auth-cookie", "ALTERNATIVE")
     add_subflow(admin, realm, "corp login", "corp forms", "ALTERNATIVE")
@@ -205,7 +206,7 @@ def test_identity_first_custom_flow_is_kept_and_second_factor_asked(twostep, adm
     role = admin.get(f"/{realm}/roles/blocked")
     admin.post(f"/{realm}/users/{mallory.id}/role-mappings/realm", [role])
 
-    def sign_in(user: Any) -> Any:  # type: ignore[no-untyped-def]
+    def sign_in(user: Any) -> Any:
         b = browser()
         assert b.open().kind == "username", "identity-first: the username alone comes first"
         page = b.submit({"username": user.username})
@@ -242,7 +243,7 @@ def test_identity_first_custom_flow_is_kept_and_second_factor_asked(twostep, adm
 
 
 @pytest.mark.parametrize("shape", ["top-level", "plain-subflow"])
-def test_flow_that_cannot_be_adapted_is_refused_and_nothing_changes(twostep, admin: Admin, realm: str,  # type: ignore[no-untyped-def]
+def test_flow_that_cannot_be_adapted_is_refused_and_nothing_changes(twostep: Twostep, admin: Admin, realm: str,
                                                                     shape: str) -> None:
     new_flow(admin, realm, "strict")
     if shape == "top-level":
@@ -274,7 +275,7 @@ def test_flow_that_cannot_be_adapted_is_refused_and_nothing_changes(twostep, adm
     assert dry.code != 0 and "cannot adapt" in dry.err
 
 
-def test_status_reports_a_source_flow_changed_after_setup(twostep, admin: Admin, realm: str) -> None:  # type: ignore[no-untyped-def]
+def test_status_reports_a_source_flow_changed_after_setup(twostep: Twostep, admin: Admin, realm: str) -> None:
     setup(twostep)
     assert twostep("status").code == 0
     switch(admin, realm, "browser", "webauthn-authenticator", "ALTERNATIVE")
@@ -291,7 +292,7 @@ def test_status_reports_a_source_flow_changed_after_setup(twostep, admin: Admin,
     assert (2, "webauthn-authenticator", "ALTERNATIVE") in rows(admin, realm, "twostep browser")
 
 
-def test_damaged_adapted_flow_is_reported_and_repaired(twostep, admin: Admin, realm: str) -> None:  # type: ignore[no-untyped-def]
+def test_damaged_adapted_flow_is_reported_and_repaired(twostep: Twostep, admin: Admin, realm: str) -> None:
     switch(admin, realm, "browser", "webauthn-authenticator", "ALTERNATIVE")
     setup(twostep)
     switch(admin, realm, "twostep browser", "webauthn-authenticator", "DISABLED")
@@ -316,7 +317,7 @@ def test_damaged_adapted_flow_is_reported_and_repaired(twostep, admin: Admin, re
     assert ours[ours.index((1, f"flow:{SECOND_FACTOR_SUBFLOW}", "CONDITIONAL")) + 1] == (2, condition, "REQUIRED")
 
 
-def test_backup_codes_come_after_the_device(twostep, admin: Admin, realm: str) -> None:  # type: ignore[no-untyped-def]
+def test_backup_codes_come_after_the_device(twostep: Twostep, admin: Admin, realm: str) -> None:
     ras = {r["alias"]: r for r in admin.get(f"/{realm}/authentication/required-actions")}
     totp = ras["CONFIGURE_TOTP"]
     admin.put(f"/{realm}/authentication/required-actions/CONFIGURE_TOTP",
@@ -329,8 +330,9 @@ def test_backup_codes_come_after_the_device(twostep, admin: Admin, realm: str) -
     assert "no changes" in setup(twostep).out
 
 
-def test_fallback_mode_keeps_todays_behaviour_and_says_sync_is_the_clock(twostep, admin: Admin, realm: str,  # type: ignore[no-untyped-def]
-                                                                         make_user, browser, keycloak) -> None:
+def test_fallback_mode_keeps_todays_behaviour_and_says_sync_is_the_clock(twostep: Twostep, admin: Admin, realm: str,
+                                                                         make_user: MakeUser, browser: Browser,
+                                                                         keycloak: Keycloak) -> None:
     setup(twostep, "--decide-with", "sync")
     policy = json.loads(admin.get(f"/{realm}")["attributes"]["twostep.policy"])
     assert (policy["decided_by"], policy["record_store"]) == ("sync", "attributes")

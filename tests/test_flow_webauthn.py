@@ -19,7 +19,7 @@ from twostep.actor import Actor
 from twostep.audit import MemorySink
 from twostep.clock import system_clock
 
-from tests.conftest import Admin
+from tests.conftest import Admin, Keycloak, MakeUser, Twostep
 from tests.support.bypass_helpers import client, grant_ending_at, utcnow
 from tests.theme_pages import CHROMIUM, CHROMIUM_ARGS
 
@@ -105,8 +105,9 @@ def _sign_in_with_key(page: Any, keycloak: Any, realm: str, user: Any) -> None:
     assert _signed_in(page), page.url
 
 
-def test_security_key_user_keeps_the_key_through_setup_and_bypass(twostep, admin: Admin, realm: str,  # type: ignore[no-untyped-def]
-                                                                  make_user, keycloak, key_page, redirect_uri) -> None:
+def test_security_key_user_keeps_the_key_through_setup_and_bypass(twostep: Twostep, admin: Admin, realm: str,
+                                                                  make_user: MakeUser, keycloak: Keycloak,
+                                                                  key_page: Any, redirect_uri: str) -> None:
     # The realm's admins switched security keys on as a second factor in Keycloak's own flow.
     for ex in admin.get(f"/{realm}/authentication/flows/browser/executions"):
         if ex.get("providerId") == "webauthn-authenticator":

@@ -15,7 +15,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from twostep.policy import RealmPolicy, help_admins_valid, readable
 
-from tests.conftest import Admin
+from tests.conftest import Admin, Browser, MakeUser, Twostep
 from tests.support.bypass_helpers import audit_events, record_fields
 from tests.support.help_helpers import file_request, in_index, join_index, stored_request
 from tests.support.smtp_sink import SmtpSink
@@ -40,7 +40,7 @@ def one_line_error(err: str) -> str:
     return lines[0]
 
 
-def test_queue_oldest_first_and_damaged_entries(twostep: Any, make_user: Any, browser: Any, admin: Admin,
+def test_queue_oldest_first_and_damaged_entries(twostep: Twostep, make_user: MakeUser, browser: Browser, admin: Admin,
                                                 realm: str) -> None:
     setup_realm(twostep)
     now = datetime.now(UTC)
@@ -75,7 +75,7 @@ def test_queue_oldest_first_and_damaged_entries(twostep: Any, make_user: Any, br
 
 
 def test_grant_from_cli_closes_request_and_user_signs_in_with_password(
-        twostep: Any, make_user: Any, browser: Any, admin: Admin, realm: str, mail: SmtpSink,
+        twostep: Twostep, make_user: MakeUser, browser: Browser, admin: Admin, realm: str, mail: SmtpSink,
         tmp_path: Path) -> None:
     setup_realm(twostep)
     eve = make_user("eve", otp=True)
@@ -117,7 +117,7 @@ def test_grant_from_cli_closes_request_and_user_signs_in_with_password(
     assert len([m for m in mail.messages if "eve@" in str(m["To"])]) == 1
 
 
-def test_grant_longer_than_policy_is_refused_and_preset_is_capped(twostep: Any, make_user: Any, admin: Admin,
+def test_grant_longer_than_policy_is_refused_and_preset_is_capped(twostep: Twostep, make_user: MakeUser, admin: Admin,
                                                                    realm: str) -> None:
     setup_realm(twostep, "--bypass-max", "8h")
     fay, gus = make_user("fay", otp=True), make_user("gus", otp=True)
@@ -136,7 +136,7 @@ def test_grant_longer_than_policy_is_refused_and_preset_is_capped(twostep: Any, 
     assert span == timedelta(hours=8), "the day's preset is cut to the policy maximum"
 
 
-def test_grant_that_stopped_before_closing_is_finished_not_refused(twostep: Any, make_user: Any, keycloak: Any,
+def test_grant_that_stopped_before_closing_is_finished_not_refused(twostep: Twostep, make_user: MakeUser, keycloak: Any,
                                                                    admin: Admin, realm: str) -> None:
     from twostep import bypass
     from twostep.actor import Actor
@@ -169,7 +169,8 @@ def test_grant_that_stopped_before_closing_is_finished_not_refused(twostep: Any,
     assert stored_request(admin, realm, jay.id) is not None and otp_types(admin, realm, jay.id) == ["otp"]
 
 
-def test_dismiss_needs_a_reason_and_changes_nothing_else(twostep: Any, make_user: Any, browser: Any, admin: Admin,
+def test_dismiss_needs_a_reason_and_changes_nothing_else(twostep: Twostep, make_user: MakeUser, browser: Browser,
+                                                         admin: Admin,
                                                          realm: str, mail: SmtpSink, tmp_path: Path) -> None:
     setup_realm(twostep)
     hal = make_user("hal", otp=True)
@@ -204,7 +205,8 @@ def _metric(path: Path, name: str, realm: str) -> float:
     raise AssertionError(f"{name} not in {path}")
 
 
-def test_admins_emailed_once_per_request_across_sync_passes(twostep: Any, make_user: Any, browser: Any, admin: Admin,
+def test_admins_emailed_once_per_request_across_sync_passes(twostep: Twostep, make_user: MakeUser, browser: Browser,
+                                                            admin: Admin,
                                                             realm: str, mail: SmtpSink, tmp_path: Path) -> None:
     admin.post(f"/{realm}/groups", {"name": "helpdesk"})
     hd = next(g for g in admin.get(f"/{realm}/groups") if g["name"] == "helpdesk")
@@ -244,8 +246,9 @@ def test_admins_emailed_once_per_request_across_sync_passes(twostep: Any, make_u
         assert any('"ivy"' in b and "new phone, same number" in b for b in bodies)
         assert any('"jon"' in b for b in bodies)
     assert len(mail.messages) == 4
-    assert stored_request(admin, realm, ivy.id)["notified_at"]  # type: ignore[index]
-    assert stored_request(admin, realm, ivy.id)["message"] == "new phone, same number"  # type: ignore[index]
+    stored = stored_request(admin, realm, ivy.id)
+    assert stored is not None and stored["notified_at"], stored
+    assert stored["message"] == "new phone, same number"
     assert len(audit_events(audit, "help.notify")) == 2
     assert _metric(textfile, "twostep_help_requests_open", realm) == 2
     assert _metric(textfile, "twostep_help_request_oldest_age_seconds", realm) >= 1790
@@ -257,7 +260,7 @@ def test_admins_emailed_once_per_request_across_sync_passes(twostep: Any, make_u
     assert len([m for m in mail.messages if "ann@" in str(m["To"]) or "nik@" in str(m["To"])]) == 4
 
 
-def test_role_recipients_and_no_smtp_retries(twostep: Any, make_user: Any, admin: Admin, realm: str,
+def test_role_recipients_and_no_smtp_retries(twostep: Twostep, make_user: MakeUser, admin: Admin, realm: str,
                                              tmp_path: Path) -> None:
     admin.post(f"/{realm}/roles", {"name": "helpers"})
     role = admin.get(f"/{realm}/roles/helpers")
@@ -268,7 +271,8 @@ def test_role_recipients_and_no_smtp_retries(twostep: Any, make_user: Any, admin
     file_request(admin, realm, lou.id, "")
     # No SMTP configured: nothing sent, so the request stays "not e-mailed" for the next pass.
     assert twostep("sync").code == 0
-    assert stored_request(admin, realm, lou.id)["notified_at"] == ""  # type: ignore[index]
+    stored = stored_request(admin, realm, lou.id)
+    assert stored is not None and stored["notified_at"] == "", stored
     with SmtpSink() as sink:
         admin.put(f"/{realm}", {"smtpServer": sink.realm_settings()})
         assert twostep("sync").code == 0
@@ -276,7 +280,8 @@ def test_role_recipients_and_no_smtp_retries(twostep: Any, make_user: Any, admin
         assert '"lou"' in SmtpSink.body(msg)
         assert twostep("sync").code == 0
         assert len(sink.messages) == 1
-    assert stored_request(admin, realm, lou.id)["notified_at"]  # type: ignore[index]
+    stored = stored_request(admin, realm, lou.id)
+    assert stored is not None and stored["notified_at"], stored
 
     # A hand-edited, malformed help_admins: nobody is mailed, the policy stays readable, status says so.
     attrs = admin.get(f"/{realm}")["attributes"]

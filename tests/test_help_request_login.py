@@ -15,7 +15,7 @@ from urllib.parse import parse_qs, quote, urlencode, urlparse, urlunparse
 
 import pytest
 
-from tests.conftest import Admin, User
+from tests.conftest import Admin, Browser, Keycloak, MakeUser, Twostep, User
 from tests.support.login import LoginDriver, Page
 from tests.theme_pages import AXE_JS, CHROMIUM, CHROMIUM_ARGS, axe_violations
 
@@ -27,7 +27,7 @@ SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
 OPTION = "ask an administrator"
 
 
-def setup(twostep: Any, *args: str, theme: bool = True) -> None:
+def setup(twostep: Twostep, *args: str, theme: bool = True) -> None:
     r = twostep("setup", "--no-service-client", *(("--theme", "twostep") if theme else ()), *args)
     assert r.code == 0, r.err + r.out
 
@@ -59,7 +59,7 @@ def sessions(admin: Admin, realm: str, user_id: str) -> list[Any]:
 
 
 def help_execution(admin: Admin, realm: str) -> dict[str, Any]:
-    rows = [e for e in admin.get(f"/{realm}/authentication/flows/{quote(FLOW)}/executions")
+    rows: list[dict[str, Any]] = [e for e in admin.get(f"/{realm}/authentication/flows/{quote(FLOW)}/executions")
             if e.get("providerId") == HELP]
     assert len(rows) == 1, rows
     return rows[0]
@@ -92,7 +92,7 @@ def not_signed_in(b: LoginDriver, admin: Admin, realm: str, user: User) -> None:
     assert sessions(admin, realm, user.id) == [], "no user session"
 
 
-def test_user_asks_for_help_and_is_not_signed_in(twostep, make_user, browser, admin: Admin,  # type: ignore[no-untyped-def]
+def test_user_asks_for_help_and_is_not_signed_in(twostep: Twostep, make_user: MakeUser, browser: Browser, admin: Admin,
                                                  realm: str) -> None:
     setup(twostep)
     alice = make_user("alice", otp=True)
@@ -140,10 +140,11 @@ def test_user_asks_for_help_and_is_not_signed_in(twostep, make_user, browser, ad
     b2 = browser()
     assert b2.login(alice.username, alice.password).kind == "otp"
     b2.submit({"otp": alice.code()})
-    assert b2.page is not None and b2.page.kind in ("done", "configure-recovery-codes"), b2.page.summary()
+    assert b2.page is not None and b2.page.kind in ("done", "configure-recovery-codes"), b2.summary()
 
 
-def test_second_request_while_one_is_open_is_refused(twostep, make_user, browser, admin: Admin,  # type: ignore[no-untyped-def]
+def test_second_request_while_one_is_open_is_refused(twostep: Twostep, make_user: MakeUser, browser: Browser,
+                                                     admin: Admin,
                                                      realm: str) -> None:
     setup(twostep)
     admin.put(f"/{realm}", {"realm": realm, "internationalizationEnabled": True,
@@ -180,7 +181,7 @@ def test_second_request_while_one_is_open_is_refused(twostep, make_user, browser
     not_signed_in(b2, admin, realm, bob)
 
 
-def test_rate_limit_holds(twostep, make_user, browser, admin: Admin, realm: str) -> None:  # type: ignore[no-untyped-def]
+def test_rate_limit_holds(twostep: Twostep, make_user: MakeUser, browser: Browser, admin: Admin, realm: str) -> None:
     # Keycloak's own keycloak.v2 theme here: the provider JAR ships the page and its texts for every
     # login theme (theme-resources/), so the option reads as words, not message keys.
     setup(twostep, "--help-rate", "2", theme=False)
@@ -216,7 +217,8 @@ def _with_execution(action: str, execution: str) -> str:
     return urlunparse(u._replace(query=urlencode(q)))
 
 
-def test_direct_post_without_the_password_step_is_refused(twostep, make_user, browser, admin: Admin,  # type: ignore[no-untyped-def]
+def test_direct_post_without_the_password_step_is_refused(twostep: Twostep, make_user: MakeUser, browser: Browser,
+                                                          admin: Admin,
                                                           realm: str) -> None:
     setup(twostep)
     carol = make_user("carol", otp=True)
@@ -251,7 +253,7 @@ def test_direct_post_without_the_password_step_is_refused(twostep, make_user, br
     assert sessions(admin, realm, carol.id) == []
 
 
-def test_setup_plans_shows_and_removes_the_help_step(twostep, admin: Admin, realm: str) -> None:  # type: ignore[no-untyped-def]
+def test_setup_plans_shows_and_removes_the_help_step(twostep: Twostep, admin: Admin, realm: str) -> None:
     dry = twostep("setup", "--no-service-client", "--dry-run")
     assert dry.code == 0 and f"{HELP}  ALTERNATIVE  <- added" in dry.out, dry.out
     setup(twostep)
@@ -283,13 +285,13 @@ def test_setup_plans_shows_and_removes_the_help_step(twostep, admin: Admin, real
     assert FLOW not in {f["alias"] for f in admin.get(f"/{realm}/authentication/flows")}
 
 
-def test_help_requests_on_needs_the_provider_mode(twostep) -> None:  # type: ignore[no-untyped-def]
+def test_help_requests_on_needs_the_provider_mode(twostep: Twostep) -> None:
     r = twostep("setup", "--no-service-client", "--decide-with", "sync", "--help-requests", "on", "--dry-run")
     assert r.code != 0 and "needs the twostep provider" in r.err and "Traceback" not in r.err, r.err
 
 
 @pytest.mark.browser
-def test_new_pages_pass_axe_core(twostep, make_user, keycloak, admin: Admin, realm: str,  # type: ignore[no-untyped-def]
+def test_new_pages_pass_axe_core(twostep: Twostep, make_user: MakeUser, keycloak: Keycloak, admin: Admin, realm: str,
                                  tmp_path: Path) -> None:
     """Screenshots go to the test's folder; with TWOSTEP_WRITE_SCREENSHOTS=1 to docs/screenshots/
     (the committed help-request-*.png), so an ordinary run leaves the checkout clean."""

@@ -14,7 +14,7 @@ from typing import Any
 import pyotp
 import pytest
 
-from tests.conftest import Admin, User
+from tests.conftest import Admin, Twostep, User
 from tests.support.bypass_helpers import audit_events, record_fields
 from tests.support.help_helpers import file_request, in_index, stored_request
 from tests.support.login import LoginDriver
@@ -104,7 +104,7 @@ def _shoot(page: Any, name: str) -> None:
 
 @pytest.mark.browser
 def test_browser_admin_answers_from_queue_then_user_enrolls_new_device(
-        web: WebApp, people: tuple[User, User], admin: Admin, twostep: Any) -> None:  # noqa: F811
+        web: WebApp, people: tuple[User, User], admin: Admin, twostep: Twostep) -> None:  # noqa: F811
     from playwright.sync_api import sync_playwright
 
     boss, eve = people

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from twostep.policy import POLICY_ATTR
 
-from tests.conftest import Admin
+from tests.conftest import Admin, Browser, Federate, Keycloak, Twostep
 from tests.support.bypass_helpers import client, grant_ending_at, utcnow
 from tests.support.ldap import EDIT_MODES, PASSWORDS, Directory
 from tests.support.login import LoginDriver
@@ -36,16 +36,17 @@ from tests.test_otp_reset import enroll
 
 
 def _ldap_user(admin: Admin, realm: str, username: str) -> dict[str, Any]:
-    found = admin.get(f"/{realm}/users", username=username, exact="true")
+    found: list[dict[str, Any]] = admin.get(f"/{realm}/users", username=username, exact="true")
     assert len(found) == 1 and found[0].get("federationLink"), found
-    return found[0]  # type: ignore[no-any-return]
+    return found[0]
 
 
 def _decided_by(admin: Admin, realm: str) -> str:
     return str(json.loads(admin.get(f"/{realm}")["attributes"][POLICY_ATTR]).get("decided_by", "sync"))
 
 
-def _enrolled(twostep, browser, admin: Admin, realm: str, username: str) -> tuple[dict[str, Any], str]:  # type: ignore[no-untyped-def]
+def _enrolled(twostep: Twostep, browser: Browser, admin: Admin, realm: str,
+              username: str) -> tuple[dict[str, Any], str]:
     """Sign in with the directory password and enroll on Keycloak's own pages.
 
     The user is imported first (an admin search imports from the directory, as a first sign-in
@@ -70,8 +71,8 @@ def _enrolled(twostep, browser, admin: Admin, realm: str, username: str) -> tupl
 
 
 @pytest.mark.parametrize("mode", EDIT_MODES)
-def test_federated_user_enrolls_and_signs_in_with_code(  # type: ignore[no-untyped-def]
-    mode, twostep, federate, browser, admin: Admin, realm: str, directory: Directory
+def test_federated_user_enrolls_and_signs_in_with_code(
+    mode: str, twostep: Twostep, federate: Federate, browser: Browser, admin: Admin, realm: str, directory: Directory
 ) -> None:
     import pyotp
 
@@ -108,8 +109,9 @@ RECORD_CASES = [("READ_ONLY", "provider"), ("WRITABLE", "provider"), ("UNSYNCED"
 
 
 @pytest.mark.parametrize(("mode", "decide"), RECORD_CASES)
-def test_bypass_reset_and_admin_codes_for_a_federated_user(  # type: ignore[no-untyped-def]
-    mode, decide, twostep, federate, browser, keycloak, admin: Admin, realm: str, directory: Directory
+def test_bypass_reset_and_admin_codes_for_a_federated_user(
+    mode: str, decide: str, twostep: Twostep, federate: Federate, browser: Browser, keycloak: Keycloak, admin: Admin,
+    realm: str, directory: Directory
 ) -> None:
     import pyotp
 
@@ -214,8 +216,9 @@ def test_bypass_reset_and_admin_codes_for_a_federated_user(  # type: ignore[no-u
     assert directory.writes() == writes_before
 
 
-def test_read_only_federated_user_changes_device(  # type: ignore[no-untyped-def]
-    twostep, federate, browser, keycloak, admin: Admin, realm: str, directory: Directory
+def test_read_only_federated_user_changes_device(
+    twostep: Twostep, federate: Federate, browser: Browser, keycloak: Keycloak, admin: Admin, realm: str,
+    directory: Directory
 ) -> None:
     """Changed phone (self-service, Keycloak's own kc_action): the new device first, then the old
     one goes; at no step has the user no device. READ_ONLY, the directory untouched."""
@@ -253,8 +256,8 @@ def test_read_only_federated_user_changes_device(  # type: ignore[no-untyped-def
     assert directory.entry_dump("carol") == entry_before and directory.writes() == writes_before
 
 
-def test_read_only_federated_users_scope_by_local_group_and_grace(  # type: ignore[no-untyped-def]
-    twostep, federate, browser, admin: Admin, realm: str, directory: Directory
+def test_read_only_federated_users_scope_by_local_group_and_grace(
+    twostep: Twostep, federate: Federate, browser: Browser, admin: Admin, realm: str, directory: Directory
 ) -> None:
     """Provider mode. Enforcement by a local group works for directory users (Keycloak accepts the
     membership in READ_ONLY mode); a grace period lets a new member in with the password for now."""

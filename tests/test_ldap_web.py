@@ -8,14 +8,14 @@ import base64
 
 import pyotp
 
-from tests.conftest import Admin, User, otp_credential
+from tests.conftest import Admin, Federate, User, otp_credential
 from tests.support.bypass_helpers import record_fields
 from tests.support.ldap import PASSWORDS, Directory
 from tests.test_web_app import WebApp, action_form, csrf_of, flashes, people, post, web  # noqa: F401
 
 
-def test_read_only_directory_user_through_the_pages(  # type: ignore[no-untyped-def]
-    web: WebApp, people: tuple[User, User], admin: Admin, federate, directory: Directory  # noqa: F811
+def test_read_only_directory_user_through_the_pages(
+    web: WebApp, people: tuple[User, User], admin: Admin, federate: Federate, directory: Directory  # noqa: F811
 ) -> None:
     boss, _ = people
     federate("READ_ONLY", realm_name=web.realm)

@@ -8,11 +8,10 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any
 
 from twostep.policy import SERVICE_CLIENT_ID, SERVICE_ROLES
 
-from tests.conftest import ROOT, Admin
+from tests.conftest import ROOT, Admin, MakeUser, Twostep
 from tests.support.help_helpers import file_request
 
 FORBIDDEN = "not allowed for these credentials"
@@ -71,8 +70,8 @@ def extension_loaded(admin: Admin) -> bool:
     return "twostep" in ((info.get("providers") or {}).get("admin-realm-restapi-extension") or {}).get("providers", {})
 
 
-def test_setup_grants_exactly_the_row_and_an_older_deployment_converges(  # type: ignore[no-untyped-def]
-    twostep, admin: Admin, realm: str, tmp_path: Path
+def test_setup_grants_exactly_the_row_and_an_older_deployment_converges(
+    twostep: Twostep, admin: Admin, realm: str, tmp_path: Path
 ) -> None:
     r = twostep("setup", "--secret-file", str(tmp_path / "secret"))
     assert r.code == 0, r.err
@@ -105,7 +104,7 @@ def test_setup_grants_exactly_the_row_and_an_older_deployment_converges(  # type
     assert twostep("status", "--json", env=env).code == 0
 
 
-def test_fallback_mode_keeps_manage_realm_and_says_why(twostep, admin: Admin, realm: str,  # type: ignore[no-untyped-def]
+def test_fallback_mode_keeps_manage_realm_and_says_why(twostep: Twostep, admin: Admin, realm: str,
                                                        tmp_path: Path) -> None:
     r = twostep("setup", "--decide-with", "sync", "--secret-file", str(tmp_path / "secret"))
     assert r.code == 0, r.err
@@ -135,7 +134,7 @@ def commands(tmp_path: Path) -> dict[str, list[str]]:
     }
 
 
-def test_every_command_runs_with_exactly_its_row(twostep, make_user: Any, admin: Admin, realm: str,  # type: ignore[no-untyped-def]
+def test_every_command_runs_with_exactly_its_row(twostep: Twostep, make_user: MakeUser, admin: Admin, realm: str,
                                                  tmp_path: Path) -> None:
     rows = role_rows()
     assert len(rows) >= 2, rows
@@ -163,8 +162,8 @@ def test_every_command_runs_with_exactly_its_row(twostep, make_user: Any, admin:
     assert not failed, "\n".join(f"{n}: {e}" for n, e in failed)
 
 
-def test_sync_reports_realm_drift_as_needing_setup_and_changes_nothing(  # type: ignore[no-untyped-def]
-    twostep, admin: Admin, realm: str, tmp_path: Path
+def test_sync_reports_realm_drift_as_needing_setup_and_changes_nothing(
+    twostep: Twostep, admin: Admin, realm: str, tmp_path: Path
 ) -> None:
     """Repairing the user profile (or the flow) is a realm change: sync's account may not make it, so the
     pass says who can, fails, and leaves the realm as it found it; setup repairs it."""

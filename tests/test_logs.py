@@ -6,12 +6,15 @@ import io
 import json
 import logging
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 from twostep import logs
 from twostep.keycloak_adapter import path_template
+from twostep.redact import MASK
 
-from tests.conftest import Admin
+from tests.conftest import Admin, MakeUser, Twostep
 
 
 @pytest.fixture
@@ -22,7 +25,7 @@ def stream() -> Iterator[io.StringIO]:
     logs.configure("text", "WARNING", io.StringIO())
 
 
-def _lines(buf: io.StringIO) -> list[dict]:
+def _lines(buf: io.StringIO) -> list[dict[str, Any]]:
     return [json.loads(line) for line in buf.getvalue().splitlines()]
 
 
@@ -42,9 +45,9 @@ def test_fields_named_like_secrets_are_masked_even_nested_and_from_plain_loggers
     text = stream.getvalue()
     assert "S3CRET" not in text
     first, second = _lines(stream)
-    assert first["client_secret"] == logs.MASK and first["params"] == {"access_token": logs.MASK, "first": 0}
+    assert first["client_secret"] == MASK and first["params"] == {"access_token": MASK, "first": 0}
     assert first["codes_count"] == 12 and first["status"] == 200, "counts and statuses are not secrets"
-    assert second["refresh_token"] == logs.MASK
+    assert second["refresh_token"] == MASK
 
 
 def test_text_format_is_one_line_per_event() -> None:
@@ -67,8 +70,8 @@ def test_path_template_hides_ids_and_names() -> None:
     assert path_template("") == "/"
 
 
-def test_cli_logs_are_json_lines_without_any_secret(  # type: ignore[no-untyped-def]
-    twostep, make_user, admin: Admin, realm: str, tmp_path
+def test_cli_logs_are_json_lines_without_any_secret(
+    twostep: Twostep, make_user: MakeUser, admin: Admin, realm: str, tmp_path: Path
 ) -> None:
     """setup writes a client secret to a file, codes are generated and shown on stdout: neither
     appears in any log line (stderr), even at DEBUG where every Keycloak request is logged."""
@@ -112,7 +115,7 @@ def test_cli_logs_are_json_lines_without_any_secret(  # type: ignore[no-untyped-
         assert code not in "".join(stderr) and code.replace("-", "") not in "".join(stderr)
 
 
-def test_log_format_text_and_bad_level(twostep) -> None:  # type: ignore[no-untyped-def]
+def test_log_format_text_and_bad_level(twostep: Twostep) -> None:
     r = twostep("--log-format", "text", "status", env={"TWOSTEP_LOG_LEVEL": "DEBUG"})
     assert "keycloak.request" in r.err and not r.err.lstrip().startswith("{")
     r = twostep("status", env={"TWOSTEP_LOG_LEVEL": "LOUD"})

@@ -8,7 +8,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlparse
@@ -18,7 +18,7 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 from twostep import metrics
 
-from tests.conftest import Admin
+from tests.conftest import Admin, Keycloak, MakeUser, Twostep
 from tests.support.bypass_helpers import client, grant_ending_at, record_fields, user_with_old_device, utcnow
 from tests.support.tcp_proxy import TcpProxy
 
@@ -118,7 +118,7 @@ def test_textfile_carries_counters_and_last_success_across_runs(fresh: None, tmp
 
 # -- real Keycloak ---------------------------------------------------------------------------------
 
-def _setup(twostep) -> None:  # type: ignore[no-untyped-def]
+def _setup(twostep: Twostep) -> None:
     r = twostep("setup", "--no-service-client")
     assert r.code == 0, r.err
 
@@ -127,7 +127,7 @@ def _scrape(port: int) -> str:
     return requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
 
 
-def _wait_for(port: int, check, timeout: float = 30.0) -> str:  # type: ignore[no-untyped-def]
+def _wait_for(port: int, check: Callable[[str], object], timeout: float = 30.0) -> str:
     deadline = time.monotonic() + timeout
     text = ""
     while time.monotonic() < deadline:
@@ -141,8 +141,8 @@ def _wait_for(port: int, check, timeout: float = 30.0) -> str:  # type: ignore[n
     raise AssertionError("metrics never showed the expected values:\n" + text)
 
 
-def test_watch_serves_metrics_and_counts_an_expiry(  # type: ignore[no-untyped-def]
-    twostep, keycloak, make_user, admin: Admin, realm: str
+def test_watch_serves_metrics_and_counts_an_expiry(
+    twostep: Twostep, keycloak: Keycloak, make_user: MakeUser, admin: Admin, realm: str
 ) -> None:
     _setup(twostep)
     mia = user_with_old_device(make_user, admin, realm, "mia")
@@ -173,7 +173,7 @@ def test_watch_serves_metrics_and_counts_an_expiry(  # type: ignore[no-untyped-d
     assert "expire mia" in out, "the human output on stdout is unchanged"
 
 
-def test_watch_metrics_port_only_with_watch_and_free_port(twostep) -> None:  # type: ignore[no-untyped-def]
+def test_watch_metrics_port_only_with_watch_and_free_port(twostep: Twostep) -> None:
     r = twostep("sync", "--once", "--metrics-port", "9")
     assert r.code == 2 and "--metrics-port goes with --watch" in r.err
     with socket.socket() as busy:
@@ -183,8 +183,8 @@ def test_watch_metrics_port_only_with_watch_and_free_port(twostep) -> None:  # t
     assert r.code == 2 and "cannot listen" in r.err and "Traceback" not in r.err
 
 
-def test_once_textfile_is_parseable_and_a_failed_run_keeps_last_success(  # type: ignore[no-untyped-def]
-    twostep, keycloak, make_user, admin: Admin, realm: str, tmp_path
+def test_once_textfile_is_parseable_and_a_failed_run_keeps_last_success(
+    twostep: Twostep, keycloak: Keycloak, make_user: MakeUser, admin: Admin, realm: str, tmp_path: Path
 ) -> None:
     _setup(twostep)
     user_with_old_device(make_user, admin, realm, "ned")
@@ -213,8 +213,8 @@ def test_once_textfile_is_parseable_and_a_failed_run_keeps_last_success(  # type
     assert value(text, "twostep_sync_errors_total", realm=realm, kind="unavailable") == 1
 
 
-def test_most_overdue_grows_when_no_sync_can_end_a_bypass(  # type: ignore[no-untyped-def]
-    twostep, keycloak, make_user, admin: Admin, realm: str
+def test_most_overdue_grows_when_no_sync_can_end_a_bypass(
+    twostep: Twostep, keycloak: Keycloak, make_user: MakeUser, admin: Admin, realm: str
 ) -> None:
     """The watcher saw the bypass, then lost Keycloak: no pass ends it, and the gauge says so."""
     _setup(twostep)

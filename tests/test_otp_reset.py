@@ -8,7 +8,7 @@ import time
 
 import pyotp
 
-from tests.conftest import Admin
+from tests.conftest import Admin, Browser, MakeUser, Twostep
 from tests.support.login import LoginDriver
 from tests.support.twofactor import credential_types, finish_sign_in, setup_realm, to_recovery_form
 
@@ -22,7 +22,7 @@ def enroll(b: LoginDriver, label: str) -> str:
     return secret
 
 
-def test_otp_list_and_reset(twostep, make_user, browser, admin: Admin, realm: str) -> None:  # type: ignore[no-untyped-def]
+def test_otp_list_and_reset(twostep: Twostep, make_user: MakeUser, browser: Browser, admin: Admin, realm: str) -> None:
     # Backup codes "offered": fay saves none, so after the reset she has no second factor at all
     # (with codes, the provider would rightly ask for one before the new device).
     setup_realm(twostep, "--backup-codes", "offered")
@@ -37,7 +37,7 @@ def test_otp_list_and_reset(twostep, make_user, browser, admin: Admin, realm: st
     assert listed.code == 0, listed.err
     devices = json.loads(listed.out)["devices"]
     assert [d["label"] for d in devices] == ["phone"] and devices[0]["created"]
-    assert fay.totp_secret not in listed.out
+    assert fay.totp_secret and fay.totp_secret not in listed.out
 
     dry = twostep("otp", "reset", "fay", "--dry-run")
     assert dry.code == 0 and "would remove 1 device" in dry.out
@@ -73,8 +73,9 @@ def test_otp_list_and_reset(twostep, make_user, browser, admin: Admin, realm: st
     assert b3.logged_in(), b3.page.summary() if b3.page else ""
 
 
-def test_lost_phone_with_admin_codes_is_still_two_steps(twostep, make_user, browser, admin: Admin,
-                                                        realm: str) -> None:  # type: ignore[no-untyped-def]
+def test_lost_phone_with_admin_codes_is_still_two_steps(twostep: Twostep, make_user: MakeUser, browser: Browser,
+                                                        admin: Admin,
+                                                        realm: str) -> None:
     setup_realm(twostep)
     gus = make_user("gus", otp=True)
     assert twostep("otp", "reset", "gus", "--no-notify").code == 0

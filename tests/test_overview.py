@@ -26,14 +26,15 @@ from twostep.audit import sink_for
 from twostep.clock import fixed_clock
 from twostep.enforcement import grace_deadline
 from twostep.lock import lease_seconds
-from twostep.policy import RealmPolicy, utc_iso
+from twostep.policy import utc_iso
+from twostep.realm_policy import policy_of
 from twostep.settings import Settings
 from twostep.sync.reconcile import Options, run_once
 from twostep.web.app import create_app
 from twostep.web.auth import WebConfig
 from werkzeug.serving import make_server
 
-from tests.conftest import Admin, Keycloak, User
+from tests.conftest import Admin, Keycloak, MakeUser, Twostep, User
 from tests.support.bypass_helpers import client
 from tests.support.locale import enable_locales, set_user_locale
 from tests.test_web_app import (  # noqa: F401 - fixtures
@@ -116,7 +117,9 @@ def test_demo_overview_shows_numbers(keycloak: Keycloak, demo_realm: str, tmp_pa
                 page.fill("#password", "admin-demo-pass")
                 page.click("#kc-login")
                 page.wait_for_selector("#otp")
-                page.fill("#otp", pyotp.parse_uri(otp_uri).now())
+                totp = pyotp.parse_uri(otp_uri)
+                assert isinstance(totp, pyotp.TOTP), otp_uri
+                page.fill("#otp", totp.now())
                 page.click("#kc-login")
                 # The demo's policy asks for backup codes after the device: saved, as a newcomer would.
                 page.wait_for_selector("#kcRecoveryCodesConfirmationCheck, #coverage")
@@ -158,7 +161,7 @@ def parse_csv(text: str) -> list[dict[str, str]]:
 
 
 def test_coverage_by_group_matches_keycloak_and_exports(
-        web: WebApp, people: tuple[User, User], admin: Admin, make_user: Any, twostep: Any,  # noqa: F811
+        web: WebApp, people: tuple[User, User], admin: Admin, make_user: MakeUser, twostep: Twostep,  # noqa: F811
         keycloak: Keycloak) -> None:
     boss, _eve = people
     realm = web.realm
@@ -166,9 +169,9 @@ def test_coverage_by_group_matches_keycloak_and_exports(
         admin.post(f"/{realm}/groups", {"name": grp})
     staff = admin.get(f"/{realm}/group-by-path/staff")
     admin.post(f"/{realm}/groups/{staff['id']}/children", {"name": "berlin"})
-    r = twostep("setup", "--no-service-client", "--web-url", web.url, "--enforce", "group:staff", "--enforce",
-                "group:ops", "--grace-days", "1", "--backup-codes", "offered")
-    assert r.code == 0, r.err
+    applied = twostep("setup", "--no-service-client", "--web-url", web.url, "--enforce", "group:staff", "--enforce",
+                      "group:ops", "--grace-days", "1", "--backup-codes", "offered")
+    assert applied.code == 0, applied.err
     ann = make_user("ann", otp=True, groups=["/staff", "/ops"])
     ben = make_user("ben", groups=["/staff/berlin"])
     cat = make_user("cat", groups=["/staff"])
@@ -187,7 +190,7 @@ def test_coverage_by_group_matches_keycloak_and_exports(
 
     # The pass's clock one day on, between ben's deadline and cat's (ben was made first): ben is
     # overdue, cat still in grace; eva's bypass (25 h) ends within 24 h, dan's (7 d) does not.
-    policy, _ = RealmPolicy.effective(admin.get(f"/{realm}")["attributes"])
+    policy = policy_of(admin.get(f"/{realm}")).policy
     ben_due = grace_deadline(admin.get(f"/{realm}/users/{ben.id}"), policy)
     cat_due = grace_deadline(admin.get(f"/{realm}/users/{cat.id}"), policy)
     assert ben_due < cat_due
@@ -289,7 +292,7 @@ def visible_text(page: str) -> str:
 
 
 def test_overview_and_security_page_in_de_and_ru(web: WebApp, people: tuple[User, User],  # noqa: F811
-                                                admin: Admin, twostep: Any, make_user: Any) -> None:
+                                                admin: Admin, twostep: Twostep, make_user: MakeUser) -> None:
     """The language from the signed-in user's `locale` (boss: de, ivan: ru), else Accept-Language (eve: ru)."""
     boss, eve = people
     ivan = make_user("ivan", otp=True)
@@ -346,7 +349,7 @@ def _shoot_overview(page: Any, name: str) -> None:
 
 @pytest.mark.browser
 def test_browser_every_admin_and_security_page_passes_axe_at_both_widths(
-        web: WebApp, people: tuple[User, User], admin: Admin, make_user: Any, twostep: Any) -> None:  # noqa: F811
+        web: WebApp, people: tuple[User, User], admin: Admin, make_user: MakeUser, twostep: Twostep) -> None:  # noqa: F811
     """axe-core: 0 violations on every admin and security page at 1280 and 390 px, in en and de; no
     word broken inside a status cell; the overview's screenshots in en and de."""
     from playwright.sync_api import sync_playwright

@@ -25,7 +25,7 @@ from twostep.web.app import create_app
 from twostep.web.auth import WebConfig
 from werkzeug.serving import make_server
 
-from tests.conftest import Admin, Keycloak, Result, User
+from tests.conftest import Admin, Keycloak, MakeUser, Result, User
 from tests.support.bypass_helpers import audit_events, client, grant_ending_at, user_with_old_device, utcnow
 from tests.support.cluster import Cluster
 from tests.support.login import LoginDriver
@@ -87,7 +87,7 @@ def test_both_nodes_answer_in_production_mode(cluster: Cluster) -> None:
 
 
 def test_bypass_granted_through_node1_is_honoured_on_node2(
-    keycloak: Keycloak, node2: Keycloak, realm: str, make_user: Any
+    keycloak: Keycloak, node2: Keycloak, realm: str, make_user: MakeUser
 ) -> None:
     setup(keycloak, realm)
     alice = make_user("alice", otp=True)
@@ -110,7 +110,7 @@ def test_bypass_granted_through_node1_is_honoured_on_node2(
 
 
 def test_bypass_ends_and_sync_on_node2_ends_node1_sessions(
-    keycloak: Keycloak, node2: Keycloak, realm: str, make_user: Any, admin: Admin, tmp_path: Path
+    keycloak: Keycloak, node2: Keycloak, realm: str, make_user: MakeUser, admin: Admin, tmp_path: Path
 ) -> None:
     setup(keycloak, realm)
     hana = user_with_old_device(make_user, admin, realm, "hana")
@@ -137,7 +137,7 @@ def test_bypass_ends_and_sync_on_node2_ends_node1_sessions(
 
 
 def test_two_syncs_at_once_one_per_node_each_expiry_audited_once(
-    keycloak: Keycloak, node2: Keycloak, realm: str, make_user: Any, admin: Admin, tmp_path: Path
+    keycloak: Keycloak, node2: Keycloak, realm: str, make_user: MakeUser, admin: Admin, tmp_path: Path
 ) -> None:
     setup(keycloak, realm)
     kc = client(keycloak.url, realm)
@@ -207,7 +207,7 @@ def web2(keycloak: Keycloak, node2: Keycloak, realm: str, tmp_path: Path) -> Ite
 
 
 def test_admin_pages_on_node2_show_what_the_cli_did_through_node1(
-    keycloak: Keycloak, web2: WebApp, realm: str, make_user: Any, admin: Admin
+    keycloak: Keycloak, web2: WebApp, realm: str, make_user: MakeUser, admin: Admin
 ) -> None:
     boss = make_user("boss", otp=True)
     make_admin(admin, realm, boss)
@@ -217,7 +217,7 @@ def test_admin_pages_on_node2_show_what_the_cli_did_through_node1(
 
     d = web2.sign_in(boss, f"/admin/users/{eve.id}")  # the sign-in itself runs on node 2
     page = d.page
-    assert page is not None and page.status == 200, page.summary()
+    assert page is not None and page.status == 200, d.summary()
     # The end of the bypass in words (a 2 h grant, read moments later), the ISO time in the attribute.
     assert re.search(r'<p class="warn">Active <time datetime="\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ" lang="en">until '
                      r"\d\d:\d\d UTC (today|tomorrow), (1 hour, 59 minutes|2 hours) left</time></p>", page.text), \
@@ -238,7 +238,7 @@ def test_admin_pages_on_node2_show_what_the_cli_did_through_node1(
 
 
 def test_expiry_task_ends_each_bypass_once_across_the_cluster(
-    keycloak: Keycloak, node2: Keycloak, make_user: Any, admin: Admin
+    keycloak: Keycloak, node2: Keycloak, make_user: MakeUser, admin: Admin
 ) -> None:
     """The provider's expiry task on both nodes (every 5 s, realms exp-*: tests/conftest.py), no
     sync: each bypass ends once, with one admin event, and the sessions it let in end on both nodes."""

@@ -36,7 +36,9 @@ def test_jar_registers_the_factories(jar: zipfile.ZipFile) -> None:
     assert services("org.keycloak.credential.CredentialProviderFactory") == [
         "io.twostep.keycloak.BypassCredentialProviderFactory",
         "io.twostep.keycloak.CodesProvenanceCredentialProviderFactory",
-        "io.twostep.keycloak.HelpRequestCredentialProviderFactory"]
+        "io.twostep.keycloak.HelpRequestCredentialProviderFactory",
+        "io.twostep.keycloak.OtpDisabledCredentialProviderFactory"]
+    assert services("org.keycloak.protocol.ProtocolMapper") == ["io.twostep.keycloak.TwostepAssuranceMapper"]
     assert services("org.keycloak.services.resources.admin.ext.AdminRealmResourceProviderFactory") == [
         "io.twostep.keycloak.admin.TwostepAdminResourceProviderFactory"]
     # The expiry task: a custom SPI `twostep` whose one provider is `expiry` (docs/provider.md).

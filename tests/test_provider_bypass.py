@@ -11,7 +11,7 @@ from typing import Any
 
 import pyotp
 
-from tests.conftest import Admin, User
+from tests.conftest import Admin, Browser, MakeUser, Twostep, User
 from tests.support.bypass_helpers import client, grant_ending_at, record_fields, utcnow
 from tests.support.twofactor import codes_on_config_page, setup_realm, to_recovery_form
 
@@ -32,7 +32,7 @@ def _iso(ts: Any) -> str:
     return str(ts.strftime("%Y-%m-%dT%H:%M:%SZ"))
 
 
-def test_setup_lets_the_server_decide(twostep: Any, admin: Admin, realm: str) -> None:
+def test_setup_lets_the_server_decide(twostep: Twostep, admin: Admin, realm: str) -> None:
     setup_realm(twostep)
     policy = _policy(admin, realm)
     assert (policy["record_store"], policy["decided_by"]) == ("credential", "provider")
@@ -41,8 +41,8 @@ def test_setup_lets_the_server_decide(twostep: Any, admin: Admin, realm: str) ->
     assert "the server" in checks["bypass expiry decided by"]["detail"], checks["bypass expiry decided by"]
 
 
-def test_bypass_past_its_end_asks_at_once_without_sync(twostep: Any, keycloak: Any, make_user: Any,
-                                                      browser: Any, admin: Admin, realm: str) -> None:
+def test_bypass_past_its_end_asks_at_once_without_sync(twostep: Twostep, keycloak: Any, make_user: MakeUser,
+                                                      browser: Browser, admin: Admin, realm: str) -> None:
     setup_realm(twostep)
     ada: User = make_user("ada", otp=True)
     # A real grant of the minimum length, made by a clock shifted back so that it ends soon (the
@@ -60,7 +60,7 @@ def test_bypass_past_its_end_asks_at_once_without_sync(twostep: Any, keycloak: A
     assert page.kind == "otp", page.summary()
 
 
-def test_python_and_the_provider_read_one_record_alike(twostep: Any, make_user: Any, browser: Any,
+def test_python_and_the_provider_read_one_record_alike(twostep: Twostep, make_user: MakeUser, browser: Browser,
                                                        admin: Admin, realm: str) -> None:
     setup_realm(twostep, "--bypass-max", "1d")
     bo: User = make_user("bob", otp=True)
@@ -93,7 +93,8 @@ def test_python_and_the_provider_read_one_record_alike(twostep: Any, make_user: 
             assert shown["state"] == state, (name, shown)
 
 
-def test_new_user_enrolls_at_first_login_then_uses_a_backup_code(twostep: Any, make_user: Any, browser: Any,
+def test_new_user_enrolls_at_first_login_then_uses_a_backup_code(twostep: Twostep, make_user: MakeUser,
+                                                                 browser: Browser,
                                                                    admin: Admin, realm: str) -> None:
     setup_realm(twostep, "--enforce", "all", "--grace-days", "0")
     cy: User = make_user("cyd")  # created after setup, nothing configured
@@ -117,7 +118,7 @@ def test_new_user_enrolls_at_first_login_then_uses_a_backup_code(twostep: Any, m
 
 
 def test_deleted_device_enrolls_at_next_login_and_grace_is_password_alone(
-        twostep: Any, make_user: Any, browser: Any, admin: Admin, realm: str) -> None:
+        twostep: Twostep, make_user: MakeUser, browser: Browser, admin: Admin, realm: str) -> None:
     setup_realm(twostep, "--enforce", "all", "--grace-days", "0")
     di: User = make_user("dia", otp=True)
     for cred in admin.get(f"/{realm}/users/{di.id}/credentials"):

@@ -13,7 +13,7 @@ import pyotp
 import pytest
 import requests
 
-from tests.conftest import Admin, User
+from tests.conftest import Admin, Browser, MakeUser, User
 from tests.support.login import REDIRECT_URI, TEST_CLIENT
 from tests.support.twofactor import codes_on_config_page, to_recovery_form
 
@@ -106,7 +106,7 @@ def provider_realm(admin: Admin, realm: str) -> str:
     return realm
 
 
-def test_provider_is_loaded_and_records_round_trip(admin: Admin, realm: str, make_user: Any) -> None:
+def test_provider_is_loaded_and_records_round_trip(admin: Admin, realm: str, make_user: MakeUser) -> None:
     ids = [p["id"] for p in admin.get(f"/{realm}/authentication/authenticator-providers")]
     assert CONDITION in ids
     user: User = make_user("rita")
@@ -129,7 +129,8 @@ def test_provider_is_loaded_and_records_round_trip(admin: Admin, realm: str, mak
     assert len(stored(admin, realm, user.id, "twostep-bypass")) == 1, "a provenance write kept the bypass"
 
 
-def test_valid_bypass_is_password_alone(admin: Admin, provider_realm: str, make_user: Any, browser: Any) -> None:
+def test_valid_bypass_is_password_alone(admin: Admin, provider_realm: str, make_user: MakeUser,
+                                        browser: Browser) -> None:
     user: User = make_user("vera", otp=True)
     b = browser()
     assert b.login(user.username, user.password).kind == "otp", "without a record the code is asked"
@@ -161,7 +162,7 @@ def test_valid_bypass_is_password_alone(admin: Admin, provider_realm: str, make_
     ("damaged policy: 1-hour maximum", {"granted_at": utc(time.time() - 60), "until": utc(time.time() + 5400)},
      "{not json"),
 ])
-def test_invalid_bypass_asks_for_the_code(admin: Admin, provider_realm: str, make_user: Any, browser: Any,
+def test_invalid_bypass_asks_for_the_code(admin: Admin, provider_realm: str, make_user: MakeUser, browser: Browser,
                                           case: str, fields: dict[str, str | None], policy_text: str | None) -> None:
     if policy_text is not None:
         set_policy(admin, provider_realm, policy_text)
@@ -176,7 +177,8 @@ def test_invalid_bypass_asks_for_the_code(admin: Admin, provider_realm: str, mak
     assert page.kind == "configure-recovery-codes", f"{case}: {page.summary()}"
 
 
-def test_new_user_grace_then_enrollment(admin: Admin, provider_realm: str, make_user: Any, browser: Any) -> None:
+def test_new_user_grace_then_enrollment(admin: Admin, provider_realm: str, make_user: MakeUser,
+                                        browser: Browser) -> None:
     set_policy(admin, provider_realm, policy(grace_days=7))
     user: User = make_user("nina")
     b = browser()
@@ -209,7 +211,8 @@ def test_new_user_grace_then_enrollment(admin: Admin, provider_realm: str, make_
     assert b.logged_in(), page.summary()
 
 
-def test_out_of_scope_user_and_group_scope(admin: Admin, provider_realm: str, make_user: Any, browser: Any) -> None:
+def test_out_of_scope_user_and_group_scope(admin: Admin, provider_realm: str, make_user: MakeUser,
+                                           browser: Browser) -> None:
     admin.post(f"/{provider_realm}/groups", {"name": "staff"})
     staff = next(g for g in admin.get(f"/{provider_realm}/groups") if g["name"] == "staff")
     admin.post(f"/{provider_realm}/groups/{staff['id']}/children", {"name": "berlin"})
@@ -224,7 +227,8 @@ def test_out_of_scope_user_and_group_scope(admin: Admin, provider_realm: str, ma
     assert page.kind == "configure-totp", "a subgroup member is in scope: " + page.summary()
 
 
-def test_bypass_ends_at_until_without_sync(admin: Admin, provider_realm: str, make_user: Any, browser: Any) -> None:
+def test_bypass_ends_at_until_without_sync(admin: Admin, provider_realm: str, make_user: MakeUser,
+                                           browser: Browser) -> None:
     """The provider is the clock: the same record lets the user in before `until` and not after,
     with no sync run in between."""
     user: User = make_user("tom", otp=True)
@@ -240,8 +244,8 @@ def test_bypass_ends_at_until_without_sync(admin: Admin, provider_realm: str, ma
     assert len(stored(admin, provider_realm, user.id, "twostep-bypass")) == 1, "the record itself is untouched"
 
 
-def test_disabled_otp_setup_refuses_instead_of_opening(admin: Admin, provider_realm: str, make_user: Any,
-                                                       browser: Any) -> None:
+def test_disabled_otp_setup_refuses_instead_of_opening(admin: Admin, provider_realm: str, make_user: MakeUser,
+                                                       browser: Browser) -> None:
     """Keycloak skips a disabled required action silently; enrollment then must not become the
     password alone."""
     path = f"/{provider_realm}/authentication/required-actions/CONFIGURE_TOTP"

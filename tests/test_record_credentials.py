@@ -6,13 +6,12 @@ twostep writes and clears them through, still deletes them."""
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import pyotp
 import pytest
 import requests
 
-from tests.conftest import Admin, User, otp_credential
+from tests.conftest import Admin, Browser, MakeUser, User, otp_credential
 from tests.support.login import REDIRECT_URI, TEST_CLIENT, LoginDriver
 
 RECORDS = {
@@ -32,7 +31,7 @@ def put_records(admin: Admin, realm: str, user_id: str) -> dict[str, str]:
     return {c["type"]: c["id"] for c in admin.get(f"/{realm}/users/{user_id}/credentials") if c["type"] in RECORDS}
 
 
-def signed_in(browser: Any, user: User) -> tuple[LoginDriver, str]:
+def signed_in(browser: Browser, user: User) -> tuple[LoginDriver, str]:
     """The user signed in (password only: no second factor in this realm); their access token."""
     b: LoginDriver = browser()
     page = b.login(user.username, user.password)
@@ -43,7 +42,7 @@ def signed_in(browser: Any, user: User) -> tuple[LoginDriver, str]:
     return b, str(tok.json()["access_token"])
 
 
-def test_account_api_refuses_to_delete_records(admin: Admin, realm: str, make_user: Any, browser: Any) -> None:
+def test_account_api_refuses_to_delete_records(admin: Admin, realm: str, make_user: MakeUser, browser: Browser) -> None:
     user: User = make_user("rhea")
     ids = put_records(admin, realm, user.id)
     assert set(ids) == set(RECORDS), ids
@@ -65,7 +64,7 @@ def test_account_api_refuses_to_delete_records(admin: Admin, realm: str, make_us
 
 
 @pytest.mark.parametrize("kind", sorted(RECORDS))
-def test_delete_credential_action_refuses_records(admin: Admin, realm: str, make_user: Any, browser: Any,
+def test_delete_credential_action_refuses_records(admin: Admin, realm: str, make_user: MakeUser, browser: Browser,
                                                   kind: str) -> None:
     user: User = make_user("rory")
     cid = put_records(admin, realm, user.id)[kind]
@@ -78,7 +77,7 @@ def test_delete_credential_action_refuses_records(admin: Admin, realm: str, make
     assert kind in {c["type"] for c in admin.get(f"/{realm}/users/{user.id}/credentials")}
 
 
-def test_admin_rest_still_deletes_records(admin: Admin, realm: str, make_user: Any) -> None:
+def test_admin_rest_still_deletes_records(admin: Admin, realm: str, make_user: MakeUser) -> None:
     user: User = make_user("remy")
     for kind, cid in put_records(admin, realm, user.id).items():
         admin.delete(f"/{realm}/users/{user.id}/credentials/{cid}")

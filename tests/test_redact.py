@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 from twostep import logs
 from twostep.audit import MemorySink, event
+from twostep.redact import MASK
 
 NAMES = ["client_secret", "password", "admin_passwd", "otp_code", "seed", "access_token", "credential_value",
          "Authorization", "codes_count", "codes_remaining", "username", "reason", "until"]
@@ -28,7 +29,7 @@ def test_the_logs_mask_exactly_what_the_audit_drops() -> None:
     finally:
         logger.removeHandler(handler)
     logged = json.loads(stream.getvalue())
-    masked = {n for n in NAMES if logged[n] == logs.MASK}
+    masked = {n for n in NAMES if logged[n] == MASK}
 
     sink = MemorySink([])
     sink.write(event("probe", realm="r", actor="a", now=datetime(2026, 1, 1, tzinfo=UTC), **dict.fromkeys(NAMES, "v")))

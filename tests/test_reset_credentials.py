@@ -8,14 +8,15 @@ import re
 
 import pyotp
 
-from tests.conftest import Admin
+from tests.conftest import Admin, Browser, MakeUser, Twostep
 from tests.support.brute_force import wait_recorded
 from tests.support.smtp_sink import SmtpSink
 from tests.support.twofactor import finish_sign_in
 
 
-def test_forgot_password_still_asks_for_the_second_factor(twostep, admin: Admin, realm: str, make_user,
-                                                          browser) -> None:  # type: ignore[no-untyped-def]
+def test_forgot_password_still_asks_for_the_second_factor(twostep: Twostep, admin: Admin, realm: str,
+                                                          make_user: MakeUser,
+                                                          browser: Browser) -> None:
     assert twostep("setup", "--no-service-client").code == 0
     user = make_user("forgetful", otp=True)
     with SmtpSink() as smtp:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from twostep.errors import ConfigError
 from twostep.settings import load_settings
 
 
-def test_precedence(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_precedence(tmp_path: Path) -> None:
     cfg = tmp_path / "c.toml"
     cfg.write_text('url = "http://file:1/"\nrealm = "from-file"\nclient_id = "cli"\nclient_secret = "f"\ntimeout = 5\n')
     s = load_settings(str(cfg), env={"TWOSTEP_REALM": "from-env"})
@@ -18,7 +20,7 @@ def test_precedence(tmp_path) -> None:  # type: ignore[no-untyped-def]
     assert s.realm == "from-file"
 
 
-def test_secrets_are_not_in_repr(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_secrets_are_not_in_repr(tmp_path: Path) -> None:
     s = load_settings(env={"TWOSTEP_CLIENT_SECRET": "xyz-secret", "TWOSTEP_ADMIN_PASSWORD": "pw-secret",
                            "TWOSTEP_SMTP_PASSWORD": "smtp-secret"})
     assert "secret" not in repr(s).replace("client_secret", "").replace("smtp_password", "")
@@ -31,7 +33,7 @@ def test_secrets_are_not_in_repr(tmp_path) -> None:  # type: ignore[no-untyped-d
     ('url = [1]\n', "url must be a string"),
     ('url = \n', "not valid TOML"),
 ])
-def test_bad_files(tmp_path, text: str, msg: str) -> None:  # type: ignore[no-untyped-def]
+def test_bad_files(tmp_path: Path, text: str, msg: str) -> None:
     cfg = tmp_path / "c.toml"
     cfg.write_text(text)
     with pytest.raises(ConfigError, match=msg.replace("(", r"\(").replace(")", r"\)")):

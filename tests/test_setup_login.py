@@ -4,21 +4,23 @@ from __future__ import annotations
 
 import base64
 import json
+from pathlib import Path
 
 import pyotp
 
-from tests.conftest import Admin
+from tests.conftest import Admin, Browser, MakeUser, Twostep
 from tests.support.brute_force import wait_recorded
 from tests.support.twofactor import finish_sign_in
 
 
-def setup_realm(twostep, *args: str) -> None:  # type: ignore[no-untyped-def]
+def setup_realm(twostep: Twostep, *args: str) -> None:
     r = twostep("setup", "--no-service-client", *args)
     assert r.code == 0, r.err
     assert "applied" in r.out
 
 
-def test_otp_user_needs_valid_fresh_code(twostep, make_user, browser, admin: Admin, realm: str) -> None:  # type: ignore[no-untyped-def]
+def test_otp_user_needs_valid_fresh_code(twostep: Twostep, make_user: MakeUser, browser: Browser, admin: Admin,
+                                         realm: str) -> None:
     setup_realm(twostep)
     alice = make_user("alice", otp=True)
     b = browser()
@@ -40,7 +42,7 @@ def test_otp_user_needs_valid_fresh_code(twostep, make_user, browser, admin: Adm
     assert not b2.logged_in(), "a reused code must be rejected"
 
 
-def test_password_alone_is_not_enough_for_otp_user(twostep, make_user, browser) -> None:  # type: ignore[no-untyped-def]
+def test_password_alone_is_not_enough_for_otp_user(twostep: Twostep, make_user: MakeUser, browser: Browser) -> None:
     setup_realm(twostep)
     bob = make_user("bob", otp=True)
     b = browser()
@@ -49,7 +51,8 @@ def test_password_alone_is_not_enough_for_otp_user(twostep, make_user, browser) 
     assert b.page is not None and b.page.kind == "otp"
 
 
-def test_enforced_user_without_otp_must_enroll(twostep, make_user, browser, admin: Admin, realm: str) -> None:  # type: ignore[no-untyped-def]
+def test_enforced_user_without_otp_must_enroll(twostep: Twostep, make_user: MakeUser, browser: Browser, admin: Admin,
+                                               realm: str) -> None:
     carol = make_user("carol")
     setup_realm(twostep, "--enforce", "all", "--grace-days", "0")
     b = browser()
@@ -62,7 +65,8 @@ def test_enforced_user_without_otp_must_enroll(twostep, make_user, browser, admi
     finish_sign_in(b, admin, realm, enrolled=True)  # enrollment ends with backup codes (provider mode)
 
 
-def test_grace_period_lets_new_user_in_until_it_ends(twostep, make_user, browser, admin: Admin, realm: str) -> None:  # type: ignore[no-untyped-def]
+def test_grace_period_lets_new_user_in_until_it_ends(twostep: Twostep, make_user: MakeUser, browser: Browser,
+                                                     admin: Admin, realm: str) -> None:
     dave = make_user("dave")
     setup_realm(twostep, "--enforce", "all", "--grace-days", "3")
     b = browser()
@@ -71,7 +75,8 @@ def test_grace_period_lets_new_user_in_until_it_ends(twostep, make_user, browser
     assert "CONFIGURE_TOTP" not in admin.get(f"/{realm}/users/{dave.id}")["requiredActions"]
 
 
-def test_user_outside_scope_logs_in_with_password(twostep, make_user, browser, admin: Admin, realm: str) -> None:  # type: ignore[no-untyped-def]
+def test_user_outside_scope_logs_in_with_password(twostep: Twostep, make_user: MakeUser, browser: Browser,
+                                                  admin: Admin, realm: str) -> None:
     admin.post(f"/{realm}/groups", {"name": "staff"})
     inside = make_user("inside", groups=["/staff"])
     outside = make_user("outside")
@@ -83,7 +88,7 @@ def test_user_outside_scope_logs_in_with_password(twostep, make_user, browser, a
     assert b2.login(inside.username, inside.password).kind == "configure-totp"
 
 
-def test_setup_is_idempotent_and_dry_run_changes_nothing(twostep, admin: Admin, realm: str) -> None:  # type: ignore[no-untyped-def]
+def test_setup_is_idempotent_and_dry_run_changes_nothing(twostep: Twostep, admin: Admin, realm: str) -> None:
     before = admin.get(f"/{realm}")
     flows_before = {f["alias"] for f in admin.get(f"/{realm}/authentication/flows")}
     dry = twostep("setup", "--dry-run", "--json")
@@ -110,7 +115,7 @@ def test_setup_is_idempotent_and_dry_run_changes_nothing(twostep, admin: Admin, 
     assert "no changes" in third.out and "secret" not in third.out
 
 
-def test_teardown_restores_previous_binding(twostep, admin: Admin, realm: str) -> None:  # type: ignore[no-untyped-def]
+def test_teardown_restores_previous_binding(twostep: Twostep, admin: Admin, realm: str) -> None:
     admin.post(f"/{realm}/authentication/flows/browser/copy", {"newName": "corp browser"})
     admin.put(f"/{realm}", {"browserFlow": "corp browser"})
     setup_realm(twostep)
@@ -125,7 +130,7 @@ def test_teardown_restores_previous_binding(twostep, admin: Admin, realm: str) -
     assert "twostep.policy" not in (rep.get("attributes") or {})
 
 
-def test_service_account_can_run_status_and_setup(twostep, realm: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_service_account_can_run_status_and_setup(twostep: Twostep, realm: str, tmp_path: Path) -> None:
     secret_file = tmp_path / "secret"
     r = twostep("setup", "--secret-file", str(secret_file))
     assert r.code == 0, r.err

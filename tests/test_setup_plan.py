@@ -161,7 +161,7 @@ def test_an_older_setup_s_extra_roles_are_removed_and_fallback_keeps_manage_real
     """Issue 22: the day-to-day account holds exactly its row; an older setup granted manage-realm and
     view-events, and a second run converges (fallback mode's lock roles need manage-realm)."""
     from twostep.policy import SERVICE_CLIENT_ID, SERVICE_ROLES, service_roles
-    from twostep.web_client import roles_change
+    from twostep.web_oidc_client import roles_change
 
     assert set(SERVICE_ROLES) == {"manage-users", "view-users", "query-users", "query-groups", "view-realm"}
     assert service_roles(False) == (*SERVICE_ROLES, "manage-realm")

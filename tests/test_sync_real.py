@@ -8,13 +8,14 @@ import subprocess
 import sys
 import time
 from datetime import timedelta
+from pathlib import Path
 from urllib.parse import urlparse
 
 from twostep.audit import sink_for
 from twostep.lock import lease_seconds
 from twostep.sync.reconcile import run_once
 
-from tests.conftest import Admin, otp_credential
+from tests.conftest import Admin, Browser, Keycloak, MakeUser, Twostep, otp_credential
 from tests.support.bypass_helpers import (
     audit_events,
     client,
@@ -26,7 +27,7 @@ from tests.support.bypass_helpers import (
 from tests.support.tcp_proxy import TcpProxy
 
 
-def _setup(twostep, *args: str) -> None:  # type: ignore[no-untyped-def]
+def _setup(twostep: Twostep, *args: str) -> None:
     # Backup codes only offered at enrollment: these users sign in with a code and are not held up by the
     # codes page that `required` shows to OTP users without codes (tests/test_provider_bypass.py has it).
     r = twostep("setup", "--no-service-client", "--backup-codes", "offered", *args)
@@ -34,8 +35,9 @@ def _setup(twostep, *args: str) -> None:  # type: ignore[no-untyped-def]
 
 
 
-def test_real_short_bypass_expires_and_session_opened_during_it_ends(  # type: ignore[no-untyped-def]
-    twostep, keycloak, make_user, browser, admin: Admin, realm: str, tmp_path
+def test_real_short_bypass_expires_and_session_opened_during_it_ends(
+    twostep: Twostep, keycloak: Keycloak, make_user: MakeUser, browser: Browser, admin: Admin, realm: str,
+    tmp_path: Path
 ) -> None:
     _setup(twostep)
     hana = user_with_old_device(make_user, admin, realm, "hana")
@@ -66,8 +68,8 @@ def test_real_short_bypass_expires_and_session_opened_during_it_ends(  # type: i
 
 
 def test_reset_device_expiry_forces_enrollment(
-    twostep, keycloak, make_user, browser, admin: Admin, realm: str
-) -> None:  # type: ignore[no-untyped-def]
+    twostep: Twostep, keycloak: Keycloak, make_user: MakeUser, browser: Browser, admin: Admin, realm: str
+) -> None:
     _setup(twostep)
     ivan = make_user("ivan", otp=True)
     kc = client(keycloak.url, realm)
@@ -80,7 +82,8 @@ def test_reset_device_expiry_forces_enrollment(
     assert b.login(ivan.username, ivan.password).kind == "configure-totp"
 
 
-def test_early_end_after_new_device(twostep, make_user, admin: Admin, realm: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_early_end_after_new_device(twostep: Twostep, make_user: MakeUser, admin: Admin, realm: str,
+                                    tmp_path: Path) -> None:
     _setup(twostep)
     jo = make_user("joe", otp=True)
     assert twostep("bypass", "grant", "joe", "--for", "1d", "--reason", "lost", "--reset-device").code == 0
@@ -101,8 +104,8 @@ def test_early_end_after_new_device(twostep, make_user, admin: Admin, realm: str
 
 
 def test_drift_hand_set_marker_and_group_marker(
-    twostep, make_user, browser, admin: Admin, realm: str, tmp_path
-) -> None:  # type: ignore[no-untyped-def]
+    twostep: Twostep, make_user: MakeUser, browser: Browser, admin: Admin, realm: str, tmp_path: Path
+) -> None:
     _setup(twostep, "--decide-with", "sync")  # attribute markers are the fallback flow's
     kim = make_user("kim", otp=True)
     rep = admin.get(f"/{realm}/users/{kim.id}")
@@ -137,8 +140,8 @@ def test_drift_hand_set_marker_and_group_marker(
 
 
 def test_two_syncs_at_once_one_event_per_expiry(
-    twostep, keycloak, make_user, admin: Admin, realm: str, tmp_path
-) -> None:  # type: ignore[no-untyped-def]
+    twostep: Twostep, keycloak: Keycloak, make_user: MakeUser, admin: Admin, realm: str, tmp_path: Path
+) -> None:
     _setup(twostep)
     kc = client(keycloak.url, realm)
     users = [user_with_old_device(make_user, admin, realm, f"conc{i}") for i in range(6)]
@@ -169,7 +172,8 @@ def test_two_syncs_at_once_one_event_per_expiry(
     assert not [r for r in admin.get(f"/{realm}/roles") if r["name"].startswith("twostep-lock-")]
 
 
-def test_watch_ends_bypass_within_two_seconds(twostep, keycloak, make_user, admin: Admin, realm: str) -> None:  # type: ignore[no-untyped-def]
+def test_watch_ends_bypass_within_two_seconds(twostep: Twostep, keycloak: Keycloak, make_user: MakeUser, admin: Admin,
+                                              realm: str) -> None:
     _setup(twostep)
     lea = user_with_old_device(make_user, admin, realm, "lea")
     kc = client(keycloak.url, realm)
@@ -203,8 +207,8 @@ def test_watch_ends_bypass_within_two_seconds(twostep, keycloak, make_user, admi
 
 
 def test_keycloak_lost_mid_sync_then_converges(
-    twostep, keycloak, make_user, admin: Admin, realm: str, tmp_path
-) -> None:  # type: ignore[no-untyped-def]
+    twostep: Twostep, keycloak: Keycloak, make_user: MakeUser, admin: Admin, realm: str, tmp_path: Path
+) -> None:
     _setup(twostep)
     kc = client(keycloak.url, realm)
     users = [user_with_old_device(make_user, admin, realm, f"outage{i}") for i in range(6)]

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import zipfile
+from pathlib import Path
 
-from tests.conftest import Admin
+from tests.conftest import Admin, Twostep
 
 
-def test_build_jar_command(twostep, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_build_jar_command(twostep: Twostep, tmp_path: Path) -> None:
     out = tmp_path / "sub" / "twostep-theme.jar"
     r = twostep("theme", "build-jar", "--out", str(out))
     assert r.code == 0, r.err
@@ -18,7 +19,7 @@ def test_build_jar_command(twostep, tmp_path) -> None:  # type: ignore[no-untype
     assert bad.code == 2 and bad.err.startswith("twostep: error: no twostep login theme")
 
 
-def test_setup_selects_theme_and_doctor_sees_it(twostep, admin: Admin, realm: str) -> None:  # type: ignore[no-untyped-def]
+def test_setup_selects_theme_and_doctor_sees_it(twostep: Twostep, admin: Admin, realm: str) -> None:
     r = twostep("setup", "--no-service-client", "--theme", "twostep")
     assert r.code == 0, r.err
     assert admin.get(f"/{realm}")["loginTheme"] == "twostep"

@@ -17,26 +17,31 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin
 
 import pyotp
 import pytest
 import requests
 from flask import Flask
+from flask.sessions import SecureCookieSessionInterface
 from twostep import pass_summary, recovery_codes
 from twostep.clock import fixed_clock
 from twostep.enforcement import grace_deadline
-from twostep.policy import RealmPolicy, utc_iso
+from twostep.policy import utc_iso
+from twostep.realm_policy import policy_of
 from twostep.settings import Settings
 from twostep.web.app import create_app
 from twostep.web.auth import WebConfig
 from werkzeug.serving import make_server
 
-from tests.conftest import Admin, Keycloak, User, otp_credential
+from tests.conftest import Admin, Keycloak, MakeUser, Twostep, User, otp_credential
 from tests.support.bypass_helpers import client, grant_ending_at, record_fields, utcnow
 from tests.support.locale import enable_locales, set_user_locale
 from tests.support.login import LoginDriver, Page
+
+if TYPE_CHECKING:
+    from playwright.sync_api import ViewportSize
 
 
 def free_port() -> int:
@@ -69,7 +74,7 @@ class WebApp:
 
 
 @pytest.fixture
-def web(keycloak: Keycloak, realm: str, twostep: Any, tmp_path: Path) -> Iterator[WebApp]:
+def web(keycloak: Keycloak, realm: str, twostep: Twostep, tmp_path: Path) -> Iterator[WebApp]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     secret_file = tmp_path / "web.secret"
@@ -122,7 +127,7 @@ def attrs(admin: Admin, realm: str, user: User) -> dict[str, list[str]]:
 
 
 @pytest.fixture
-def people(admin: Admin, realm: str, make_user: Any, web: WebApp) -> tuple[User, User]:
+def people(admin: Admin, realm: str, make_user: MakeUser, web: WebApp) -> tuple[User, User]:
     boss = make_user("boss", otp=True)
     make_admin(admin, realm, boss)
     eve = make_user("eve", otp=True)
@@ -156,13 +161,13 @@ def test_health_and_metrics(web: WebApp) -> None:
 def test_admin_vs_non_admin(web: WebApp, people: tuple[User, User]) -> None:
     boss, eve = people
     d = web.sign_in(eve, "/admin/users")
-    assert d.page is not None and d.page.status == 403, d.page.summary()
+    assert d.page is not None and d.page.status == 403, d.summary()
     page = d.open_url(web.url + "/security")
     assert page.status == 200 and "My two-step sign-in" in page.text and "phone" in page.text
     assert "totpSecret" not in page.text
 
     d = web.sign_in(boss, "/admin/users?q=eve")
-    assert d.page is not None and d.page.status == 200, d.page.summary()
+    assert d.page is not None and d.page.status == 200, d.summary()
     assert f"/admin/users/{eve.id}" in d.page.text and f"/admin/users/{boss.id}" not in d.page.text
     assert d.open_url(web.url + "/admin").status == 200
     # Issue 17: the users page costs at most 3 Keycloak calls whatever the page size: one list call
@@ -206,21 +211,22 @@ def store_codes(admin: Admin, realm: str, user: User, total: int, remaining: int
 
 
 def test_overview_lists_not_enrolled_and_low_on_codes(web: WebApp, people: tuple[User, User], admin: Admin,
-                                                      make_user: Any, twostep: Any) -> None:
+                                                      make_user: MakeUser, twostep: Twostep) -> None:
     boss, eve = people
-    r = twostep("setup", "--no-service-client", "--web-url", web.url, "--grace-days", "14", "--backup-codes", "offered")
-    assert r.code == 0, r.err
+    res = twostep("setup", "--no-service-client", "--web-url", web.url, "--grace-days", "14",
+                  "--backup-codes", "offered")
+    assert res.code == 0, res.err
     newbie = make_user("newbie")  # in scope (everyone), no OTP device
     carol = make_user("carol", otp=True)
     store_codes(admin, web.realm, carol, total=5, remaining=2)
     store_codes(admin, web.realm, eve, total=5, remaining=4)
-    policy, _ = RealmPolicy.effective(admin.get(f"/{web.realm}")["attributes"])
+    policy = policy_of(admin.get(f"/{web.realm}")).policy
     deadline = grace_deadline(admin.get(f"/{web.realm}/users/{newbie.id}"), policy)
     assert deadline > datetime.now(UTC) + timedelta(days=13)
     # Issue 17: the overview never scans the users; before any sync pass it says so and fails closed.
     d = web.sign_in(boss, "/admin")
     page = d.page
-    assert page is not None and page.status == 200, page.summary()
+    assert page is not None and page.status == 200, d.summary()
     assert "No sync pass yet" in page.text and "Policy: needs attention" in page.text, page.text
     assert not user_rows(page.text) and "Not known (no counts from sync)" in page.text
     r = d.s.get(web.url + "/admin", timeout=30)
@@ -281,7 +287,7 @@ def test_grant_and_revoke_bypass_through_the_page(web: WebApp, people: tuple[Use
     boss, eve = people
     d = web.sign_in(boss, f"/admin/users/{eve.id}")
     page = d.page
-    assert page is not None and page.status == 200, page.summary()
+    assert page is not None and page.status == 200, d.summary()
     form = action_form(page, "grant")
     assert form["preset"] == "1h"
     page = post(d, f"{web.url}/admin/users/{eve.id}/action", {**form, "reason": "lost phone", "confirm": "yes"})
@@ -313,7 +319,7 @@ def _iso(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
-def test_times_in_the_viewers_language(web: WebApp, people: tuple[User, User], admin: Admin, twostep: Any) -> None:
+def test_times_in_the_viewers_language(web: WebApp, people: tuple[User, User], admin: Admin, twostep: Twostep) -> None:
     """eve's `locale` attribute (de) reaches the page as her token's `locale` claim; boss has none, so
     his browser's Accept-Language (ru) decides; the ISO time stays in the datetime attribute."""
     boss, eve = people
@@ -328,7 +334,7 @@ def test_times_in_the_viewers_language(web: WebApp, people: tuple[User, User], a
 
     d = web.sign_in(eve)  # the password alone: she is bypassed
     page = d.page
-    assert page is not None and page.status == 200, page.summary()
+    assert page is not None and page.status == 200, d.summary()
     tag = "heute" if until.date() == at.date() else "morgen"
     assert ('Der zweite Schritt ist für Ihr Konto ausgesetzt (von einem Administrator): '
             f'<time datetime="{rec["until"]}" lang="de">bis {tag} '
@@ -472,7 +478,7 @@ def add_device(admin: Admin, realm: str, user: User, label: str) -> str:
     rep = admin.get(f"/{realm}/users/{user.id}")
     rep["credentials"] = [otp_credential(pyotp.random_base32(), label)]
     admin.put(f"/{realm}/users/{user.id}", rep)
-    return next(c["id"] for c in admin.get(f"/{realm}/users/{user.id}/credentials") if c.get("userLabel") == label)
+    return str(next(c["id"] for c in admin.get(f"/{realm}/users/{user.id}/credentials") if c.get("userLabel") == label))
 
 
 def otp_labels(admin: Admin, realm: str, user: User) -> list[str]:
@@ -480,7 +486,7 @@ def otp_labels(admin: Admin, realm: str, user: User) -> list[str]:
 
 
 def test_web_client_has_only_what_the_security_page_needs(web: WebApp, people: tuple[User, User], admin: Admin,
-                                                          twostep: Any) -> None:
+                                                          twostep: Twostep) -> None:
     """Issue 14 item 1: twostep-web's own service account holds manage-users and view-realm of
     realm-management and nothing else (read back from Keycloak), and the security page works with it."""
     _, eve = people
@@ -515,7 +521,9 @@ def test_web_client_has_only_what_the_security_page_needs(web: WebApp, people: t
 
 
 def _session_cookie(d: LoginDriver) -> str:
-    return next(c.value for c in d.s.cookies if c.name == "twostep_session")
+    value = next(c.value for c in d.s.cookies if c.name == "twostep_session")
+    assert value is not None
+    return value
 
 
 def test_session_naming_another_user_than_its_token_is_refused(web: WebApp, people: tuple[User, User],
@@ -527,7 +535,10 @@ def test_session_naming_another_user_than_its_token_is_refused(web: WebApp, peop
     d = web.sign_in(eve)
     assert d.page is not None
     csrf = csrf_of(d.page)
-    serializer = web.app.session_interface.get_signing_serializer(web.app)  # type: ignore[attr-defined]
+    sessions = web.app.session_interface
+    assert isinstance(sessions, SecureCookieSessionInterface)
+    serializer = sessions.get_signing_serializer(web.app)
+    assert serializer is not None
     data = serializer.loads(_session_cookie(d))
     data["user"] = {**data["user"], "id": boss.id, "username": boss.username}
     forged = serializer.dumps(data)
@@ -541,7 +552,7 @@ def test_session_naming_another_user_than_its_token_is_refused(web: WebApp, peop
 
 
 def test_change_refused_once_keycloak_ended_the_session(web: WebApp, people: tuple[User, User],
-                                                        admin: Admin, make_user: Any) -> None:
+                                                        admin: Admin, make_user: MakeUser) -> None:
     """Issue 14 item 2: before any change the cached token is checked with Keycloak (refreshed);
     signed out elsewhere, or disabled, the person must sign in again and nothing is changed."""
     _, eve = people
@@ -568,7 +579,7 @@ def test_change_refused_once_keycloak_ended_the_session(web: WebApp, people: tup
     assert otp_labels(admin, web.realm, fay) == ["phone", "tablet"]
 
 
-def test_token_files_are_bounded_and_swept(web: WebApp, people: tuple[User, User], make_user: Any) -> None:
+def test_token_files_are_bounded_and_swept(web: WebApp, people: tuple[User, User], make_user: MakeUser) -> None:
     """Issue 14 item 4: repeated sign-ins (each a new browser that never signs out) keep at most
     MAX_PER_USER token files per person; expired ones are swept."""
     per_user = 5
@@ -712,7 +723,8 @@ def test_strong_secret_keys_are_accepted() -> None:
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]
-VIEWPORTS = {"desktop": {"width": 1280, "height": 900}, "mobile": {"width": 390, "height": 844}}
+VIEWPORTS: dict[str, ViewportSize] = {"desktop": {"width": 1280, "height": 900},
+                                     "mobile": {"width": 390, "height": 844}}
 
 
 def _pw_sign_in(page: Any, web: WebApp, user: User, path: str) -> None:

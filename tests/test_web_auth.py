@@ -4,6 +4,7 @@ and the package's modules import without a cycle (no late import in app.py)."""
 from __future__ import annotations
 
 import ast
+import time
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ class FakeClient:
 
 def test_service_clients_close_the_ones_they_retire(monkeypatch: pytest.MonkeyPatch) -> None:
     now = [1000.0]
-    monkeypatch.setattr(auth.time, "monotonic", lambda: now[0])
+    monkeypatch.setattr(time, "monotonic", lambda: now[0])
     cache = ServiceClients(Settings(url="http://127.0.0.1:1", realm="r"), WebConfig("http://x", "s"))
     made: list[FakeClient] = []
 

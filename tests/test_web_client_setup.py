@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from twostep.errors import InvalidInput
 from twostep.setup_actions import Kind
-from twostep.web_client import WEB_CLIENT_ID, WEB_SERVICE_ROLES, desired_rep, plan_steps
+from twostep.web_oidc_client import WEB_CLIENT_ID, WEB_SERVICE_ROLES, desired_rep, plan_steps
 
 
 def test_missing_client_is_created_with_pkce_and_exact_redirects() -> None:

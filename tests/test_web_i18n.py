@@ -14,7 +14,7 @@ from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
 from twostep.web import i18n
 
-from tests.conftest import Admin, User
+from tests.conftest import Admin, MakeUser, Twostep, User
 from tests.support.bypass_helpers import record_fields
 from tests.support.help_helpers import file_request
 from tests.support.locale import enable_locales, set_user_locale
@@ -62,6 +62,7 @@ def test_every_marked_text_is_in_the_catalog(lang: str) -> None:
                 assert placeholders(form) == placeholders(mid[1]), (mid, form)
         else:
             assert isinstance(m.string, str) and m.string, f"{mid!r} has no {lang} text"
+            assert isinstance(mid, str), mid
             assert placeholders(m.string) == placeholders(mid), (mid, m.string)
 
 
@@ -101,7 +102,7 @@ def _flash_english(messages: list[str], names: tuple[str, ...]) -> list[str]:
 
 
 def test_one_user_page_and_help_queue_in_de_and_ru(web: WebApp, people: tuple[User, User], admin: Admin,  # noqa: F811
-                                                   make_user: Any, twostep: Any) -> None:
+                                                   make_user: MakeUser, twostep: Twostep) -> None:
     """boss reads German, ivan Russian (their own `locale`): one user's page (with and without a bypass,
     and their own), the help queue with an open request, and the messages after an action: no English
     sentence left; a service's one-line text is marked lang="en"."""

@@ -30,10 +30,13 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlencode
 
 import requests
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
 
 REPO = Path(__file__).resolve().parent.parent
 THEME_DIR = REPO / "themes" / "twostep" / "login"
@@ -551,7 +554,7 @@ def with_browser(fn: Callable[[Any], None]) -> None:
             browser.close()
 
 
-def visit_pages(browser: Any, base_url: str, realm: str, locale: str = "en",
+def visit_pages(browser: Browser, base_url: str, realm: str, locale: str = "en",
                 names: Sequence[str] = PAGES) -> Iterator[tuple[str, int, Any]]:
     """Yield (page name, viewport width, Playwright page) for every page at every viewport."""
     for name in names:
@@ -575,7 +578,7 @@ def write_screenshots(base_url: str, admin: Admin, out: Path, locale: str = "en"
     out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
 
-    def shoot(browser: Any) -> None:
+    def shoot(browser: Browser) -> None:
         with theme_realm(admin, "twostep-theme-screenshots") as realm:
             for name, width, page in visit_pages(browser, base_url, realm, locale):
                 target = out / screenshot_name(name, width)

@@ -191,12 +191,7 @@ def _grant_with_lock(kc: KeycloakClient, store: RecordStore, rec: Record, actor:
         _write_grant(kc, store, user, rec, actor, req, now, granted, until, extending)
     finally:
         release_lock(kc, lock)
-    devices_removed = 0
-    if req.reset_device:
-        for cred in kc.user_credentials(rec.user_id):
-            if cred.get("type") == "otp":
-                kc.delete_credential(rec.user_id, cred["id"])
-                devices_removed += 1
+    devices_removed = kc.delete_credentials(rec.user_id, "otp") if req.reset_device else 0
     if end_sessions:
         kc.logout_user(rec.user_id)
     return devices_removed

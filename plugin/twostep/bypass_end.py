@@ -161,9 +161,7 @@ def end_indexed(kc: KeycloakClient, entry: bypass_index.Entry, kind: EndKind, wh
                       granted_by=by or None, granted_at=granted or None, reason=why, grant_reason=reason or None,
                       require_otp_setup=required, **audit_details))
     if clear_all:  # whatever record the user has now (one written by hand has another credential id)
-        for cred in kc.user_credentials(entry.user_id):
-            if cred.get("type") == BYPASS_CREDENTIAL:
-                _delete_credential(kc, entry.user_id, str(cred["id"]))
+        kc.delete_credentials(entry.user_id, BYPASS_CREDENTIAL)
     else:
         _delete_credential(kc, entry.user_id, entry.credential_id)
     if drop_entry:

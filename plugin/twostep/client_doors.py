@@ -6,6 +6,7 @@ to the adapted copy, records what it pointed at before, and teardown binds that 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from .errors import Forbidden
@@ -54,21 +55,32 @@ def read_overrides(kc: KeycloakClient, current: RealmPolicy | None, flows: list[
     except Forbidden:
         return None
     by_id = {str(f["id"]): str(f["alias"]) for f in flows}
-    before = {(c, k): a for c, k, a in (current.client_overrides if current else ())}
+    before = _recorded(current)
     out: list[Override] = []
+    for c, kind, alias in _bound(clients, by_id):
+        source = alias
+        if is_ours(alias):
+            source = before.get((str(c["clientId"]), kind), "")
+            if not source:
+                continue  # bound to ours by hand, nothing recorded: nothing to bind back to
+        out.append(Override(str(c["id"]), str(c["clientId"]), kind, alias, source))
+    return out
+
+
+def _bound(clients: list[JSON], by_id: dict[str, str]) -> Iterator[tuple[JSON, str, str]]:
+    """(client, kind, flow alias) of every override bound to a flow in `by_id` (id -> alias): none,
+    or a flow id that no longer exists (Keycloak then uses the realm's), is skipped."""
     for c in clients:
         overrides = c.get("authenticationFlowBindingOverrides") or {}
         for kind in OVERRIDE_KINDS:
             alias = by_id.get(str(overrides.get(kind) or ""))
-            if alias is None:
-                continue  # none, or a flow id that no longer exists (Keycloak then uses the realm's)
-            source = alias
-            if is_ours(alias):
-                source = before.get((str(c["clientId"]), kind), "")
-                if not source:
-                    continue  # bound to ours by hand, nothing recorded: nothing to bind back to
-            out.append(Override(str(c["id"]), str(c["clientId"]), kind, alias, source))
-    return out
+            if alias is not None:
+                yield c, kind, alias
+
+
+def _recorded(policy: RealmPolicy | None) -> dict[tuple[str, str], str]:
+    """(clientId, kind) -> the flow the override pointed at before setup, as the policy records it."""
+    return {(c, k): a for c, k, a in (policy.client_overrides if policy else ())}
 
 
 def target_alias(o: Override, realm_sources: dict[str, str]) -> str:
@@ -108,20 +120,16 @@ def plan_bindings(overrides: list[Override] | None, realm_sources: dict[str, str
 def plan_restore(clients: list[JSON], existing: dict[str, str], policy: RealmPolicy | None) -> list[Action]:
     """Teardown: every override bound to a twostep flow goes back to the flow recorded before setup
     (removed when that flow is gone: the client then uses the realm's own)."""
-    by_id = {v: k for k, v in existing.items()}
-    before = {(c, k): a for c, k, a in (policy.client_overrides if policy else ())}
+    before = _recorded(policy)
     out: list[Action] = []
-    for c in clients:
-        overrides = c.get("authenticationFlowBindingOverrides") or {}
-        for kind in OVERRIDE_KINDS:
-            alias = by_id.get(str(overrides.get(kind) or ""))
-            if alias is None or not is_ours(alias):
-                continue
-            prev = before.get((str(c["clientId"]), kind))
-            back = prev if prev and prev in existing else None
-            out.append(Action(Kind.BIND_CLIENT_FLOW, str(c["clientId"]), (str(c["id"]), kind, back),
-                              f"restore client {c['clientId']!r} {kind} override to {back!r}" if back else
-                              f"remove client {c['clientId']!r} {kind} override (its flow {prev!r} is gone)"))
+    for c, kind, alias in _bound(clients, {v: k for k, v in existing.items()}):
+        if not is_ours(alias):
+            continue
+        prev = before.get((str(c["clientId"]), kind))
+        back = prev if prev and prev in existing else None
+        out.append(Action(Kind.BIND_CLIENT_FLOW, str(c["clientId"]), (str(c["id"]), kind, back),
+                          f"restore client {c['clientId']!r} {kind} override to {back!r}" if back else
+                          f"remove client {c['clientId']!r} {kind} override (its flow {prev!r} is gone)"))
     return out
 
 

@@ -52,18 +52,24 @@ class ResetResult:
     required_action_added: bool
     sessions_ended: int
     notified: str
+    disabled: bool = False  # provider mode: the devices are disabled (restorable 30 days), not deleted
 
 
 def reset_otp(kc: KeycloakClient, user: JSON, *, actor: str, now: datetime, sink: AuditSink,
               reason: str | None = None, dry_run: bool = False, notify: bool = True) -> ResetResult:
-    """Lost phone: remove every OTP device, require CONFIGURE_TOTP at next login, end all sessions."""
+    """Lost phone: remove every OTP device, require CONFIGURE_TOTP at next login, end all sessions.
+
+    Provider mode disables the devices instead of deleting them (docs/formats.md, "Disabled devices"):
+    `restore_otp` brings them back until the user enrolls a new one or 30 days pass. Fallback mode
+    (no JAR) has nowhere safe to keep a secret aside and deletes them."""
     uid = user["id"]
     devices = list_devices(kc, uid)
     sessions = kc.user_sessions(uid)
     if dry_run:
         needs_action = CONFIGURE_TOTP not in (user.get("requiredActions") or [])
         return ResetResult(devices, needs_action, len(sessions), "not sent (dry run)")
-    if store_for(kc).name == STORE_CREDENTIAL_NAME:
+    provider = store_for(kc).name == STORE_CREDENTIAL_NAME
+    if provider:
         # Provider mode: one transaction in Keycloak (the provider's admin extension), after its own
         # permission check for this user: the requirement, the devices and the sessions together.
         done = kc.otp_reset(uid, {"by": actor, "reason": reason})
@@ -84,7 +90,36 @@ def reset_otp(kc: KeycloakClient, user: JSON, *, actor: str, now: datetime, sink
     outcome = "not requested"
     if notify:
         outcome = notify_user(kc, user, "otp.reset", {"reason": reason}, sink, actor, now)
-    return ResetResult(devices, added, sessions_ended, outcome)
+    return ResetResult(devices, added, sessions_ended, outcome, disabled=provider)
+
+
+DISABLED_TYPE = "twostep-otp-disabled"  # docs/formats.md, "Disabled devices"
+
+
+def disabled_count(credentials: list[JSON]) -> int:
+    """How many disabled (restorable) devices the user has, from their credential list."""
+    return sum(1 for c in credentials if c.get("type") == DISABLED_TYPE)
+
+
+@dataclass(frozen=True)
+class RestoreResult:
+    restored: int
+    purged: int
+
+
+def restore_otp(kc: KeycloakClient, user: JSON, *, actor: str, now: datetime, sink: AuditSink,
+                reason: str | None = None) -> RestoreResult:
+    """A found phone: the devices a reset or a help answer disabled come back (the provider's extension,
+    one transaction); a Conflict when there is none (never disabled, purged, or a new device enrolled)."""
+    if store_for(kc).name != STORE_CREDENTIAL_NAME:
+        raise Conflict("restoring a device needs the twostep provider (provider mode): without it a reset "
+                       "deletes the device, and there is nothing to restore")
+    uid = user["id"]
+    done = kc.otp_restore(uid, {"by": actor, "reason": reason})
+    result = RestoreResult(int(done.get("devices_restored") or 0), int(done.get("devices_purged") or 0))
+    sink.write(audit.event("otp.restore", realm=kc.realm, actor=actor, now=now, user_id=uid,
+                           username=user.get("username"), reason=reason, devices_restored=result.restored))
+    return result
 
 
 # -- changed phone (self-service) ------------------------------------------------------------

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from . import client_doors, flows, idp_doors
+from . import client_doors, flow_adapt, flows, idp_doors
 from .keycloak_adapter import JSON, KeycloakClient
 from .policy import POLICY_ATTR, REALM_FLOWS, RealmPolicy
+from .realm_policy import policy_of
 from .setup_actions import Action, Kind
 
 KERBEROS_CHOICES = ("second-factor", "trusted")
@@ -37,7 +38,7 @@ class FlowTarget:
 
     def spec_for(self, alias: str) -> flows.FlowSpec:
         assert self.source_spec is not None
-        return flows.adapt(self.source_spec, alias, self.condition, reset=self.reset,
+        return flow_adapt.adapt(self.source_spec, alias, self.condition, reset=self.reset,
                            backup_codes=self.backup_codes, webauthn=self.webauthn, help=self.help,
                            direct_grant=self.direct_grant, kerberos=self.kerberos)
 
@@ -183,7 +184,7 @@ def plan_teardown(realm: JSON, existing_flows: dict[str, str], clients: list[JSO
                   idps: list[JSON] | None = None) -> list[Action]:
     """Pure: bind back what was bound before setup (the realm's fields and the clients' overrides),
     delete our flows (`existing_flows`: alias -> id), drop the policy record."""
-    policy = RealmPolicy.from_json((realm.get("attributes") or {}).get(POLICY_ATTR))
+    policy = policy_of(realm).recorded
     name = str(realm.get("realm", ""))
     actions: list[Action] = client_doors.plan_restore(clients or [], existing_flows, policy)
     actions += idp_doors.plan_restore(idps or [], policy, existing_flows)

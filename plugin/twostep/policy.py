@@ -1,4 +1,11 @@
-"""The two-step policy as data: what `setup` makes true in a realm, and what sync reads back."""
+"""The two-step policy as data, no I/O: the record `RealmPolicy` (what `setup` writes into the realm
+attribute `twostep.policy`), its JSON codec (read as strictly as the provider reads it, docs/formats.md),
+and the names and limits every layer shares (attribute and credential names, bypass limits).
+
+Three modules, one policy: this one is the format; `realm_policy` is the one reader (it fetches the
+record from Keycloak and says what a missing or damaged one means: the fail-closed policy);
+`provider_decision` is the provider's per-login decision mirrored in Python, for the tests.
+"""
 
 from __future__ import annotations
 
@@ -233,7 +240,7 @@ class RealmPolicy:
 
     @classmethod
     def from_json(cls, text: str | None) -> RealmPolicy | None:
-        """None when missing or damaged: callers then fail closed (see `effective`). Read exactly as
+        """None when missing or damaged: callers then fail closed (realm_policy.policy_of). Read exactly as
         strictly as the provider reads it (docs/formats.md), so both agree on what is readable."""
         if not text:
             return None
@@ -269,15 +276,6 @@ class RealmPolicy:
             )
         except (ValueError, KeyError, TypeError):
             return None
-
-    @classmethod
-    def effective(cls, realm_attributes: dict[str, Any]) -> tuple[RealmPolicy, bool]:
-        """The policy to act on and whether it was intact. A damaged policy asks for more:
-        everyone in scope, no grace, the shortest bypass."""
-        parsed = cls.from_json(realm_attributes.get(POLICY_ATTR))
-        if parsed is not None and parsed.enforcement.mode in ("all", "groups", "none"):
-            return parsed, True
-        return cls(Enforcement("all", (), 0), "", FAIL_CLOSED_BYPASS_MAX_S), False
 
 
 _TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")

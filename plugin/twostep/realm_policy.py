@@ -1,16 +1,23 @@
-"""The one reader of the realm's two-step policy (realm attribute `twostep.policy`).
+"""The one reader of the realm's two-step policy (realm attribute `twostep.policy`; its format and
+codec: `policy`).
 
 Every service asks here, so they agree on what a missing or damaged record means: act on the
 fail-closed policy (everyone in scope, no grace, the shortest bypass) and say it was not intact.
+Nothing else parses the record (`recorded_value` hands status one raw key to report).
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from typing import Any
 
 from .errors import Forbidden, NotFound
 from .keycloak_adapter import JSON, KeycloakClient
-from .policy import POLICY_ATTR, RealmPolicy
+from .policy import FAIL_CLOSED_BYPASS_MAX_S, POLICY_ATTR, Enforcement, RealmPolicy
+
+# What a missing or damaged record means: everyone in scope, no grace, the shortest bypass.
+FAIL_CLOSED = RealmPolicy(Enforcement("all", (), 0), "", FAIL_CLOSED_BYPASS_MAX_S)
 
 
 @dataclass(frozen=True)
@@ -28,8 +35,20 @@ class PolicyReading:
 def policy_of(realm: JSON) -> PolicyReading:
     """From a realm representation already read."""
     attrs = realm.get("attributes") or {}
-    policy, intact = RealmPolicy.effective(attrs)
-    return PolicyReading(policy, intact, POLICY_ATTR in attrs)
+    parsed = RealmPolicy.from_json(attrs.get(POLICY_ATTR))  # None when missing or damaged
+    if parsed is None:
+        return PolicyReading(FAIL_CLOSED, False, POLICY_ATTR in attrs)
+    return PolicyReading(parsed, True, True)
+
+
+def recorded_value(realm: JSON, key: str) -> Any:
+    """One key of the record as written, for saying what was not readable in it (status); None when
+    the record or the key is missing or the record is not JSON. Never a value to act on."""
+    try:
+        data = json.loads((realm.get("attributes") or {}).get(POLICY_ATTR) or "{}")
+    except ValueError:
+        return None
+    return data.get(key) if isinstance(data, dict) else None
 
 
 def read_policy(kc: KeycloakClient) -> PolicyReading:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from . import client_doors, flows, idp_doors, web_client
+from . import assurance_scope, client_doors, flows, idp_doors, web_oidc_client
 from .enforcement import has_device, needs_enrollment, require_totp, users_in_scope
 from .errors import Conflict, InvalidInput
 from .flow_targets import (  # re-exported: the CLI, sync and the tests take them from here
@@ -41,12 +41,13 @@ from .policy import (
     service_roles,
     utc_iso,
 )
+from .realm_policy import policy_of
 from .records import provider_loaded
 from .setup_actions import Action, Kind, Secret
 from .user_profile import desired_profile
-from .web_client import WEB_CLIENT_ID, roles_change
-from .web_client import plan_steps as web_client_steps
-from .web_client import read_service_roles as web_client_roles
+from .web_oidc_client import WEB_CLIENT_ID, roles_change
+from .web_oidc_client import plan_steps as web_client_steps
+from .web_oidc_client import read_service_roles as web_client_roles
 
 REQUIRED_ACTIONS = ("CONFIGURE_TOTP", "CONFIGURE_RECOVERY_AUTHN_CODES")
 DECIDE_CHOICES = ("auto", "provider", "sync")
@@ -61,7 +62,7 @@ class Desired:
     bypass_max_s: int | None = None
     theme: str | None = None
     service_client: bool = True
-    web_url: str | None = None  # create/converge the web app's sign-in client (twostep.web_client)
+    web_url: str | None = None  # create/converge the web app's sign-in client (twostep.web_oidc_client)
     # Who decides at sign-in: the provider's condition (provider), the marker attribute that sync
     # ends (sync), or the provider when Keycloak has it loaded (auto).
     decide_with: str = "auto"
@@ -113,6 +114,7 @@ class Actual:
     # twostep-cli's realm-management roles beyond policy.service_roles (an older setup granted
     # manage-realm, view-events): setup removes them, so the day-to-day account holds no more than its row.
     service_roles_extra: list[str] = field(default_factory=list)
+    assurance: assurance_scope.ScopeState | None = None  # None: client scopes not readable
 
 
 
@@ -124,7 +126,7 @@ def read_actual(kc: KeycloakClient, desired: Desired, now: datetime) -> Actual:
                            "install the twostep provider JAR (docs/provider.md) or use --decide-with sync")
     provider_mode = desired.decide_with == "provider" or (desired.decide_with == "auto" and loaded)
     required_actions = kc.required_actions()
-    current = RealmPolicy.from_json((realm.get("attributes") or {}).get(POLICY_ATTR))
+    current = policy_of(realm).recorded
     if help_wanted(desired.help_requests, provider_mode) and flows.HELP_PROVIDER not in kc.authenticator_providers():
         # A provider JAR older than help requests: an explicit "on" cannot be met, auto means off.
         if desired.help_requests == "on":
@@ -186,13 +188,14 @@ def read_actual(kc: KeycloakClient, desired: Desired, now: datetime) -> Actual:
         post_flow=post,
         post_flow_actual=post_actual,
         desired_trust=trusted,
+        assurance=assurance_scope.read(kc) if provider_mode and loaded else None,
     )
 
 
 def _desired_policy(desired: Desired, realm: JSON, now: datetime, provider_mode: bool,
                     targets: list[FlowTarget], overrides: list[client_doors.Override] | None = None,
                     idps: list[idp_doors.IdpDoor] | None = None) -> RealmPolicy:
-    current = RealmPolicy.from_json((realm.get("attributes") or {}).get(POLICY_ATTR))
+    current = policy_of(realm).recorded
     since = utc_iso(now)
     if current is not None and current.enforcement == desired.enforcement and current.enforce_since:
         since = current.enforce_since
@@ -299,7 +302,7 @@ def plan(desired: Desired, actual: Actual, now: datetime) -> list[Action]:
     if unbound:
         actions.append(Action(Kind.UPDATE_REALM, str(realm.get("realm", "")), unbound,
                               "bind " + " and ".join(f"{k}={v!r}" for k, v in unbound.items())))
-    current = RealmPolicy.from_json((realm.get("attributes") or {}).get(POLICY_ATTR))
+    current = policy_of(realm).recorded
     actions += client_doors.plan_bindings(actual.overrides, source_flows(realm, current))
     if actual.post_flow is not None and actual.post_flow_actual is None:
         actions.append(Action(Kind.CREATE_NEW_FLOW, actual.post_flow.alias, actual.post_flow,
@@ -320,6 +323,8 @@ def plan(desired: Desired, actual: Actual, now: datetime) -> list[Action]:
             actions.append(Action(Kind.SET_SERVICE_ROLES, SERVICE_CLIENT_ID, {"grant": grant, "remove": remove},
                                   f"service account of {SERVICE_CLIENT_ID!r}: {what} "
                                   f"(exactly {', '.join(roles)})"))
+
+    actions += assurance_scope.plan(actual.assurance, actual.provider_mode)
 
     if desired.web_url:
         actions += web_client_steps(desired.web_url, actual.web_client, actual.web_client_roles)
@@ -352,9 +357,9 @@ def _create_service_client(kc: KeycloakClient, action: Action, secret: Secret) -
     try:
         uuid = kc.create_client(rep)
     except Conflict:  # created by a concurrent or interrupted run: converge instead of failing
-        web_client.set_client_roles(kc, SERVICE_CLIENT_ID, roles, ())
+        web_oidc_client.set_client_roles(kc, SERVICE_CLIENT_ID, roles, ())
         return
-    web_client.set_client_roles(kc, SERVICE_CLIENT_ID, roles, ())
+    web_oidc_client.set_client_roles(kc, SERVICE_CLIENT_ID, roles, ())
     secret(SERVICE_CLIENT_ID, kc.client_secret(uuid))
 
 
@@ -371,15 +376,16 @@ _APPLY: dict[Kind, Callable[[KeycloakClient, Action, Secret], None]] = {
     Kind.CREATE_FLOW: lambda kc, a, _s: flows.build_adapted(kc, *a.payload),
     Kind.REBUILD_FLOW: lambda kc, a, _s: rebuild(kc, a.payload),
     Kind.CREATE_SERVICE_CLIENT: _create_service_client,
-    Kind.SET_SERVICE_ROLES: lambda kc, a, _s: web_client.set_client_roles(kc, SERVICE_CLIENT_ID, a.payload["grant"],
-                                                                           a.payload["remove"]),
-    Kind.CREATE_WEB_CLIENT: web_client.create,
-    Kind.UPDATE_WEB_CLIENT: web_client.update,
-    Kind.SET_WEB_CLIENT_ROLES: web_client.set_roles,
+    Kind.SET_SERVICE_ROLES: lambda kc, a, _s: web_oidc_client.set_client_roles(
+        kc, SERVICE_CLIENT_ID, a.payload["grant"], a.payload["remove"]),
+    Kind.CREATE_WEB_CLIENT: web_oidc_client.create,
+    Kind.UPDATE_WEB_CLIENT: web_oidc_client.update,
+    Kind.SET_WEB_CLIENT_ROLES: web_oidc_client.set_roles,
     Kind.REQUIRE_OTP_SETUP: _require_otp_setup,
     Kind.BIND_CLIENT_FLOW: client_doors.bind,
     Kind.CREATE_NEW_FLOW: idp_doors.create_post_flow,
     Kind.BIND_IDP_FLOWS: idp_doors.bind,
+    Kind.ADD_SCOPE_MAPPER: assurance_scope.apply,
 }
 
 

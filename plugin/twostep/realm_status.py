@@ -1,33 +1,28 @@
-"""`twostep status` and `twostep doctor`: what is in place, what drifted, and how to fix it."""
+"""`twostep status`: what is in place, what drifted, and how to fix it; the checks `doctor` shares."""
 
 from __future__ import annotations
 
 import heapq
-import json
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from . import client_doors, coverage, expiry_task, federation, first_factors, flows, help_requests, idp_doors
+from . import client_doors, coverage, expiry_task, federation, first_factors, flows, help_notify, idp_doors
 from .backup_codes import LOW_WARNING
 from .bypass import list_bypasses
-from .errors import Forbidden, NotFound, TwostepError
+from .errors import Forbidden, TwostepError
 from .keycloak_adapter import KeycloakClient
 from .policy import (
     ADMIN_ONLY_ATTRS,
     CONDITION_PROVIDER,
-    POLICY_ATTR,
     REALM_FLOWS,
     SERVICE_CLIENT_ID,
     RealmPolicy,
     service_roles,
     utc_iso,
 )
-from .realm_policy import policy_of
+from .realm_policy import policy_of, recorded_value
 from .realm_setup import Desired, read_actual, source_flows
-
-TESTED_VERSIONS = ((26, 4, 0), (26, 7, 3))
-"""The Keycloak releases CI runs the suite against (lowest minor and the pin): deploy/local/run-tests.sh."""
 
 COUNT_LIMIT = 5000
 LIST_LIMIT = 50
@@ -127,7 +122,7 @@ def realm_status(kc: KeycloakClient, now: datetime, count_limit: int = COUNT_LIM
     report.checks.extend(idp_checks(actual.idps, actual.idp_specs, policy.trusted_idps if intact else (),
                                     actual.post_flow, actual.post_flow_actual, setup_fix))
 
-    report.checks.extend(_federation_checks(kc, policy.record_store))
+    report.checks.extend(federation_checks(kc, policy.record_store))
     report.checks.append(_help_admins_check(kc, realm, policy))
     bypasses = list_bypasses(kc, lambda: now)
     report.counts, report.lists = scope_counts(kc, policy, count_limit, now,
@@ -207,22 +202,19 @@ def _help_admins_check(kc: KeycloakClient, realm: Any, policy: RealmPolicy) -> C
     readable), so status says so; a group or role that is gone, or nobody with an address, too."""
     name = "help request e-mails"
     fix = f"twostep setup --realm {kc.realm} --help-admins group:PATH|role:NAME|none"
-    try:
-        raw = json.loads((realm.get("attributes") or {}).get(POLICY_ATTR) or "{}").get("help_admins", "")
-    except (ValueError, AttributeError):
-        raw = ""  # a damaged record is the "policy record" check's to report
+    raw = recorded_value(realm, "help_admins") or ""  # a damaged record: the "policy record" check's to report
     if raw and not policy.help_admins:
         return Check(name, False, f"help_admins {raw!r} is not group:PATH or role:NAME: nobody is e-mailed", fix)
     if not policy.help_admins:
         return Check(name, True, "nobody is e-mailed (no help_admins); the queue: admin pages, `twostep help list`")
     try:
-        count = len(help_requests.recipients(kc, policy.help_admins))
+        count = len(help_notify.recipients(kc, policy.help_admins))
     except TwostepError as exc:
         return Check(name, False, str(exc), fix)
     return Check(name, count > 0, f"{policy.help_admins}: {count} recipient(s) with an e-mail address", fix)
 
 
-def _federation_checks(kc: KeycloakClient, record_store: str, test_connections: bool = False) -> list[Check]:
+def federation_checks(kc: KeycloakClient, record_store: str, test_connections: bool = False) -> list[Check]:
     """One check per federation setting that would stop twostep from working for its users."""
     try:
         comps, mappers = federation.read(kc)
@@ -303,89 +295,6 @@ def scope_counts(kc: KeycloakClient, policy: RealmPolicy, limit: int, now: datet
     lists = {"not_enrolled": [e[2] for e in heapq.nsmallest(list_limit, pending, key=lambda e: e[:2])],
              "low_backup_codes": [e[2] for e in heapq.nsmallest(list_limit, low, key=lambda e: e[:2])]}
     return counts, lists
-
-
-def _vstr(v: tuple[int, ...]) -> str:
-    return ".".join(map(str, v))
-
-
-def version_check(version: str) -> Check:
-    """Keycloak's version against the tested range: inside it passes; outside it (older, newer, or
-    unreadable) it fails, saying which range was tested, because nothing vouches for it there."""
-    lo, hi = TESTED_VERSIONS
-    tested = f"tested: {_vstr(lo)} to {_vstr(hi)}"
-    fix = (f"run Keycloak {_vstr(lo)}-{_vstr(hi)}, or run the test suite against this release first "
-           "(KEYCLOAK_VERSION=X.Y.Z bash deploy/local/run-tests.sh)")
-    parts = version.split("-", 1)[0].split(".")
-    try:
-        v = tuple(int(x) for x in parts[:3])
-    except ValueError:
-        v = ()
-    if len(v) != 3:
-        return Check("Keycloak version", False, f"{version!r} is not a release number; untested ({tested})", fix)
-    if v < lo:
-        return Check("Keycloak version", False, f"{version} is older than the tested range ({tested})", fix)
-    if v > hi:
-        return Check("Keycloak version", False, f"{version} is newer than the tested range: untested ({tested})", fix)
-    return Check("Keycloak version", True, f"{version} ({tested})")
-
-
-def doctor(kc: KeycloakClient) -> Report:
-    report = Report(kc.realm)
-    s = kc.settings
-    try:
-        kc.get_realm()
-    except (NotFound, TwostepError) as exc:
-        report.checks.append(Check("connection and credentials", False, str(exc),
-                                   "check TWOSTEP_URL, TWOSTEP_REALM and the credentials"))
-        return report
-    who = f"service account {s.client_id}" if s.uses_service_account else f"admin {s.admin_username}"
-    report.checks.append(Check("connection and credentials", True, f"{s.url}, realm {kc.realm}, as {who}"))
-    try:
-        info = kc.server_info()
-        version = info.get("systemInfo", {}).get("version", "?")
-        report.checks.append(version_check(str(version)))
-        themes = {t["name"] for t in info.get("themes", {}).get("login", [])}
-        report.checks.append(Check("login theme 'twostep' visible", "twostep" in themes,
-                                   "found" if "twostep" in themes else "not found",
-                                   "copy themes/twostep into Keycloak's themes/ or the theme JAR into providers/"))
-    except Forbidden:
-        report.checks.append(Check("Keycloak version", True, "not readable with these credentials (needs view-system)"))
-    providers = kc.authenticator_providers()
-    for pid in ("auth-otp-form", "auth-recovery-authn-code-form", "conditional-user-attribute",
-                "conditional-user-configured"):
-        found = pid in providers
-        report.checks.append(Check(f"authenticator {pid}", found, "present" if found else "missing",
-                                   "upgrade Keycloak to 26.3 or later"))
-    ras = {r["alias"]: r for r in kc.required_actions()}
-    for alias in ("CONFIGURE_TOTP", "CONFIGURE_RECOVERY_AUTHN_CODES"):
-        ra = ras.get(alias)
-        report.checks.append(Check(f"required action {alias}", bool(ra and ra.get("enabled")),
-                                   "enabled" if ra and ra.get("enabled") else "missing or disabled",
-                                   f"twostep setup --realm {kc.realm}"))
-    realm = kc.get_realm()
-    reading = policy_of(realm)
-    policy = reading.policy if reading.present else None
-    report.checks.append(decision_check(kc.realm, policy, CONDITION_PROVIDER in providers))
-    report.checks.append(account_check(kc, reading.policy))
-    if policy is not None and reading.intact and policy.provider_mode:
-        report.checks.append(expiry_check(kc, policy, datetime.now(UTC)))
-    if policy is not None and policy.provider_mode and policy.help_requests == "on":
-        found = flows.HELP_PROVIDER in providers
-        report.checks.append(Check(f"authenticator {flows.HELP_PROVIDER}", found,
-                                   "present (help requests on)" if found else "missing: the provider JAR is older "
-                                   "than help requests, the browser flow cannot run its help step",
-                                   "install the current twostep provider JAR (docs/provider.md), or "
-                                   f"twostep setup --realm {kc.realm} --help-requests off"))
-    for key, (alias, _default) in REALM_FLOWS.items():
-        report.checks.append(Check(f"{key} binding", realm.get(key) == alias, f"bound to {realm.get(key)!r}",
-                                   f"twostep setup --realm {kc.realm}"))
-    bound = flows.read_flow(kc, str(realm.get("browserFlow") or ""))
-    if bound is not None:
-        report.checks.extend(first_factor_checks(bound, reading.policy.kerberos, f"twostep setup --realm {kc.realm}"))
-    store = reading.policy.record_store
-    report.checks.extend(_federation_checks(kc, store, test_connections=True))
-    return report
 
 
 def account_check(kc: KeycloakClient, policy: RealmPolicy) -> Check:

@@ -230,12 +230,7 @@ class CredentialStore:
         reindex(kc, uid, str(user.get("username") or ""))
 
     def clear(self, kc: KeycloakClient, user_id: str) -> None:
-        for cred in kc.user_credentials(user_id):
-            if cred.get("type") == BYPASS_CREDENTIAL:
-                try:
-                    kc.delete_credential(user_id, str(cred["id"]))
-                except NotFound:
-                    pass
+        kc.delete_credentials(user_id, BYPASS_CREDENTIAL)
         bypass_index.remove_user(kc, user_id)
         gid = self._group_id(kc, create=False)
         if gid is not None:

@@ -27,6 +27,7 @@ class Kind(Enum):
     BIND_CLIENT_FLOW = "bind client flow override"
     CREATE_NEW_FLOW = "create new flow"
     BIND_IDP_FLOWS = "bind identity provider flows"
+    ADD_SCOPE_MAPPER = "add client scope mapper"
 
 
 @dataclass(frozen=True)

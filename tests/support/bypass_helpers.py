@@ -21,6 +21,8 @@ from twostep.records import CredentialStore, realm_context
 from twostep.settings import Settings
 from twostep.users import resolve_user
 
+from tests.conftest import MakeUser
+
 
 def client(url: str, realm: str, **kw: Any) -> KeycloakClient:
     return KeycloakClient(
@@ -67,7 +69,7 @@ def audit_events(path: Path, kind: str | None = None) -> list[dict[str, Any]]:
     return [e for e in events if kind is None or e["event"] == kind]
 
 
-def user_with_old_device(make_user: Any, admin: Any, realm: str, username: str) -> Any:
+def user_with_old_device(make_user: MakeUser, admin: Any, realm: str, username: str) -> Any:
     """A user whose OTP device predates any grant made with a clock shifted into the past (else the
     sync would rightly see 'a new device enrolled after the grant' and end the bypass early)."""
     import pyotp

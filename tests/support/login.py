@@ -7,8 +7,9 @@ import re
 import secrets
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
-from http.cookiejar import DefaultCookiePolicy
-from urllib.parse import parse_qs, urljoin, urlparse
+from http.cookiejar import Cookie, DefaultCookiePolicy
+from typing import Any
+from urllib.parse import parse_qs, quote, urljoin, urlparse
 
 import requests
 
@@ -110,7 +111,7 @@ class LocalhostCookies(DefaultCookiePolicy):
     Keycloak's Secure cookies are sent), and ignore the `Version=1` attribute Keycloak adds, which
     Python's cookiejar would otherwise reject as an RFC 2965 cookie."""
 
-    def set_ok_version(self, cookie, request):  # type: ignore[no-untyped-def]
+    def set_ok_version(self, cookie: Cookie, request: Any) -> bool:
         return True
 
 
@@ -153,7 +154,7 @@ class LoginDriver:
     def auth_url(self, **extra: str) -> str:
         params = {"client_id": self.client_id, "redirect_uri": REDIRECT_URI, "response_type": "code",
                   "scope": "openid", "state": secrets.token_hex(8), **extra}
-        q = "&".join(f"{k}={requests.utils.quote(v)}" for k, v in params.items())
+        q = "&".join(f"{k}={quote(v)}" for k, v in params.items())
         return f"{self.base}/realms/{self.realm}/protocol/openid-connect/auth?{q}"
 
     def open(self, **extra: str) -> Page:
@@ -195,6 +196,10 @@ class LoginDriver:
                 f = form.forms[0]
                 return self._fetch("POST", html.unescape(urljoin(self.page.url, f.action)), f.fields)
         raise AssertionError(f"no option {label_contains!r} on " + self.page.summary())
+
+    def summary(self) -> str:
+        """The current page in one line, for assertion messages (before any page: says so)."""
+        return self.page.summary() if self.page is not None else "no page yet"
 
     def logged_in(self) -> bool:
         return self.page is not None and self.page.kind == "done" and bool(self.code)

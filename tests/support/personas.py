@@ -67,8 +67,26 @@ def delegate_group_members(admin: Admin, realm: str, admin_user_id: str, group_i
     base = f"/{realm}/clients/{ap}/authz/resource-server"
     policy = f"delegate-{uuid.uuid4().hex[:8]}"
     admin.post(f"{base}/policy/user", {"name": policy, "users": [admin_user_id], "logic": "POSITIVE"})
-    admin.post(f"{base}/permission/scope", {"name": f"manage members of {group_id}", "resourceType": "Groups",
+    admin.post(f"{base}/permission/scope", {"name": f"{policy}: manage members of {group_id}", "resourceType": "Groups",
                                             "resources": [group_id], "scopes": ["manage-members", "view-members"],
                                             "policies": [policy]})
 
 
+
+
+def delegate_to_group(admin: Admin, realm: str, admins_group_id: str, group_id: str) -> None:
+    """As `delegate_group_members`, with a group policy: the members of group `admins_group_id` (e.g.
+    helpdesk-staff) may view and manage the members of group `group_id` (e.g. staff). One permission per
+    resource and scope: Keycloak's admin permissions decide unanimously, so a second permission on the
+    same group for other people would take the first one's people away."""
+    rep = admin.get(f"/{realm}")
+    rep["adminPermissionsEnabled"] = True
+    admin.put(f"/{realm}", rep)
+    ap = admin.get(f"/{realm}/clients", clientId="admin-permissions")[0]["id"]
+    base = f"/{realm}/clients/{ap}/authz/resource-server"
+    policy = f"delegate-{uuid.uuid4().hex[:8]}"
+    admin.post(f"{base}/policy/group", {"name": policy, "groups": [{"id": admins_group_id, "extendChildren": False}],
+                                        "logic": "POSITIVE"})
+    admin.post(f"{base}/permission/scope", {"name": f"{policy}: manage members of {group_id}", "resourceType": "Groups",
+                                            "resources": [group_id], "scopes": ["manage-members", "view-members"],
+                                            "policies": [policy]})

@@ -6,8 +6,13 @@ from __future__ import annotations
 import html
 import json
 import re
+from typing import TYPE_CHECKING, Any
 
+from tests.conftest import Admin, Twostep
 from tests.support.login import LoginDriver, Page
+
+if TYPE_CHECKING:
+    from twostep.keycloak_adapter import KeycloakClient
 
 RECOVERY_OPTION = "Recovery Authentication Code"
 OTP_OPTION = "Authenticator Application"
@@ -47,7 +52,7 @@ def codes_on_config_page(page: Page) -> list[str]:
     return out
 
 
-def kc_client(url: str, realm: str, username: str = "admin", password: str = "admin"):  # type: ignore[no-untyped-def]
+def kc_client(url: str, realm: str, username: str = "admin", password: str = "admin") -> KeycloakClient:
     """Our own adapter as the bootstrap admin, for calling the service functions directly."""
     from twostep.keycloak_adapter import KeycloakClient
     from twostep.settings import Settings
@@ -55,27 +60,27 @@ def kc_client(url: str, realm: str, username: str = "admin", password: str = "ad
     return KeycloakClient(Settings(url=url, realm=realm, admin_username=username, admin_password=password))
 
 
-def setup_realm(twostep, *args: str) -> None:  # type: ignore[no-untyped-def]
+def setup_realm(twostep: Twostep, *args: str) -> None:
     r = twostep("setup", "--no-service-client", *args)
     assert r.code == 0, r.err
     assert "applied" in r.out
 
 
-def credential_types(admin, realm: str, user_id: str) -> list[str]:  # type: ignore[no-untyped-def]
+def credential_types(admin: Admin, realm: str, user_id: str) -> list[str]:
     return [c["type"] for c in admin.get(f"/{realm}/users/{user_id}/credentials")]
 
 
-def _policy(admin, realm: str) -> dict:  # type: ignore[no-untyped-def, type-arg]
+def _policy(admin: Admin, realm: str) -> dict[str, Any]:
     text = (admin.get(f"/{realm}").get("attributes") or {}).get("twostep.policy") or "{}"
     return dict(json.loads(text))
 
 
-def provider_decides(admin, realm: str) -> bool:  # type: ignore[no-untyped-def]
+def provider_decides(admin: Admin, realm: str) -> bool:
     """Whether setup put the realm in provider mode (the policy record says who decides)."""
     return _policy(admin, realm).get("decided_by") == "provider"
 
 
-def finish_sign_in(b: LoginDriver, admin, realm: str, enrolled: bool = False) -> None:  # type: ignore[no-untyped-def]
+def finish_sign_in(b: LoginDriver, admin: Admin, realm: str, enrolled: bool = False) -> None:
     """After a second factor of a user without backup codes. With the provider deciding, Keycloak's own
     backup-code page comes next when the policy asks for it (docs/formats.md): after a first
     enrollment unless backup codes are off, for a device without codes when they are required. The

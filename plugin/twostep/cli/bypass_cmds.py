@@ -7,8 +7,7 @@ import click
 from .. import bypass as svc
 from .. import timefmt
 from ..durations import parse_duration
-from ..policy import utc_iso
-from .common import app, audit_sink, done, emit_json, json_option, person, realm_options
+from .common import app, audit_sink, done, emit_json, emit_list, json_option, person, realm_options
 
 
 @click.group()
@@ -75,11 +74,7 @@ def list_cmd(as_json: bool) -> None:
     """Active bypasses: user, until, time left, granted by, reason."""
     a = app()
     rows = svc.list_bypasses(a.client(), a.clock)
-    if as_json:
-        emit_json({"bypasses": rows, "now": utc_iso(a.clock())})
-        return
-    if not rows:
-        click.echo("no active bypasses")
+    if emit_list(rows, as_json, "bypasses", a.clock(), "no active bypasses"):
         return
     for r in rows:
         state = "" if r["state"] == "active" else f" [{r['state']}]"

@@ -7,6 +7,7 @@ import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -18,6 +19,7 @@ from ..audit import AuditSink, sink_for
 from ..clock import Clock, system_clock
 from ..errors import InvalidInput
 from ..keycloak_adapter import KeycloakClient
+from ..policy import utc_iso
 from ..settings import Settings, load_settings
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -88,6 +90,18 @@ def app() -> App:
 
 def emit_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, sort_keys=True, default=str))
+
+
+def emit_list(rows: list[dict[str, Any]], as_json: bool, key: str, now: datetime, empty: str) -> bool:
+    """A list command's two short answers: --json prints `{key: rows, "now": ...}`; no rows prints
+    `empty`. True when one of them was the answer (the caller prints the rows otherwise)."""
+    if as_json:
+        emit_json({key: rows, "now": utc_iso(now)})
+        return True
+    if not rows:
+        click.echo(empty)
+        return True
+    return False
 
 
 def write_secret_file(path: str, content: str) -> None:

@@ -10,7 +10,7 @@ import click
 from ..demo import ensure_realm, ensure_users
 from ..keycloak_adapter import KeycloakClient
 from ..realm_setup import Desired, apply, plan, read_actual
-from ..web_client import WEB_CLIENT_ID, normalize_url
+from ..web_oidc_client import WEB_CLIENT_ID, normalize_url
 from .common import app
 
 

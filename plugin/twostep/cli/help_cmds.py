@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from .. import help_requests as svc
 from ..durations import format_duration, parse_duration
-from ..policy import utc_iso
-from .common import app, audit_sink, done, emit_json, json_option, person, realm_options
+from .common import app, audit_sink, done, emit_list, json_option, person, realm_options
 
 _ACTOR_HELP = "The person acting (required with the shared service account; or TWOSTEP_ACTOR)."
 
@@ -24,11 +25,7 @@ def list_cmd(as_json: bool) -> None:
     """Open help requests, oldest first: user, when, message."""
     a = app()
     rows = svc.queue(a.client(), a.clock)
-    if as_json:
-        emit_json({"requests": rows, "now": utc_iso(a.clock())})
-        return
-    if not rows:
-        click.echo("no open help requests")
+    if emit_list(rows, as_json, "requests", a.clock(), "no open help requests"):
         return
     for r in rows:
         if r["damaged"]:
@@ -54,9 +51,7 @@ def grant(user: str, duration: str | None, actor: str | None, dry_run: bool, as_
     a = app()
     kc = a.client()
     result = svc.grant(kc, a.clock, audit_sink(a.settings), person(a, kc, actor), user, length, dry_run)
-    done(result, as_json)
-    if not as_json and not dry_run:
-        click.echo(f"user notified: {result['notified']}")
+    _answered(result, as_json, dry_run)
 
 
 @help_group.command()
@@ -73,6 +68,11 @@ def dismiss(user: str, reason: str, actor: str | None, dry_run: bool, as_json: b
     a = app()
     kc = a.client()
     result = svc.dismiss(kc, a.clock, audit_sink(a.settings), person(a, kc, actor), user, reason, dry_run)
+    _answered(result, as_json, dry_run)
+
+
+def _answered(result: dict[str, Any], as_json: bool, dry_run: bool) -> None:
+    """What an answer changed, then whether the user was told (an answer tells them by e-mail)."""
     done(result, as_json)
     if not as_json and not dry_run:
         click.echo(f"user notified: {result['notified']}")

@@ -1,10 +1,10 @@
-"""otp reset | list."""
+"""otp reset | restore | list."""
 
 from __future__ import annotations
 
 import click
 
-from ..devices import list_devices, reset_otp
+from ..devices import list_devices, reset_otp, restore_otp
 from ..users import resolve_user
 from .common import actor_of, app, audit_sink, emit_json, json_option, realm_options
 
@@ -31,16 +31,38 @@ def reset(user: str, reason: str | None, no_notify: bool, dry_run: bool, as_json
     name = target.get("username")
     if as_json:
         emit_json({"dry_run": dry_run, "user": name, "devices_removed": [d.as_dict() for d in res.removed],
-                   "configure_totp_required": True, "sessions_ended": res.sessions_ended,
-                   "notified": res.notified})
+                   "devices_disabled": res.disabled, "configure_totp_required": True,
+                   "sessions_ended": res.sessions_ended, "notified": res.notified})
         return
     verb = "would remove" if dry_run else "removed"
     click.echo(f"{name}: {verb} {len(res.removed)} device(s)"
                + "".join(f"\n  - {d.label} (created {d.created})" for d in res.removed))
     click.echo(("would end" if dry_run else "ended") + f" {res.sessions_ended} session(s); "
                "a new device is asked for at next login")
+    if res.disabled:
+        click.echo("the devices are disabled, not deleted: restorable for 30 days or until a new device is "
+                   f"enrolled (twostep otp restore {name})")
     if not dry_run:
         click.echo(f"user notified: {res.notified}")
+
+
+@otp.command()
+@realm_options
+@click.argument("user")
+@click.option("--reason", metavar="TEXT", help="Why (recorded in the audit trail).")
+@json_option
+def restore(user: str, reason: str | None, as_json: bool) -> None:
+    """Found phone: bring back USER's devices a reset or a help answer disabled (provider mode)."""
+    a = app()
+    kc = a.client()
+    target = resolve_user(kc, user)
+    res = restore_otp(kc, target, actor=actor_of(a.settings), now=a.clock(), sink=audit_sink(a.settings),
+                      reason=reason)
+    name = target.get("username")
+    if as_json:
+        emit_json({"user": name, "devices_restored": res.restored, "devices_purged": res.purged})
+        return
+    click.echo(f"{name}: restored {res.restored} device(s); its codes work again and no new device is asked")
 
 
 @otp.command(name="list")

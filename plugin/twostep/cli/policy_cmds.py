@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import click
 
+from ..doctor import doctor as run_doctor
 from ..durations import parse_duration
 from ..errors import InvalidInput
 from ..flows import DEFAULT_HELP_RATE
-from ..help_requests import check_help_admins
+from ..help_notify import check_help_admins
 from ..policy import (
     BACKUP_CODES_CHOICES,
     HARD_BYPASS_MAX_S,
@@ -28,8 +29,7 @@ from ..realm_setup import (
     read_actual,
 )
 from ..realm_status import Report, realm_status
-from ..realm_status import doctor as run_doctor
-from ..web_client import WEB_CLIENT_ID, normalize_url
+from ..web_oidc_client import WEB_CLIENT_ID, normalize_url
 from .common import app, check_writable_new_file, emit_json, json_option, realm_options, write_secret_file
 
 

@@ -43,3 +43,11 @@ class ClientCalls(Connection):
 
     def update_client(self, client_uuid: str, rep: JSON) -> None:
         self.put(f"/clients/{q(client_uuid)}", rep, f"update client {rep.get('clientId', client_uuid)!r}")
+
+    def client_scopes(self) -> list[JSON]:
+        """Every client scope of the realm, with its protocol mappers (needs view-clients)."""
+        return list(self.get("/client-scopes", "list client scopes") or [])
+
+    def add_scope_mapper(self, scope_id: str, rep: JSON) -> None:
+        self.post(f"/client-scopes/{q(scope_id)}/protocol-mappers/models", rep,
+                  f"add protocol mapper {rep.get('name')!r} to a client scope")

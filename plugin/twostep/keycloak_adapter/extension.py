@@ -59,6 +59,19 @@ class ExtensionCalls(Connection):
         raw = answer.get("policy") if isinstance(answer, dict) else None
         return raw if isinstance(raw, str) else None
 
+    def admin_access(self) -> JSON:
+        """What the caller may do with the realm's users, as Keycloak's own permissions say:
+        `{"manage": "all"|"some"|"none", "view": ..., "query": bool, "fine_grained": bool}` ("some": at
+        least one user or one group's members under fine-grained admin permissions v2)."""
+        return self._extension("/access", None, "what you may do in this realm", method="GET")
+
+    def help_queue_visible(self) -> list[str]:
+        """Ids of the users with an open help request whom the caller may view (Keycloak's permissions
+        decide): the queue of an admin who may not read the help index group itself."""
+        answer = self._extension("/help", None, "the help requests you may see", method="GET")
+        users = answer.get("users") if isinstance(answer, dict) else None
+        return [str(u) for u in users] if isinstance(users, list) else []
+
     def help_answer(self, user_id: str, answer: str, body: dict[str, Any]) -> JSON:
         """Answer a help request (`grant`: a bypass that removes the lost device and ends the
         sessions; `dismiss`) and close it, in one transaction. Never retried."""
@@ -67,8 +80,15 @@ class ExtensionCalls(Connection):
         return self._extension(f"/users/{q(user_id)}/help/{answer}", body, f"help {answer} of user {user_id!r}")
 
     def otp_reset(self, user_id: str, body: dict[str, Any]) -> JSON:
-        """Lost phone: require a new device, remove every OTP device, end every session, in one transaction."""
+        """Lost phone: require a new device, disable every OTP device (restorable: `otp_restore`), end every
+        session, in one transaction."""
         return self._extension(f"/users/{q(user_id)}/otp/reset", body, f"reset the OTP devices of user {user_id!r}")
+
+    def otp_restore(self, user_id: str, body: dict[str, Any]) -> JSON:
+        """A found phone: the user's disabled OTP devices back as they were, CONFIGURE_TOTP no longer
+        asked, in one transaction (409 when there is none to restore)."""
+        return self._extension(f"/users/{q(user_id)}/otp/restore", body,
+                               f"restore the OTP devices of user {user_id!r}")
 
     def store_codes(self, user_id: str, body: dict[str, Any]) -> JSON:
         """Replace the user's backup codes by the credential in `body` (hashes only) with its provenance,

@@ -48,6 +48,19 @@ class UserCalls(Connection):
     def delete_credential(self, user_id: str, credential_id: str) -> None:
         self.delete(f"/users/{q(user_id)}/credentials/{q(credential_id)}", "delete credential")
 
+    def delete_credentials(self, user_id: str, credential_type: str) -> int:
+        """Delete every credential of one type the user has; one removed meanwhile is no error (the
+        same end). Returns how many this call deleted."""
+        deleted = 0
+        for cred in self.user_credentials(user_id):
+            if cred.get("type") == credential_type:
+                try:
+                    self.delete_credential(user_id, str(cred["id"]))
+                except NotFound:
+                    continue
+                deleted += 1
+        return deleted
+
     def move_credential_first(self, user_id: str, credential_id: str) -> None:
         self.post(f"/users/{q(user_id)}/credentials/{q(credential_id)}/moveToFirst", None, "reorder credentials")
 

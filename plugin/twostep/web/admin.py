@@ -16,7 +16,7 @@ from .. import backup_codes, bypass, devices, help_requests, pass_summary
 from ..actor import Actor, is_self, web_actor
 from ..audit import AuditSink, event, sink_for
 from ..durations import parse_duration
-from ..errors import NotFound, TwostepError
+from ..errors import Forbidden, NotFound, TwostepError
 from ..keycloak_adapter import JSON, KeycloakClient
 from ..policy import BROWSER_FLOW, BYPASS_INDEX_GROUP, RESET_FLOW, utc_iso
 from ..realm_policy import policy_of
@@ -27,7 +27,7 @@ from .auth import admin_required, state
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
-ACTIONS = {"grant", "extend", "revoke", "reset_device", "generate_codes", "end_sessions"}
+ACTIONS = {"grant", "extend", "revoke", "reset_device", "restore_device", "generate_codes", "end_sessions"}
 AUDIT_MAX_LINES = 500
 AUDIT_MAX_BYTES = 4 * 1024 * 1024
 
@@ -181,7 +181,8 @@ def _index_members(kc: KeycloakClient) -> IndexMembers:
     """The users with a provider-mode bypass record, in one call. The expiry index (bypass_index,
     docs/formats.md) names each entry `<user id>.<credential id>`, two levels under the root; bucket
     names hold no dot, so one group search for "." returns every entry with its path. A read that
-    reaches the limit may have missed some: those rows say "?", never "none"."""
+    reaches the limit may have missed some, and one Keycloak refuses (the admin may not list groups)
+    read nothing: those rows say "?", never "none"."""
     matched = 0
     ids: set[str] = set()
 
@@ -194,7 +195,11 @@ def _index_members(kc: KeycloakClient) -> IndexMembers:
                 ids.add(name.split(".", 1)[0])
             walk(list(grp.get("subGroups") or []), depth + 1, in_index)
 
-    for root in kc.search_groups(".", INDEX_READ_MAX):
+    try:
+        roots = kc.search_groups(".", INDEX_READ_MAX)
+    except Forbidden:  # an admin who may not list groups (a delegated admin): every row says "?"
+        return IndexMembers(frozenset(), False)
+    for root in roots:
         walk([root], 0, root.get("name") == BYPASS_INDEX_GROUP)
     return IndexMembers(frozenset(ids), matched < INDEX_READ_MAX)
 
@@ -226,6 +231,7 @@ def _user_view(user: JSON) -> dict[str, Any]:
         "codes": backup_codes.status(kc, user, creds),
         "bypass": store.read(kc, user, creds).as_dict(now, policy.bypass_max_s), "presets": bypass.PRESETS,
         "is_self": is_self(actor(), kc.realm, user) or user["id"] == me.get("id"),
+        "disabled_devices": devices.disabled_count(creds),
     }
 
 
@@ -294,6 +300,12 @@ def action(user_id: str) -> Any:
                                "for at next sign-in.") % {
                 "name": name, "removed": removed % {"num": len(rr.removed)},
                 "ended": ended % {"num": rr.sessions_ended}}, "ok")
+        elif act == "restore_device":
+            back_n = devices.restore_otp(kc, user, actor=who.name, now=state().clock(), sink=sink,
+                                         reason=reason or None).restored
+            flash(i18n.ngettext("Restored %(num)s device of %(name)s: its codes work again.",
+                                "Restored %(num)s devices of %(name)s: their codes work again.", back_n)
+                  % {"num": back_n, "name": name}, "ok")
         elif act == "end_sessions":
             n = end_sessions(kc, user, who.name, sink, reason)
             flash(i18n.ngettext("Ended %(num)s session of %(name)s.", "Ended %(num)s sessions of %(name)s.", n)

@@ -22,7 +22,7 @@ from werkzeug.exceptions import HTTPException
 from ..clock import Clock, system_clock
 from ..errors import ConfigError, Forbidden, NotFound, TwostepError, Unauthorized
 from ..settings import Settings
-from ..web_client import normalize_url
+from ..web_oidc_client import normalize_url
 from . import charts, i18n
 from .admin import bp as admin_bp
 from .auth import (

@@ -8,6 +8,7 @@ import only this module, never `app`, so no module of the package imports one th
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import threading
 import time
@@ -25,14 +26,18 @@ from flask import Flask, abort, current_app, flash, g, redirect, render_template
 from markupsafe import Markup
 
 from ..clock import Clock
-from ..errors import KeycloakUnavailable, TwostepError
+from ..errors import Forbidden, KeycloakUnavailable, NotFound, TwostepError, Unauthorized
 from ..keycloak_adapter import KeycloakClient
 from ..settings import Settings
-from ..web_client import CALLBACK_PATH, SIGN_IN_STEPS_CLAIM, WEB_CLIENT_ID
+from ..web_oidc_client import CALLBACK_PATH, SIGN_IN_STEPS_CLAIM, WEB_CLIENT_ID
 from .tokens import FileTokenStore
 
 F = TypeVar("F", bound=Callable[..., Any])
+# Fallback mode only (no provider JAR, so no admin extension to ask): the role that lets in the admin pages.
 ADMIN_ROLE = "manage-users"
+# Keycloak's answer (the admin extension's /access) that lets someone in: may manage all users, or some.
+MANAGES = frozenset({"all", "some"})
+ACCESS_CACHE_MAX = 1000
 KC_ACTIONS = ("CONFIGURE_TOTP", "CONFIGURE_RECOVERY_AUTHN_CODES")
 SERVICE_CLIENT_TTL_S = 50.0
 SESSION_LIFETIME_S = 8 * 3600
@@ -56,7 +61,7 @@ class WebConfig:
 
 
 class ServiceClients:
-    """The web app's own service account (client twostep-web, roles web_client.WEB_SERVICE_ROLES:
+    """The web app's own service account (client twostep-web, roles web_oidc_client.WEB_SERVICE_ROLES:
     no manage-realm, no view-events), for the self-service pages; never the CLI's credentials.
     Reused for a short while so a page does not pay a token request. A replaced client is closed
     (its connection pool) one period later, when no page can still be using it: never more than two."""
@@ -111,6 +116,27 @@ class IdCache:
             self._ids.pop(key, None)
 
 
+class AccessCache:
+    """Keycloak's answer "may this person manage anyone?" per access token (by its hash), so the
+    question is asked once per token, not per page: a permission taken away counts from the next
+    token (minutes). Bounded: the oldest answers go first."""
+
+    def __init__(self, max_entries: int = ACCESS_CACHE_MAX) -> None:
+        self._answers: dict[str, bool] = {}
+        self._lock = threading.Lock()
+        self.max_entries = max_entries
+
+    def get(self, key: str) -> bool | None:
+        with self._lock:
+            return self._answers.get(key)
+
+    def put(self, key: str, value: bool) -> None:
+        with self._lock:
+            self._answers[key] = value
+            while len(self._answers) > self.max_entries:
+                del self._answers[next(iter(self._answers))]
+
+
 @dataclass
 class AppState:
     """Everything the pages need of one app, typed (was a dict under app.extensions)."""
@@ -124,6 +150,7 @@ class AppState:
     service: ServiceClients
     oauth: Any  # Authlib's registered Flask client for Keycloak
     ids: IdCache = field(default_factory=IdCache)
+    access: AccessCache = field(default_factory=AccessCache)
     # Called by the sign-in callback when Keycloak sends the user back from one of its own actions
     # (security page); set by whoever registers that page, so this module imports none of them.
     after_kc_action: Callable[[dict[str, Any], str | None], Any] | None = None
@@ -151,10 +178,35 @@ def admin_roles(access_token: str) -> list[str]:
     return list((ra.get("realm-management") or {}).get("roles") or [])
 
 
+def may_administer(access_token: str) -> bool:
+    """Whether Keycloak lets this person manage at least one user of the realm: the provider's admin
+    extension answers with Keycloak's own permissions (realm-management roles or fine-grained admin
+    permissions v2, e.g. "members of staff may be managed by group helpdesk-staff"), asked with the
+    person's own token. Without the extension (fallback mode) the token's manage-users role decides.
+    Fails closed: a refused or unreadable answer is "no"."""
+    st = state()
+    key = hashlib.sha256(access_token.encode()).hexdigest()
+    known = st.access.get(key)
+    if known is not None:
+        return known
+    kc = KeycloakClient(st.settings, st.realm, token=access_token)
+    try:
+        answer = kc.admin_access()
+        allowed = isinstance(answer, dict) and answer.get("manage") in MANAGES
+    except NotFound:
+        allowed = ADMIN_ROLE in admin_roles(access_token)
+    except (Forbidden, Unauthorized):
+        allowed = False
+    finally:
+        kc.close()
+    st.access.put(key, allowed)
+    return allowed
+
+
 def second_factor_used(id_token: str) -> bool:
     """Whether the sign-in behind this ID token completed a second-factor step. The token's
     `twostep_steps` claim is Keycloak's own record of the executions the user session completed
-    (web_client.SIGN_IN_STEPS_MAPPER); their ids are looked up in the realm's browser flow with the
+    (web_oidc_client.SIGN_IN_STEPS_MAPPER); their ids are looked up in the realm's browser flow with the
     pages' own service account (view-realm). Fails closed: no claim, an unreadable one, ids not in the
     flow (it was rebuilt since) or Keycloak not answering all mean "no"."""
     raw = jwt_claims(id_token).get(SIGN_IN_STEPS_CLAIM)
@@ -271,10 +323,11 @@ def admin_required(fn: F) -> F:
     @login_required
     @wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        if ADMIN_ROLE not in admin_roles(g.access_token):
+        if not may_administer(g.access_token):
             from . import i18n  # here: i18n imports this module
-            abort(403, i18n.gettext("These pages are for admins of the realm (Keycloak role %(role)s). "
-                                    "Your own page is /security.") % {"role": f"realm-management/{ADMIN_ROLE}"})
+            abort(403, i18n.gettext("These pages are for people Keycloak lets manage users of this realm (role "
+                                    "%(role)s, or a fine-grained admin permission). Your own page is /security.")
+                  % {"role": f"realm-management/{ADMIN_ROLE}"})
         if not (session.get("user") or {}).get("mfa"):
             # Read only and change alike: an admin whose own sign-in skipped the second factor (a
             # bypass, no device yet, outside the policy's scope) administers nobody.
@@ -335,7 +388,7 @@ def register_routes(app: Flask) -> None:
                                    message=_("The sign-in answer was refused (%(why)s). Try again.")
                                    % {"why": exc.error}), 400
         claims = token.get("userinfo") or jwt_claims(token.get("id_token", ""))
-        roles = admin_roles(token["access_token"])
+        is_admin = may_administer(str(token["access_token"]))
         sub = claims.get("sub")
         if not sub or jwt_claims(token["access_token"]).get("sub") != sub:
             return render_template("error.html", status=400, title=_("Sign-in failed"),
@@ -359,8 +412,8 @@ def register_routes(app: Flask) -> None:
         session["sid"] = sid
         session["user"] = {"id": sub, "username": claims.get("preferred_username"),
                            "email": claims.get("email"), "name": claims.get("name"),
-                           "admin": ADMIN_ROLE in roles, "locale": claims.get("locale"),
-                           "mfa": ADMIN_ROLE in roles and second_factor_used(str(token.get("id_token") or ""))}
+                           "admin": is_admin, "locale": claims.get("locale"),
+                           "mfa": is_admin and second_factor_used(str(token.get("id_token") or ""))}
         session.permanent = True
         status = request.args.get("kc_action_status")
         if pending and st.after_kc_action is not None:

@@ -43,12 +43,18 @@ def _required(kc: KeycloakClient, user: JSON) -> tuple[bool, str | None]:
     return True, deadline
 
 
-@bp.get("/security")
-@login_required
-def page() -> Any:
+def _me_now() -> tuple[KeycloakClient, JSON, bool, str | None]:
+    """The signed-in user as Keycloak has them now; whether (and by when) a second factor is required."""
     kc = _kc()
     user = kc.get_user(_me())
     required, deadline = _required(kc, user)
+    return kc, user, required, deadline
+
+
+@bp.get("/security")
+@login_required
+def page() -> Any:
+    kc, user, required, deadline = _me_now()
     return render_template(
         "security.html", user=user, devices=devices.list_devices(kc, user["id"]),
         codes=backup_codes.status(kc, user), bypass=bypass.show_user(kc, user, state().clock()),
@@ -72,9 +78,7 @@ def new_codes() -> Any:
 @bp.post("/security/remove-device")
 @login_required
 def remove_device() -> Any:
-    kc = _kc()
-    user = kc.get_user(_me())
-    required, _deadline = _required(kc, user)
+    kc, user, required, _deadline = _me_now()
     try:
         removed = devices.remove_device(kc, user["id"], request.form.get("credential_id", ""), required,
                                         actor=self_service(str(user.get("username") or ""), kc.realm),

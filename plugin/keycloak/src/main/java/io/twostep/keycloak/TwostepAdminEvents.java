@@ -88,8 +88,14 @@ public final class TwostepAdminEvents {
      */
     public static void writeAsTask(KeycloakSession session, RealmModel realm, String userId, String what,
                                    Map<String, String> details, long nowMs) {
+        writeAs(session, realm, userId, what, details, nowMs, TASK_ACTOR);
+    }
+
+    /** The same for another actor of Keycloak's own (for example {@code twostep sign-in}). */
+    public static void writeAs(KeycloakSession session, RealmModel realm, String userId, String what,
+                               Map<String, String> details, long nowMs, String actor) {
         Map<String, String> all = new TreeMap<>(details);
-        all.put("actor", TASK_ACTOR);
+        all.put("actor", actor);
         AdminEvent event = new AdminEvent();
         event.setId(UUID.randomUUID().toString());
         event.setTime(nowMs);

@@ -8,10 +8,12 @@ import java.util.Map;
 import java.util.function.LongSupplier;
 import java.util.stream.Collectors;
 import org.jboss.logging.Logger;
+import org.keycloak.authentication.AuthenticationFlowCallback;
 import org.keycloak.authentication.AuthenticationFlowContext;
 import org.keycloak.authentication.authenticators.conditional.ConditionalAuthenticator;
 import org.keycloak.common.util.Time;
 import org.keycloak.credential.CredentialModel;
+import org.keycloak.models.AuthenticationFlowModel;
 import org.keycloak.models.KeycloakSession;
 import org.keycloak.models.RealmModel;
 import org.keycloak.models.RequiredActionProviderModel;
@@ -20,6 +22,7 @@ import org.keycloak.models.UserModel;
 import org.keycloak.models.utils.KeycloakModelUtils;
 import org.keycloak.sessions.AuthenticationSessionModel;
 import org.keycloak.storage.StorageId;
+import org.keycloak.utils.KeycloakSessionUtil;
 
 /**
  * "Condition - twostep second factor required": true (run the second-factor subflow) only when the
@@ -27,7 +30,7 @@ import org.keycloak.storage.StorageId;
  * conditional subflow an exception ends the login on an error page, and anything it cannot read
  * counts as "no bypass".
  */
-public final class TwostepCondition implements ConditionalAuthenticator {
+public final class TwostepCondition implements ConditionalAuthenticator, AuthenticationFlowCallback {
 
     public static final String POLICY_ATTRIBUTE = "twostep.policy";
     private static final Logger LOG = Logger.getLogger(TwostepCondition.class);
@@ -62,7 +65,12 @@ public final class TwostepCondition implements ConditionalAuthenticator {
         if (isDirectGrant(context)) {
             return directGrant(context, result);
         }
-        boolean run = result.outcome() == TwostepDecision.Outcome.REQUIRED;
+        if (result.outcome() == TwostepDecision.Outcome.BYPASS) {
+            AssuranceNotes.noteBypass(context);
+        }
+        DisabledOtp.purgeAtSignIn(context, clock.getAsLong());
+        boolean run = Assurance.runSecondFactor(result.outcome() == TwostepDecision.Outcome.REQUIRED,
+                AssuranceNotes.requestedLevel(context));
         for (String action : result.requiredActions()) {
             if (!actionEnabled(context, action)) {
                 if (TwostepDecision.CONFIGURE_TOTP.equals(action)) {
@@ -285,6 +293,21 @@ public final class TwostepCondition implements ConditionalAuthenticator {
     @Override
     public void action(AuthenticationFlowContext context) {
         // A condition shows no form.
+    }
+
+    /**
+     * The second-factor subflow succeeded: the level of authentication is the second factor's, but
+     * only when a second factor really completed in it (not an authenticator that stands in for one).
+     */
+    @Override
+    public void onParentFlowSuccess(AuthenticationFlowContext context) {
+        AssuranceNotes.secondFactorDone(context);
+    }
+
+    /** The login succeeded: an essential request for the second factor's level not reached is refused. */
+    @Override
+    public void onTopFlowSuccess(AuthenticationFlowModel topFlow) {
+        AssuranceNotes.refuseUnfulfilled(KeycloakSessionUtil.getKeycloakSession(), topFlow);
     }
 
     @Override

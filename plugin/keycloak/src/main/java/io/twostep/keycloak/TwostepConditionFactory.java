@@ -2,6 +2,7 @@ package io.twostep.keycloak;
 
 import java.util.List;
 import org.keycloak.Config;
+import org.keycloak.authentication.AuthenticationFlowCallbackFactory;
 import org.keycloak.authentication.authenticators.conditional.ConditionalAuthenticator;
 import org.keycloak.authentication.authenticators.conditional.ConditionalAuthenticatorFactory;
 import org.keycloak.models.AuthenticationExecutionModel;
@@ -9,7 +10,8 @@ import org.keycloak.models.KeycloakSessionFactory;
 import org.keycloak.provider.ProviderConfigProperty;
 
 /** Registers the condition under the id docs/formats.md fixes. */
-public final class TwostepConditionFactory implements ConditionalAuthenticatorFactory {
+public final class TwostepConditionFactory implements ConditionalAuthenticatorFactory,
+        AuthenticationFlowCallbackFactory {
 
     public static final String PROVIDER_ID = "twostep-condition-second-factor";
     private static final TwostepCondition SINGLETON = new TwostepCondition();

@@ -75,6 +75,7 @@ class ConditionTest {
         final Map<String, String> notes = new HashMap<>();
         final List<String> disabled = new ArrayList<>();
         final List<String> added = new ArrayList<>();
+        final Map<String, String> userSessionNotes = new HashMap<>();
 
         AuthenticationFlowContext context() {
             RealmModel realm = stub(RealmModel.class, Map.of("getAttribute", a -> policy, "getName", a -> "r",
@@ -99,6 +100,8 @@ class ConditionTest {
             UserModel user = stub(UserModel.class, u);
             AuthenticationSessionModel auth = stub(AuthenticationSessionModel.class, Map.of(
                     "getAuthNote", a -> notes.get((String) a[0]),
+                    "getUserSessionNotes", a -> userSessionNotes,
+                    "setUserSessionNote", a -> userSessionNotes.put((String) a[0], (String) a[1]),
                     "addRequiredAction", a -> {
                         if (brokenSession) {
                             throw new IllegalStateException("session gone");
@@ -134,6 +137,30 @@ class ConditionTest {
         assertFalse(l.match(TwostepDecision.parseTime("2026-12-02T07:59:59Z")));
         assertTrue(l.match(TwostepDecision.parseTime("2026-12-02T08:00:00Z")));
         assertEquals(List.of(), l.added);
+    }
+
+    @Test
+    void aBypassSignInLeavesItsEndAndKindForTheTokens() {
+        Login l = new Login();
+        l.creds.add(cred("otp", "{}"));
+        l.creds.add(cred("recovery-authn-codes", "{}"));
+        l.creds.add(cred("twostep-bypass", RECORD));
+        assertFalse(l.match(NOW));
+        assertEquals(String.valueOf(TwostepDecision.parseTime("2026-12-02T08:00:00Z") / 1000),
+                l.userSessionNotes.get(Assurance.NOTE_BYPASS_UNTIL));
+        assertEquals("password", l.userSessionNotes.get(Assurance.NOTE_BYPASS_KIND));
+        // Another kind of bypass (an access pass) wrote its kind first: kept.
+        Login p = new Login();
+        p.creds.addAll(l.creds);
+        p.userSessionNotes.put(Assurance.NOTE_BYPASS_KIND, "pass");
+        assertFalse(p.match(NOW));
+        assertEquals("pass", p.userSessionNotes.get(Assurance.NOTE_BYPASS_KIND));
+        // No bypass: no note.
+        Login n = new Login();
+        n.creds.add(cred("otp", "{}"));
+        n.creds.add(cred("recovery-authn-codes", "{}"));
+        assertTrue(n.match(NOW));
+        assertTrue(n.userSessionNotes.isEmpty());
     }
 
     @Test

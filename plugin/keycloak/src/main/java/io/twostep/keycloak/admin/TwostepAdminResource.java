@@ -1,6 +1,7 @@
 package io.twostep.keycloak.admin;
 
 import io.twostep.keycloak.BypassCredentialProvider;
+import io.twostep.keycloak.DisabledOtp;
 import io.twostep.keycloak.HelpRequestAuthenticator;
 import io.twostep.keycloak.HelpRequestCredentialProvider;
 import io.twostep.keycloak.TwostepAdminEvents;
@@ -104,6 +105,25 @@ public class TwostepAdminResource {
         return CredentialTypes.of(session, realm, wanted, user -> auth.users().canView(user));
     }
 
+    /**
+     * What the caller may do with the realm's users, as Keycloak's permissions say ({@link AdminAccess}):
+     * the admin pages let in whoever may manage at least someone, whatever the role or permission.
+     */
+    @GET
+    @Path("access")
+    @Produces(MediaType.APPLICATION_JSON)
+    public Map<String, Object> access() {
+        return AdminAccess.of(session, realm, auth);
+    }
+
+    /** The users with an open help request whom the caller may view ({@link AdminAccess#helpQueue}). */
+    @GET
+    @Path("help")
+    @Produces(MediaType.APPLICATION_JSON)
+    public Map<String, Object> helpQueue() {
+        return AdminAccess.helpQueue(session, realm, auth);
+    }
+
     /** Grant, extend or revoke a bypass: the record, its index entry, the sessions it ends. */
     @POST
     @Path("users/{id}/bypass/{action}")
@@ -132,6 +152,7 @@ public class TwostepAdminResource {
             extra.put("previous_until", plan.previousUntil());
             extra.put("reset_device", plan.record() == null ? null : plan.record().get("reset_device"));
             extra.put("devices_removed", out.get("devices_removed"));
+            extra.put("devices_disabled", out.get("devices_disabled"));
             extra.put("sessions_ended", out.get("sessions_ended"));
             extra.put("break_glass", req.breakGlass() ? Boolean.TRUE : null);
             event(plan.event(), user, (String) out.get("until"), reason, extra);
@@ -162,7 +183,8 @@ public class TwostepAdminResource {
         UserModel user = lockedTarget(id);
         refuseUnlessAllowed(user);
         List<CredentialModel> open = UserWrites.stored(user, HelpRequestCredentialProvider.TYPE);
-        GroupModel index = HelpRequestAuthenticator.indexGroup(session, realm, false);
+        GroupModel index = AdminAccess.unfiltered(session, () -> HelpRequestAuthenticator.indexGroup(session, realm,
+                false));
         boolean member = index != null && user.isMemberOf(index);
         if (open.isEmpty() && !member) {
             throw ErrorResponse.error(user.getUsername() + " has no open help request (already answered, or never "
@@ -204,7 +226,7 @@ public class TwostepAdminResource {
             // bypass and stopped before closing the request: finish it instead of refusing it.
             return inOneTransaction(() -> {
                 Map<String, Object> out = new LinkedHashMap<>();
-                int removed = writes.removeAll(user, UserWrites.OTP);
+                int removed = DisabledOtp.disable(session, realm, user, by, clock.getAsLong());
                 out.put("action", "help.grant");
                 out.put("user_id", user.getId());
                 out.put("username", user.getUsername());
@@ -215,7 +237,7 @@ public class TwostepAdminResource {
                 out.put("resumed", Boolean.TRUE);
                 writes.closeHelpRequest(user);
                 event("help.grant", user, current.get("until"), helpReason, extra("by", blankToNull(by), "asked_at",
-                        askedAt, "devices_removed", removed, "resumed", Boolean.TRUE));
+                        askedAt, "devices_removed", removed, "devices_disabled", removed, "resumed", Boolean.TRUE));
                 return out;
             });
         }
@@ -227,7 +249,8 @@ public class TwostepAdminResource {
             out.put("asked_at", askedAt);
             event("help.grant", user, (String) out.get("until"), plan.record().get("reason"),
                     extra("by", plan.record().get("by"), "asked_at", askedAt, "devices_removed",
-                            out.get("devices_removed"), "sessions_ended", out.get("sessions_ended")));
+                            out.get("devices_removed"), "devices_disabled", out.get("devices_disabled"),
+                            "sessions_ended", out.get("sessions_ended")));
             return out;
         });
     }
@@ -255,11 +278,51 @@ public class TwostepAdminResource {
             out.put("action", "otp.reset");
             out.put("user_id", user.getId());
             out.put("username", user.getUsername());
-            out.put("devices_removed", writes.removeAll(user, UserWrites.OTP));
+            int disabled = DisabledOtp.disable(session, realm, user, by, clock.getAsLong());
+            out.put("devices_removed", disabled);
+            out.put("devices_disabled", disabled);
             out.put("sessions_ended", writes.endSessions(user, BypassRules.Sessions.ALL, 0, 0));
             out.put("required_action_added", added);
             event("otp.reset", user, null, reason, extra("by", blankToNull(by), "devices_removed",
-                    out.get("devices_removed"), "sessions_ended", out.get("sessions_ended")));
+                    out.get("devices_removed"), "devices_disabled", disabled, "sessions_ended",
+                    out.get("sessions_ended")));
+            return out;
+        });
+    }
+
+    /**
+     * A found phone: the user's disabled OTP devices come back as they were (the same secret: its codes
+     * work again), {@code CONFIGURE_TOTP} is no longer asked. 409 when there is none (never disabled,
+     * purged after 30 days, or the user enrolled a new device meanwhile).
+     */
+    @POST
+    @Path("users/{id}/otp/restore")
+    @Consumes(MediaType.APPLICATION_JSON)
+    @Produces(MediaType.APPLICATION_JSON)
+    public Map<String, Object> restoreOtp(@PathParam("id") String id, Map<String, Object> body) {
+        Map<String, Object> in = body == null ? Map.of() : body;
+        String by = text(in, "by");
+        String reason = blankToNull(text(in, "reason"));
+        UserModel user = lockedTarget(id);
+        refuseUnlessAllowed(user);
+        long now = clock.getAsLong();
+        if (DisabledOtp.restorable(user, now) == 0) {
+            // Refused before any write (what is due is purged at the next sign-in or by the task).
+            throw ErrorResponse.error(user.getUsername() + " has no disabled OTP device to restore (none was "
+                    + "disabled, it was purged after 30 days, or a new device was enrolled)", Response.Status.CONFLICT);
+        }
+        return inOneTransaction(() -> {
+            int purged = DisabledOtp.purge(user, now);
+            int restored = DisabledOtp.restore(user);
+            user.removeRequiredAction(TwostepDecision.CONFIGURE_TOTP);
+            Map<String, Object> out = new LinkedHashMap<>();
+            out.put("action", "otp.restore");
+            out.put("user_id", user.getId());
+            out.put("username", user.getUsername());
+            out.put("devices_restored", restored);
+            out.put("devices_purged", purged);
+            event("otp.restore", user, null, reason, extra("by", blankToNull(by), "devices_restored", restored,
+                    "devices_purged", purged > 0 ? purged : null));
             return out;
         });
     }
@@ -353,7 +416,11 @@ public class TwostepAdminResource {
         out.put("user_id", user.getId());
         out.put("username", user.getUsername());
         out.put("sessions_ended", writes.endSessions(user, plan.sessions(), plan.fromMs(), plan.toMs()));
-        out.put("devices_removed", plan.removeOtp() ? writes.removeAll(user, UserWrites.OTP) : 0);
+        // The lost device is disabled, not deleted: restorable with otp/restore (DisabledOtp).
+        int disabled = plan.removeOtp() ? DisabledOtp.disable(session, realm, user, plan.record() == null ? null
+                : plan.record().get("by"), clock.getAsLong()) : 0;
+        out.put("devices_removed", disabled);
+        out.put("devices_disabled", disabled);
         CredentialModel made = writes.bypass(user, plan);
         if (made == null) {
             out.put("until", plan.previousUntil());
@@ -449,7 +516,7 @@ public class TwostepAdminResource {
     /** Runs the writes; a failure marks the whole transaction rollback-only and is passed on. */
     <T> T inOneTransaction(Supplier<T> work) {
         try {
-            return work.get();
+            return AdminAccess.unfiltered(session, work); // after the permission check: the indexes, unfiltered
         } catch (RuntimeException e) {
             session.getTransactionManager().setRollbackOnly();
             throw e;

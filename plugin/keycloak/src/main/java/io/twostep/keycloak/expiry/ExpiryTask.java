@@ -3,6 +3,7 @@ package io.twostep.keycloak.expiry;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.twostep.keycloak.BypassIndex;
+import io.twostep.keycloak.DisabledOtpIndex;
 import io.twostep.keycloak.Groups;
 import io.twostep.keycloak.TwostepDecision;
 import java.util.List;
@@ -125,6 +126,7 @@ public final class ExpiryTask implements ScheduledTask {
         }
         int[] grace = graceRun(session, realm, start);
         errors += grace[1];
+        errors += disabledRun(session, realm, start);
         long now = clock.getAsLong();
         long duration = Math.max(0, now - start);
         metrics.record(realm.getName(), duration, ended, grace[0], errors);
@@ -176,6 +178,32 @@ public final class ExpiryTask implements ScheduledTask {
             }
         }
         return new int[] {ended, errors};
+    }
+
+    /**
+     * The disabled-device index (docs/formats.md, "Disabled devices"): only the purge days that are
+     * over are opened; each entry purges its user's due devices in its own transaction. Returns errors.
+     */
+    private int disabledRun(KeycloakSession session, RealmModel realm, long start) {
+        GroupModel root = Groups.top(session, realm, DisabledOtpIndex.ROOT);
+        if (root == null) {
+            return 0;
+        }
+        int errors = 0;
+        String realmId = realm.getId();
+        for (GroupModel bucket : Groups.children(root)) {
+            if (!DisabledOtpIndex.bucketOver(bucket.getName(), start)) {
+                continue;
+            }
+            for (GroupModel entry : Groups.children(bucket)) {
+                if (inTransaction(realmId, s -> DisabledOtpIndex.sweep(s, s.realms().getRealm(realmId), entry.getId(),
+                        clock.getAsLong())) < 0) {
+                    errors++;
+                }
+            }
+            errors += removeIfEmpty(realmId, bucket.getId());
+        }
+        return errors;
     }
 
     /** Removes a bucket left empty, in its own transaction; 1 when that failed. */

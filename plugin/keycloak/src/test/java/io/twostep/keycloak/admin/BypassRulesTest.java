@@ -163,9 +163,14 @@ class BypassRulesTest {
                     }
                     return null;
                 });
+        // No realm in the context: no fine-grained admin permissions to switch off around the writes.
+        org.keycloak.models.KeycloakContext context = (org.keycloak.models.KeycloakContext) Proxy.newProxyInstance(
+                getClass().getClassLoader(), new Class<?>[] {org.keycloak.models.KeycloakContext.class},
+                (p, m, a) -> null);
         KeycloakSession session = (KeycloakSession) Proxy.newProxyInstance(getClass().getClassLoader(),
                 new Class<?>[] {KeycloakSession.class},
-                (p, m, a) -> m.getName().equals("getTransactionManager") ? tm : null);
+                (p, m, a) -> m.getName().equals("getTransactionManager") ? tm
+                        : m.getName().equals("getContext") ? context : null);
         TwostepAdminResource resource = new TwostepAdminResource(session, null, null, null, () -> NOW);
         IllegalStateException boom = new IllegalStateException("index write failed");
         List<String> written = new java.util.ArrayList<>();

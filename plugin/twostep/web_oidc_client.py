@@ -1,5 +1,6 @@
-"""The confidential OIDC client `twostep-web`: the web app signs people in with it, and its own
-service account is what the security page acts with.
+"""The web pages' OIDC client in Keycloak: the confidential client `twostep-web` that the web app
+signs people in with, and whose own service account is what the security page acts with. Not an
+HTTP client (that is `keycloak_adapter`).
 
 `twostep setup --web-url URL` plans it through `realm_setup.plan()`; this module only says what the
 client must look like and how to converge it, so a second run changes nothing.

@@ -1,8 +1,10 @@
 """The sign-in decision of the Keycloak provider, mirrored in Python (docs/formats.md).
 
-The provider (plugin/keycloak, `TwostepDecision`) is what Keycloak runs at each login; this mirror
-lets status, the pages and the tests say the same thing, and `tests/test_decision_vectors.py` runs
-the same table of cases through both (docs/formats/decision-vectors.json).
+The provider (plugin/keycloak, `TwostepDecision`) is what Keycloak runs at each login: second factor
+or not, for this user at this door. This mirror keeps the Python side honest about that rule:
+`tests/test_decision_vectors.py` runs the same table of cases through both
+(docs/formats/decision-vectors.json). It reads the record as the provider does (`SignInPolicy`), not
+as the services do (`realm_policy`), and decides nothing for them.
 """
 
 from __future__ import annotations
