@@ -86,7 +86,7 @@ def walk(kc: KeycloakClient, policy: RealmPolicy, now: datetime, bypassed: Conta
     """The users in scope page by page (never the realm in memory), one credentials read each.
     `not_enrolled_only` (the exports): a user whose representation says OTP is enrolled without
     reading their credentials, and is not yielded; in provider mode the others' credential types come
-    in one call per page (the extension's `users/credential-types`, `_types_of_page`), so an export
+    in one call per page (the extension's `users/credential-types`, `_not_enrolled`), so an export
     costs about two calls per 100 users, not one per user (docs/performance.md)."""
     if not not_enrolled_only:
         for user in users_in_scope(kc, policy, page_size):
