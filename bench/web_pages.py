@@ -114,6 +114,8 @@ def main() -> None:
     ap.add_argument("--export-requests", type=int, default=3, help="requests of the CSV export (a full walk each)")
     ap.add_argument("--sync", action="store_true", help="run one `twostep sync` pass first (overview summary)")
     ap.add_argument("--tag", default="")
+    ap.add_argument("--pg-cluster", default="", help="seed the users by SQL into this deploy/local/cluster.sh "
+                    "cluster's PostgreSQL (bench/expiry_task.py, seed_sql) instead of a partial import")
     ap.add_argument("--realm", default="", help="reuse this bench realm (set up and seeded by an earlier run "
                     "that did not finish); deleted at the end like a new one")
     args = ap.parse_args()
@@ -155,7 +157,12 @@ def main() -> None:
             out["users"] = args.users
         else:
             t0 = time.monotonic()
-            seed(kc, args.users, 100, 0, datetime.now(UTC))
+            if args.pg_cluster:
+                from expiry_task import Pg, seed_sql
+                seed_sql(Pg(args.pg_cluster), kc, args.users)
+                out["seed"] = "sql"
+            else:
+                seed(kc, args.users, 100, 0, datetime.now(UTC))
             out["seed_s"] = round(time.monotonic() - t0, 1)
         admins = {name: make_admin(kc, f"bench-admin-{name}") for name in trees}
         target = kc.find_users(username="u000042", exact="true")[0]["id"]
@@ -210,6 +217,11 @@ def main() -> None:
                        "p95_ms": round(pct(times[name], 95), 1), "calls": sorted(calls[name], key=int)}
                 rows.append(row)
         out["pages"] = rows
+        # Peak memory of each app's process (VmHWM), after every page including the export.
+        out["web_peak_rss_mib"] = {name: round(int(next(line.split()[1] for line in Path(f"/proc/{p.pid}/status")
+                                                        .read_text().splitlines() if line.startswith("VmHWM:")))
+                                               / 1024, 1) for name, p in zip(trees, procs, strict=True)}
+        print(f"web app peak RSS: {out['web_peak_rss_mib']}")
         if "export" in args.pages.split(","):
             t0 = time.monotonic()
             rep = subprocess.run([sys.executable, "-c", REPORT], env={**env, "PYTHONPATH": str(ROOT / "plugin")},

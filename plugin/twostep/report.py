@@ -23,7 +23,7 @@ from .bypass import list_bypasses
 from .errors import InvalidInput
 from .keycloak_adapter import KeycloakClient
 from .policy import RealmPolicy, utc_iso
-from .realm_policy import policy_of
+from .realm_policy import read_policy
 
 KINDS = ("not-enrolled", "overdue", "bypassed")
 USER_COLUMNS = ("username", "email", "first_name", "last_name", "state", "deadline", "asked_at_next_sign_in")
@@ -52,7 +52,8 @@ def rows(kc: KeycloakClient, kind: str, now: datetime) -> Iterator[dict[str, str
                       "until": str(b.get("until") or ""), "granted_at": str(b.get("granted_at") or ""),
                       "granted_by": str(b.get("granted_by") or ""), "reason": str(b.get("reason") or "")}
                      for b in bypasses])
-    policy = policy_of(kc.get_realm()).policy
+    # Through the extension for a help desk, who is handed the realm without its attributes.
+    policy = read_policy(kc).policy
     wanted = {coverage.OVERDUE} if kind == "overdue" else {coverage.IN_GRACE, coverage.OVERDUE, coverage.BYPASSED}
     return _user_rows(kc, policy, now, {str(b.get("user_id")) for b in bypasses}, wanted)
 

@@ -30,8 +30,9 @@ def _reason(resp: Response) -> str:
 class ExtensionCalls(Connection):
     """/twostep/..."""
 
-    def _extension(self, path: str, body: JSON, what: str, method: str = "POST") -> JSON:
-        resp = self._send(method, f"/realms/{q(self.realm)}/twostep{path}", what, None, body)
+    def _extension(self, path: str, body: JSON, what: str, method: str = "POST",
+                   params: dict[str, Any] | None = None) -> JSON:
+        resp = self._send(method, f"/realms/{q(self.realm)}/twostep{path}", what, params, body)
         if resp.status_code < 400:
             return resp.json() if resp.content else {}
         reason = _reason(resp)
@@ -93,3 +94,14 @@ class ExtensionCalls(Connection):
         """Replace the user's backup codes by the credential in `body` (hashes only) with its provenance,
         OTP devices kept first, in one transaction."""
         return self._extension(f"/users/{q(user_id)}/codes", body, f"store the backup codes of user {user_id!r}")
+
+    def credential_types(self, user_ids: list[str]) -> dict[str, list[str]]:
+        """The credential types of up to 100 users in one call (types only, no credential data): user
+        id -> types. A user the caller may not view, or who is gone, is not in the answer."""
+        if not user_ids:
+            return {}
+        answer = self._extension("/users/credential-types", None, "the credential types of a page of users",
+                                 method="GET", params={"id": list(user_ids)})
+        if not isinstance(answer, dict):
+            return {}
+        return {str(k): [str(t) for t in v] for k, v in answer.items() if isinstance(v, list)}

@@ -13,6 +13,7 @@ import jakarta.ws.rs.GET;
 import jakarta.ws.rs.POST;
 import jakarta.ws.rs.Path;
 import jakarta.ws.rs.PathParam;
+import jakarta.ws.rs.QueryParam;
 import jakarta.ws.rs.Produces;
 import jakarta.ws.rs.core.MediaType;
 import jakarta.ws.rs.core.Response;
@@ -85,6 +86,23 @@ public class TwostepAdminResource {
         out.put("policy", realm.getAttribute(TwostepCondition.POLICY_ATTRIBUTE));
         out.put("provider", Boolean.TRUE);
         return out;
+    }
+
+    /**
+     * The credential types of up to 100 users ({@code ?id=..&id=..}): {@code {id: [type, ...]}}, users
+     * the caller may not view left out ({@link CredentialTypes}). For the exports: one call per page.
+     */
+    @GET
+    @Path("users/credential-types")
+    @Produces(MediaType.APPLICATION_JSON)
+    public Map<String, List<String>> credentialTypes(@QueryParam("id") List<String> ids) {
+        auth.users().requireQuery();
+        List<String> wanted = ids == null ? List.of() : ids;
+        if (wanted.size() > CredentialTypes.MAX_IDS) {
+            throw ErrorResponse.error("at most " + CredentialTypes.MAX_IDS + " users per call",
+                    Response.Status.BAD_REQUEST);
+        }
+        return CredentialTypes.of(session, realm, wanted, user -> auth.users().canView(user));
     }
 
     /**
