@@ -93,6 +93,15 @@ def help_step(max_per_hour: int = DEFAULT_HELP_RATE) -> Step:
     return Step(HELP_PROVIDER, "ALTERNATIVE", ((HELP_RATE_KEY, str(max_per_hour)),), ADDED)
 
 
+PASS_PROVIDER = "twostep-access-pass"
+
+
+def access_pass_step() -> Step:
+    """Provider mode, browser flows: the access pass an admin granted, accepted in place of the code
+    (docs/provider.md, "The access pass"); offered only to a user holding a usable pass."""
+    return Step(PASS_PROVIDER, "ALTERNATIVE", None, ADDED)
+
+
 def marker_condition() -> Step:
     """Fallback mode: the admin-only marker attribute, ended by sync."""
     return Step("conditional-user-attribute", "REQUIRED", MARKER_CONDITION, ADDED)
@@ -113,6 +122,8 @@ def second_factor_subflow(alias: str, condition: Step, webauthn: bool, codes: bo
         steps.append(Step(WEBAUTHN_FORM, "ALTERNATIVE"))
     if codes:
         steps.append(Step(RECOVERY_FORM, "ALTERNATIVE"))
+    if condition.provider == CONDITION_PROVIDER:
+        steps.append(access_pass_step())
     if help is not None:
         steps.append(help)
     return Sub(alias, "CONDITIONAL", tuple(steps), ADDED)
@@ -168,13 +179,14 @@ def adapt(source: FlowSpec, alias: str, condition: Step, *, reset: bool = False,
     factor would run with no conditional subflow around it (no condition could skip it for a bypass).
     `help` (provider mode, browser flow): the help-request step, appended as the last alternative.
     `direct_grant`: a password grant's flow (no forms: no backup-code form, no help step; an added
-    subflow checks the OTP parameter after direct-grant-validate-password)."""
+    subflow checks the OTP parameter after direct-grant-validate-password). With the provider's
+    condition every flow but a password grant's also offers the access pass (`access_pass_step`)."""
     _check_guardable(source.children, source.alias, [])
     codes = backup_codes != "off" and not direct_grant
     help = None if direct_grant else help
     targets = _targets(source.children)
     if targets:
-        children = _insert(source.children, alias, condition, targets, codes, help)
+        children = _insert(source.children, alias, condition, targets, codes, help, direct_grant)
     else:
         children = _add_subflow(source, alias, condition, reset=reset, webauthn=webauthn, codes=codes, help=help,
                                 direct_grant=direct_grant)
@@ -226,18 +238,20 @@ def _targets(nodes: tuple[Node, ...], nearest: str | None = None) -> set[str]:
 
 
 def _insert(nodes: tuple[Node, ...], alias: str, condition: Step, targets: set[str], codes: bool,
-            help: Step | None = None) -> tuple[Node, ...]:
+            help: Step | None = None, no_pass: bool = False) -> tuple[Node, ...]:
     out: list[Node] = []
     for n in nodes:
         if not isinstance(n, Sub):
             out.append(n)
             continue
-        children = _insert(n.children, alias, condition, targets, codes, help)
+        children = _insert(n.children, alias, condition, targets, codes, help, no_pass)
         if n.alias in targets:
             if condition not in children:
                 children = (condition, *children)
             if codes:
                 children = _offer_codes(children)
+            if condition.provider == CONDITION_PROVIDER and not no_pass:
+                children = _offer_pass(children)
             if help is not None:
                 children = _offer_help(children, help)
         out.append(Sub(f"{alias} {n.alias}", n.requirement, children))
@@ -261,6 +275,17 @@ def _offer_codes(children: tuple[Node, ...]) -> tuple[Node, ...]:
     if not found:
         out.append(Step(RECOVERY_FORM, "ALTERNATIVE", None, ADDED))
     return tuple(out)
+
+
+def _offer_pass(children: tuple[Node, ...]) -> tuple[Node, ...]:
+    """The access-pass step after the realm's own second factors (Keycloak offers the user's own
+    credentials first) where they are alternatives; beside a REQUIRED factor Keycloak would ignore it."""
+    factors = [c for c in children if isinstance(c, Step) and c.provider in SECOND_FACTOR_STEPS]
+    if any(c.requirement == "REQUIRED" for c in factors) or not factors:
+        return children
+    if any(isinstance(c, Step) and c.provider == PASS_PROVIDER for c in children):
+        return children
+    return (*children, access_pass_step())
 
 
 def _offer_help(children: tuple[Node, ...], help: Step) -> tuple[Node, ...]:

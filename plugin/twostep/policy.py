@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from .bypass_kinds import BYPASS_KINDS, bypass_kinds_of
 from .errors import InvalidInput
 
 # The bypass marker: an admin-only user attribute that the login flow's condition reads with
@@ -193,6 +194,10 @@ class RealmPolicy:
     # Shared with the provider (docs/formats.md): `off` switches the provider's expiry task off for
     # this realm (sync then ends its bypasses, as in fallback mode); anything else is on.
     expiry_task: str = "on"
+    # Both readers (docs/formats.md, "Kinds of bypass"): which kinds admins may grant, pass first, and
+    # the one a grant gets when it names none. Absent (the defaults below): both, password.
+    bypass_kinds: tuple[str, ...] = BYPASS_KINDS
+    bypass_default: str = "password"
 
     def previous_flow(self, key: str) -> str | None:
         """What was bound in the realm field `key` before setup (None: not recorded)."""
@@ -229,6 +234,9 @@ class RealmPolicy:
             data["client_overrides"] = overrides
         if self.expiry_task != "off":
             del data["expiry_task"]  # absent means on
+        data["bypass_kinds"] = list(self.bypass_kinds)
+        if self.bypass_kinds == BYPASS_KINDS and self.bypass_default == "password":
+            del data["bypass_kinds"], data["bypass_default"]  # absent means both, password
         return json.dumps(data, sort_keys=True, separators=(",", ":"))
 
     @classmethod
@@ -266,6 +274,7 @@ class RealmPolicy:
                 trusted_idps=trusted_idps(data.get("trusted_idps")),
                 kerberos="trusted" if data.get("kerberos") == "trusted" else "second-factor",
                 expiry_task="off" if data.get("expiry_task") == "off" else "on",
+                **dict(zip(("bypass_kinds", "bypass_default"), bypass_kinds_of(data), strict=True)),
             )
         except (ValueError, KeyError, TypeError):
             return None
@@ -277,7 +286,8 @@ class RealmPolicy:
         parsed = cls.from_json(realm_attributes.get(POLICY_ATTR))
         if parsed is not None and parsed.enforcement.mode in ("all", "groups", "none"):
             return parsed, True
-        return cls(Enforcement("all", (), 0), "", FAIL_CLOSED_BYPASS_MAX_S), False
+        return cls(Enforcement("all", (), 0), "", FAIL_CLOSED_BYPASS_MAX_S, bypass_kinds=("pass",),
+                   bypass_default="pass"), False
 
 
 _TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from ..bypass_kinds import BYPASS_KINDS, parse_bypass_kinds
 from ..durations import parse_duration
 from ..errors import InvalidInput
 from ..flows import DEFAULT_HELP_RATE
@@ -86,13 +87,21 @@ def _print_plan(actions: list[str], dry_run: bool, as_json: bool) -> None:
 @click.option("--expiry-task", "expiry_task", type=click.Choice(("on", "off")), default=None,
               help="Provider mode: the provider's expiry task ends this realm's bypasses and grace sessions "
                    "inside Keycloak (on), or `twostep sync` does (off). Default: keep the current (on).")
+@click.option("--bypass-kinds", "bypass_kinds", metavar="pass,password", default=None,
+              help="Which kinds of bypass admins may grant: pass (an access pass, still two-step), password "
+                   "(the password alone); comma-separated. Default: keep the current (both at first).")
+@click.option("--bypass-default", "bypass_default", type=click.Choice(BYPASS_KINDS), default=None,
+              help="The kind a grant gets when it names none (and the pages preselect). Default: keep the "
+                   "current (password at first).")
 @json_option
 def setup(dry_run: bool, enforce: tuple[str, ...], grace_days: int, bypass_max: str, otp_algorithm: str,
           otp_digits: int, otp_period: int, otp_look_around: int, theme: str | None, no_service_client: bool,
           secret_file: str | None, web_url: str | None, web_secret_file: str | None, decide_with: str,
           backup_codes: str, help_requests: str | None, help_rate: int, help_admins: str | None,
-          expiry_task: str | None, trust_idp: tuple[str, ...], kerberos: str | None, as_json: bool) -> None:
+          expiry_task: str | None, trust_idp: tuple[str, ...], kerberos: str | None, bypass_kinds: str | None,
+          bypass_default: str | None, as_json: bool) -> None:
     """Put a realm under the two-step policy (idempotent)."""
+    kinds = parse_bypass_kinds(bypass_kinds) if bypass_kinds is not None else None
     admins = parse_help_admins(help_admins) if help_admins is not None else None
     otp = OtpPolicy(algorithm=otp_algorithm, digits=otp_digits, period=otp_period, look_around=otp_look_around)
     otp.validate()
@@ -103,7 +112,8 @@ def setup(dry_run: bool, enforce: tuple[str, ...], grace_days: int, bypass_max: 
                       bypass_max_s=max_s, theme=theme, service_client=not no_service_client,
                       web_url=normalize_url(web_url) if web_url else None, decide_with=decide_with,
                       backup_codes=backup_codes, help_requests=help_requests or "auto", help_rate=help_rate,
-                      help_admins=admins, expiry_task=expiry_task, trusted_idps=_trust(trust_idp), kerberos=kerberos)
+                      help_admins=admins, expiry_task=expiry_task, trusted_idps=_trust(trust_idp), kerberos=kerberos,
+                      bypass_kinds=kinds, bypass_default=bypass_default)
     for path in (secret_file, web_secret_file):
         if path:
             check_writable_new_file(path)

@@ -62,7 +62,8 @@ public final class TwostepCondition implements ConditionalAuthenticator {
         if (isDirectGrant(context)) {
             return directGrant(context, result);
         }
-        boolean run = result.outcome() == TwostepDecision.Outcome.REQUIRED;
+        boolean run = result.outcome() == TwostepDecision.Outcome.REQUIRED
+                || result.outcome() == TwostepDecision.Outcome.PASS;
         for (String action : result.requiredActions()) {
             if (!actionEnabled(context, action)) {
                 if (TwostepDecision.CONFIGURE_TOTP.equals(action)) {
