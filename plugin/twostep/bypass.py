@@ -150,7 +150,7 @@ def grant(kc: KeycloakClient, clock: Clock, audit: AuditSink, actor: Actor, req:
         answer = _grant_in_keycloak(kc, user, actor, req, end_sessions, extending)
         until, devices_removed = parse_iso(str(answer["until"])), int(answer.get("devices_removed") or 0)
         result["until"] = utc_iso(until)
-        result["kind"] = _kind_label(answer)
+        result["kind"] = kind_label(answer)
         if answer.get("access_pass"):
             result["access_pass"] = str(answer["access_pass"])  # shown once: never in the audit or a log
     else:
@@ -174,7 +174,7 @@ def grant(kc: KeycloakClient, clock: Clock, audit: AuditSink, actor: Actor, req:
     return result
 
 
-def _kind_label(answer: JSON) -> str:
+def kind_label(answer: JSON) -> str:
     """`password`, `pass once`, `pass multi` from the extension's answer (an older JAR: password)."""
     kind = str(answer.get("kind") or "password")
     return f"{kind} {answer.get('pass_use') or ''}".strip() if kind == "pass" else kind

@@ -274,7 +274,8 @@ class RealmPolicy:
                 trusted_idps=trusted_idps(data.get("trusted_idps")),
                 kerberos="trusted" if data.get("kerberos") == "trusted" else "second-factor",
                 expiry_task="off" if data.get("expiry_task") == "off" else "on",
-                **dict(zip(("bypass_kinds", "bypass_default"), bypass_kinds_of(data), strict=True)),
+                bypass_kinds=bypass_kinds_of(data)[0],
+                bypass_default=bypass_kinds_of(data)[1],
             )
         except (ValueError, KeyError, TypeError):
             return None

@@ -9,7 +9,7 @@ from .. import timefmt
 from ..bypass_kinds import PASS_USES
 from ..durations import parse_duration
 from ..policy import utc_iso
-from .common import app, audit_sink, done, emit_json, json_option, person, realm_options
+from .common import app, audit_sink, done, emit_json, json_option, person, realm_options, show_pass
 
 
 @click.group()
@@ -55,9 +55,8 @@ def grant(user: str, duration: str | None, until: str | None, reason: str, reset
     kc = a.client()
     result = svc.grant(kc, a.clock, audit_sink(a.settings), person(a, kc, actor), req, dry_run)
     done(result, as_json)
-    if result.get("access_pass") and not as_json:
-        click.echo(f"access pass ({result['kind']}), shown only now: {result['access_pass']}")
-        click.echo("  give it to the user by a channel you trust; it is not stored anywhere readable")
+    if not as_json:
+        show_pass(result)
 
 
 @bypass.command()

@@ -82,6 +82,12 @@ public class AccessPassAuthenticator implements Authenticator {
         used.put("pass_used", String.valueOf(count(record.get("pass_used")) + 1));
         cred.setCredentialData(json(used));
         u.credentialManager().updateStoredCredential(cred);
+        if ("once".equals(record.get("pass_use")) && u.credentialManager().getStoredCredentialsStream()
+                .noneMatch(c -> "otp".equals(c.getType()) || "webauthn".equals(c.getType()))) {
+            // A once pass is for setting up the new device: in this very sign-in, or the pass is spent
+            // with nothing to sign in with next time.
+            context.getAuthenticationSession().addRequiredAction(TwostepDecision.CONFIGURE_TOTP);
+        }
         context.getEvent().detail(TwostepCondition.EVENT_DETAIL, "access pass " + record.get("pass_use")
                 + ", bypass until " + record.get("until"));
         context.success();
