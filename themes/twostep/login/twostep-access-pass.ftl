@@ -11,7 +11,7 @@
         <div id="twostep-pass-${twostepUse}" data-twostep-pass="${twostepUse}">
         <#if twostepUse != "none">
             <p id="twostep-pass-granted" class="twostep-intro">${msg("twostepPassGranted", twostepPassBy!"", twostepPassUntil!"")}</p>
-            <p id="twostep-pass-use">${msg(twostepUse = "multi"?then("twostepPassMulti", "twostepPassOnce"))}</p>
+            <p id="twostep-pass-use">${msg((twostepUse == "multi")?then("twostepPassMulti", "twostepPassOnce"))}</p>
         <#else>
             <p id="twostep-pass-none" class="twostep-intro">${msg("twostepPassNone")}</p>
         </#if>

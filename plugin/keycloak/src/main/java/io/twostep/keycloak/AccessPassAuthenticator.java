@@ -11,6 +11,8 @@ import org.jboss.logging.Logger;
 import org.keycloak.authentication.AuthenticationFlowContext;
 import org.keycloak.authentication.AuthenticationFlowError;
 import org.keycloak.authentication.Authenticator;
+import org.keycloak.authentication.CredentialValidator;
+import org.keycloak.credential.CredentialProvider;
 import org.keycloak.credential.CredentialModel;
 import org.keycloak.events.Errors;
 import org.keycloak.forms.login.LoginFormsProvider;
@@ -27,7 +29,7 @@ import org.keycloak.models.utils.FormMessage;
  * the user's row lock (two tabs cannot both use it). A wrong pass is a failed login for Keycloak's
  * brute-force protection, as a wrong code is in Keycloak's OTP form.
  */
-public class AccessPassAuthenticator implements Authenticator {
+public class AccessPassAuthenticator implements Authenticator, CredentialValidator<BypassCredentialProvider> {
 
     private static final Logger LOG = Logger.getLogger(AccessPassAuthenticator.class);
     public static final String TEMPLATE = "twostep-access-pass.ftl";
@@ -126,16 +128,36 @@ public class AccessPassAuthenticator implements Authenticator {
         return form.createForm(TEMPLATE);
     }
 
+    /**
+     * The bypass record's type: Keycloak lists the option under "Try another way" only for users who
+     * hold a record, ordered by the user's credentials (their own device first).
+     */
+    @Override
+    public BypassCredentialProvider getCredentialProvider(KeycloakSession session) {
+        return (BypassCredentialProvider) session.getProvider(CredentialProvider.class,
+                BypassCredentialProvider.TYPE);
+    }
+
     @Override
     public boolean requiresUser() {
         return true;
     }
 
+    /**
+     * A user holding a record of kind {@code pass} (usable or not: the page then says it cannot be
+     * used, rather than Keycloak skipping the choice silently). Whether it signs in is decided in
+     * {@link #action}, by the window and the uses; the condition runs the subflow only for a usable one.
+     */
     @Override
     public boolean configuredFor(KeycloakSession session, RealmModel realm, UserModel user) {
-        boolean live = livePass(realm, user) != null;
-        LOG.debugf("twostep: access pass for %s: %s", user.getId(), live);
-        return live;
+        try {
+            Map<String, String> record = TwostepCondition.readRecord(user.credentialManager());
+            boolean held = record != null && TwostepDecision.KIND_PASS.equals(record.get("kind"));
+            LOG.debugf("twostep: access pass record for %s: %s", user.getId(), held);
+            return held;
+        } catch (RuntimeException e) {
+            return false;
+        }
     }
 
     @Override
