@@ -57,6 +57,12 @@ public class AccessPassAuthenticator implements Authenticator, CredentialValidat
     @Override
     public void authenticate(AuthenticationFlowContext context) {
         Map<String, String> record = livePass(context.getRealm(), context.getUser());
+        if (record == null) {
+            // Spent or over: Keycloak goes on to the next alternative (the user's own device). The
+            // option may still be listed while the record exists; it never signs anyone in.
+            context.attempted();
+            return;
+        }
         context.challenge(page(context, record, null));
     }
 
