@@ -22,7 +22,6 @@ from tests.support.personas import HELPDESK_ROLES, give_roles
 from tests.test_web_app import (  # noqa: F401 - fixtures
     CHROMIUM,
     CHROMIUM_ARGS,
-    VIEWPORTS,
     WebApp,
     _pw_sign_in,
     action_form,
@@ -62,7 +61,7 @@ def test_grant_page_offers_the_pass_first_shows_it_once_and_it_signs_in(
         chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             for desk, user, lang in ((hilde, eve, "en"), (heinz, frieda, "de")):
-                page = chromium.new_context(viewport=VIEWPORTS["desktop"]).new_page()
+                page = chromium.new_context(viewport={"width": 1280, "height": 900}).new_page()
                 _pw_sign_in(page, web, desk, f"/admin/users/{user.id}")
                 kinds = page.locator("#grant input[name=kind]")
                 assert [kinds.nth(i).get_attribute("value") for i in range(kinds.count())] == [
@@ -79,7 +78,7 @@ def test_grant_page_offers_the_pass_first_shows_it_once_and_it_signs_in(
                 assert access_pass not in web.audit.read_text()
                 assert record_fields(admin, web.realm, user.id)["kind"] == "pass"
 
-                login = chromium.new_context(viewport=VIEWPORTS["desktop"]).new_page()
+                login = chromium.new_context(viewport={"width": 1280, "height": 900}).new_page()
                 login.goto(LoginDriver(web.kc_url, web.realm).auth_url())
                 login.fill("#username", user.username)
                 login.fill("#password", user.password)
