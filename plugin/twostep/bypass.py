@@ -194,8 +194,7 @@ def _grant_in_keycloak(kc: KeycloakClient, user: JSON, actor: Actor, req: GrantR
     else:
         assert req.until is not None
         body["until"] = utc_iso(req.until)
-    if not extending:
-        body.update(kind_body(req))
+    body.update(kind_body(req))  # an extension keeps its kind: the provider refuses a different one
     return kc.bypass_change(str(user["id"]), "extend" if extending else "grant", body)
 
 

@@ -113,7 +113,7 @@ def show(user: str, as_json: bool) -> None:
         return
     shown = dict(rec, until=a.when(rec["until"], "until"), granted_at=a.when(rec["granted_at"]),
                  seconds_left=timefmt.duration(rec["seconds_left"], a.lang) if rec["seconds_left"] else "-")
-    for key in ("username", "state", "until", "seconds_left", "granted_by", "granted_at", "reason",
+    for key in ("username", "state", "kind", "until", "seconds_left", "granted_by", "granted_at", "reason",
                 "extended", "reset_device"):
         label = "time left" if key == "seconds_left" else key.replace("_", " ")
         click.echo(f"{label}: {shown[key]}")
