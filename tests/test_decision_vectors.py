@@ -19,7 +19,7 @@ VECTORS = json.loads((Path(__file__).resolve().parent.parent / "docs" / "formats
 def test_the_table_is_substantial() -> None:
     assert len(VECTORS) >= 30
     assert {v["expect"] for v in VECTORS} == {"BYPASS", "REQUIRED", "ENROLL", "GRACE", "NOT_IN_SCOPE", "TRUSTED_IDP",
-                                              "REFUSED"}
+                                              "REFUSED", "PASS"}
 
 
 @pytest.mark.parametrize("case", VECTORS, ids=[v["name"] for v in VECTORS])

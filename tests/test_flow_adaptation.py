@@ -21,6 +21,7 @@ from tests.support.twofactor import finish_sign_in
 CONDITION_PROVIDER = "twostep-condition-second-factor"
 SECOND_FACTOR_SUBFLOW = "Browser - Conditional 2FA"
 HELP_PROVIDER = "twostep-help-request"
+PASS_PROVIDER = "twostep-access-pass"
 
 Row = tuple[int, str, str]
 
@@ -45,15 +46,16 @@ def condition_id(admin: Admin, realm: str) -> str:
 
 
 def without_condition(ours: list[Row], condition: str) -> tuple[list[Row], list[int]]:
-    """Our flow's rows minus the twostep condition and the help-request step setup adds (provider
-    mode; tests/test_help_request_login.py checks it), and where each condition sat (its index)."""
+    """Our flow's rows minus the twostep condition and the help-request and access-pass steps setup adds
+    (provider mode; tests/test_help_request_login.py, tests/test_access_pass.py check them), and where
+    each condition sat (its index)."""
     kept: list[Row] = []
     where: list[int] = []
     for i, r in enumerate(ours):
         if r[1] == condition and i > 0 and ours[i - 1][1].startswith("flow:") and ours[i - 1][0] == r[0] - 1:
             where.append(i)
             continue
-        if r[1] == HELP_PROVIDER:
+        if r[1] in (HELP_PROVIDER, PASS_PROVIDER):
             continue
         kept.append(r)
     return kept, where
@@ -125,6 +127,7 @@ def test_stock_flow_is_kept_step_by_step(twostep: Twostep, admin: Admin, realm: 
         (at, row), = help_rows(ours)
         assert row == (2, HELP_PROVIDER, "ALTERNATIVE")
         assert at > where[0] and (at + 1 == len(ours) or ours[at + 1][0] < 2), "last in its subflow"
+        assert ours[at - 1] == (2, PASS_PROVIDER, "ALTERNATIVE"), "the access pass right before it"
     else:
         assert not help_rows(ours)
     if codes == "off":

@@ -146,10 +146,10 @@ def test_theme_properties_extend_keycloak_v2_and_resources_exist() -> None:
 @pytest.mark.parametrize("locale", LOCALES)
 def test_provider_jar_ships_the_help_request_texts_for_every_theme(locale: str) -> None:
     """The provider's theme-resources/messages (merged into every login theme) are exactly the
-    help-request lines of the twostep theme, so the two never drift apart."""
+    help-request and access-pass lines of the twostep theme, so the two never drift apart."""
     jar_file = (THEME_DIR.parents[2] / "plugin" / "keycloak" / "src" / "main" / "resources" / "theme-resources"
                 / "messages" / f"messages_{locale}.properties")
     shipped = parse_properties(jar_file.read_text(encoding="utf-8"))
     ours = {k: v for k, v in load_messages(locale).items()
-            if k.startswith(("twostep-help-request-", "twostepHelp"))}
+            if k.startswith(("twostep-help-request-", "twostepHelp", "twostep-access-pass-", "twostepPass"))}
     assert shipped == ours and len(ours) >= 25

@@ -19,6 +19,7 @@ from typing import Any
 from .actor import Actor, is_self
 from .audit import AuditSink, EndKind, event
 from .bypass_end import EndPlan, end_bypass, end_window_sessions
+from .bypass_kinds import choose_kind
 from .clock import Clock
 from .durations import format_duration
 from .enforcement import CONFIGURE_TOTP
@@ -79,6 +80,10 @@ class GrantRequest:
     break_glass: bool = False
     # False: the caller tells the user itself (a help request's answer carries the bypass in its one mail).
     notify: bool = True
+    # The kind (docs/bypass.md, "Kinds"): an access pass used once or many times, or the password alone;
+    # neither: the realm's default. An extension keeps the kind it extends.
+    pass_use: str | None = None
+    password_only: bool = False
 
 
 def check_request(req: GrantRequest) -> None:
@@ -108,6 +113,11 @@ def grant(kc: KeycloakClient, clock: Clock, audit: AuditSink, actor: Actor, req:
                         "admin must grant it (a sole admin with operator credentials: --break-glass)")
     state = rec.state(now, policy.bypass_max_s)
     extending = state == "active"
+    kind = rec.kind if extending else choose_kind(policy.bypass_kinds, policy.bypass_default, req.pass_use,
+                                                  req.password_only)
+    if kind == "pass" and not isinstance(store, CredentialStore):
+        raise InvalidInput("an access pass needs the twostep provider in Keycloak (provider mode); this realm's "
+                           "bypasses are kept by sync (fallback mode): grant --password")
     if extending and not req.extend:
         raise Conflict(f"{rec.username} is already bypassed until {rec.until_raw}; use --extend to change it")
     if req.extend and not extending:
@@ -120,7 +130,9 @@ def grant(kc: KeycloakClient, clock: Clock, audit: AuditSink, actor: Actor, req:
                            f"it would last {format_duration(window)}, more than the realm maximum "
                            f"{format_duration(policy.bypass_max_s)}: revoke it and grant a new one")
     end_sessions = req.reset_device if req.end_sessions is None else req.end_sessions
-    changes = [f"set the bypass marker on {rec.username} until {utc_iso(until)}"]
+    changes = [f"set the bypass marker on {rec.username} until {utc_iso(until)}" if kind == "password" else
+               f"give {rec.username} an access pass ({req.pass_use or rec.pass_use or 'once'}) until {utc_iso(until)}: "
+               "the password and the pass sign in, the password alone does not"]
     if req.reset_device:
         changes.append("remove the user's OTP devices (the lost phone becomes worthless)")
     if CONFIGURE_TOTP in (user.get("requiredActions") or []):
@@ -135,8 +147,12 @@ def grant(kc: KeycloakClient, clock: Clock, audit: AuditSink, actor: Actor, req:
         return result
 
     if isinstance(store, CredentialStore):
-        until, devices_removed = _grant_in_keycloak(kc, user, actor, req, end_sessions, extending)
+        answer = _grant_in_keycloak(kc, user, actor, req, end_sessions, extending)
+        until, devices_removed = parse_iso(str(answer["until"])), int(answer.get("devices_removed") or 0)
         result["until"] = utc_iso(until)
+        result["kind"] = kind_label(answer)
+        if answer.get("access_pass"):
+            result["access_pass"] = str(answer["access_pass"])  # shown once: never in the audit or a log
     else:
         devices_removed = _grant_with_lock(kc, store, rec, actor, req, now, granted, until, extending, end_sessions)
     common: dict[str, Any] = {"realm": kc.realm, "actor": actor.name, "now": now, "user_id": rec.user_id,
@@ -145,7 +161,7 @@ def grant(kc: KeycloakClient, clock: Clock, audit: AuditSink, actor: Actor, req:
                       previous_until=rec.until_raw if extending else None,
                       reset_device=req.reset_device, devices_removed=devices_removed,
                       sessions_ended=end_sessions, break_glass=req.break_glass, self_bypass=self_bypass,
-                      credential=actor.credential))
+                      credential=actor.credential, kind=result.get("kind", "password")))
     if req.break_glass:
         audit.write(event("bypass.break_glass", **common, until=utc_iso(until), reason=req.reason.strip(),
                           self_bypass=self_bypass))
@@ -158,8 +174,14 @@ def grant(kc: KeycloakClient, clock: Clock, audit: AuditSink, actor: Actor, req:
     return result
 
 
+def kind_label(answer: JSON) -> str:
+    """`password`, `pass once`, `pass multi` from the extension's answer (an older JAR: password)."""
+    kind = str(answer.get("kind") or "password")
+    return f"{kind} {answer.get('pass_use') or ''}".strip() if kind == "pass" else kind
+
+
 def _grant_in_keycloak(kc: KeycloakClient, user: JSON, actor: Actor, req: GrantRequest, end_sessions: bool,
-                       extending: bool) -> tuple[datetime, int]:
+                       extending: bool) -> JSON:
     """Provider mode: one request to the provider's admin extension, which checks the caller's
     permission for this user, locks the user's row, re-reads, and writes the record, its index entry,
     the sessions it ends and an admin event in one Keycloak transaction (docs/provider.md). The window
@@ -172,8 +194,15 @@ def _grant_in_keycloak(kc: KeycloakClient, user: JSON, actor: Actor, req: GrantR
     else:
         assert req.until is not None
         body["until"] = utc_iso(req.until)
-    answer = kc.bypass_change(str(user["id"]), "extend" if extending else "grant", body)
-    return parse_iso(str(answer["until"])), int(answer.get("devices_removed") or 0)
+    body.update(kind_body(req))  # an extension keeps its kind: the provider refuses a different one
+    return kc.bypass_change(str(user["id"]), "extend" if extending else "grant", body)
+
+
+def kind_body(req: GrantRequest) -> dict[str, Any]:
+    """What the extension is asked for: nothing names the realm's default (the extension applies it)."""
+    if req.pass_use is not None:
+        return {"kind": "pass", "pass_use": req.pass_use}
+    return {"kind": "password"} if req.password_only else {}
 
 
 def _grant_with_lock(kc: KeycloakClient, store: RecordStore, rec: Record, actor: Actor, req: GrantRequest,

@@ -16,6 +16,7 @@ from .flows import (
     DIRECT_GRANT_PASSWORD,
     HELP_PROVIDER,
     KERBEROS,
+    PASS_PROVIDER,
     PASSWORD_STEPS,
     RECOVERY_FORM,
     RESET_ANCHOR,
@@ -25,8 +26,10 @@ from .flows import (
     Node,
     Step,
     Sub,
+    access_pass_step,
     second_factor_subflow,
 )
+from .policy import CONDITION_PROVIDER
 
 
 def adapt(source: FlowSpec, alias: str, condition: Step, *, reset: bool = False, backup_codes: str = "required",
@@ -37,13 +40,14 @@ def adapt(source: FlowSpec, alias: str, condition: Step, *, reset: bool = False,
     factor would run with no conditional subflow around it (no condition could skip it for a bypass).
     `help` (provider mode, browser flow): the help-request step, appended as the last alternative.
     `direct_grant`: a password grant's flow (no forms: no backup-code form, no help step; an added
-    subflow checks the OTP parameter after direct-grant-validate-password)."""
+    subflow checks the OTP parameter after direct-grant-validate-password). With the provider's
+    condition every flow but a password grant's also offers the access pass (`access_pass_step`)."""
     _check_guardable(source.children, source.alias, [])
     codes = backup_codes != "off" and not direct_grant
     help = None if direct_grant else help
     targets = _targets(source.children)
     if targets:
-        children = _insert(source.children, alias, condition, targets, codes, help)
+        children = _insert(source.children, alias, condition, targets, codes, help, direct_grant)
     else:
         children = _add_subflow(source, alias, condition, reset=reset, webauthn=webauthn, codes=codes, help=help,
                                 direct_grant=direct_grant)
@@ -94,18 +98,20 @@ def _targets(nodes: tuple[Node, ...], nearest: str | None = None) -> set[str]:
 
 
 def _insert(nodes: tuple[Node, ...], alias: str, condition: Step, targets: set[str], codes: bool,
-            help: Step | None = None) -> tuple[Node, ...]:
+            help: Step | None = None, no_pass: bool = False) -> tuple[Node, ...]:
     out: list[Node] = []
     for n in nodes:
         if not isinstance(n, Sub):
             out.append(n)
             continue
-        children = _insert(n.children, alias, condition, targets, codes, help)
+        children = _insert(n.children, alias, condition, targets, codes, help, no_pass)
         if n.alias in targets:
             if condition not in children:
                 children = (condition, *children)
             if codes:
                 children = _offer_codes(children)
+            if condition.provider == CONDITION_PROVIDER and not no_pass:
+                children = _offer_pass(children)
             if help is not None:
                 children = _offer_help(children, help)
         out.append(Sub(f"{alias} {n.alias}", n.requirement, children))
@@ -129,6 +135,17 @@ def _offer_codes(children: tuple[Node, ...]) -> tuple[Node, ...]:
     if not found:
         out.append(Step(RECOVERY_FORM, "ALTERNATIVE", None, ADDED))
     return tuple(out)
+
+
+def _offer_pass(children: tuple[Node, ...]) -> tuple[Node, ...]:
+    """The access-pass step after the realm's own second factors (Keycloak offers the user's own
+    credentials first) where they are alternatives; beside a REQUIRED factor Keycloak would ignore it."""
+    factors = [c for c in children if isinstance(c, Step) and c.provider in SECOND_FACTOR_STEPS]
+    if any(c.requirement == "REQUIRED" for c in factors) or not factors:
+        return children
+    if any(isinstance(c, Step) and c.provider == PASS_PROVIDER for c in children):
+        return children
+    return (*children, access_pass_step())
 
 
 def _offer_help(children: tuple[Node, ...], help: Step) -> tuple[Node, ...]:

@@ -97,6 +97,15 @@ def help_step(max_per_hour: int = DEFAULT_HELP_RATE) -> Step:
     return Step(HELP_PROVIDER, "ALTERNATIVE", ((HELP_RATE_KEY, str(max_per_hour)),), ADDED)
 
 
+PASS_PROVIDER = "twostep-access-pass"
+
+
+def access_pass_step() -> Step:
+    """Provider mode, browser flows: the access pass an admin granted, accepted in place of the code
+    (docs/provider.md, "The access pass"); offered only to a user holding a usable pass."""
+    return Step(PASS_PROVIDER, "ALTERNATIVE", None, ADDED)
+
+
 def marker_condition() -> Step:
     """Fallback mode: the admin-only marker attribute, ended by sync."""
     return Step("conditional-user-attribute", "REQUIRED", MARKER_CONDITION, ADDED)
@@ -117,6 +126,8 @@ def second_factor_subflow(alias: str, condition: Step, webauthn: bool, codes: bo
         steps.append(Step(WEBAUTHN_FORM, "ALTERNATIVE"))
     if codes:
         steps.append(Step(RECOVERY_FORM, "ALTERNATIVE"))
+    if condition.provider == CONDITION_PROVIDER:
+        steps.append(access_pass_step())
     if help is not None:
         steps.append(help)
     return Sub(alias, "CONDITIONAL", tuple(steps), ADDED)

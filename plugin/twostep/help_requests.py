@@ -22,6 +22,7 @@ from typing import Any
 from . import bypass
 from .actor import Actor
 from .audit import AuditSink, event
+from .bypass_kinds import choose_kind
 from .clock import Clock
 from .errors import Conflict, Forbidden, InvalidInput, NotFound
 from .keycloak_adapter import JSON, KeycloakClient
@@ -201,7 +202,8 @@ def grant_duration(kc: KeycloakClient, duration: timedelta | None) -> timedelta:
 
 
 def grant(kc: KeycloakClient, clock: Clock, audit: AuditSink, actor: Actor, who: str,
-          duration: timedelta | None = None, dry_run: bool = False) -> dict[str, Any]:
+          duration: timedelta | None = None, dry_run: bool = False, pass_use: str | None = None,
+          password_only: bool = False) -> dict[str, Any]:
     """Answer with a bypass that also removes the lost device (bypass.grant with reset_device, which
     also ends the sessions), then close the request and tell the user."""
     user = resolve_user(kc, who)
@@ -211,7 +213,8 @@ def grant(kc: KeycloakClient, clock: Clock, audit: AuditSink, actor: Actor, who:
                        "(`twostep help dismiss`) and use `twostep bypass grant --reset-device` if needed")
     length = grant_duration(kc, duration)
     reason = f"help request of {req.asked_at_raw}: lost device"
-    breq = bypass.GrantRequest(who=req.user_id, reason=reason, duration=length, reset_device=True, notify=False)
+    breq = bypass.GrantRequest(who=req.user_id, reason=reason, duration=length, reset_device=True, notify=False,
+                               pass_use=pass_use, password_only=password_only)
     if dry_run:
         res = bypass.grant(kc, clock, audit, actor, breq, dry_run=True)
         res["changes"].append(f"close the help request of {req.username} (asked {req.asked_at_raw})")
@@ -250,8 +253,9 @@ def _grant_in_keycloak(kc: KeycloakClient, clock: Clock, audit: AuditSink, actor
     assert breq.duration is not None
     policy, _store = realm_context(kc)
     bypass.validate_window(clock(), policy, breq.duration, None)  # the one-line refusal before Keycloak is asked
+    choose_kind(policy.bypass_kinds, policy.bypass_default, breq.pass_use, breq.password_only)
     done = kc.help_answer(req.user_id, "grant", {"seconds": int(breq.duration.total_seconds()), "by": actor.name,
-                                                 "asked_at": req.asked_at_raw})
+                                                 "asked_at": req.asked_at_raw, **bypass.kind_body(breq)})
     if done.get("resumed"):
         return {"action": "bypass.grant", "dry_run": False, "user_id": req.user_id, "username": req.username,
                 "until": done["until"], "devices_removed": done.get("devices_removed"),
@@ -260,9 +264,12 @@ def _grant_in_keycloak(kc: KeycloakClient, clock: Clock, audit: AuditSink, actor
     audit.write(event("bypass.grant", realm=kc.realm, actor=actor.name, now=now, user_id=req.user_id,
                       username=req.username, until=done["until"], reason=breq.reason, previous_until=None,
                       reset_device=True, devices_removed=done.get("devices_removed"), sessions_ended=True,
-                      break_glass=False, self_bypass=False, credential=actor.credential))
+                      break_glass=False, self_bypass=False, credential=actor.credential,
+                      kind=bypass.kind_label(done)))
+    shown = {"access_pass": str(done["access_pass"])} if done.get("access_pass") else {}  # once: never audited
     return {"action": "bypass.grant", "dry_run": False, "user_id": req.user_id, "username": req.username,
-            "until": done["until"], "devices_removed": done.get("devices_removed"),
+            "until": done["until"], "devices_removed": done.get("devices_removed"), "kind": bypass.kind_label(done),
+            **shown,
             "changes": [f"set the bypass marker on {req.username} until {done['until']}",
                         "remove the user's OTP devices (the lost phone becomes worthless)",
                         "end all of the user's sessions"]}

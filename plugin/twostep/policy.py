@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from .bypass_kinds import BYPASS_KINDS, bypass_kinds_of
 from .errors import InvalidInput
 
 # The bypass marker: an admin-only user attribute that the login flow's condition reads with
@@ -206,6 +207,10 @@ class RealmPolicy:
     # Shared with the provider (docs/formats.md): `off` switches the provider's expiry task off for
     # this realm (sync then ends its bypasses, as in fallback mode); anything else is on.
     expiry_task: str = "on"
+    # Both readers (docs/formats.md, "Kinds of bypass"): which kinds admins may grant, pass first, and
+    # the one a grant gets when it names none. Absent (the defaults below): both, password.
+    bypass_kinds: tuple[str, ...] = BYPASS_KINDS
+    bypass_default: str = "password"
 
     def previous_flow(self, key: str) -> str | None:
         """What was bound in the realm field `key` before setup (None: not recorded)."""
@@ -245,6 +250,9 @@ class RealmPolicy:
         for key, default in HELP_LIMIT_DEFAULTS.items():
             if data[key] == default:
                 del data[key]
+        data["bypass_kinds"] = list(self.bypass_kinds)
+        if self.bypass_kinds == BYPASS_KINDS and self.bypass_default == "password":
+            del data["bypass_kinds"], data["bypass_default"]  # absent means both, password
         return json.dumps(data, sort_keys=True, separators=(",", ":"))
 
     @classmethod
@@ -285,6 +293,8 @@ class RealmPolicy:
                 trusted_idps=trusted_idps(data.get("trusted_idps")),
                 kerberos="trusted" if data.get("kerberos") == "trusted" else "second-factor",
                 expiry_task="off" if data.get("expiry_task") == "off" else "on",
+                bypass_kinds=bypass_kinds_of(data)[0],
+                bypass_default=bypass_kinds_of(data)[1],
             )
         except (ValueError, KeyError, TypeError):
             return None

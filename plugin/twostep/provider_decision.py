@@ -68,7 +68,11 @@ def decide(now: datetime, policy: SignInPolicy, created: datetime | None, in_sco
     None: Keycloak cannot keep the user's creation time (the grace starts at enforce_since)."""
     rec = record_from_fields({"id": "-"}, record)
     if rec.counts(now, policy.bypass_max_s):
-        return "BYPASS", []
+        if rec.kind == "password":
+            return "BYPASS", []
+        if not door.direct_grant and rec.pass_live:
+            return "PASS", []  # the second factor runs; the access pass is accepted in place of the code
+        # a pass used up, a password grant or an unknown kind: as if there were no bypass
     if policy.intact and door.identity_provider is not None and door.identity_provider in policy.trusted_idps:
         return "TRUSTED_IDP", []
     outcome, actions = _browser(now, policy, created or EPOCH, in_scope, has_device, has_codes)

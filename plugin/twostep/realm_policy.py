@@ -16,8 +16,10 @@ from .errors import Forbidden, NotFound
 from .keycloak_adapter import JSON, KeycloakClient
 from .policy import FAIL_CLOSED_BYPASS_MAX_S, POLICY_ATTR, Enforcement, RealmPolicy
 
-# What a missing or damaged record means: everyone in scope, no grace, the shortest bypass.
-FAIL_CLOSED = RealmPolicy(Enforcement("all", (), 0), "", FAIL_CLOSED_BYPASS_MAX_S)
+# What a missing or damaged record means: everyone in scope, no grace, the shortest bypass, and only
+# the bypass that stays two-step (an access pass).
+FAIL_CLOSED = RealmPolicy(Enforcement("all", (), 0), "", FAIL_CLOSED_BYPASS_MAX_S, bypass_kinds=("pass",),
+                          bypass_default="pass")
 
 
 @dataclass(frozen=True)

@@ -80,6 +80,9 @@ class Desired:
     kerberos: str | None = None  # `--kerberos trusted|second-factor`; None: keep what the policy says
     # The provider's expiry task for this realm (docs/provider.md): on | off; None: keep the policy's.
     expiry_task: str | None = None
+    # `--bypass-kinds` / `--bypass-default` (docs/bypass.md, "Kinds"); None: keep what the policy says.
+    bypass_kinds: tuple[str, ...] | None = None
+    bypass_default: str | None = None
 
 
 HELP_CHOICES = ("on", "off")
@@ -207,7 +210,8 @@ def _desired_policy(desired: Desired, realm: JSON, now: datetime, provider_mode:
     max_s = desired.bypass_max_s if desired.bypass_max_s is not None else (
         current.bypass_max_s if current else RealmPolicy().bypass_max_s)
     digests = {t.key: t.digest for t in targets}
-    limits = {key: getattr(current, key) if current else default for key, default in HELP_LIMIT_DEFAULTS.items()}
+    limits: dict[str, Any] = {key: getattr(current, key) if current else default
+                              for key, default in HELP_LIMIT_DEFAULTS.items()}
     limits.update(desired.help_limits)
     return RealmPolicy(desired.enforcement, since, max_s, sources["browserFlow"], sources["resetCredentialsFlow"],
                        backup_codes=desired.backup_codes,
@@ -229,7 +233,19 @@ def _desired_policy(desired: Desired, realm: JSON, now: datetime, provider_mode:
                            current.trusted_idps if current else ()),
                        kerberos=desired.kerberos or (current.kerberos if current else KERBEROS_CHOICES[0]),
                        expiry_task=desired.expiry_task if desired.expiry_task is not None else (
-                           current.expiry_task if current else "on"))
+                           current.expiry_task if current else "on"),
+                       **_kinds(desired, current))
+
+
+def _kinds(desired: Desired, current: RealmPolicy | None) -> dict[str, Any]:
+    """The kinds of bypass: what setup was given, else what the policy says (both, password at first)."""
+    kinds = desired.bypass_kinds or (current.bypass_kinds if current else RealmPolicy().bypass_kinds)
+    default = desired.bypass_default or (current.bypass_default if current else RealmPolicy().bypass_default)
+    if default not in kinds:
+        if desired.bypass_default is not None:
+            raise InvalidInput(f"--bypass-default {default} is not one of the kinds allowed ({','.join(kinds)})")
+        default = "password" if "password" in kinds and desired.bypass_kinds is None else kinds[0]
+    return {"bypass_kinds": kinds, "bypass_default": default}
 
 
 def plan(desired: Desired, actual: Actual, now: datetime) -> list[Action]:

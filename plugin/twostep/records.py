@@ -56,6 +56,21 @@ class Record:
     reason: str
     extended: int
     reset_device: bool
+    # The kind (docs/formats.md, "Kinds of bypass"): password (absent in the record) or pass, with
+    # the pass's use (once | multi) and how often it was accepted. The pass's hash is never read here.
+    kind: str = "password"
+    pass_use: str = ""
+    pass_used: int = 0
+
+    @property
+    def pass_live(self) -> bool:
+        """A pass that may still be used (the provider's AccessPass.live)."""
+        return self.kind == "pass" and (self.pass_use == "multi" or (self.pass_use == "once" and self.pass_used == 0))
+
+    @property
+    def kind_label(self) -> str:
+        """`password`, `pass once`, `pass multi` (an unknown kind as stored)."""
+        return f"{self.kind} {self.pass_use}".strip() if self.kind == "pass" else self.kind
 
     @property
     def until(self) -> datetime | None:
@@ -112,6 +127,7 @@ class Record:
             "granted_by": self.by or None, "granted_at": self.granted_raw or None,
             "reason": self.reason or None,
             "extended": self.extended, "reset_device": self.reset_device,
+            "kind": self.kind_label, "pass_used": self.pass_used if self.kind == "pass" else None,
         }
 
     def lock_key(self) -> str:
@@ -134,8 +150,11 @@ def record_from_fields(user: JSON, fields: dict[str, Any] | None) -> Record:
         extended = int(s("extended") or 0)
     except ValueError:
         extended = 0
+    raw = s("pass_used")  # as the provider reads it: unused only when absent or exactly "0"
+    used = 0 if raw in ("", "0") else int(raw) if raw.isdigit() and int(raw) > 0 else 1
     return Record(str(user["id"]), str(user.get("username", "")), s("marker") or None, s("until"),
-                  s("granted_at"), s("by"), s("reason"), extended, s("reset_device") == "true")
+                  s("granted_at"), s("by"), s("reason"), extended, s("reset_device") == "true",
+                  s("kind") or "password", s("pass_use"), used)
 
 
 class RecordStore(Protocol):

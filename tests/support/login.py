@@ -83,6 +83,8 @@ class Page:
             return "recovery-code"
         if self.has_field("generatedRecoveryAuthnCodes") or "kcRecoveryCodesConfirmation" in self.text:
             return "configure-recovery-codes"
+        if self.has_field("pass") and "twostep-pass-form" in self.text:
+            return "access-pass"
         if self.has_field("otp"):
             return "otp"
         if self.has_field("authenticationExecution"):

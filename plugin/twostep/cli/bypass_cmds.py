@@ -6,8 +6,9 @@ import click
 
 from .. import bypass as svc
 from .. import timefmt
+from ..bypass_kinds import PASS_USES
 from ..durations import parse_duration
-from .common import app, audit_sink, done, emit_json, emit_list, json_option, person, realm_options
+from .common import app, audit_sink, done, emit_json, emit_list, json_option, person, realm_options, show_pass
 
 
 @click.group()
@@ -27,6 +28,11 @@ def bypass() -> None:
 @click.option("--end-sessions/--keep-sessions", "end_sessions", default=None,
               help="End the user's sessions now (default: only with --reset-device).")
 @click.option("--extend", is_flag=True, help="Change the end of an active bypass (recorded as an extension).")
+@click.option("--pass", "pass_use", type=click.Choice(PASS_USES), default=None,
+              help="An access pass (still two-step: the password and the pass), used once or until the end; "
+                   "shown once, here. Default kind: the realm's (setup --bypass-default).")
+@click.option("--password", "password_only", is_flag=True,
+              help="The password alone for the window (if the realm allows password-only bypasses).")
 @click.option("--break-glass", is_flag=True,
               help="Sole admin, lost phone: allow a self-bypass (operator credentials only; audited).")
 @click.option("--actor", "actor", metavar="NAME", default=None,
@@ -34,19 +40,22 @@ def bypass() -> None:
 @click.option("--dry-run", is_flag=True, help="Print what would change; change nothing.")
 @json_option
 def grant(user: str, duration: str | None, until: str | None, reason: str, reset_device: bool,
-          end_sessions: bool | None, extend: bool, break_glass: bool, actor: str | None, dry_run: bool,
-          as_json: bool) -> None:
+          end_sessions: bool | None, extend: bool, pass_use: str | None, password_only: bool, break_glass: bool,
+          actor: str | None, dry_run: bool, as_json: bool) -> None:
     """Grant USER (username, e-mail or id) a bypass."""
     req = svc.GrantRequest(
         who=user, reason=reason, duration=parse_duration(duration) if duration is not None else None,
         until=svc.parse_until(until) if until is not None else None, reset_device=reset_device,
-        end_sessions=end_sessions, extend=extend, break_glass=break_glass)
+        end_sessions=end_sessions, extend=extend, break_glass=break_glass, pass_use=pass_use,
+        password_only=password_only)
     if not reason.strip():
         svc.check_request(req)
     a = app()
     kc = a.client()
     result = svc.grant(kc, a.clock, audit_sink(a.settings), person(a, kc, actor), req, dry_run)
     done(result, as_json)
+    if not as_json:
+        show_pass(result)
 
 
 @bypass.command()
@@ -99,7 +108,7 @@ def show(user: str, as_json: bool) -> None:
         return
     shown = dict(rec, until=a.when(rec["until"], "until"), granted_at=a.when(rec["granted_at"]),
                  seconds_left=timefmt.duration(rec["seconds_left"], a.lang) if rec["seconds_left"] else "-")
-    for key in ("username", "state", "until", "seconds_left", "granted_by", "granted_at", "reason",
+    for key in ("username", "state", "kind", "until", "seconds_left", "granted_by", "granted_at", "reason",
                 "extended", "reset_device"):
         label = "time left" if key == "seconds_left" else key.replace("_", " ")
         click.echo(f"{label}: {shown[key]}")

@@ -155,3 +155,10 @@ def done(result: dict[str, Any], as_json: bool) -> None:
     a = app()
     for change in result.get("changes", []):
         click.echo(f"{verb} {timefmt.replace_iso(change, a.clock(), a.lang)}")
+
+
+def show_pass(result: dict[str, Any]) -> None:
+    """A new access pass, printed this once (the grant's own output; never audited or logged)."""
+    if result.get("access_pass"):
+        click.echo(f"access pass ({result.get('kind', 'pass')}), shown only now: {result['access_pass']}")
+        click.echo("  tell it to the user by a channel you trust (read it aloud); Keycloak keeps only a hash")

@@ -7,8 +7,9 @@ from typing import Any
 import click
 
 from .. import help_requests as svc
+from ..bypass_kinds import PASS_USES
 from ..durations import format_duration, parse_duration
-from .common import app, audit_sink, done, emit_list, json_option, person, realm_options
+from .common import app, audit_sink, done, emit_list, json_option, person, realm_options, show_pass
 
 _ACTOR_HELP = "The person acting (required with the shared service account; or TWOSTEP_ACTOR)."
 
@@ -42,16 +43,25 @@ def list_cmd(as_json: bool) -> None:
 @click.option("--for", "duration", metavar="DURATION",
               help=f"How long the bypass lasts (default {format_duration(svc.DEFAULT_GRANT.total_seconds())}, "
                    "at most the policy maximum).")
+@click.option("--pass", "pass_use", type=click.Choice(PASS_USES), default=None,
+              help="Answer with an access pass (still two-step), used once or until the end; shown once, here. "
+                   "Default kind: the realm's (setup --bypass-default).")
+@click.option("--password", "password_only", is_flag=True,
+              help="Answer with the password alone for the window (if the realm allows it).")
 @click.option("--actor", "actor", metavar="NAME", default=None, help=_ACTOR_HELP)
 @click.option("--dry-run", is_flag=True, help="Print what would change; change nothing.")
 @json_option
-def grant(user: str, duration: str | None, actor: str | None, dry_run: bool, as_json: bool) -> None:
+def grant(user: str, duration: str | None, pass_use: str | None, password_only: bool, actor: str | None,
+          dry_run: bool, as_json: bool) -> None:
     """Answer USER's request: a bypass that also removes the lost device, then close the request."""
     length = parse_duration(duration) if duration is not None else None
     a = app()
     kc = a.client()
-    result = svc.grant(kc, a.clock, audit_sink(a.settings), person(a, kc, actor), user, length, dry_run)
+    result = svc.grant(kc, a.clock, audit_sink(a.settings), person(a, kc, actor), user, length, dry_run,
+                       pass_use=pass_use, password_only=password_only)
     _answered(result, as_json, dry_run)
+    if not as_json and not dry_run:
+        show_pass(result)
 
 
 @help_group.command()

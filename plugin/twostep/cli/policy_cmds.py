@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from ..bypass_kinds import BYPASS_KINDS, parse_bypass_kinds
 from ..doctor import doctor as run_doctor
 from ..durations import parse_duration
 from ..errors import InvalidInput
@@ -95,14 +96,22 @@ def _print_plan(actions: list[str], dry_run: bool, as_json: bool) -> None:
 @click.option("--expiry-task", "expiry_task", type=click.Choice(("on", "off")), default=None,
               help="Provider mode: the provider's expiry task ends this realm's bypasses and grace sessions "
                    "inside Keycloak (on), or `twostep sync` does (off). Default: keep the current (on).")
+@click.option("--bypass-kinds", "bypass_kinds", metavar="pass,password", default=None,
+              help="Which kinds of bypass admins may grant: pass (an access pass, still two-step), password "
+                   "(the password alone); comma-separated. Default: keep the current (both at first).")
+@click.option("--bypass-default", "bypass_default", type=click.Choice(BYPASS_KINDS), default=None,
+              help="The kind a grant gets when it names none (and the pages preselect). Default: keep the "
+                   "current (password at first).")
 @json_option
 def setup(dry_run: bool, enforce: tuple[str, ...], grace_days: int, bypass_max: str, otp_algorithm: str,
           otp_digits: int, otp_period: int, otp_look_around: int, theme: str | None, no_service_client: bool,
           secret_file: str | None, web_url: str | None, web_secret_file: str | None, decide_with: str,
           backup_codes: str, help_requests: str | None, help_rate: int, help_admins: str | None,
           expiry_task: str | None, trust_idp: tuple[str, ...], kerberos: str | None, help_user_rate: int | None,
-          help_address_rate: int | None, help_expiry: int | None, as_json: bool) -> None:
+          help_address_rate: int | None, help_expiry: int | None, bypass_kinds: str | None,
+          bypass_default: str | None, as_json: bool) -> None:
     """Put a realm under the two-step policy (idempotent)."""
+    kinds = parse_bypass_kinds(bypass_kinds) if bypass_kinds is not None else None
     admins = parse_help_admins(help_admins) if help_admins is not None else None
     otp = OtpPolicy(algorithm=otp_algorithm, digits=otp_digits, period=otp_period, look_around=otp_look_around)
     otp.validate()
@@ -116,7 +125,8 @@ def setup(dry_run: bool, enforce: tuple[str, ...], grace_days: int, bypass_max: 
                       help_admins=admins, expiry_task=expiry_task, trusted_idps=_trust(trust_idp), kerberos=kerberos,
                       help_limits=tuple((k, v) for k, v in (("help_max_per_user_day", help_user_rate),
                                                             ("help_max_per_address_hour", help_address_rate),
-                                                            ("help_expiry_days", help_expiry)) if v is not None))
+                                                            ("help_expiry_days", help_expiry)) if v is not None),
+                      bypass_kinds=kinds, bypass_default=bypass_default)
     for path in (secret_file, web_secret_file):
         if path:
             check_writable_new_file(path)

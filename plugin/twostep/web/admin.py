@@ -24,6 +24,7 @@ from ..realm_status import Check
 from ..records import CredentialStore, realm_context
 from . import i18n
 from .auth import admin_required, state
+from .passes import kind_from_form, pass_page
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
@@ -230,6 +231,8 @@ def _user_view(user: JSON) -> dict[str, Any]:
         "user": user, "devices": devices.list_devices(kc, user["id"], creds),
         "codes": backup_codes.status(kc, user, creds),
         "bypass": store.read(kc, user, creds).as_dict(now, policy.bypass_max_s), "presets": bypass.PRESETS,
+        "kinds": policy.bypass_kinds if store.name == "credential" else ("password",),
+        "kind_default": policy.bypass_default if store.name == "credential" else "password",
         "is_self": is_self(actor(), kc.realm, user) or user["id"] == me.get("id"),
         "disabled_devices": devices.disabled_count(creds),
     }
@@ -285,9 +288,13 @@ def action(user_id: str) -> Any:
             if is_self(who, kc.realm, user) or user_id == session["user"].get("id"):
                 raise i18n.Refusal(i18n.gettext(
                     "you cannot bypass two-step authentication for yourself; ask another admin"))
+            pass_use, password_only = kind_from_form(form) if act == "grant" else (None, False)
             req = bypass.GrantRequest(who=user_id, reason=reason, duration=_duration(form),
-                                      reset_device=form.get("reset_device") == "yes", extend=act == "extend")
+                                      reset_device=form.get("reset_device") == "yes", extend=act == "extend",
+                                      pass_use=pass_use, password_only=password_only)
             res = bypass.grant(kc, state().clock, sink, who, req)
+            if res.get("access_pass"):
+                return pass_page(user, res, url_for("admin.user", user_id=user_id))
             flash(done(name, res["changes"]), "ok")
         elif act == "revoke":
             res = bypass.revoke(kc, state().clock, sink, who, user_id, reason or "revoked on the admin page")

@@ -19,6 +19,7 @@ from ..records import realm_context
 from . import i18n
 from .admin import _load_user, actor, audit, done
 from .auth import admin_required, state
+from .passes import kind_from_form, pass_page
 
 bp = Blueprint("help", __name__, url_prefix="/admin/help")
 # The queue shows this many requests at most (oldest first); `twostep help list` shows all.
@@ -73,6 +74,8 @@ def queue() -> Any:
     default = min(help_requests.DEFAULT_GRANT, timedelta(seconds=policy.bypass_max_s))
     chosen = format_duration(default.total_seconds())
     return render_template("admin_help.html", rows=rows, total=len(items), presets=presets,
+                           kinds=policy.bypass_kinds if policy.provider_mode else ("password",),
+                           kind_default=policy.bypass_default if policy.provider_mode else "password",
                            default=chosen if chosen in presets else (presets[-1] if presets else ""),
                            max_human=format_duration(policy.bypass_max_s))
 
@@ -105,7 +108,11 @@ def answer(user_id: str) -> Any:
             if preset not in bypass.PRESETS:
                 raise i18n.Refusal(i18n.gettext("choose a duration: one of %(presets)s")
                                    % {"presets": ", ".join(bypass.PRESETS)})
-            res = help_requests.grant(kc, state().clock, audit(), actor(), user_id, parse_duration(preset))
+            pass_use, password_only = kind_from_form(form)
+            res = help_requests.grant(kc, state().clock, audit(), actor(), user_id, parse_duration(preset),
+                                      pass_use=pass_use, password_only=password_only)
+            if res.get("access_pass"):
+                return pass_page(user, res, url_for("help.queue"))
         else:
             res = help_requests.dismiss(kc, state().clock, audit(), actor(), user_id, form.get("reason", ""))
         flash(Markup("{} {} {}.").format(done(name, res["changes"]), i18n.gettext("User notified:"),

@@ -30,10 +30,10 @@ final class AssuranceNotes {
             Map<String, String> record = TwostepCondition.readRecord(context.getUser().credentialManager());
             Long until = Assurance.untilSeconds(record);
             authSession.setUserSessionNote(Assurance.NOTE_BYPASS_UNTIL, String.valueOf(until == null ? 0L : until));
-            String kind = authSession.getUserSessionNotes().get(Assurance.NOTE_BYPASS_KIND);
-            if (kind == null || kind.isEmpty()) {
-                authSession.setUserSessionNote(Assurance.NOTE_BYPASS_KIND, Assurance.KIND_PASSWORD);
-            }
+            // The record says which kind let this sign-in in (an access pass or the password alone).
+            String kind = record == null ? null : record.get("kind");
+            authSession.setUserSessionNote(Assurance.NOTE_BYPASS_KIND,
+                    kind == null || kind.isEmpty() ? Assurance.KIND_PASSWORD : kind);
         } catch (RuntimeException e) {
             LOG.debugf("twostep: bypass note not written (%s)", e.getClass().getSimpleName());
         }

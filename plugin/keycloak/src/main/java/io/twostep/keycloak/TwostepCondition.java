@@ -65,12 +65,12 @@ public final class TwostepCondition implements ConditionalAuthenticator, Authent
         if (isDirectGrant(context)) {
             return directGrant(context, result);
         }
-        if (result.outcome() == TwostepDecision.Outcome.BYPASS) {
+        if (result.outcome() == TwostepDecision.Outcome.BYPASS || result.outcome() == TwostepDecision.Outcome.PASS) {
             AssuranceNotes.noteBypass(context);
         }
         DisabledOtp.purgeAtSignIn(context, clock.getAsLong());
-        boolean run = Assurance.runSecondFactor(result.outcome() == TwostepDecision.Outcome.REQUIRED,
-                AssuranceNotes.requestedLevel(context));
+        boolean run = Assurance.runSecondFactor(result.outcome() == TwostepDecision.Outcome.REQUIRED
+                || result.outcome() == TwostepDecision.Outcome.PASS, AssuranceNotes.requestedLevel(context));
         for (String action : result.requiredActions()) {
             if (!actionEnabled(context, action)) {
                 if (TwostepDecision.CONFIGURE_TOTP.equals(action)) {

@@ -27,7 +27,10 @@ public final class TwostepDecision {
      * second-factor subflow runs. ENROLL: enrollment is added to this login. REFUSED (a password grant
      * only): the user's second factor cannot be asked in a password grant; the login is refused.
      */
-    public enum Outcome { BYPASS, REQUIRED, ENROLL, GRACE, NOT_IN_SCOPE, TRUSTED_IDP, REFUSED }
+    public enum Outcome { BYPASS, REQUIRED, ENROLL, GRACE, NOT_IN_SCOPE, TRUSTED_IDP, REFUSED, PASS }
+
+    /** The record's {@code kind} of a bypass that stays two-step: the access pass replaces the code. */
+    public static final String KIND_PASS = "pass";
 
     /**
      * Where the login is happening, as far as the decision cares: the identity provider alias a
@@ -310,7 +313,16 @@ public final class TwostepDecision {
         Policy p = policy != null ? policy : FAIL_CLOSED;
         Door d = door != null ? door : Door.BROWSER;
         if (bypassValid(nowMillis, p, record)) {
-            return new Result(Outcome.BYPASS, List.of());
+            String kind = record.getOrDefault("kind", "password");
+            if ("password".equals(kind)) {
+                return new Result(Outcome.BYPASS, List.of());
+            }
+            if (!d.directGrant() && AccessPass.live(record)) {
+                // The second-factor subflow runs, where the access pass is accepted instead of a code.
+                return new Result(Outcome.PASS, List.of());
+            }
+            // A pass used up, a password grant (which cannot ask for a pass) or an unknown kind: as if
+            // there were no bypass.
         }
         if (p.intact() && d.identityProvider() != null && p.trustedIdps().contains(d.identityProvider())) {
             return new Result(Outcome.TRUSTED_IDP, List.of());

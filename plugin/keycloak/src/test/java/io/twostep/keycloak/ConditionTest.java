@@ -149,11 +149,12 @@ class ConditionTest {
         assertEquals(String.valueOf(TwostepDecision.parseTime("2026-12-02T08:00:00Z") / 1000),
                 l.userSessionNotes.get(Assurance.NOTE_BYPASS_UNTIL));
         assertEquals("password", l.userSessionNotes.get(Assurance.NOTE_BYPASS_KIND));
-        // Another kind of bypass (an access pass) wrote its kind first: kept.
+        // An access pass: the record's kind, and the second-factor subflow runs (the pass is asked there).
         Login p = new Login();
-        p.creds.addAll(l.creds);
-        p.userSessionNotes.put(Assurance.NOTE_BYPASS_KIND, "pass");
-        assertFalse(p.match(NOW));
+        p.creds.add(cred("otp", "{}"));
+        p.creds.add(cred("twostep-bypass", RECORD.replace("\"marker\":\"true\",",
+                "\"marker\":\"true\",\"kind\":\"pass\",\"pass_use\":\"once\",\"pass_used\":\"0\",")));
+        assertTrue(p.match(NOW));
         assertEquals("pass", p.userSessionNotes.get(Assurance.NOTE_BYPASS_KIND));
         // No bypass: no note.
         Login n = new Login();

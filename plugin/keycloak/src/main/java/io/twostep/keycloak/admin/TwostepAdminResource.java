@@ -142,9 +142,11 @@ public class TwostepAdminResource {
                 text(in, "reason"), text(in, "by"), flag(in, "reset_device"), optionalFlag(in, "end_sessions"),
                 flag(in, "break_glass"));
         UserModel user = lockedTarget(id);
-        BypassRules.Plan plan = allowed(decideBypass(user, req));
+        PassGrant.Prepared prepared = PassGrant.prepare(realm, user, allowed(decideBypass(user, req)),
+                text(in, "kind"), text(in, "pass_use"));
+        BypassRules.Plan plan = prepared.plan();
         return inOneTransaction(() -> {
-            Map<String, Object> out = applyBypass(user, plan);
+            Map<String, Object> out = applyBypass(user, plan, prepared);
             out.put("break_glass", req.breakGlass());
             String reason = plan.record() == null ? blankToNull(req.reason()) : plan.record().get("reason");
             Map<String, Object> extra = new LinkedHashMap<>();
@@ -155,8 +157,9 @@ public class TwostepAdminResource {
             extra.put("devices_disabled", out.get("devices_disabled"));
             extra.put("sessions_ended", out.get("sessions_ended"));
             extra.put("break_glass", req.breakGlass() ? Boolean.TRUE : null);
+            extra.put("kind", prepared.label()); // never the pass itself
             event(plan.event(), user, (String) out.get("until"), reason, extra);
-            return out;
+            return withPass(out, prepared);
         });
     }
 
@@ -241,17 +244,19 @@ public class TwostepAdminResource {
                 return out;
             });
         }
-        BypassRules.Plan plan = allowed(decision);
+        PassGrant.Prepared prepared = PassGrant.prepare(realm, user, allowed(decision), text(in, "kind"),
+                text(in, "pass_use"));
+        BypassRules.Plan plan = prepared.plan();
         return inOneTransaction(() -> {
-            Map<String, Object> out = applyBypass(user, plan);
+            Map<String, Object> out = applyBypass(user, plan, prepared);
             writes.closeHelpRequest(user);
             out.put("action", "help.grant");
             out.put("asked_at", askedAt);
             event("help.grant", user, (String) out.get("until"), plan.record().get("reason"),
                     extra("by", plan.record().get("by"), "asked_at", askedAt, "devices_removed",
                             out.get("devices_removed"), "devices_disabled", out.get("devices_disabled"),
-                            "sessions_ended", out.get("sessions_ended")));
-            return out;
+                            "sessions_ended", out.get("sessions_ended"), "kind", prepared.label()));
+            return withPass(out, prepared);
         });
     }
 
@@ -410,7 +415,19 @@ public class TwostepAdminResource {
         return record == null ? Map.of("marker", "damaged") : record;
     }
 
-    private Map<String, Object> applyBypass(UserModel user, BypassRules.Plan plan) {
+    /** The answer with the bypass's kind and, for a new access pass, the pass: here once, stored nowhere. */
+    private static Map<String, Object> withPass(Map<String, Object> out, PassGrant.Prepared prepared) {
+        if (prepared.kind() != null) {
+            out.put("kind", prepared.kind());
+            out.put("pass_use", prepared.plan().record().get("pass_use"));
+        }
+        if (prepared.pass() != null) {
+            out.put("access_pass", prepared.pass());
+        }
+        return out;
+    }
+
+    private Map<String, Object> applyBypass(UserModel user, BypassRules.Plan plan, PassGrant.Prepared prepared) {
         Map<String, Object> out = new LinkedHashMap<>();
         out.put("action", plan.event());
         out.put("user_id", user.getId());
@@ -421,7 +438,7 @@ public class TwostepAdminResource {
                 : plan.record().get("by"), clock.getAsLong()) : 0;
         out.put("devices_removed", disabled);
         out.put("devices_disabled", disabled);
-        CredentialModel made = writes.bypass(user, plan);
+        CredentialModel made = writes.bypass(user, plan, prepared.secretData());
         if (made == null) {
             out.put("until", plan.previousUntil());
         } else {

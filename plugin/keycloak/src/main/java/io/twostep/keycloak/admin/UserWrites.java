@@ -50,6 +50,11 @@ final class UserWrites {
 
     /** Writes the plan's bypass record (or removes the record) with its index entries; returns the new credential or null. */
     CredentialModel bypass(UserModel user, BypassRules.Plan plan) {
+        return bypass(user, plan, "{}");
+    }
+
+    /** The same, with the record's secretData (an access pass's salted hash, docs/formats.md). */
+    CredentialModel bypass(UserModel user, BypassRules.Plan plan, String secretData) {
         if (plan.record() == null) {
             removeAll(user, BypassCredentialProvider.TYPE);
             BypassIndex.removeEntries(session, realm, user.getId(), null);
@@ -64,7 +69,7 @@ final class UserWrites {
         CredentialModel model = new CredentialModel();
         model.setType(BypassCredentialProvider.TYPE);
         model.setUserLabel("twostep bypass");
-        model.setSecretData("{}");
+        model.setSecretData(secretData == null ? "{}" : secretData);
         model.setCredentialData(json(new TreeMap<>(plan.record())));
         model.setCreatedDate(clock.getAsLong());
         CredentialModel created = user.credentialManager().createStoredCredential(model);
