@@ -10,9 +10,9 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from . import assurance_scope, client_doors, flows, idp_doors, web_oidc_client
+from . import assurance_scope, client_doors, flows, idp_doors, service_client, web_oidc_client
 from .enforcement import has_device, needs_enrollment, require_totp, users_in_scope
-from .errors import Conflict, InvalidInput
+from .errors import InvalidInput
 from .flow_targets import (  # re-exported: the CLI, sync and the tests take them from here
     KERBEROS_CHOICES,
     TEMP_SUFFIX,
@@ -35,14 +35,13 @@ from .policy import (
     SERVICE_CLIENT_ID,
     STORE_ATTRIBUTES,
     STORE_CREDENTIAL,
-    BruteForce,
     Enforcement,
-    OtpPolicy,
     RealmPolicy,
     service_roles,
     utc_iso,
 )
 from .realm_policy import policy_of
+from .realm_settings import BruteForce, OtpPolicy
 from .records import provider_loaded
 from .setup_actions import Action, Kind, Secret
 from .user_profile import desired_profile
@@ -336,7 +335,8 @@ def plan(desired: Desired, actual: Actual, now: datetime) -> list[Action]:
     if actual.manage_service_client:
         roles = service_roles(actual.provider_mode)
         if actual.service_client is None:
-            actions.append(Action(Kind.CREATE_SERVICE_CLIENT, SERVICE_CLIENT_ID, (_service_client_rep(), roles),
+            actions.append(Action(Kind.CREATE_SERVICE_CLIENT, SERVICE_CLIENT_ID,
+                                  (service_client.representation(), roles),
                                   f"create service-account client {SERVICE_CLIENT_ID!r} with roles "
                                   + ", ".join(roles)))
         elif actual.service_roles_missing or actual.service_roles_extra:
@@ -360,32 +360,6 @@ def plan(desired: Desired, actual: Actual, now: datetime) -> list[Action]:
     return actions
 
 
-def _service_client_rep() -> JSON:
-    return {
-        "clientId": SERVICE_CLIENT_ID,
-        "name": "twostep CLI and sync",
-        "description": "Service account of keycloak-twostep (setup, bypass, sync)",
-        "protocol": "openid-connect",
-        "publicClient": False,
-        "serviceAccountsEnabled": True,
-        "standardFlowEnabled": False,
-        "directAccessGrantsEnabled": False,
-        "implicitFlowEnabled": False,
-        "clientAuthenticatorType": "client-secret",
-    }
-
-
-def _create_service_client(kc: KeycloakClient, action: Action, secret: Secret) -> None:
-    rep, roles = action.payload
-    try:
-        uuid = kc.create_client(rep)
-    except Conflict:  # created by a concurrent or interrupted run: converge instead of failing
-        web_oidc_client.set_client_roles(kc, SERVICE_CLIENT_ID, roles, ())
-        return
-    web_oidc_client.set_client_roles(kc, SERVICE_CLIENT_ID, roles, ())
-    secret(SERVICE_CLIENT_ID, kc.client_secret(uuid))
-
-
 def _require_otp_setup(kc: KeycloakClient, action: Action, _secret: Secret) -> None:
     for uid in action.payload:
         require_totp(kc, uid)
@@ -398,7 +372,7 @@ _APPLY: dict[Kind, Callable[[KeycloakClient, Action, Secret], None]] = {
     Kind.DELETE_FLOW: lambda kc, a, _s: kc.delete_flow(a.payload, a.target),
     Kind.CREATE_FLOW: lambda kc, a, _s: flows.build_adapted(kc, *a.payload),
     Kind.REBUILD_FLOW: lambda kc, a, _s: rebuild(kc, a.payload),
-    Kind.CREATE_SERVICE_CLIENT: _create_service_client,
+    Kind.CREATE_SERVICE_CLIENT: service_client.create,
     Kind.SET_SERVICE_ROLES: lambda kc, a, _s: web_oidc_client.set_client_roles(
         kc, SERVICE_CLIENT_ID, a.payload["grant"], a.payload["remove"]),
     Kind.CREATE_WEB_CLIENT: web_oidc_client.create,

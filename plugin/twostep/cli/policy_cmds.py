@@ -15,11 +15,10 @@ from ..policy import (
     HARD_BYPASS_MAX_S,
     HELP_EXPIRY_MAX_DAYS,
     HELP_RATE_MAX,
-    BruteForce,
     Enforcement,
-    OtpPolicy,
     parse_help_admins,
 )
+from ..realm_settings import BruteForce, OtpPolicy
 from ..realm_setup import (
     DECIDE_CHOICES,
     HELP_CHOICES,

@@ -30,6 +30,7 @@ from ..errors import Forbidden, KeycloakUnavailable, NotFound, TwostepError, Una
 from ..keycloak_adapter import KeycloakClient
 from ..settings import Settings
 from ..web_oidc_client import CALLBACK_PATH, SIGN_IN_STEPS_CLAIM, WEB_CLIENT_ID
+from .caches import AccessCache, IdCache
 from .tokens import FileTokenStore
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -37,7 +38,6 @@ F = TypeVar("F", bound=Callable[..., Any])
 ADMIN_ROLE = "manage-users"
 # Keycloak's answer (the admin extension's /access) that lets someone in: may manage all users, or some.
 MANAGES = frozenset({"all", "some"})
-ACCESS_CACHE_MAX = 1000
 KC_ACTIONS = ("CONFIGURE_TOTP", "CONFIGURE_RECOVERY_AUTHN_CODES")
 SERVICE_CLIENT_TTL_S = 50.0
 SESSION_LIFETIME_S = 8 * 3600
@@ -93,48 +93,6 @@ class ServiceClients:
                 if client is not None:
                     client.close()
             self._client = self._retired = None
-
-
-class IdCache:
-    """Ids that never change for an object's life (a group's id): read once, forgotten when
-    Keycloak says the object is gone, so a re-created object is looked up again."""
-
-    def __init__(self) -> None:
-        self._ids: dict[str, str] = {}
-        self._lock = threading.Lock()
-
-    def get(self, key: str) -> str | None:
-        with self._lock:
-            return self._ids.get(key)
-
-    def put(self, key: str, value: str) -> None:
-        with self._lock:
-            self._ids[key] = value
-
-    def forget(self, key: str) -> None:
-        with self._lock:
-            self._ids.pop(key, None)
-
-
-class AccessCache:
-    """Keycloak's answer "may this person manage anyone?" per access token (by its hash), so the
-    question is asked once per token, not per page: a permission taken away counts from the next
-    token (minutes). Bounded: the oldest answers go first."""
-
-    def __init__(self, max_entries: int = ACCESS_CACHE_MAX) -> None:
-        self._answers: dict[str, bool] = {}
-        self._lock = threading.Lock()
-        self.max_entries = max_entries
-
-    def get(self, key: str) -> bool | None:
-        with self._lock:
-            return self._answers.get(key)
-
-    def put(self, key: str, value: bool) -> None:
-        with self._lock:
-            self._answers[key] = value
-            while len(self._answers) > self.max_entries:
-                del self._answers[next(iter(self._answers))]
 
 
 @dataclass
