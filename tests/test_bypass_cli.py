@@ -301,6 +301,8 @@ def test_text_output_has_friendly_times_and_json_keeps_iso(
 
     out, nows = run("bypass", "show", "dora", "--locale", "ru")
     lines = out.splitlines()
+    assert "kind: password" in lines, lines
+    lines.remove("kind: password")
     assert lines[2] in {f"until: до {until:%H:%M} UTC {day(until, n, ('вчера', 'сегодня', 'завтра'))}, "
                         f"осталось: {_ru_left(_secs(until, n))}" for n in nows}, lines
     assert lines[3] in {f"time left: {_ru_left(_secs(until, n))}" for n in nows}, lines

@@ -32,7 +32,8 @@ def test_jar_registers_the_factories(jar: zipfile.ZipFile) -> None:
         return jar.read(f"META-INF/services/{name}").decode().split()
 
     assert services("org.keycloak.authentication.AuthenticatorFactory") == [
-        "io.twostep.keycloak.TwostepConditionFactory", "io.twostep.keycloak.HelpRequestAuthenticatorFactory"]
+        "io.twostep.keycloak.TwostepConditionFactory", "io.twostep.keycloak.HelpRequestAuthenticatorFactory",
+        "io.twostep.keycloak.AccessPassAuthenticatorFactory"]
     assert services("org.keycloak.credential.CredentialProviderFactory") == [
         "io.twostep.keycloak.BypassCredentialProviderFactory",
         "io.twostep.keycloak.CodesProvenanceCredentialProviderFactory",
