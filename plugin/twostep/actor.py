@@ -54,10 +54,12 @@ def actor_from_settings(settings: Settings, realm: str, via: str = "cli") -> Act
                  credential=f"person {admin}@{settings.admin_realm}")
 
 
-def web_actor(username: str, email: str | None, realm: str) -> Actor:
-    """An admin signed in to the web pages (their own token)."""
+def web_actor(username: str, email: str | None, realm: str, user_id: str | None = None) -> Actor:
+    """An admin signed in to the web pages (their own token); their user id (the token's subject) makes
+    every page's "not on yourself" check compare ids, whatever the spelling of the name."""
     ids = tuple((realm, str(v).lower()) for v in (username, email) if v)
-    return Actor(actor_name(username, realm, "web"), False, ids, credential=f"person {username}@{realm}")
+    return Actor(actor_name(username, realm, "web"), False, ids, user_ids=frozenset({user_id} if user_id else ()),
+                 credential=f"person {username}@{realm}")
 
 
 def self_service(username: str, realm: str) -> str:

@@ -195,3 +195,12 @@ def remove_device(kc: KeycloakClient, user_id: str, cred_id: str, required: bool
         sink.write(audit.event("otp.device_remove", realm=kc.realm, actor=who, now=now,
                                user_id=user_id, username=user.get("username"), label=target.label))
     return target
+
+
+def end_sessions(kc: KeycloakClient, user: JSON, *, actor: str, now: datetime, sink: AuditSink, reason: str) -> int:
+    """End all of a user's sessions (the admin page's "end sessions"), audited with how many there were."""
+    count = len(kc.user_sessions(user["id"]))
+    kc.logout_user(user["id"])
+    sink.write(audit.event("sessions.end", realm=kc.realm, actor=actor, now=now, user_id=user["id"],
+                           username=user.get("username"), sessions_ended=count, reason=reason))
+    return count

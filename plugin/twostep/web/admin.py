@@ -4,51 +4,30 @@ signed-in admin's own token (g.kc), so Keycloak's permissions decide and its adm
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from flask import Blueprint, abort, flash, g, redirect, render_template, request, session, url_for
-from markupsafe import Markup
+from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 
 from .. import backup_codes, bypass, devices, help_requests, pass_summary
-from ..actor import Actor, is_self, web_actor
-from ..audit import AuditSink, event, sink_for
+from ..actor import is_self
 from ..durations import parse_duration
-from ..errors import Forbidden, NotFound, TwostepError
+from ..errors import Forbidden, TwostepError
 from ..keycloak_adapter import JSON, KeycloakClient
 from ..policy import BROWSER_FLOW, BYPASS_INDEX_GROUP, RESET_FLOW, utc_iso
 from ..realm_policy import policy_of
 from ..realm_status import Check
 from ..records import CredentialStore, realm_context
 from . import i18n
+from .acting import FormWords, actor, audit, done, form_refusal, load_user
 from .auth import admin_required, state
 from .passes import kind_from_form, pass_page
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
-UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 ACTIONS = {"grant", "extend", "revoke", "reset_device", "restore_device", "generate_codes", "end_sessions"}
 AUDIT_MAX_LINES = 500
 AUDIT_MAX_BYTES = 4 * 1024 * 1024
-
-
-def actor() -> Actor:
-    me = session["user"]
-    return web_actor(str(me.get("username") or ""), me.get("email"), state().realm)
-
-
-def audit() -> AuditSink:
-    return sink_for(state().settings.audit_file)
-
-
-def end_sessions(kc: KeycloakClient, user: JSON, actor_name: str, sink: AuditSink, reason: str) -> int:
-    """Thin wrapper (no service function exists): end all of a user's sessions, audited."""
-    count = len(kc.user_sessions(user["id"]))
-    kc.logout_user(user["id"])
-    sink.write(event("sessions.end", realm=kc.realm, actor=actor_name, now=state().clock(),
-                     user_id=user["id"], username=user.get("username"), sessions_ended=count, reason=reason))
-    return count
 
 
 def _help_card(kc: KeycloakClient) -> dict[str, Any] | None:
@@ -205,26 +184,12 @@ def _index_members(kc: KeycloakClient) -> IndexMembers:
     return IndexMembers(frozenset(ids), matched < INDEX_READ_MAX)
 
 
-def _load_user(user_id: str) -> JSON:
-    if not UUID.match(user_id):
-        abort(404, _no_user(user_id))
-    try:
-        return g.kc.get_user(user_id)
-    except NotFound:
-        abort(404, _no_user(user_id))
-
-
-def _no_user(user_id: str) -> str:
-    return i18n.gettext("No user with id %(id)r in realm %(realm)r.") % {"id": user_id, "realm": state().realm}
-
-
 def _user_view(user: JSON) -> dict[str, Any]:
     """Three Keycloak calls: the user (already read), the realm (policy, record store) and the
     user's credentials (devices, codes and, in provider mode, the bypass record). The number of
     sessions is one more call: it has its own page (user_sessions)."""
     kc: KeycloakClient = g.kc
     now = state().clock()
-    me = session["user"]
     policy, store = realm_context(kc)
     creds = kc.user_credentials(user["id"])
     return {
@@ -233,7 +198,7 @@ def _user_view(user: JSON) -> dict[str, Any]:
         "bypass": store.read(kc, user, creds).as_dict(now, policy.bypass_max_s), "presets": bypass.PRESETS,
         "kinds": policy.bypass_kinds if store.name == "credential" else ("password",),
         "kind_default": policy.bypass_default if store.name == "credential" else "password",
-        "is_self": is_self(actor(), kc.realm, user) or user["id"] == me.get("id"),
+        "is_self": is_self(actor(), kc.realm, user),
         "disabled_devices": devices.disabled_count(creds),
     }
 
@@ -241,13 +206,13 @@ def _user_view(user: JSON) -> dict[str, Any]:
 @bp.get("/users/<user_id>")
 @admin_required
 def user(user_id: str) -> Any:
-    return render_template("admin_user.html", **_user_view(_load_user(user_id)))
+    return render_template("admin_user.html", **_user_view(load_user(user_id)))
 
 
 @bp.get("/users/<user_id>/sessions")
 @admin_required
 def user_sessions(user_id: str) -> Any:
-    user = _load_user(user_id)
+    user = load_user(user_id)
     return render_template("admin_sessions.html", user=user, sessions=g.kc.user_sessions(user_id))
 
 
@@ -265,19 +230,16 @@ def _duration(form: Any) -> timedelta:
 @admin_required
 def action(user_id: str) -> Any:
     kc: KeycloakClient = g.kc
-    user = _load_user(user_id)
+    user = load_user(user_id)
     form = request.form
     act = form.get("action", "")
     back = redirect(url_for("admin.user", user_id=user_id))
-    if act not in ACTIONS:
-        flash(i18n.gettext("Unknown action: nothing was changed."), "error")
-        return back
-    if form.get("user_id") != user_id:
-        flash(i18n.gettext("The form does not belong to this user's page: nothing was changed. "
-                           "Reload and try again."), "error")
-        return back
-    if form.get("confirm") != "yes":
-        flash(i18n.gettext("Tick “I confirm” to carry out the action: nothing was changed."), "error")
+    refusal = form_refusal(form, user_id, ACTIONS, FormWords(
+        i18n.gettext("Unknown action: nothing was changed."),
+        i18n.gettext("The form does not belong to this user's page: nothing was changed. Reload and try again."),
+        i18n.gettext("Tick “I confirm” to carry out the action: nothing was changed.")))
+    if refusal:
+        flash(refusal, "error")
         return back
     reason = form.get("reason", "").strip()[:500]
     who = actor()
@@ -285,7 +247,7 @@ def action(user_id: str) -> Any:
     name = user.get("username")
     try:
         if act in ("grant", "extend"):
-            if is_self(who, kc.realm, user) or user_id == session["user"].get("id"):
+            if is_self(who, kc.realm, user):
                 raise i18n.Refusal(i18n.gettext(
                     "you cannot bypass two-step authentication for yourself; ask another admin"))
             pass_use, password_only = kind_from_form(form) if act == "grant" else (None, False)
@@ -314,7 +276,7 @@ def action(user_id: str) -> Any:
                                 "Restored %(num)s devices of %(name)s: their codes work again.", back_n)
                   % {"num": back_n, "name": name}, "ok")
         elif act == "end_sessions":
-            n = end_sessions(kc, user, who.name, sink, reason)
+            n = devices.end_sessions(kc, user, actor=who.name, now=state().clock(), sink=sink, reason=reason)
             flash(i18n.ngettext("Ended %(num)s session of %(name)s.", "Ended %(num)s sessions of %(name)s.", n)
                   % {"num": n, "name": name}, "ok")
         else:  # generate_codes: shown once, in this response only
@@ -325,14 +287,6 @@ def action(user_id: str) -> Any:
     except TwostepError as exc:
         flash(i18n.nothing_changed(exc), "error")
     return back
-
-
-def done(name: object, changes: list[str]) -> Markup:
-    """"Done for NAME: what changed." The changes are the service's (or the admin extension's) own
-    lines, shown as they are (docs/web.md, "Languages")."""
-    text = "; ".join(changes)
-    return Markup("{} {}.").format(i18n.gettext("Done for %(name)s:") % {"name": name},
-                                   i18n.untranslated(i18n.humanize(text)))
 
 
 @bp.get("/audit")

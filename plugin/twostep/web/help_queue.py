@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from flask import Blueprint, flash, g, redirect, render_template, request, session, url_for
+from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 from markupsafe import Markup
 
 from .. import backup_codes, bypass, devices, help_requests, recovery_codes
@@ -17,10 +17,11 @@ from ..errors import Forbidden, TwostepError
 from ..keycloak_adapter import JSON, KeycloakClient
 from ..records import realm_context
 from . import i18n
-from .admin import _load_user, actor, audit, done
+from .acting import FormWords, actor, audit, done, form_refusal, load_user
 from .auth import admin_required, state
 from .passes import kind_from_form, pass_page
 
+ANSWERS = frozenset({"grant", "dismiss"})
 bp = Blueprint("help", __name__, url_prefix="/admin/help")
 # The queue shows this many requests at most (oldest first); `twostep help list` shows all.
 PAGE_LIMIT = 100
@@ -63,12 +64,11 @@ def queue() -> Any:
     except Forbidden:  # may not read the index group (a delegated admin): the requests Keycloak lets them see
         items = _visible(kc)
     items = help_requests.split_expired(items, now, policy.help_expiry_days)[0]  # expired: not shown
-    me = session["user"]
     rows = []
     for req, user, creds in items[:PAGE_LIMIT]:
         rows.append({"req": req.as_dict(now), "devices": devices.list_devices(kc, req.user_id, creds),
                      "codes": _codes(user, creds),
-                     "is_self": is_self(actor(), kc.realm, user) or req.user_id == me.get("id")})
+                     "is_self": is_self(actor(), kc.realm, user)})
     presets = _presets(policy.bypass_max_s)
     # The preset capped by the policy already read (help_requests.grant_duration reads it again).
     default = min(help_requests.DEFAULT_GRANT, timedelta(seconds=policy.bypass_max_s))
@@ -84,24 +84,21 @@ def queue() -> Any:
 @admin_required
 def answer(user_id: str) -> Any:
     kc: KeycloakClient = g.kc
-    user = _load_user(user_id)
+    user = load_user(user_id)
     form = request.form
     act = form.get("action", "")
     back = redirect(url_for("help.queue"))
-    if act not in ("grant", "dismiss"):
-        flash(i18n.gettext("Unknown answer: nothing was changed."), "error")
-        return back
-    if form.get("user_id") != user_id:
-        flash(i18n.gettext("The form does not belong to this request: nothing was changed. Reload and try again."),
-              "error")
-        return back
-    if form.get("confirm") != "yes":
-        flash(i18n.gettext("Tick “I confirm” to answer the request: nothing was changed."), "error")
+    refusal = form_refusal(form, user_id, ANSWERS, FormWords(
+        i18n.gettext("Unknown answer: nothing was changed."),
+        i18n.gettext("The form does not belong to this request: nothing was changed. Reload and try again."),
+        i18n.gettext("Tick “I confirm” to answer the request: nothing was changed.")))
+    if refusal:
+        flash(refusal, "error")
         return back
     name = user.get("username")
     try:
         if act == "grant":
-            if is_self(actor(), kc.realm, user) or user_id == session["user"].get("id"):
+            if is_self(actor(), kc.realm, user):
                 raise i18n.Refusal(i18n.gettext(
                     "you cannot answer your own help request with a bypass; ask another admin"))
             preset = form.get("preset", "")

@@ -1,0 +1,76 @@
+"""What every admin page that changes a user shares: who acts (`actor`, with the signed-in admin's
+own user id, so the services' "not on yourself" rule covers every page), where it is audited, the user
+a form is about (`load_user`), the one guard every form passes (`form_refusal`) and the "Done for"
+line (`done`).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from flask import abort, g, session
+from markupsafe import Markup
+
+from ..actor import Actor, web_actor
+from ..audit import AuditSink, sink_for
+from ..errors import NotFound
+from ..keycloak_adapter import JSON
+from . import i18n
+from .auth import state
+
+UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
+def actor() -> Actor:
+    me = session["user"]
+    return web_actor(str(me.get("username") or ""), me.get("email"), state().realm, user_id=me.get("id"))
+
+
+def audit() -> AuditSink:
+    return sink_for(state().settings.audit_file)
+
+
+def load_user(user_id: str) -> JSON:
+    """The user a page or form is about, read with the signed-in admin's token: 404 for what is not a
+    user id or not a user Keycloak shows this admin."""
+    if not UUID.match(user_id):
+        abort(404, _no_user(user_id))
+    try:
+        return dict(g.kc.get_user(user_id))
+    except NotFound:
+        abort(404, _no_user(user_id))
+
+
+def _no_user(user_id: str) -> str:
+    return i18n.gettext("No user with id %(id)r in realm %(realm)r.") % {"id": user_id, "realm": state().realm}
+
+
+@dataclass(frozen=True)
+class FormWords:
+    """A page's own words for the three refusals (each page says "action" or "answer" in its terms)."""
+
+    unknown: str
+    other_user: str
+    confirm: str
+
+
+def form_refusal(form: Any, user_id: str, allowed: set[str] | frozenset[str], words: FormWords) -> str | None:
+    """Why a posted form changes nothing, or None: an action the page does not offer, a form made for
+    another user's page (a stale tab), or "I confirm" not ticked."""
+    if form.get("action", "") not in allowed:
+        return words.unknown
+    if form.get("user_id") != user_id:
+        return words.other_user
+    if form.get("confirm") != "yes":
+        return words.confirm
+    return None
+
+
+def done(name: object, changes: list[str]) -> Markup:
+    """"Done for NAME: what changed." The changes are the service's (or the admin extension's) own
+    lines, shown as they are (docs/web.md, "Languages")."""
+    text = "; ".join(changes)
+    return Markup("{} {}.").format(i18n.gettext("Done for %(name)s:") % {"name": name},
+                                   i18n.untranslated(i18n.humanize(text)))
