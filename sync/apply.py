@@ -17,7 +17,7 @@ from twostep.enforcement import (
 )
 from twostep.errors import Forbidden, KeycloakUnavailable, NotFound, TwostepError, Unauthorized
 from twostep.keycloak_adapter import KeycloakClient
-from twostep.notify import notify_user
+from twostep.notify import EMAIL, Notifier
 from twostep.policy import BYPASS_ATTR, utc_iso
 from twostep.realm_policy import read_policy
 from twostep.realm_setup import browser_target, rebuild_flow
@@ -77,14 +77,15 @@ assert set(COUNTER) == set(ActionKind)
 
 
 def apply(kc: KeycloakClient, actions: list[Action], now: datetime, audit: AuditSink, actor: str,
-          lease_s: float, summary: Summary, store: RecordStore | None = None, workers: int = 1) -> Summary:
+          lease_s: float, summary: Summary, store: RecordStore | None = None, workers: int = 1,
+          notifier: Notifier = EMAIL) -> Summary:
     """Each action on its own: one failure does not stop the others, except losing Keycloak or our
     credentials, which stops the run (every later request would fail the same way). The expiries of
     provider mode touch one user each and claim their own entry: they run `workers` at a time, first;
     everything else (the bucket drops, which wait for those claims, included) follows in plan order."""
     store = store or store_for(kc)
     settled: set[str] = set()  # index entries this pass claimed, or found claimed by another run
-    ctx = _Ctx(kc, now, audit, actor, lease_s, summary.run_id, store, settled)
+    ctx = _Ctx(kc, now, audit, actor, lease_s, summary.run_id, store, settled, notifier)
     parallel = [a for a in actions if a.kind == K.EXPIRE and a.entry is not None] if workers > 1 else []
     rest = [a for a in actions if a not in parallel]
     results: list[tuple[Action, str | BaseException]] = []
@@ -162,6 +163,7 @@ class _Ctx:
     run_id: str
     store: RecordStore
     settled: set[str]
+    notifier: Notifier = EMAIL
 
 
 def _end(ctx: _Ctx, action: Action) -> str:
@@ -289,9 +291,9 @@ def _repair_flow(ctx: _Ctx, action: Action) -> str:
 
 def _remind(ctx: _Ctx, action: Action) -> str:
     assert action.user_id and action.deadline is not None
-    outcome = notify_user(ctx.kc, ctx.kc.get_user(action.user_id), "enroll.reminder",
-                          {"until": utc_iso(action.deadline)}, ctx.audit, ctx.actor, ctx.now)
-    # Not sent (no SMTP, no address) is audited by notify_user and is no failure of the pass.
+    outcome = ctx.notifier.notify(ctx.kc, ctx.kc.get_user(action.user_id), "enroll.reminder",
+                                  {"until": utc_iso(action.deadline)}, ctx.audit, ctx.actor, ctx.now)
+    # Not sent (no SMTP, no address) is audited by the notifier and is no failure of the pass.
     return "done" if outcome == "sent" else "not sent"
 
 

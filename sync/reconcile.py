@@ -16,6 +16,7 @@ from twostep.audit import AuditSink
 from twostep.errors import KeycloakUnavailable, TwostepError, Unauthorized
 from twostep.keycloak_adapter import KeycloakClient
 from twostep.lock import sweep_stale_locks
+from twostep.notify import EMAIL, Notifier
 from twostep.policy import utc_iso
 
 from .apply import Summary, apply
@@ -26,7 +27,8 @@ log = logs.get("twostep.sync")
 
 
 def run_once(kc: KeycloakClient, now: datetime, audit: AuditSink, actor: str, lease_s: float,
-             options: Options = DEFAULT_OPTIONS, dry_run: bool = False) -> tuple[Summary, State | None]:
+             options: Options = DEFAULT_OPTIONS, dry_run: bool = False,
+             notifier: Notifier = EMAIL) -> tuple[Summary, State | None]:
     summary = Summary(run_id=uuid.uuid4().hex[:12], dry_run=dry_run)
     try:
         state = read_state(kc, now, options)
@@ -59,12 +61,12 @@ def run_once(kc: KeycloakClient, now: datetime, audit: AuditSink, actor: str, le
         return summary, state
     if options.full:
         _sweep(kc, now, summary)
-    apply(kc, actions, now, audit, actor, lease_s, summary, state.store, options.workers)
+    apply(kc, actions, now, audit, actor, lease_s, summary, state.store, options.workers, notifier)
     pending = pending_end(state, now, summary)
     metrics.record_pass(kc.realm, ok=summary.ok, active=summary.bypassed_active,
                         next_end=pending.timestamp() if pending else None)
     # After the bypass work and its gauges: a slow SMTP server never delays an end. Its errors count.
-    help_notify.sync_pass(kc, now, audit, actor, summary.errors, state.policy)
+    help_notify.sync_pass(kc, now, audit, actor, summary.errors, state.policy, notifier)
     log.info("sync.pass", kind="full" if options.full else "expiry", run_id=summary.run_id, realm=kc.realm,
              ok=summary.ok, expired=summary.expired, ended_early=summary.ended_early,
              drift_repaired=summary.drift_repaired, enforced=summary.enforced, errors=len(summary.errors),

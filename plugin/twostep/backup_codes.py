@@ -18,7 +18,7 @@ from .audit import AuditSink
 from .enforcement import user_in_scope
 from .errors import InvalidInput, KeycloakUnavailable, NotFound
 from .keycloak_adapter import JSON, KeycloakClient
-from .notify import notify_user
+from .notify import EMAIL, Notifier
 from .policy import CODES_ATTRS, CODES_PROVENANCE_CREDENTIAL, RealmPolicy, utc_iso
 from .realm_policy import read_policy
 from .records import STORE_CREDENTIAL_NAME, store_for
@@ -116,7 +116,7 @@ def validate_count(count: int) -> None:
 
 def generate(kc: KeycloakClient, user: JSON, *, count: int, actor: str, now: datetime, sink: AuditSink,
              notify: bool = True, reason: str | None = None,
-             rng: recovery_codes.RandomSource | None = None) -> tuple[list[str], str]:
+             rng: recovery_codes.RandomSource | None = None, notifier: Notifier = EMAIL) -> tuple[list[str], str]:
     """Replace the user's backup codes with `count` fresh ones; returns (codes, notification outcome).
 
     The codes are numbered 1..N in the returned order; Keycloak asks for them in that order.
@@ -136,7 +136,7 @@ def generate(kc: KeycloakClient, user: JSON, *, count: int, actor: str, now: dat
         kc.store_codes(uid, {"credential": {k: rep[k] for k in ("secretData", "credentialData", "userLabel")
                                             if isinstance(rep.get(k), str)},
                              "count": count, "by": actor, "reason": reason})
-        return _generated(kc, user, codes, count, creds, actor, now, sink, notify, reason)
+        return _generated(kc, user, codes, count, creds, actor, now, sink, notify, reason, notifier)
     kc.store_user_credential(uid, rep, {CODES_BY: [actor], CODES_AT: [str(created_ms)]})
     after = kc.user_credentials(uid)
     stored = codes_credentials(after)
@@ -150,11 +150,12 @@ def generate(kc: KeycloakClient, user: JSON, *, count: int, actor: str, now: dat
         real_ms = int(stored[0].get("createdDate") or 0)
         kc.set_user_attributes(uid, {CODES_AT: [str(real_ms)]})
     keep_otp_first(kc, uid)
-    return _generated(kc, user, codes, count, creds, actor, now, sink, notify, reason)
+    return _generated(kc, user, codes, count, creds, actor, now, sink, notify, reason, notifier)
 
 
 def _generated(kc: KeycloakClient, user: JSON, codes: list[str], count: int, creds: list[JSON], actor: str,
-               now: datetime, sink: AuditSink, notify: bool, reason: str | None) -> tuple[list[str], str]:
+               now: datetime, sink: AuditSink, notify: bool, reason: str | None,
+               notifier: Notifier) -> tuple[list[str], str]:
     """Audit (never the codes) and tell the user."""
     uid = user["id"]
     sink.write(audit.event("codes.generate", realm=kc.realm, actor=actor, now=now, user_id=uid,
@@ -163,7 +164,7 @@ def _generated(kc: KeycloakClient, user: JSON, codes: list[str], count: int, cre
     outcome = "not requested"
     if notify:
         details = {"count": count, "reason": reason}
-        outcome = notify_user(kc, user, "codes.generate", details, sink, actor, now)
+        outcome = notifier.notify(kc, user, "codes.generate", details, sink, actor, now)
     return codes, outcome
 
 
@@ -188,7 +189,7 @@ def status(kc: KeycloakClient, user: JSON, credentials: list[JSON] | None = None
 
 
 def revoke(kc: KeycloakClient, user: JSON, *, actor: str, now: datetime, sink: AuditSink,
-           reason: str | None = None, notify: bool = True) -> tuple[int, str]:
+           reason: str | None = None, notify: bool = True, notifier: Notifier = EMAIL) -> tuple[int, str]:
     """Delete the user's backup codes; returns (how many sets were removed, notification outcome)."""
     uid = user["id"]
     stored = codes_credentials(kc.user_credentials(uid))
@@ -203,5 +204,5 @@ def revoke(kc: KeycloakClient, user: JSON, *, actor: str, now: datetime, sink: A
                            username=user.get("username"), reason=reason))
     outcome = "not requested"
     if notify:
-        outcome = notify_user(kc, user, "codes.revoke", {"reason": reason}, sink, actor, now)
+        outcome = notifier.notify(kc, user, "codes.revoke", {"reason": reason}, sink, actor, now)
     return len(stored), outcome

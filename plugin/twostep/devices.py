@@ -18,7 +18,7 @@ from .backup_codes import keep_otp_first, otp_credentials
 from .enforcement import CONFIGURE_TOTP, require_totp
 from .errors import Conflict, InvalidInput, NotFound
 from .keycloak_adapter import JSON, KeycloakClient
-from .notify import notify_user
+from .notify import EMAIL, Notifier
 from .policy import utc_iso
 from .records import STORE_CREDENTIAL_NAME, store_for
 
@@ -56,7 +56,8 @@ class ResetResult:
 
 
 def reset_otp(kc: KeycloakClient, user: JSON, *, actor: str, now: datetime, sink: AuditSink,
-              reason: str | None = None, dry_run: bool = False, notify: bool = True) -> ResetResult:
+              reason: str | None = None, dry_run: bool = False, notify: bool = True,
+              notifier: Notifier = EMAIL) -> ResetResult:
     """Lost phone: remove every OTP device, require CONFIGURE_TOTP at next login, end all sessions.
 
     Provider mode disables the devices instead of deleting them (docs/formats.md, "Disabled devices"):
@@ -89,7 +90,7 @@ def reset_otp(kc: KeycloakClient, user: JSON, *, actor: str, now: datetime, sink
                            sessions_ended=sessions_ended))
     outcome = "not requested"
     if notify:
-        outcome = notify_user(kc, user, "otp.reset", {"reason": reason}, sink, actor, now)
+        outcome = notifier.notify(kc, user, "otp.reset", {"reason": reason}, sink, actor, now)
     return ResetResult(devices, added, sessions_ended, outcome, disabled=provider)
 
 
@@ -146,7 +147,7 @@ def new_device_id(kc: KeycloakClient, user_id: str, plan: DeviceChangePlan) -> s
 
 def finish_device_change(kc: KeycloakClient, user_id: str, new_credential_id: str, *,
                          actor: str | None = None, now: datetime | None = None, sink: AuditSink | None = None,
-                         notify: bool = False) -> list[Device]:
+                         notify: bool = False, notifier: Notifier = EMAIL) -> list[Device]:
     """Keep only `new_credential_id` among the user's OTP devices; returns the removed ones.
 
     Refuses unless the new device exists as an OTP credential of this user, so the user always
@@ -170,9 +171,9 @@ def finish_device_change(kc: KeycloakClient, user_id: str, new_credential_id: st
         sink.write(audit.event("otp.device_change", realm=kc.realm, actor=who, now=now, user_id=user_id,
                                username=user.get("username"), devices_removed=len(removed), label=new_label))
         if notify:
-            notify_user(kc, user, "device.change",
-                        {"label": new_label, "removed": ", ".join(d.label for d in removed) or None},
-                        sink, who, now)
+            notifier.notify(kc, user, "device.change",
+                            {"label": new_label, "removed": ", ".join(d.label for d in removed) or None},
+                            sink, who, now)
     return removed
 
 

@@ -15,7 +15,7 @@ from .errors import Conflict, InvalidInput, NotFound, TwostepError
 from .help_requests import HELP_LABEL, MAX_RECIPIENTS, HelpRequest, close, list_open, read_request, split_expired
 from .keycloak_adapter import JSON, KeycloakClient
 from .lock import acquire_lock, lease_seconds, release_lock
-from .notify import notify_user
+from .notify import EMAIL, Notifier
 from .policy import HELP_CREDENTIAL, RealmPolicy, utc_iso
 
 
@@ -70,7 +70,7 @@ def _rewrite(kc: KeycloakClient, req: HelpRequest, notified_at: str) -> None:
 
 
 def notify_admins(kc: KeycloakClient, now: datetime, audit: AuditSink, actor: str,
-                  pending: list[HelpRequest], spec: str) -> dict[str, int]:
+                  pending: list[HelpRequest], spec: str, notifier: Notifier = EMAIL) -> dict[str, int]:
     """E-mail every recipient about each open request not yet e-mailed, then set its notified_at.
     Only a request of which at least one mail went out is marked (no SMTP, nobody with an address:
     the next pass tries again). Under the request's lock, re-read: two sync hosts mail once."""
@@ -92,7 +92,7 @@ def notify_admins(kc: KeycloakClient, now: datetime, audit: AuditSink, actor: st
             sent = 0
             for admin in admins:
                 details = {"requester": fresh.username, "asked_at": fresh.asked_at_raw, "message": fresh.message}
-                if notify_user(kc, admin, "help.new", details, audit, actor, now) == "sent":
+                if notifier.notify(kc, admin, "help.new", details, audit, actor, now) == "sent":
                     sent += 1
             if sent:
                 _rewrite(kc, fresh, utc_iso(now))
@@ -106,7 +106,7 @@ def notify_admins(kc: KeycloakClient, now: datetime, audit: AuditSink, actor: st
 
 
 def sync_pass(kc: KeycloakClient, now: datetime, audit: AuditSink, actor: str, errors: list[str],
-              policy: RealmPolicy) -> dict[str, int]:
+              policy: RealmPolicy, notifier: Notifier = EMAIL) -> dict[str, int]:
     """The sync's one call: read the queue, set the metrics, e-mail the admins about new requests.
     A failure here (Keycloak lost included) is one error of the pass, appended to `errors`: the pass
     still records what it did."""
@@ -118,7 +118,7 @@ def sync_pass(kc: KeycloakClient, now: datetime, audit: AuditSink, actor: str, e
         oldest = min((r.asked_at for r in readable if r.asked_at), default=None)
         metrics.record_help(kc.realm, open_count=len(items), oldest=oldest.timestamp() if oldest else None)
         pending = [r for r in readable if not r.notified_at_raw]
-        return notify_admins(kc, now, audit, actor, pending, policy.help_admins)
+        return notify_admins(kc, now, audit, actor, pending, policy.help_admins, notifier)
     except TwostepError as exc:
         metrics.record_error(kc.realm, metrics.error_kind(exc))
         errors.append(f"help requests: {exc}")

@@ -27,7 +27,7 @@ from .clock import Clock
 from .errors import Conflict, Forbidden, InvalidInput, NotFound
 from .keycloak_adapter import JSON, KeycloakClient
 from .lock import Lock, acquire_lock, lease_seconds, release_lock
-from .notify import notify_user
+from .notify import EMAIL, Notifier
 from .policy import HELP_CREDENTIAL, HELP_INDEX_GROUP, parse_strict_time
 from .records import CredentialStore, realm_context
 from .users import resolve_user
@@ -203,7 +203,7 @@ def grant_duration(kc: KeycloakClient, duration: timedelta | None) -> timedelta:
 
 def grant(kc: KeycloakClient, clock: Clock, audit: AuditSink, actor: Actor, who: str,
           duration: timedelta | None = None, dry_run: bool = False, pass_use: str | None = None,
-          password_only: bool = False) -> dict[str, Any]:
+          password_only: bool = False, notifier: Notifier = EMAIL) -> dict[str, Any]:
     """Answer with a bypass that also removes the lost device (bypass.grant with reset_device, which
     also ends the sessions), then close the request and tell the user."""
     user = resolve_user(kc, who)
@@ -234,8 +234,8 @@ def grant(kc: KeycloakClient, clock: Clock, audit: AuditSink, actor: Actor, who:
     audit.write(event("help.grant", realm=kc.realm, actor=actor.name, now=now, user_id=req.user_id,
                       username=req.username, asked_at=req.asked_at_raw, until=res["until"],
                       devices_removed=res.get("devices_removed"), credential=actor.credential))
-    notified = notify_user(kc, kc.get_user(req.user_id), "help.grant",
-                           {"until": res["until"], "asked_at": req.asked_at_raw}, audit, actor.name, now)
+    notified = notifier.notify(kc, kc.get_user(req.user_id), "help.grant",
+                               {"until": res["until"], "asked_at": req.asked_at_raw}, audit, actor.name, now)
     res["changes"].append(f"closed the help request of {req.username} (asked {req.asked_at_raw})")
     return {**res, "action": "help.grant", "asked_at": req.asked_at_raw, "notified": notified}
 
@@ -299,7 +299,7 @@ def dismiss_reason(reason: str) -> str:
 
 
 def dismiss(kc: KeycloakClient, clock: Clock, audit: AuditSink, actor: Actor, who: str, reason: str,
-            dry_run: bool = False) -> dict[str, Any]:
+            dry_run: bool = False, notifier: Notifier = EMAIL) -> dict[str, Any]:
     """Close the request without changing the account; the reason is required and told to the user."""
     why = dismiss_reason(reason)
     user = resolve_user(kc, who)
@@ -323,7 +323,7 @@ def dismiss(kc: KeycloakClient, clock: Clock, audit: AuditSink, actor: Actor, wh
     audit.write(event("help.dismiss", realm=kc.realm, actor=actor.name, now=now, user_id=req.user_id,
                       username=req.username, asked_at=req.asked_at_raw or None, reason=why,
                       damaged=req.damaged or None, credential=actor.credential))
-    result["notified"] = "skipped: damaged request" if req.damaged else notify_user(
+    result["notified"] = "skipped: damaged request" if req.damaged else notifier.notify(
         kc, kc.get_user(req.user_id), "help.dismiss", {"reason": why, "asked_at": req.asked_at_raw},
         audit, actor.name, now)
     result["changes"] = [f"closed the help request of {req.username} (asked {req.asked_at_raw or '?'})"]
