@@ -8,10 +8,8 @@ import java.time.format.DateTimeParseException;
 import org.jboss.logging.Logger;
 import org.keycloak.models.GroupModel;
 import org.keycloak.models.KeycloakSession;
-import org.keycloak.models.KeycloakSessionFactory;
 import org.keycloak.models.RealmModel;
 import org.keycloak.models.UserModel;
-import org.keycloak.models.utils.KeycloakModelUtils;
 
 /**
  * The disabled-device index (docs/formats.md, "Disabled devices"): top-level group
@@ -50,24 +48,7 @@ public final class DisabledOtpIndex {
      */
     public static void note(KeycloakSession session, RealmModel realm, String userId, long purgeAfterMs) {
         try {
-            String realmId = realm.getId();
-            String bucketName = bucketName(purgeAfterMs);
-            KeycloakSessionFactory factory = session.getKeycloakSessionFactory();
-            KeycloakModelUtils.runJobInTransaction(factory, s -> {
-                RealmModel r = s.realms().getRealm(realmId);
-                s.getContext().setRealm(r);
-                GroupModel root = Groups.top(s, r, ROOT);
-                if (root == null) {
-                    root = s.groups().createGroup(r, ROOT);
-                }
-                GroupModel bucket = Groups.child(root, bucketName);
-                if (bucket == null) {
-                    bucket = s.groups().createGroup(r, bucketName, root);
-                }
-                if (Groups.child(bucket, userId) == null) {
-                    s.groups().createGroup(r, userId, bucket);
-                }
-            });
+            Groups.fileInOwnTransaction(session, realm, ROOT, bucketName(purgeAfterMs), userId);
         } catch (RuntimeException e) {
             LOG.debugf("twostep: disabled device not indexed (%s); purged at sign-in", e.getClass().getSimpleName());
         }

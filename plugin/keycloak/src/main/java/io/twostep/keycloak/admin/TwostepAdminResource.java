@@ -206,10 +206,7 @@ public class TwostepAdminResource {
             }
             return inOneTransaction(() -> {
                 writes.closeHelpRequest(user);
-                Map<String, Object> out = new LinkedHashMap<>();
-                out.put("action", "help.dismiss");
-                out.put("user_id", user.getId());
-                out.put("username", user.getUsername());
+                Map<String, Object> out = result("help.dismiss", user);
                 out.put("asked_at", askedAt);
                 event("help.dismiss", user, null, why, extra("by", by.strip(), "asked_at", askedAt));
                 return out;
@@ -228,11 +225,8 @@ public class TwostepAdminResource {
             // An earlier answer to this very request (an older twostep, not one transaction) granted its
             // bypass and stopped before closing the request: finish it instead of refusing it.
             return inOneTransaction(() -> {
-                Map<String, Object> out = new LinkedHashMap<>();
                 int removed = DisabledOtp.disable(session, realm, user, by, clock.getAsLong());
-                out.put("action", "help.grant");
-                out.put("user_id", user.getId());
-                out.put("username", user.getUsername());
+                Map<String, Object> out = result("help.grant", user);
                 out.put("until", current.get("until"));
                 out.put("asked_at", askedAt);
                 out.put("devices_removed", removed);
@@ -279,10 +273,7 @@ public class TwostepAdminResource {
                 throw bad(user.getUsername() + " is read-only in Keycloak (a federation without import): a new "
                         + "device cannot be required, so no device is removed");
             }
-            Map<String, Object> out = new LinkedHashMap<>();
-            out.put("action", "otp.reset");
-            out.put("user_id", user.getId());
-            out.put("username", user.getUsername());
+            Map<String, Object> out = result("otp.reset", user);
             int disabled = DisabledOtp.disable(session, realm, user, by, clock.getAsLong());
             out.put("devices_removed", disabled);
             out.put("devices_disabled", disabled);
@@ -320,10 +311,7 @@ public class TwostepAdminResource {
             int purged = DisabledOtp.purge(user, now);
             int restored = DisabledOtp.restore(user);
             user.removeRequiredAction(TwostepDecision.CONFIGURE_TOTP);
-            Map<String, Object> out = new LinkedHashMap<>();
-            out.put("action", "otp.restore");
-            out.put("user_id", user.getId());
-            out.put("username", user.getUsername());
+            Map<String, Object> out = result("otp.restore", user);
             out.put("devices_restored", restored);
             out.put("devices_purged", purged);
             event("otp.restore", user, null, reason, extra("by", blankToNull(by), "devices_restored", restored,
@@ -365,10 +353,7 @@ public class TwostepAdminResource {
         return inOneTransaction(() -> {
             boolean replaced = !UserWrites.stored(user, UserWrites.RECOVERY_CODES).isEmpty();
             CredentialModel made = writes.storeCodes(user, credential, by);
-            Map<String, Object> out = new LinkedHashMap<>();
-            out.put("action", "codes.generate");
-            out.put("user_id", user.getId());
-            out.put("username", user.getUsername());
+            Map<String, Object> out = result("codes.generate", user);
             out.put("created", made.getCreatedDate());
             out.put("replaced", replaced);
             event("codes.generate", user, null, reason, extra("by", by, "codes_count", count, "replaced", replaced));
@@ -575,6 +560,15 @@ public class TwostepAdminResource {
 
     static ErrorResponseException bad(String message) {
         return ErrorResponse.error(message, Response.Status.BAD_REQUEST);
+    }
+
+    /** What every change answers with first: the action and whom it was done to. */
+    private static Map<String, Object> result(String action, UserModel user) {
+        Map<String, Object> out = new LinkedHashMap<>();
+        out.put("action", action);
+        out.put("user_id", user.getId());
+        out.put("username", user.getUsername());
+        return out;
     }
 
     private static String blankToNull(String s) {

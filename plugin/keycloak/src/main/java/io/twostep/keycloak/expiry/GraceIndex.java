@@ -2,12 +2,9 @@ package io.twostep.keycloak.expiry;
 
 import io.twostep.keycloak.Groups;
 import org.jboss.logging.Logger;
-import org.keycloak.models.GroupModel;
 import org.keycloak.models.KeycloakSession;
-import org.keycloak.models.KeycloakSessionFactory;
 import org.keycloak.models.RealmModel;
 import org.keycloak.models.UserModel;
-import org.keycloak.models.utils.KeycloakModelUtils;
 
 /**
  * The grace index (docs/formats.md): users who signed in with the password alone because they were
@@ -30,25 +27,8 @@ public final class GraceIndex {
             if (!ExpiryProviderFactory.serves(realm.getName(), realm.getAttribute(ExpiryTask.POLICY_ATTRIBUTE))) {
                 return; // no task to end it: nothing to file
             }
-            String realmId = realm.getId();
-            String userId = user.getId();
-            String bucketName = GraceRules.bucketName(user.getCreatedTimestamp());
-            KeycloakSessionFactory factory = session.getKeycloakSessionFactory();
-            KeycloakModelUtils.runJobInTransaction(factory, s -> {
-                RealmModel r = s.realms().getRealm(realmId);
-                s.getContext().setRealm(r);
-                GroupModel root = Groups.top(s, r, ROOT);
-                if (root == null) {
-                    root = s.groups().createGroup(r, ROOT);
-                }
-                GroupModel bucket = Groups.child(root, bucketName);
-                if (bucket == null) {
-                    bucket = s.groups().createGroup(r, bucketName, root);
-                }
-                if (Groups.child(bucket, userId) == null) {
-                    s.groups().createGroup(r, userId, bucket);
-                }
-            });
+            Groups.fileInOwnTransaction(session, realm, ROOT, GraceRules.bucketName(user.getCreatedTimestamp()),
+                    user.getId());
         } catch (RuntimeException e) {
             LOG.debugf("twostep: grace sign-in not indexed (%s); the next one is", e.getClass().getSimpleName());
         }
