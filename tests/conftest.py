@@ -161,8 +161,11 @@ def create_realm(admin: Admin, prefix: str = "t-") -> str:
 
 
 @pytest.fixture
-def realm(keycloak: Keycloak, admin: Admin, lock_roles_left: list[str]) -> Iterator[str]:
-    name = create_realm(admin)
+def realm(request: pytest.FixtureRequest, keycloak: Keycloak, admin: Admin,
+          lock_roles_left: list[str]) -> Iterator[str]:
+    """A throwaway realm, deleted after the test. A module's `REALM_PREFIX` names it otherwise: the
+    harness's expiry task serves only realms named exp-* (EXPIRY_TASK_OPTIONS)."""
+    name = create_realm(admin, prefix=getattr(request.module, "REALM_PREFIX", "t-"))
     yield name
     try:
         lock_roles_left.extend(f"{name}: {role}" for role in lock_roles(admin, name))

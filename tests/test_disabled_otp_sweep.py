@@ -6,13 +6,10 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
-import pytest
-
-from tests.conftest import Admin, Keycloak, User, create_realm
+from tests.conftest import Admin, Keycloak, User
 from tests.support.bypass_helpers import utcnow
 from tests.support.help_helpers import iso
 from tests.support.twofactor import credential_types, setup_realm
@@ -20,15 +17,7 @@ from tests.support.twofactor import credential_types, setup_realm
 DISABLED = "twostep-otp-disabled"
 
 
-@pytest.fixture
-def realm(keycloak: Keycloak, admin: Admin) -> Iterator[str]:
-    """Served by the expiry task (named exp-*)."""
-    name = create_realm(admin, prefix="exp-")
-    yield name
-    try:
-        admin.delete(f"/{name}")
-    except AssertionError:
-        pass
+REALM_PREFIX = "exp-"  # served by the harness's expiry task (tests/conftest.py, realm)
 
 
 def _group(admin: Admin, realm: str, name: str, parent: str | None = None) -> str:

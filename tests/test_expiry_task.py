@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pytest
 from twostep import bypass_end, bypass_index
 from twostep.records import CredentialStore
 
-from tests.conftest import Admin, Keycloak, MakeUser, Twostep, User, create_realm
+from tests.conftest import Admin, Keycloak, MakeUser, Twostep, User
 from tests.support.bypass_helpers import client, utcnow
 from tests.support.login import LoginDriver
 from tests.support.twofactor import setup_realm
@@ -27,15 +26,7 @@ from tests.test_bypass_hardening import OFFLINE, offline_token, refresh
 HEARTBEAT = "twostep.expiry_task"
 
 
-@pytest.fixture
-def realm(keycloak: Keycloak, admin: Admin) -> Iterator[str]:
-    """This module's realms are served by the expiry task (named exp-*)."""
-    name = create_realm(admin, prefix="exp-")
-    yield name
-    try:
-        admin.delete(f"/{name}")
-    except AssertionError:
-        pass
+REALM_PREFIX = "exp-"  # served by the harness's expiry task (tests/conftest.py, realm)
 
 
 def _iso(t: datetime) -> str:
