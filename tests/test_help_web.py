@@ -6,10 +6,7 @@ with the password alone and enrolls a new device; axe-core on the queue page."""
 from __future__ import annotations
 
 import base64
-import os
 import time
-from pathlib import Path
-from typing import Any
 
 import pyotp
 import pytest
@@ -30,6 +27,7 @@ from tests.test_web_app import (  # noqa: F401 - fixtures
     flashes,
     people,
     post,
+    shoot,
     web,
 )
 from tests.theme_pages import axe_violations
@@ -90,18 +88,6 @@ def test_queue_page_lists_requests_and_refuses_bad_answers(
     assert "your own request" in page.text and not any(f.fields.get("action") == "grant" for f in page.forms)
 
 
-def _shoot(page: Any, name: str) -> None:
-    """With TWOSTEP_WEB_SCREENSHOTS=DIR (e.g. docs/screenshots): DIR/NAME-desktop.png and -mobile.png."""
-    target = os.environ.get("TWOSTEP_WEB_SCREENSHOTS")
-    if not target:
-        return
-    Path(target).mkdir(parents=True, exist_ok=True)
-    for label, size in VIEWPORTS.items():
-        page.set_viewport_size(size)
-        page.screenshot(path=str(Path(target) / f"{name}-{label}.png"), full_page=True)
-    page.set_viewport_size(VIEWPORTS["desktop"])
-
-
 @pytest.mark.browser
 def test_browser_admin_answers_from_queue_then_user_enrolls_new_device(
         web: WebApp, people: tuple[User, User], admin: Admin, twostep: Twostep) -> None:  # noqa: F811
@@ -124,7 +110,7 @@ def test_browser_admin_answers_from_queue_then_user_enrolls_new_device(
             assert MESSAGE in page.inner_text("blockquote.message"), "shown as text, not markup"
             violations = axe_violations(page)
             assert violations == [], [(v["id"], v["help"], [n["target"] for n in v["nodes"]]) for v in violations]
-            _shoot(page, "help-queue")
+            shoot(page, "help-queue", prefix="")
 
             grant = page.locator(f"#req-{eve.id} form.grant")
             assert grant.locator("input[value='1d']").is_checked()
@@ -133,7 +119,7 @@ def test_browser_admin_answers_from_queue_then_user_enrolls_new_device(
             page.wait_for_selector(".flash.ok")
             assert "closed the help request of eve" in page.inner_text(".flash.ok")
             assert "No open help requests" in page.inner_text("main")
-            _shoot(page, "help-queue-answered")
+            shoot(page, "help-queue-answered", prefix="")
             violations = axe_violations(page)
             assert violations == [], [(v["id"], v["help"]) for v in violations]
 

@@ -46,6 +46,7 @@ from tests.test_web_app import (  # noqa: F401 - fixtures
     free_port,
     make_admin,
     people,
+    shoot,
     web,
 )
 from tests.theme_pages import axe_violations
@@ -333,20 +334,6 @@ def english_words(page: str, names: tuple[str, ...]) -> list[str]:
     return list(ENGLISH.findall(words))
 
 
-def _shoot_overview(page: Any, name: str) -> None:
-    """With TWOSTEP_WEB_SCREENSHOTS=DIR: DIR/web-NAME-{desktop,mobile}.png."""
-    import os
-
-    target = os.environ.get("TWOSTEP_WEB_SCREENSHOTS")
-    if not target:
-        return
-    Path(target).mkdir(parents=True, exist_ok=True)
-    for label, size in VIEWPORTS.items():
-        page.set_viewport_size(size)
-        page.screenshot(path=str(Path(target) / f"web-{name}-{label}.png"), full_page=True)
-    page.set_viewport_size(VIEWPORTS["desktop"])
-
-
 @pytest.mark.browser
 def test_browser_every_admin_and_security_page_passes_axe_at_both_widths(
         web: WebApp, people: tuple[User, User], admin: Admin, make_user: MakeUser, twostep: Twostep) -> None:  # noqa: F811
@@ -375,7 +362,7 @@ def test_browser_every_admin_and_security_page_passes_axe_at_both_widths(
                 _pw_sign_in(page, web, who, "/admin")
                 assert page.locator("html").get_attribute("lang") == lang
                 assert page.locator("#groups tr.group-row").count() == 1, "the largest group, with its bar"
-                _shoot_overview(page, "overview" if lang == "en" else f"overview-{lang}")
+                shoot(page, "overview" if lang == "en" else f"overview-{lang}")
                 for path in paths:
                     page.goto(web.url + path)
                     for label, size in VIEWPORTS.items():

@@ -738,16 +738,16 @@ def _pw_sign_in(page: Any, web: WebApp, user: User, path: str) -> None:
     page.wait_for_url(f"{web.url}{path}*")
 
 
-def _shoot(page: Any, name: str) -> None:
+def shoot(page: Any, name: str, prefix: str = "web-") -> None:
     """With TWOSTEP_WEB_SCREENSHOTS=DIR (e.g. docs/screenshots) each page is captured at desktop and
-    mobile widths as DIR/web-NAME-WIDTH.png."""
+    mobile widths as DIR/PREFIXNAME-WIDTH.png."""
     target = os.environ.get("TWOSTEP_WEB_SCREENSHOTS")
     if not target:
         return
     Path(target).mkdir(parents=True, exist_ok=True)
     for label, size in VIEWPORTS.items():
         page.set_viewport_size(size)
-        page.screenshot(path=str(Path(target) / f"web-{name}-{label}.png"), full_page=True)
+        page.screenshot(path=str(Path(target) / f"{prefix}{name}-{label}.png"), full_page=True)
     page.set_viewport_size(VIEWPORTS["desktop"])
 
 
@@ -764,10 +764,10 @@ def test_browser_admin_grants_and_revokes_bypass(web: WebApp, people: tuple[User
             page.click("text=Users")
             page.fill("#q", "eve")
             page.click("button:has-text('Search')")
-            _shoot(page, "users")
+            shoot(page, "users")
             page.click("a:has-text('eve')")
             page.wait_for_url(f"{web.url}/admin/users/{eve.id}")
-            _shoot(page, "user")
+            shoot(page, "user")
             grant = page.locator("form#grant")
             grant.locator("input[value='1h']").check()
             grant.locator("input[name='reason']").fill("phone at home")
@@ -775,7 +775,7 @@ def test_browser_admin_grants_and_revokes_bypass(web: WebApp, people: tuple[User
             grant.locator("button[type=submit]").click()
             page.wait_for_selector(".flash.ok")
             assert "set the bypass marker" in page.inner_text(".flash.ok")
-            _shoot(page, "user-bypassed")
+            shoot(page, "user-bypassed")
 
             # eve signs in to an app with her password alone.
             d = LoginDriver(web.kc_url, web.realm)
@@ -792,10 +792,10 @@ def test_browser_admin_grants_and_revokes_bypass(web: WebApp, people: tuple[User
             assert d.login(eve.username, eve.password).kind == "otp"
 
             page.goto(f"{web.url}/admin/audit")
-            _shoot(page, "audit")
+            shoot(page, "audit")
             mine = chromium.new_context(viewport=VIEWPORTS["desktop"]).new_page()
             _pw_sign_in(mine, web, eve, "/security")
-            _shoot(mine, "security")
+            shoot(mine, "security")
         finally:
             chromium.close()
 
@@ -812,7 +812,7 @@ def test_browser_user_changes_device(web: WebApp, people: tuple[User, User], adm
             _pw_sign_in(page, web, eve, "/security")
             page.click("button:has-text('My mobile device has changed')")
             page.wait_for_selector("input[name=totpSecret]", state="attached")
-            _shoot(page, "keycloak-new-device")
+            shoot(page, "keycloak-new-device")
             secret = base64.b32encode(page.input_value("input[name=totpSecret]").encode()).decode()
             page.fill("#totp", pyotp.TOTP(secret).now())
             page.fill("#userLabel", "new phone")
@@ -820,7 +820,7 @@ def test_browser_user_changes_device(web: WebApp, people: tuple[User, User], adm
             page.wait_for_url(f"{web.url}/security*")
             assert "removed 1 old device" in page.inner_text(".flash.ok")
             assert "new phone" in page.inner_text("main")
-            _shoot(page, "security-device-changed")
+            shoot(page, "security-device-changed")
         finally:
             chromium.close()
     otps = [c for c in admin.get(f"/{web.realm}/users/{eve.id}/credentials") if c["type"] == "otp"]
