@@ -75,10 +75,12 @@ def running_cluster() -> Iterator[Cluster]:
 
 
 def _views(log: Path) -> int:
-    """How many Infinispan views with every member of the cluster the node's log shows so far."""
+    """How many Infinispan views with every member of the cluster the node's log shows so far: plain
+    views (ISPN000094) and merged ones (ISPN000093, when a node came up alone and MERGE3 joined it)."""
     if not log.exists():
         return 0
-    return len(re.findall(r"ISPN000094: Received new cluster view .*\(2\)", log.read_text(errors="replace")))
+    return len(re.findall(r"ISPN00009[34]: Received new(?:, MERGED)? cluster view .*\(2\)",
+                          log.read_text(errors="replace")))
 
 
 @contextmanager
