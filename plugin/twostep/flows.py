@@ -75,10 +75,8 @@ WEBAUTHN_FORM = "webauthn-authenticator"
 KERBEROS = "auth-spnego"
 
 
-class CannotAdapt(TwostepError):
+class CannotAdapt(TwostepError, exit_code=9):
     """The realm's flow has a shape where no condition can safely guard the second factor."""
-
-    exit_code = 9
 
 
 def provider_condition() -> Step:

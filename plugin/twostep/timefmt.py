@@ -20,9 +20,11 @@ from __future__ import annotations
 
 import os
 import re
+import tomllib
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
+from pathlib import Path
 from typing import Any, Literal
 
 from babel import Locale
@@ -31,40 +33,28 @@ from babel.lists import format_list
 
 SUPPORTED = ("en", "de", "ru")
 DEFAULT = "en"
+FRAMES_FILE = Path(__file__).resolve().parent / "timefmt_frames.toml"
+_FRAME_KINDS = ("until", "ended", "by", "overdue", "at", "on")
 
-# Sentence frames; {time} is "02:59 UTC", {day} a CLDR word (today/tomorrow/yesterday), {date} a
-# CLDR medium date for other days. Word order follows each language (ru: "до" + a time, never "до
-# сегодня"). "left" frames keep the duration in the nominative (CLDR unit forms); "ago"/"in" come
-# from CLDR relative-time patterns, which carry the right case (ru "21 минуту назад", de "vor 2 Tagen").
-_FRAMES: dict[str, dict[str, str]] = {
-    "en": {
-        "until_day": "until {time} {day}", "until_date": "until {time} on {date}",
-        "ended_day": "ended {day} at {time}", "ended_date": "ended on {date} at {time}",
-        "by_day": "by {time} {day}", "by_date": "by {time} on {date}",
-        "overdue_day": "overdue since {day} at {time}", "overdue_date": "overdue since {date} at {time}",
-        "at_day": "{day} {time}", "at_date": "{date}, {time}",
-        "on_day": "{day} at {time}", "on_date": "on {date} at {time}",
-        "left": "{0} left",
-    },
-    "de": {
-        "until_day": "bis {day} {time}", "until_date": "bis {date} {time}",
-        "ended_day": "abgelaufen {day} um {time}", "ended_date": "abgelaufen am {date} um {time}",
-        "by_day": "bis {day} {time}", "by_date": "bis {date} {time}",
-        "overdue_day": "überfällig seit {day} {time}", "overdue_date": "überfällig seit {date} {time}",
-        "at_day": "{day} {time}", "at_date": "{date} {time}",
-        "on_day": "{day} um {time}", "on_date": "am {date} um {time}",
-        "left": "noch {0}",
-    },
-    "ru": {
-        "until_day": "до {time} {day}", "until_date": "до {time} {date}",
-        "ended_day": "действовало до {time} {day}", "ended_date": "действовало до {time} {date}",
-        "by_day": "до {time} {day}", "by_date": "до {time} {date}",
-        "overdue_day": "срок истёк {day} в {time}", "overdue_date": "срок истёк {date} в {time}",
-        "at_day": "{day} в {time}", "at_date": "{date} в {time}",
-        "on_day": "{day} в {time}", "on_date": "{date} в {time}",
-        "left": "осталось: {0}",
-    },
-}
+
+def _load_frames() -> dict[str, dict[str, str]]:
+    """The frames of timefmt_frames.toml: for every supported language a _day and a _date frame of each
+    kind and a "left" frame (a file missing one is a packaging error, raised at import)."""
+    data = tomllib.loads(FRAMES_FILE.read_text(encoding="utf-8"))
+    keys = {"left", *(kind + end for kind in _FRAME_KINDS for end in ("_day", "_date"))}
+    out: dict[str, dict[str, str]] = {}
+    for lang in SUPPORTED:
+        frames = data.get(lang)
+        if not isinstance(frames, dict) or set(frames) != keys or not all(isinstance(v, str) for v in frames.values()):
+            raise RuntimeError(f"timefmt_frames.toml: the frames of {lang!r} are not {sorted(keys)}")
+        out[lang] = dict(frames)
+    return out
+
+
+# Sentence frames per language ({time}, {day}, {date}; "left" takes the duration): data, in
+# timefmt_frames.toml next to this module, which says what each placeholder holds.
+_FRAMES: dict[str, dict[str, str]] = _load_frames()
+
 Unit = Literal["day", "hour", "minute", "second"]
 _UNITS: tuple[tuple[Unit, int], ...] = (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1))
 _NO_LIMIT = 1e12  # format_timedelta threshold that keeps it on the unit we ask for (no rounding up)
@@ -244,26 +234,27 @@ def _moment(kind: str, ts: datetime, now: datetime, lang: str) -> str:
     return frames[kind + "_date"].format(time=time, date=format_date(ts.date(), "medium", locale=loc))
 
 
+def _left_or_ago(ahead: str, past: str, when: datetime, now: datetime, locale: str | None) -> str:
+    """The moment in the `ahead` frame with the time left, or once past in the `past` frame with how long ago."""
+    lang = _lang(locale)
+    left = _delta(when, now)
+    if left > 0:
+        return _moment(ahead, when, now, lang) + ", " + _FRAMES[lang]["left"].format(duration(left, lang))
+    return _moment(past, when, now, lang) + ", " + relative(left, lang)
+
+
 # -- what callers use ------------------------------------------------------------------------------
 
 def describe_until(when: datetime, now: datetime, locale: str | None = DEFAULT) -> str:
     """End of something that holds until then (a bypass): "until 02:59 UTC tomorrow, 7 hours,
     59 minutes left"; once past: "ended today at 02:59 UTC, 3 hours ago"."""
-    lang = _lang(locale)
-    left = _delta(when, now)
-    if left > 0:
-        return _moment("until", when, now, lang) + ", " + _FRAMES[lang]["left"].format(duration(left, lang))
-    return _moment("ended", when, now, lang) + ", " + relative(left, lang)
+    return _left_or_ago("until", "ended", when, now, locale)
 
 
 def describe_deadline(when: datetime, now: datetime, locale: str | None = DEFAULT) -> str:
     """A deadline to meet (enrolment grace): "by 02:59 UTC tomorrow, 7 hours, 59 minutes left";
     once past: "overdue since yesterday at 02:59 UTC, 1 day, 3 hours ago"."""
-    lang = _lang(locale)
-    left = _delta(when, now)
-    if left > 0:
-        return _moment("by", when, now, lang) + ", " + _FRAMES[lang]["left"].format(duration(left, lang))
-    return _moment("overdue", when, now, lang) + ", " + relative(left, lang)
+    return _left_or_ago("by", "overdue", when, now, locale)
 
 
 def describe_since(when: datetime, now: datetime, locale: str | None = DEFAULT) -> str:
