@@ -1,7 +1,7 @@
 """What every admin page that changes a user shares: who acts (`actor`, with the signed-in admin's
 own user id, so the services' "not on yourself" rule covers every page), where it is audited, the user
-a form is about (`load_user`), the one guard every form passes (`form_refusal`) and the "Done for"
-line (`done`).
+a form is about (`load_user`), the one guard every form passes (`form_refusal`), both at once for a
+posted form (`posted_form`) and the "Done for" line (`done`).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from flask import abort, g, session
+from flask import abort, flash, g, request, session
 from markupsafe import Markup
 
 from ..actor import Actor, web_actor
@@ -49,7 +49,8 @@ def _no_user(user_id: str) -> str:
 
 @dataclass(frozen=True)
 class FormWords:
-    """A page's own words for the three refusals (each page says "action" or "answer" in its terms)."""
+    """A page's own words for the three refusals (each page says "action" or "answer" in its terms):
+    texts marked with i18n.N_, translated when a refusal is shown."""
 
     unknown: str
     other_user: str
@@ -60,12 +61,33 @@ def form_refusal(form: Any, user_id: str, allowed: set[str] | frozenset[str], wo
     """Why a posted form changes nothing, or None: an action the page does not offer, a form made for
     another user's page (a stale tab), or "I confirm" not ticked."""
     if form.get("action", "") not in allowed:
-        return words.unknown
+        return i18n.gettext(words.unknown)
     if form.get("user_id") != user_id:
-        return words.other_user
+        return i18n.gettext(words.other_user)
     if form.get("confirm") != "yes":
-        return words.confirm
+        return i18n.gettext(words.confirm)
     return None
+
+
+@dataclass(frozen=True)
+class Posted:
+    """A posted form that passed the guard: the user it is about, the form, its action."""
+
+    user: JSON
+    form: Any
+    action: str
+
+
+def posted_form(user_id: str, allowed: set[str] | frozenset[str], words: FormWords) -> Posted | None:
+    """The request's form about `user_id` (load_user: 404 for no such user); None, with the refusal
+    flashed, when it changes nothing (form_refusal)."""
+    user = load_user(user_id)
+    form = request.form
+    refusal = form_refusal(form, user_id, allowed, words)
+    if refusal:
+        flash(refusal, "error")
+        return None
+    return Posted(user, form, form.get("action", ""))
 
 
 def done(name: object, changes: list[str]) -> Markup:

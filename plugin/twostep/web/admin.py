@@ -20,12 +20,16 @@ from ..realm_policy import policy_of
 from ..realm_status import Check
 from ..records import CredentialStore, realm_context
 from . import i18n
-from .acting import FormWords, actor, audit, done, form_refusal, load_user
+from .acting import FormWords, actor, audit, done, load_user, posted_form
 from .auth import admin_required, state
 from .passes import kind_from_form, pass_page
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 ACTIONS = {"grant", "extend", "revoke", "reset_device", "restore_device", "generate_codes", "end_sessions"}
+ACTION_WORDS = FormWords(
+    i18n.N_("Unknown action: nothing was changed."),
+    i18n.N_("The form does not belong to this user's page: nothing was changed. Reload and try again."),
+    i18n.N_("Tick “I confirm” to carry out the action: nothing was changed."))
 AUDIT_MAX_LINES = 500
 AUDIT_MAX_BYTES = 4 * 1024 * 1024
 
@@ -229,18 +233,12 @@ def _duration(form: Any) -> timedelta:
 @bp.post("/users/<user_id>/action")
 @admin_required
 def action(user_id: str) -> Any:
-    kc: KeycloakClient = g.kc
-    user = load_user(user_id)
-    form = request.form
-    act = form.get("action", "")
     back = redirect(url_for("admin.user", user_id=user_id))
-    refusal = form_refusal(form, user_id, ACTIONS, FormWords(
-        i18n.gettext("Unknown action: nothing was changed."),
-        i18n.gettext("The form does not belong to this user's page: nothing was changed. Reload and try again."),
-        i18n.gettext("Tick “I confirm” to carry out the action: nothing was changed.")))
-    if refusal:
-        flash(refusal, "error")
+    posted = posted_form(user_id, ACTIONS, ACTION_WORDS)
+    if posted is None:
         return back
+    kc: KeycloakClient = g.kc
+    user, form, act = posted.user, posted.form, posted.action
     reason = form.get("reason", "").strip()[:500]
     who = actor()
     sink = audit()

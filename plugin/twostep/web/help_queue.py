@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from flask import Blueprint, flash, g, redirect, render_template, request, url_for
+from flask import Blueprint, flash, g, redirect, render_template, url_for
 from markupsafe import Markup
 
 from .. import backup_codes, bypass, devices, help_requests, recovery_codes
@@ -17,11 +17,15 @@ from ..errors import Forbidden, TwostepError
 from ..keycloak_adapter import JSON, KeycloakClient
 from ..records import realm_context
 from . import i18n
-from .acting import FormWords, actor, audit, done, form_refusal, load_user
+from .acting import FormWords, actor, audit, done, posted_form
 from .auth import admin_required, state
 from .passes import kind_from_form, pass_page
 
 ANSWERS = frozenset({"grant", "dismiss"})
+ANSWER_WORDS = FormWords(
+    i18n.N_("Unknown answer: nothing was changed."),
+    i18n.N_("The form does not belong to this request: nothing was changed. Reload and try again."),
+    i18n.N_("Tick “I confirm” to answer the request: nothing was changed."))
 bp = Blueprint("help", __name__, url_prefix="/admin/help")
 # The queue shows this many requests at most (oldest first); `twostep help list` shows all.
 PAGE_LIMIT = 100
@@ -83,22 +87,15 @@ def queue() -> Any:
 @bp.post("/<user_id>/answer")
 @admin_required
 def answer(user_id: str) -> Any:
-    kc: KeycloakClient = g.kc
-    user = load_user(user_id)
-    form = request.form
-    act = form.get("action", "")
     back = redirect(url_for("help.queue"))
-    refusal = form_refusal(form, user_id, ANSWERS, FormWords(
-        i18n.gettext("Unknown answer: nothing was changed."),
-        i18n.gettext("The form does not belong to this request: nothing was changed. Reload and try again."),
-        i18n.gettext("Tick “I confirm” to answer the request: nothing was changed.")))
-    if refusal:
-        flash(refusal, "error")
+    posted = posted_form(user_id, ANSWERS, ANSWER_WORDS)
+    if posted is None:
         return back
+    user, form = posted.user, posted.form
     name = user.get("username")
     try:
-        if act == "grant":
-            if is_self(actor(), kc.realm, user):
+        if posted.action == "grant":
+            if is_self(actor(), g.kc.realm, user):
                 raise i18n.Refusal(i18n.gettext(
                     "you cannot answer your own help request with a bypass; ask another admin"))
             preset = form.get("preset", "")
@@ -106,12 +103,12 @@ def answer(user_id: str) -> Any:
                 raise i18n.Refusal(i18n.gettext("choose a duration: one of %(presets)s")
                                    % {"presets": ", ".join(bypass.PRESETS)})
             pass_use, password_only = kind_from_form(form)
-            res = help_requests.grant(kc, state().clock, audit(), actor(), user_id, parse_duration(preset),
+            res = help_requests.grant(g.kc, state().clock, audit(), actor(), user_id, parse_duration(preset),
                                       pass_use=pass_use, password_only=password_only)
             if res.get("access_pass"):
                 return pass_page(user, res, url_for("help.queue"))
         else:
-            res = help_requests.dismiss(kc, state().clock, audit(), actor(), user_id, form.get("reason", ""))
+            res = help_requests.dismiss(g.kc, state().clock, audit(), actor(), user_id, form.get("reason", ""))
         flash(Markup("{} {} {}.").format(done(name, res["changes"]), i18n.gettext("User notified:"),
                                          i18n.notify_outcome(i18n.humanize(str(res["notified"])))), "ok")
     except TwostepError as exc:

@@ -79,6 +79,12 @@ def catalog(lang: str) -> dict[Any, Any]:
     return {m.id: m.string for m in cat if m.id and m.string and not m.fuzzy}
 
 
+def N_(message: str) -> str:
+    """Marks a text for the catalogs where it is written down (a constant); gettext translates it where
+    it is shown, in the viewer's language then."""
+    return message
+
+
 def gettext(message: str) -> str:
     found = catalog(viewer_locale()).get(message)
     return found if isinstance(found, str) and found else message
