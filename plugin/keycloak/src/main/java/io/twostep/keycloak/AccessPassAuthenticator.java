@@ -10,7 +10,6 @@ import java.util.function.LongSupplier;
 import org.jboss.logging.Logger;
 import org.keycloak.authentication.AuthenticationFlowContext;
 import org.keycloak.authentication.AuthenticationFlowError;
-import org.keycloak.authentication.Authenticator;
 import org.keycloak.authentication.CredentialValidator;
 import org.keycloak.credential.CredentialProvider;
 import org.keycloak.credential.CredentialModel;
@@ -29,7 +28,8 @@ import org.keycloak.models.utils.FormMessage;
  * the user's row lock (two tabs cannot both use it). A wrong pass is a failed login for Keycloak's
  * brute-force protection, as a wrong code is in Keycloak's OTP form.
  */
-public class AccessPassAuthenticator implements Authenticator, CredentialValidator<BypassCredentialProvider> {
+public class AccessPassAuthenticator extends SecondFactorOption
+        implements CredentialValidator<BypassCredentialProvider> {
 
     private static final Logger LOG = Logger.getLogger(AccessPassAuthenticator.class);
     public static final String TEMPLATE = "twostep-access-pass.ftl";
@@ -144,34 +144,16 @@ public class AccessPassAuthenticator implements Authenticator, CredentialValidat
                 BypassCredentialProvider.TYPE);
     }
 
-    @Override
-    public boolean requiresUser() {
-        return true;
-    }
-
     /**
      * A user holding a record of kind {@code pass} (usable or not: the page then says it cannot be
      * used, rather than Keycloak skipping the choice silently). Whether it signs in is decided in
      * {@link #action}, by the window and the uses; the condition runs the subflow only for a usable one.
      */
     @Override
-    public boolean configuredFor(KeycloakSession session, RealmModel realm, UserModel user) {
-        try {
-            Map<String, String> record = TwostepCondition.readRecord(user.credentialManager());
-            boolean held = record != null && TwostepDecision.KIND_PASS.equals(record.get("kind"));
-            LOG.debugf("twostep: access pass record for %s: %s", user.getId(), held);
-            return held;
-        } catch (RuntimeException e) {
-            return false;
-        }
-    }
-
-    @Override
-    public void setRequiredActions(KeycloakSession session, RealmModel realm, UserModel user) {
-        // Nothing to set up: an admin grants the pass.
-    }
-
-    @Override
-    public void close() {
+    boolean offeredTo(UserModel user) {
+        Map<String, String> record = TwostepCondition.readRecord(user.credentialManager());
+        boolean held = record != null && TwostepDecision.KIND_PASS.equals(record.get("kind"));
+        LOG.debugf("twostep: access pass record for %s: %s", user.getId(), held);
+        return held;
     }
 }

@@ -14,7 +14,6 @@ import java.util.function.LongSupplier;
 import java.util.stream.Stream;
 import org.jboss.logging.Logger;
 import org.keycloak.authentication.AuthenticationFlowContext;
-import org.keycloak.authentication.Authenticator;
 import org.keycloak.common.util.Time;
 import org.keycloak.credential.CredentialModel;
 import org.keycloak.credential.CredentialProvider;
@@ -37,7 +36,7 @@ import org.keycloak.models.UserModel;
  * way" by the user's credentials first, so a validator of {@code twostep-help-request} could become the
  * default choice for a user with an open request. As a plain authenticator it always comes after them.
  */
-public final class HelpRequestAuthenticator implements Authenticator {
+public final class HelpRequestAuthenticator extends SecondFactorOption {
 
     public static final String GROUP = "twostep-help-requests";
     public static final String TEMPLATE = "twostep-help-request.ftl";
@@ -293,30 +292,13 @@ public final class HelpRequestAuthenticator implements Authenticator {
         }
     }
 
-    @Override
-    public boolean requiresUser() {
-        return true;
-    }
-
     /**
      * Offered only to a user who has a second factor to lose. With this true for everyone, Keycloak's
      * "Condition - user configured" would run the second-factor subflow for users with nothing set up.
      */
     @Override
-    public boolean configuredFor(KeycloakSession session, RealmModel realm, UserModel user) {
-        try {
-            return FACTOR_TYPES.stream().anyMatch(t ->
-                    user.credentialManager().getStoredCredentialsByTypeStream(t).findAny().isPresent());
-        } catch (RuntimeException e) {
-            return false;
-        }
-    }
-
-    @Override
-    public void setRequiredActions(KeycloakSession session, RealmModel realm, UserModel user) {
-    }
-
-    @Override
-    public void close() {
+    boolean offeredTo(UserModel user) {
+        return FACTOR_TYPES.stream().anyMatch(t ->
+                user.credentialManager().getStoredCredentialsByTypeStream(t).findAny().isPresent());
     }
 }

@@ -1,6 +1,13 @@
 package io.twostep.keycloak.admin;
 
-import io.twostep.keycloak.BypassCredentialProvider;
+import static io.twostep.keycloak.admin.AdminActor.extra;
+import static io.twostep.keycloak.admin.RequestBody.bad;
+import static io.twostep.keycloak.admin.RequestBody.blankToNull;
+import static io.twostep.keycloak.admin.RequestBody.flag;
+import static io.twostep.keycloak.admin.RequestBody.number;
+import static io.twostep.keycloak.admin.RequestBody.optionalFlag;
+import static io.twostep.keycloak.admin.RequestBody.text;
+
 import io.twostep.keycloak.DisabledOtp;
 import io.twostep.keycloak.HelpRequestAuthenticator;
 import io.twostep.keycloak.HelpRequestCredentialProvider;
@@ -17,23 +24,17 @@ import jakarta.ws.rs.QueryParam;
 import jakarta.ws.rs.Produces;
 import jakarta.ws.rs.core.MediaType;
 import jakarta.ws.rs.core.Response;
-import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.function.LongSupplier;
 import java.util.function.Supplier;
 import org.keycloak.credential.CredentialModel;
-import org.keycloak.models.ClientModel;
-import org.keycloak.models.Constants;
 import org.keycloak.models.GroupModel;
 import org.keycloak.models.KeycloakSession;
 import org.keycloak.models.RealmModel;
-import org.keycloak.models.RoleModel;
 import org.keycloak.models.UserModel;
 import org.keycloak.services.ErrorResponse;
-import org.keycloak.services.ErrorResponseException;
-import org.keycloak.services.resources.admin.AdminAuth;
 import org.keycloak.services.resources.admin.AdminEventBuilder;
 import org.keycloak.services.resources.admin.fgap.AdminPermissionEvaluator;
 import org.keycloak.storage.ReadOnlyException;
@@ -46,27 +47,28 @@ import org.keycloak.storage.ReadOnlyException;
  * ({@link UserRowLock}), the pure rules ({@link BypassRules}: nobody acts on themselves, a user holding
  * realm-management roles only by an admin holding them too, the policy's bypass maximum by Keycloak's
  * clock), then the writes ({@link UserWrites}) and one admin event ({@link TwostepAdminEvents}). Any
- * failure after the first write marks the transaction rollback-only: all or nothing.
+ * failure after the first write marks the transaction rollback-only: all or nothing. Bodies are read by
+ * {@link RequestBody}, the acting admin is an {@link AdminActor}, a bypass change a {@link BypassChange}.
  */
 public class TwostepAdminResource {
-
-    private static final String MASTER = "master";
 
     private final KeycloakSession session;
     private final RealmModel realm;
     private final AdminPermissionEvaluator auth;
-    private final AdminEventBuilder events;
     private final LongSupplier clock;
     private final UserWrites writes;
+    private final AdminActor actor;
+    private final BypassChange bypasses;
 
     public TwostepAdminResource(KeycloakSession session, RealmModel realm, AdminPermissionEvaluator auth,
                                 AdminEventBuilder events, LongSupplier clock) {
         this.session = session;
         this.realm = realm;
         this.auth = auth;
-        this.events = events;
         this.clock = clock;
         this.writes = new UserWrites(session, realm, clock);
+        this.actor = new AdminActor(realm, auth, events);
+        this.bypasses = new BypassChange(session, realm, clock, writes, actor);
     }
 
     /**
@@ -142,25 +144,8 @@ public class TwostepAdminResource {
                 text(in, "reason"), text(in, "by"), flag(in, "reset_device"), optionalFlag(in, "end_sessions"),
                 flag(in, "break_glass"));
         UserModel user = lockedTarget(id);
-        PassGrant.Prepared prepared = PassGrant.prepare(realm, user, allowed(decideBypass(user, req)),
-                text(in, "kind"), text(in, "pass_use"));
-        BypassRules.Plan plan = prepared.plan();
-        return inOneTransaction(() -> {
-            Map<String, Object> out = applyBypass(user, plan, prepared);
-            out.put("break_glass", req.breakGlass());
-            String reason = plan.record() == null ? blankToNull(req.reason()) : plan.record().get("reason");
-            Map<String, Object> extra = new LinkedHashMap<>();
-            extra.put("by", plan.record() == null ? blankToNull(req.by()) : plan.record().get("by"));
-            extra.put("previous_until", plan.previousUntil());
-            extra.put("reset_device", plan.record() == null ? null : plan.record().get("reset_device"));
-            extra.put("devices_removed", out.get("devices_removed"));
-            extra.put("devices_disabled", out.get("devices_disabled"));
-            extra.put("sessions_ended", out.get("sessions_ended"));
-            extra.put("break_glass", req.breakGlass() ? Boolean.TRUE : null);
-            extra.put("kind", prepared.label()); // never the pass itself
-            event(plan.event(), user, (String) out.get("until"), reason, extra);
-            return withPass(out, prepared);
-        });
+        PassGrant.Prepared prepared = bypasses.prepare(user, bypasses.decide(user, req), in);
+        return inOneTransaction(() -> bypasses.apply(user, req, prepared, null));
     }
 
     /**
@@ -184,7 +169,7 @@ public class TwostepAdminResource {
         String expected = text(in, "asked_at");
         Long seconds = number(in, "seconds");
         UserModel user = lockedTarget(id);
-        refuseUnlessAllowed(user);
+        actor.refuseUnlessAllowed(user);
         List<CredentialModel> open = UserWrites.stored(user, HelpRequestCredentialProvider.TYPE);
         GroupModel index = AdminAccess.unfiltered(session, () -> HelpRequestAuthenticator.indexGroup(session, realm,
                 false));
@@ -208,7 +193,7 @@ public class TwostepAdminResource {
                 writes.closeHelpRequest(user);
                 Map<String, Object> out = result("help.dismiss", user);
                 out.put("asked_at", askedAt);
-                event("help.dismiss", user, null, why, extra("by", by.strip(), "asked_at", askedAt));
+                actor.event("help.dismiss", user, null, why, extra("by", by.strip(), "asked_at", askedAt));
                 return out;
             });
         }
@@ -219,8 +204,8 @@ public class TwostepAdminResource {
         String helpReason = "help request of " + askedAt + ": lost device";
         BypassRules.Request req = new BypassRules.Request(BypassRules.Action.GRANT, seconds, null, helpReason, by,
                 true, null, false);
-        BypassRules.Decision decision = decideBypass(user, req);
-        Map<String, String> current = currentRecord(user);
+        BypassRules.Decision decision = bypasses.decide(user, req);
+        Map<String, String> current = BypassChange.currentRecord(user);
         if (decision.status() == 409 && current != null && helpReason.equals(current.get("reason"))) {
             // An earlier answer to this very request (an older twostep, not one transaction) granted its
             // bypass and stopped before closing the request: finish it instead of refusing it.
@@ -233,25 +218,14 @@ public class TwostepAdminResource {
                 out.put("sessions_ended", removed > 0 ? writes.endSessions(user, BypassRules.Sessions.ALL, 0, 0) : 0);
                 out.put("resumed", Boolean.TRUE);
                 writes.closeHelpRequest(user);
-                event("help.grant", user, current.get("until"), helpReason, extra("by", blankToNull(by), "asked_at",
-                        askedAt, "devices_removed", removed, "devices_disabled", removed, "resumed", Boolean.TRUE));
+                actor.event("help.grant", user, current.get("until"), helpReason, extra("by", blankToNull(by),
+                        "asked_at", askedAt, "devices_removed", removed, "devices_disabled", removed, "resumed",
+                        Boolean.TRUE));
                 return out;
             });
         }
-        PassGrant.Prepared prepared = PassGrant.prepare(realm, user, allowed(decision), text(in, "kind"),
-                text(in, "pass_use"));
-        BypassRules.Plan plan = prepared.plan();
-        return inOneTransaction(() -> {
-            Map<String, Object> out = applyBypass(user, plan, prepared);
-            writes.closeHelpRequest(user);
-            out.put("action", "help.grant");
-            out.put("asked_at", askedAt);
-            event("help.grant", user, (String) out.get("until"), plan.record().get("reason"),
-                    extra("by", plan.record().get("by"), "asked_at", askedAt, "devices_removed",
-                            out.get("devices_removed"), "devices_disabled", out.get("devices_disabled"),
-                            "sessions_ended", out.get("sessions_ended"), "kind", prepared.label()));
-            return withPass(out, prepared);
-        });
+        PassGrant.Prepared prepared = bypasses.prepare(user, decision, in);
+        return inOneTransaction(() -> bypasses.apply(user, req, prepared, askedAt));
     }
 
     /** Lost phone: every OTP device goes, a new one is required at the next sign-in, every session ends. */
@@ -264,7 +238,7 @@ public class TwostepAdminResource {
         String by = text(in, "by");
         String reason = blankToNull(text(in, "reason"));
         UserModel user = lockedTarget(id);
-        refuseUnlessAllowed(user);
+        actor.refuseUnlessAllowed(user);
         return inOneTransaction(() -> {
             boolean added = user.getRequiredActionsStream().noneMatch(TwostepDecision.CONFIGURE_TOTP::equals);
             try {
@@ -279,7 +253,7 @@ public class TwostepAdminResource {
             out.put("devices_disabled", disabled);
             out.put("sessions_ended", writes.endSessions(user, BypassRules.Sessions.ALL, 0, 0));
             out.put("required_action_added", added);
-            event("otp.reset", user, null, reason, extra("by", blankToNull(by), "devices_removed",
+            actor.event("otp.reset", user, null, reason, extra("by", blankToNull(by), "devices_removed",
                     out.get("devices_removed"), "devices_disabled", disabled, "sessions_ended",
                     out.get("sessions_ended")));
             return out;
@@ -300,7 +274,7 @@ public class TwostepAdminResource {
         String by = text(in, "by");
         String reason = blankToNull(text(in, "reason"));
         UserModel user = lockedTarget(id);
-        refuseUnlessAllowed(user);
+        actor.refuseUnlessAllowed(user);
         long now = clock.getAsLong();
         if (DisabledOtp.restorable(user, now) == 0) {
             // Refused before any write (what is due is purged at the next sign-in or by the task).
@@ -314,7 +288,7 @@ public class TwostepAdminResource {
             Map<String, Object> out = result("otp.restore", user);
             out.put("devices_restored", restored);
             out.put("devices_purged", purged);
-            event("otp.restore", user, null, reason, extra("by", blankToNull(by), "devices_restored", restored,
+            actor.event("otp.restore", user, null, reason, extra("by", blankToNull(by), "devices_restored", restored,
                     "devices_purged", purged > 0 ? purged : null));
             return out;
         });
@@ -349,14 +323,14 @@ public class TwostepAdminResource {
             throw bad("credential.secretData and credential.credentialData are required");
         }
         UserModel user = lockedTarget(id);
-        refuseUnlessAllowed(user);
+        actor.refuseUnlessAllowed(user);
         return inOneTransaction(() -> {
             boolean replaced = !UserWrites.stored(user, UserWrites.RECOVERY_CODES).isEmpty();
             CredentialModel made = writes.storeCodes(user, credential, by);
             Map<String, Object> out = result("codes.generate", user);
             out.put("created", made.getCreatedDate());
             out.put("replaced", replaced);
-            event("codes.generate", user, null, reason, extra("by", by, "codes_count", count, "replaced", replaced));
+            actor.event("codes.generate", user, null, reason, extra("by", by, "codes_count", count, "replaced", replaced));
             return out;
         });
     }
@@ -382,139 +356,6 @@ public class TwostepAdminResource {
         return locked;
     }
 
-    private BypassRules.Decision decideBypass(UserModel user, BypassRules.Request req) {
-        TwostepDecision.Policy policy =
-                TwostepDecision.parsePolicy(realm.getAttribute(TwostepCondition.POLICY_ATTRIBUTE));
-        List<CredentialModel> records = UserWrites.stored(user, BypassCredentialProvider.TYPE);
-        return BypassRules.decide(clock.getAsLong(), policy, parties(user), req, user.getUsername(),
-                currentRecord(user), records.size());
-    }
-
-    /** The user's bypass record as strings; {@code marker=damaged} when unreadable; null when none. */
-    private static Map<String, String> currentRecord(UserModel user) {
-        List<CredentialModel> records = UserWrites.stored(user, BypassCredentialProvider.TYPE);
-        if (records.isEmpty()) {
-            return null;
-        }
-        Map<String, String> record = TwostepCondition.parseRecord(records.get(0).getCredentialData());
-        return record == null ? Map.of("marker", "damaged") : record;
-    }
-
-    /** The answer with the bypass's kind and, for a new access pass, the pass: here once, stored nowhere. */
-    private static Map<String, Object> withPass(Map<String, Object> out, PassGrant.Prepared prepared) {
-        if (prepared.kind() != null) {
-            out.put("kind", prepared.kind());
-            out.put("pass_use", prepared.plan().record().get("pass_use"));
-        }
-        if (prepared.pass() != null) {
-            out.put("access_pass", prepared.pass());
-        }
-        return out;
-    }
-
-    private Map<String, Object> applyBypass(UserModel user, BypassRules.Plan plan, PassGrant.Prepared prepared) {
-        Map<String, Object> out = new LinkedHashMap<>();
-        out.put("action", plan.event());
-        out.put("user_id", user.getId());
-        out.put("username", user.getUsername());
-        out.put("sessions_ended", writes.endSessions(user, plan.sessions(), plan.fromMs(), plan.toMs()));
-        // The lost device is disabled, not deleted: restorable with otp/restore (DisabledOtp).
-        int disabled = plan.removeOtp() ? DisabledOtp.disable(session, realm, user, plan.record() == null ? null
-                : plan.record().get("by"), clock.getAsLong()) : 0;
-        out.put("devices_removed", disabled);
-        out.put("devices_disabled", disabled);
-        CredentialModel made = writes.bypass(user, plan, prepared.secretData());
-        if (made == null) {
-            out.put("until", plan.previousUntil());
-        } else {
-            out.put("until", plan.record().get("until"));
-            out.put("granted_at", plan.record().get("granted_at"));
-            out.put("previous_until", plan.previousUntil());
-            out.put("credential_id", made.getId());
-        }
-        return out;
-    }
-
-    private static BypassRules.Plan allowed(BypassRules.Decision decision) {
-        if (!decision.allowed()) {
-            throw ErrorResponse.error(decision.message(), Response.Status.fromStatusCode(decision.status()));
-        }
-        return decision.plan();
-    }
-
-    private void refuseUnlessAllowed(UserModel user) {
-        BypassRules.Decision refused = BypassRules.refuseParties(parties(user), user.getUsername());
-        if (refused != null) {
-            allowed(refused);
-        }
-    }
-
-    /** Self and the privileged-target rule, as plain values for the pure rules. */
-    BypassRules.Parties parties(UserModel target) {
-        AdminAuth admin = auth.adminAuth();
-        UserModel actor = admin.getUser();
-        boolean self = actor != null && actor.getId().equals(target.getId());
-        List<String> missing = new ArrayList<>();
-        for (RoleModel role : privilegedRoles(target)) {
-            if (!actorHolds(admin, role)) {
-                missing.add(role.getName());
-            }
-        }
-        missing.sort(null);
-        return new BypassRules.Parties(self, missing);
-    }
-
-    private List<RoleModel> privilegedRoles(UserModel target) {
-        List<RoleModel> held = new ArrayList<>();
-        ClientModel rm = realm.getClientByClientId(Constants.REALM_MANAGEMENT_CLIENT_ID);
-        if (rm != null) {
-            rm.getRolesStream().filter(target::hasRole).forEach(held::add);
-        }
-        RoleModel admin = realm.getRole("admin"); // the master realm's administrators
-        if (MASTER.equals(realm.getName()) && admin != null && target.hasRole(admin)) {
-            held.add(admin);
-        }
-        return held;
-    }
-
-    private boolean actorHolds(AdminAuth admin, RoleModel role) {
-        UserModel actor = admin.getUser();
-        if (actor == null) {
-            return false;
-        }
-        RealmModel actorRealm = admin.getRealm();
-        if (actorRealm.getId().equals(realm.getId())) {
-            return actor.hasRole(role);
-        }
-        // An operator of the master realm: its roles over this realm are those of the realm's client there.
-        RoleModel masterAdmin = actorRealm.getRole("admin");
-        if (masterAdmin != null && actor.hasRole(masterAdmin)) {
-            return true;
-        }
-        ClientModel client = realm.getMasterAdminClient();
-        RoleModel same = client == null ? null : client.getRole(role.getName());
-        return same != null && actor.hasRole(same);
-    }
-
-    String actorName() {
-        AdminAuth admin = auth.adminAuth();
-        String name = admin.getUser() == null ? "?" : admin.getUser().getUsername();
-        return name + "@" + admin.getRealm().getName();
-    }
-
-    private void event(String what, UserModel user, String until, String reason, Map<String, Object> extra) {
-        TwostepAdminEvents.write(events, user, TwostepAdminEvents.representation(what, actorName(), user, until,
-                reason, extra));
-    }
-
-    private static Map<String, Object> extra(Object... kv) {
-        Map<String, Object> m = new LinkedHashMap<>();
-        for (int i = 0; i + 1 < kv.length; i += 2) {
-            m.put((String) kv[i], kv[i + 1]);
-        }
-        return m;
-    }
-
     /** Runs the writes; a failure marks the whole transaction rollback-only and is passed on. */
     <T> T inOneTransaction(Supplier<T> work) {
         try {
@@ -525,43 +366,6 @@ public class TwostepAdminResource {
         }
     }
 
-    // -- request bodies -------------------------------------------------------------------------------
-
-    static String text(Map<String, Object> in, String key) {
-        Object v = in.get(key);
-        if (v == null || v instanceof String) {
-            return (String) v;
-        }
-        throw bad(key + " must be a string");
-    }
-
-    static Long number(Map<String, Object> in, String key) {
-        Object v = in.get(key);
-        if (v == null) {
-            return null;
-        }
-        if (v instanceof Integer || v instanceof Long) {
-            return ((Number) v).longValue();
-        }
-        throw bad(key + " must be a whole number");
-    }
-
-    static boolean flag(Map<String, Object> in, String key) {
-        return Boolean.TRUE.equals(optionalFlag(in, key));
-    }
-
-    static Boolean optionalFlag(Map<String, Object> in, String key) {
-        Object v = in.get(key);
-        if (v == null || v instanceof Boolean) {
-            return (Boolean) v;
-        }
-        throw bad(key + " must be true or false");
-    }
-
-    static ErrorResponseException bad(String message) {
-        return ErrorResponse.error(message, Response.Status.BAD_REQUEST);
-    }
-
     /** What every change answers with first: the action and whom it was done to. */
     private static Map<String, Object> result(String action, UserModel user) {
         Map<String, Object> out = new LinkedHashMap<>();
@@ -569,9 +373,5 @@ public class TwostepAdminResource {
         out.put("user_id", user.getId());
         out.put("username", user.getUsername());
         return out;
-    }
-
-    private static String blankToNull(String s) {
-        return s == null || s.isBlank() ? null : s.strip();
     }
 }
