@@ -19,19 +19,9 @@ import org.keycloak.services.resources.admin.fgap.AdminPermissionEvaluator;
  * ({@link #parties}: themselves, or holding fewer realm-management roles, for {@link BypassRules}) and
  * the admin events written in their name ({@link TwostepAdminEvents}).
  */
-final class AdminActor {
+record AdminActor(RealmModel realm, AdminPermissionEvaluator auth, AdminEventBuilder events) {
 
     private static final String MASTER = "master";
-
-    private final RealmModel realm;
-    private final AdminPermissionEvaluator auth;
-    private final AdminEventBuilder events;
-
-    AdminActor(RealmModel realm, AdminPermissionEvaluator auth, AdminEventBuilder events) {
-        this.realm = realm;
-        this.auth = auth;
-        this.events = events;
-    }
 
     /** Self and the privileged-target rule, as plain values for the pure rules. */
     BypassRules.Parties parties(UserModel target) {

@@ -164,12 +164,11 @@ public class TwostepAdminResource {
             throw ErrorResponse.error("unknown answer " + answer, Response.Status.NOT_FOUND);
         }
         Map<String, Object> in = body == null ? Map.of() : body;
-        String by = text(in, "by");
-        String reason = text(in, "reason");
         String expected = text(in, "asked_at");
         Long seconds = number(in, "seconds");
-        UserModel user = lockedTarget(id);
-        actor.refuseUnlessAllowed(user);
+        Asked asked = asked(id, in);
+        UserModel user = asked.user();
+        String by = asked.by();
         List<CredentialModel> open = UserWrites.stored(user, HelpRequestCredentialProvider.TYPE);
         GroupModel index = AdminAccess.unfiltered(session, () -> HelpRequestAuthenticator.indexGroup(session, realm,
                 false));
@@ -185,7 +184,7 @@ public class TwostepAdminResource {
                     + ", answering " + expected + "): reload and try again", Response.Status.CONFLICT);
         }
         if (answer.equals("dismiss")) {
-            String why = blankToNull(reason);
+            String why = asked.reason();
             if (why == null || blankToNull(by) == null) {
                 throw bad("a reason and who dismisses it (by) are required to dismiss a help request");
             }
@@ -234,11 +233,8 @@ public class TwostepAdminResource {
     @Consumes(MediaType.APPLICATION_JSON)
     @Produces(MediaType.APPLICATION_JSON)
     public Map<String, Object> resetOtp(@PathParam("id") String id, Map<String, Object> body) {
-        Map<String, Object> in = body == null ? Map.of() : body;
-        String by = text(in, "by");
-        String reason = blankToNull(text(in, "reason"));
-        UserModel user = lockedTarget(id);
-        actor.refuseUnlessAllowed(user);
+        Asked asked = asked(id, body);
+        UserModel user = asked.user();
         return inOneTransaction(() -> {
             boolean added = user.getRequiredActionsStream().noneMatch(TwostepDecision.CONFIGURE_TOTP::equals);
             try {
@@ -248,13 +244,13 @@ public class TwostepAdminResource {
                         + "device cannot be required, so no device is removed");
             }
             Map<String, Object> out = result("otp.reset", user);
-            int disabled = DisabledOtp.disable(session, realm, user, by, clock.getAsLong());
+            int disabled = DisabledOtp.disable(session, realm, user, asked.by(), clock.getAsLong());
             out.put("devices_removed", disabled);
             out.put("devices_disabled", disabled);
             out.put("sessions_ended", writes.endSessions(user, BypassRules.Sessions.ALL, 0, 0));
             out.put("required_action_added", added);
-            actor.event("otp.reset", user, null, reason, extra("by", blankToNull(by), "devices_removed",
-                    out.get("devices_removed"), "devices_disabled", disabled, "sessions_ended",
+            actor.event("otp.reset", user, null, asked.reason(), extra("by", blankToNull(asked.by()),
+                    "devices_removed", disabled, "devices_disabled", disabled, "sessions_ended",
                     out.get("sessions_ended")));
             return out;
         });
@@ -270,11 +266,8 @@ public class TwostepAdminResource {
     @Consumes(MediaType.APPLICATION_JSON)
     @Produces(MediaType.APPLICATION_JSON)
     public Map<String, Object> restoreOtp(@PathParam("id") String id, Map<String, Object> body) {
-        Map<String, Object> in = body == null ? Map.of() : body;
-        String by = text(in, "by");
-        String reason = blankToNull(text(in, "reason"));
-        UserModel user = lockedTarget(id);
-        actor.refuseUnlessAllowed(user);
+        Asked asked = asked(id, body);
+        UserModel user = asked.user();
         long now = clock.getAsLong();
         if (DisabledOtp.restorable(user, now) == 0) {
             // Refused before any write (what is due is purged at the next sign-in or by the task).
@@ -288,8 +281,8 @@ public class TwostepAdminResource {
             Map<String, Object> out = result("otp.restore", user);
             out.put("devices_restored", restored);
             out.put("devices_purged", purged);
-            actor.event("otp.restore", user, null, reason, extra("by", blankToNull(by), "devices_restored", restored,
-                    "devices_purged", purged > 0 ? purged : null));
+            actor.event("otp.restore", user, null, asked.reason(), extra("by", blankToNull(asked.by()),
+                    "devices_restored", restored, "devices_purged", purged > 0 ? purged : null));
             return out;
         });
     }
@@ -322,8 +315,7 @@ public class TwostepAdminResource {
         if (credential.get("secretData") == null || credential.get("credentialData") == null) {
             throw bad("credential.secretData and credential.credentialData are required");
         }
-        UserModel user = lockedTarget(id);
-        actor.refuseUnlessAllowed(user);
+        UserModel user = asked(id, in).user();
         return inOneTransaction(() -> {
             boolean replaced = !UserWrites.stored(user, UserWrites.RECOVERY_CODES).isEmpty();
             CredentialModel made = writes.storeCodes(user, credential, by);
@@ -336,6 +328,20 @@ public class TwostepAdminResource {
     }
 
     // -- shared by every endpoint ---------------------------------------------------------------------
+
+    /** Whom a change is for (locked, checked) and the body's {@code by} as given and {@code reason} (or null). */
+    private record Asked(UserModel user, String by, String reason) {
+    }
+
+    /** The body's by and reason, then the user (lockedTarget) and the rules on who may act on them. */
+    private Asked asked(String id, Map<String, Object> body) {
+        Map<String, Object> in = body == null ? Map.of() : body;
+        String by = text(in, "by");
+        String reason = blankToNull(text(in, "reason"));
+        UserModel user = lockedTarget(id);
+        actor.refuseUnlessAllowed(user);
+        return new Asked(user, by, reason);
+    }
 
     /** The user, after Keycloak's permission check, with its row locked and read afresh. */
     UserModel lockedTarget(String id) {
