@@ -77,6 +77,19 @@ class ConditionTest {
         final List<String> added = new ArrayList<>();
         final Map<String, String> userSessionNotes = new HashMap<>();
 
+        /** Credentials of these types with empty data ({}). */
+        Login holding(String... types) {
+            for (String type : types) {
+                creds.add(cred(type, "{}"));
+            }
+            return this;
+        }
+
+        Login with(String type, String data) {
+            creds.add(cred(type, data));
+            return this;
+        }
+
         AuthenticationFlowContext context() {
             RealmModel realm = stub(RealmModel.class, Map.of("getAttribute", a -> policy, "getName", a -> "r",
                     "getRequiredActionProviderByAlias", a -> {
@@ -121,18 +134,14 @@ class ConditionTest {
 
     @Test
     void deviceWithoutCodesRunsTheSubflowAndAsksForCodes() {
-        Login l = new Login();
-        l.creds.add(cred("otp", "{}"));
+        Login l = new Login().holding("otp");
         assertTrue(l.match(NOW));
         assertEquals(List.of("CONFIGURE_RECOVERY_AUTHN_CODES"), l.added);
     }
 
     @Test
     void validBypassSkipsUntilItsEndOnTheInjectedClock() {
-        Login l = new Login();
-        l.creds.add(cred("otp", "{}"));
-        l.creds.add(cred("recovery-authn-codes", "{}"));
-        l.creds.add(cred("twostep-bypass", RECORD));
+        Login l = new Login().holding("otp", "recovery-authn-codes").with("twostep-bypass", RECORD);
         assertFalse(l.match(NOW));
         assertFalse(l.match(TwostepDecision.parseTime("2026-12-02T07:59:59Z")));
         assertTrue(l.match(TwostepDecision.parseTime("2026-12-02T08:00:00Z")));
@@ -141,36 +150,27 @@ class ConditionTest {
 
     @Test
     void aBypassSignInLeavesItsEndAndKindForTheTokens() {
-        Login l = new Login();
-        l.creds.add(cred("otp", "{}"));
-        l.creds.add(cred("recovery-authn-codes", "{}"));
-        l.creds.add(cred("twostep-bypass", RECORD));
+        Login l = new Login().holding("otp", "recovery-authn-codes").with("twostep-bypass", RECORD);
         assertFalse(l.match(NOW));
         assertEquals(String.valueOf(TwostepDecision.parseTime("2026-12-02T08:00:00Z") / 1000),
                 l.userSessionNotes.get(Assurance.NOTE_BYPASS_UNTIL));
         assertEquals("password", l.userSessionNotes.get(Assurance.NOTE_BYPASS_KIND));
         // An access pass: the record's kind, and the second-factor subflow runs (the pass is asked there).
-        Login p = new Login();
-        p.creds.add(cred("otp", "{}"));
+        Login p = new Login().holding("otp");
         p.creds.add(cred("twostep-bypass", RECORD.replace("\"marker\":\"true\",",
                 "\"marker\":\"true\",\"kind\":\"pass\",\"pass_use\":\"once\",\"pass_used\":\"0\",")));
         assertTrue(p.match(NOW));
         assertEquals("pass", p.userSessionNotes.get(Assurance.NOTE_BYPASS_KIND));
         // No bypass: no note.
-        Login n = new Login();
-        n.creds.add(cred("otp", "{}"));
-        n.creds.add(cred("recovery-authn-codes", "{}"));
+        Login n = new Login().holding("otp", "recovery-authn-codes");
         assertTrue(n.match(NOW));
         assertTrue(n.userSessionNotes.isEmpty());
     }
 
     @Test
     void twoBypassRecordsMeanNone() {
-        Login l = new Login();
-        l.creds.add(cred("otp", "{}"));
-        l.creds.add(cred("recovery-authn-codes", "{}"));
-        l.creds.add(cred("twostep-bypass", RECORD));
-        l.creds.add(cred("twostep-bypass", RECORD));
+        Login l = new Login().holding("otp", "recovery-authn-codes").with("twostep-bypass", RECORD)
+                .with("twostep-bypass", RECORD);
         assertTrue(l.match(NOW));
     }
 
@@ -181,10 +181,8 @@ class ConditionTest {
         assertNull(TwostepCondition.parseRecord("{"));
         assertNull(TwostepCondition.parseRecord(null));
         assertEquals("lost phone", TwostepCondition.parseRecord(RECORD).get("reason"));
-        Login l = new Login();
-        l.creds.add(cred("webauthn", "{}"));
-        l.creds.add(cred("recovery-authn-codes", "{}"));
-        l.creds.add(cred("twostep-bypass", RECORD.replace("\"by\":\"admin\"", "\"by\":[\"admin\"]")));
+        Login l = new Login().holding("webauthn", "recovery-authn-codes")
+                .with("twostep-bypass", RECORD.replace("\"by\":\"admin\"", "\"by\":[\"admin\"]"));
         assertTrue(l.match(NOW));
     }
 
@@ -225,12 +223,9 @@ class ConditionTest {
 
     @Test
     void damagedPolicyIsTheFailClosedDefault() {
-        Login l = new Login();
-        l.policy = "{not json";
-        l.creds.add(cred("otp", "{}"));
-        l.creds.add(cred("recovery-authn-codes", "{}"));
         // A 12-hour window: fine under the realm's 1-day maximum, too long for the 1-hour default.
-        l.creds.add(cred("twostep-bypass", RECORD));
+        Login l = new Login().holding("otp", "recovery-authn-codes").with("twostep-bypass", RECORD);
+        l.policy = "{not json";
         assertTrue(l.match(NOW));
         l.policy = null;
         assertTrue(l.match(NOW));
@@ -282,24 +277,20 @@ class ConditionTest {
 
     @Test
     void passwordGrantRefusesASecurityKeyAndAsksAnOtpCode() {
-        Login key = new Login();
+        Login key = new Login().holding("webauthn", "recovery-authn-codes");
         key.flowPath = "token";
-        key.creds.add(cred("webauthn", "{}"));
-        key.creds.add(cred("recovery-authn-codes", "{}"));
         assertFalse(key.match(NOW));
         assertEquals(List.of("CONFIGURE_TOTP"), key.added);
         assertTrue(TwostepCondition.refusal(new TwostepDecision.Result(TwostepDecision.Outcome.REFUSED,
                 key.added)).contains("not an OTP device"));
 
-        Login otp = new Login();
+        Login otp = new Login().holding("otp");
         otp.flowPath = "token";
-        otp.creds.add(cred("otp", "{}"));
         assertTrue(otp.match(NOW), "the code is asked");
         assertEquals(List.of(), otp.added, "backup codes are not asked in a password grant");
 
-        Login bypassed = new Login();
+        Login bypassed = new Login().with("twostep-bypass", RECORD);
         bypassed.flowPath = "token";
-        bypassed.creds.add(cred("twostep-bypass", RECORD));
         assertFalse(bypassed.match(NOW));
         assertEquals(List.of(), bypassed.added, "a bypass is the password alone");
     }
@@ -307,25 +298,19 @@ class ConditionTest {
     @Test
     void trustedIdentityProviderFromTheBrokeredIdentity() {
         String trusting = "{\"enforcement\":{\"mode\":\"all\",\"grace_days\":0},\"trusted_idps\":[\"corp\"]}";
-        Login l = new Login();
+        Login l = new Login().holding("otp", "recovery-authn-codes");
         l.policy = trusting;
-        l.creds.add(cred("otp", "{}"));
-        l.creds.add(cred("recovery-authn-codes", "{}"));
         l.notes.put("PBL_BROKERED_IDENTITY_CONTEXT", "{\"identityProviderId\":\"corp\",\"id\":\"x\"}");
         assertFalse(l.match(NOW));
         assertEquals("corp", TwostepCondition.brokeredBy(l.context().getAuthenticationSession()));
 
-        Login other = new Login();
+        Login other = new Login().holding("otp", "recovery-authn-codes");
         other.policy = trusting;
-        other.creds.add(cred("otp", "{}"));
-        other.creds.add(cred("recovery-authn-codes", "{}"));
         other.notes.put("BROKERED_CONTEXT", "{\"identityProviderId\":\"partner\"}");
         assertTrue(other.match(NOW), "an identity provider the policy does not trust");
 
-        Login damaged = new Login();
+        Login damaged = new Login().holding("otp", "recovery-authn-codes");
         damaged.policy = trusting;
-        damaged.creds.add(cred("otp", "{}"));
-        damaged.creds.add(cred("recovery-authn-codes", "{}"));
         damaged.notes.put("PBL_BROKERED_IDENTITY_CONTEXT", "{not json");
         assertTrue(damaged.match(NOW), "an unreadable note is no trusted login");
     }
