@@ -68,7 +68,7 @@ _LITERAL_SEGMENTS = frozenset({
     "client-scopes", "components", "default-default-client-scopes", "execute-actions-email", "reset-password",
     "raise-priority", "lower-priority", "copy", "send-verify-email", "consents", "federated-identity",
     "offline-sessions", "testLDAPConnection", "serverinfo", "authenticator-providers", "twostep", "bypass",
-    "grant", "extend", "revoke", "help", "dismiss", "otp", "reset", "codes", "policy",
+    "grant", "extend", "revoke", "help", "dismiss", "otp", "reset", "codes", "policy", "bypass-records",
 })
 
 

@@ -1,7 +1,8 @@
 """What every admin page that changes a user shares: who acts (`actor`, with the signed-in admin's
 own user id, so the services' "not on yourself" rule covers every page), where it is audited, the user
 a form is about (`load_user`), the one guard every form passes (`form_refusal`), both at once for a
-posted form (`posted_form`) and the "Done for" line (`done`).
+posted form (`posted_form`), the "Done for" line (`done`) and the page of an admin who may not list
+users (`may_not_list`).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from flask import abort, flash, g, request, session
+from flask import abort, flash, g, render_template, request, session
 from markupsafe import Markup
 
 from ..actor import Actor, web_actor
@@ -41,6 +42,17 @@ def load_user(user_id: str) -> JSON:
         return dict(g.kc.get_user(user_id))
     except NotFound:
         abort(404, _no_user(user_id))
+
+
+def may_not_list() -> tuple[str, int]:
+    """The page of an admin Keycloak lets manage someone but not list users (`GET /users` needs
+    query-users or a permission to view every user; a delegated admin under fine-grained admin
+    permissions may have neither): one line saying what they may not do and whom to ask, HTTP 403."""
+    _ = i18n.gettext
+    return render_template("error.html", status=403, title=_("You may not list users"), message=_(
+        "Your account may not list users in realm %(realm)s: ask a realm administrator for the role "
+        "realm-management/query-users (or a fine-grained admin permission to view users).")
+        % {"realm": state().realm}), 403
 
 
 def _no_user(user_id: str) -> str:

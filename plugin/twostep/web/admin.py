@@ -4,7 +4,6 @@ signed-in admin's own token (g.kc), so Keycloak's permissions decide and its adm
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -13,14 +12,14 @@ from flask import Blueprint, flash, g, redirect, render_template, request, url_f
 from .. import backup_codes, bypass, devices, help_requests, pass_summary
 from ..actor import is_self
 from ..durations import parse_duration
-from ..errors import Forbidden, TwostepError
+from ..errors import Forbidden, NotFound, TwostepError
 from ..keycloak_adapter import JSON, KeycloakClient
-from ..policy import BROWSER_FLOW, BYPASS_INDEX_GROUP, RESET_FLOW, utc_iso
+from ..policy import BROWSER_FLOW, RESET_FLOW, utc_iso
 from ..realm_policy import policy_of
 from ..realm_status import Check
 from ..records import CredentialStore, realm_context
 from . import i18n
-from .acting import FormWords, actor, audit, done, load_user, posted_form
+from .acting import FormWords, actor, audit, done, load_user, may_not_list, posted_form
 from .auth import admin_required, state
 from .passes import kind_from_form, pass_page
 
@@ -122,8 +121,8 @@ def users() -> Any:
     """At most 3 Keycloak calls whatever the page size: the list (full representations carry totp,
     requiredActions and attributes, so the fallback store's records; one extra row tells whether a
     next page exists, no count call), the realm (the policy names the record store and the longest
-    bypass) and, in provider mode, one page of the bypass index group's members (brief). What needs
-    a call per user (backup codes left, the provider-mode record's details) is on the user's page."""
+    bypass) and, in provider mode, the page's bypass records from the provider's admin extension (the
+    users the admin may view: a delegated admin's too). Backup codes left are on the user's page."""
     kc: KeycloakClient = g.kc
     q = request.args.get("q", "").strip()[:100]
     page = _page_arg()
@@ -131,61 +130,43 @@ def users() -> Any:
     params: dict[str, Any] = {"first": (page - 1) * size, "max": size + 1, "briefRepresentation": "false"}
     if q:
         params["search"] = q
-    found = kc.find_users(**params)
+    try:
+        found = kc.find_users(**params)
+    except Forbidden:  # e.g. a delegated admin without query-users: one clear line, not Keycloak's 403
+        return may_not_list()
     now = state().clock()
     policy, store = realm_context(kc)
-    indexed = _index_members(kc) if isinstance(store, CredentialStore) else None
+    shown = found[:size]
+    records = _bypass_records(kc, [str(u["id"]) for u in shown]) if isinstance(store, CredentialStore) else None
     rows = []
-    for u in found[:size]:
-        if indexed is None:  # fallback mode: the record is in the attributes the list carried
+    for u in shown:
+        if records is None:  # fallback mode: the record is in the attributes the list carried
             cell = {"kind": "record", **store.read(kc, u, []).as_dict(now, policy.bypass_max_s)}
-        elif u["id"] in indexed.ids:
-            cell = {"kind": "indexed"}  # has a record: whether it is in force, on the user's page
-        elif indexed.complete:
-            cell = {"kind": "none"}
+        elif u["id"] in records:
+            cell = {"kind": "record", **store.read(kc, u, records[u["id"]]).as_dict(now, policy.bypass_max_s)}
         else:
-            cell = {"kind": "unknown"}  # more index members than one read holds: never claim "none"
+            cell = {"kind": "unknown"}  # not answered (gone meanwhile, an older provider): never "none"
         rows.append({"id": u["id"], "username": u.get("username"), "email": u.get("email"),
                      "name": " ".join(x for x in (u.get("firstName"), u.get("lastName")) if x),
                      "otp": bool(u.get("totp")), "bypass": cell, "pending": list(u.get("requiredActions") or [])})
     return render_template("admin_users.html", rows=rows, q=q, page=page, has_next=len(found) > size)
 
 
-INDEX_READ_MAX = 2000
-"""Entries of the bypass index read by one users-list call (ids only)."""
-
-
-@dataclass(frozen=True)
-class IndexMembers:
-    ids: frozenset[str]
-    complete: bool
-
-
-def _index_members(kc: KeycloakClient) -> IndexMembers:
-    """The users with a provider-mode bypass record, in one call. The expiry index (bypass_index,
-    docs/formats.md) names each entry `<user id>.<credential id>`, two levels under the root; bucket
-    names hold no dot, so one group search for "." returns every entry with its path. A read that
-    reaches the limit may have missed some, and one Keycloak refuses (the admin may not list groups)
-    read nothing: those rows say "?", never "none"."""
-    matched = 0
-    ids: set[str] = set()
-
-    def walk(groups: list[JSON], depth: int, in_index: bool) -> None:
-        nonlocal matched
-        for grp in groups:
-            name = str(grp.get("name") or "")
-            matched += "." in name
-            if in_index and depth == 2 and "." in name:
-                ids.add(name.split(".", 1)[0])
-            walk(list(grp.get("subGroups") or []), depth + 1, in_index)
-
+def _bypass_records(kc: KeycloakClient, ids: list[str]) -> dict[str, list[JSON]]:
+    """The page's bypass records, one extension call per 100 users (`bypass_records`): only the users
+    the signed-in admin may view are answered. An extension that does not answer (an older provider
+    JAR): no user is answered, so every row says "?"."""
+    out: dict[str, list[JSON]] = {}
     try:
-        roots = kc.search_groups(".", INDEX_READ_MAX)
-    except Forbidden:  # an admin who may not list groups (a delegated admin): every row says "?"
-        return IndexMembers(frozenset(), False)
-    for root in roots:
-        walk([root], 0, root.get("name") == BYPASS_INDEX_GROUP)
-    return IndexMembers(frozenset(ids), matched < INDEX_READ_MAX)
+        for i in range(0, len(ids), BYPASS_RECORDS_PER_CALL):
+            out.update(kc.bypass_records(ids[i:i + BYPASS_RECORDS_PER_CALL]))
+    except (NotFound, Forbidden):
+        return {}
+    return out
+
+
+BYPASS_RECORDS_PER_CALL = 100
+"""Users one bypass_records call answers for (the extension's limit)."""
 
 
 def _user_view(user: JSON) -> dict[str, Any]:

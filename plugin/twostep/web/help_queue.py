@@ -17,7 +17,7 @@ from ..errors import Forbidden, TwostepError
 from ..keycloak_adapter import JSON, KeycloakClient
 from ..records import realm_context
 from . import i18n
-from .acting import FormWords, actor, audit, done, posted_form
+from .acting import FormWords, actor, audit, done, may_not_list, posted_form
 from .auth import admin_required, state
 from .passes import kind_from_form, pass_page
 
@@ -62,11 +62,14 @@ def _presets(max_s: int) -> list[str]:
 def queue() -> Any:
     kc: KeycloakClient = g.kc
     now = state().clock()
-    policy, _store = realm_context(kc)
     try:
         items = help_requests.list_open(kc)
     except Forbidden:  # may not read the index group (a delegated admin): the requests Keycloak lets them see
-        items = _visible(kc)
+        try:
+            items = _visible(kc)
+        except Forbidden:  # may not list users at all (no query-users): one clear line, not Keycloak's 403
+            return may_not_list()
+    policy, _store = realm_context(kc)
     items = help_requests.split_expired(items, now, policy.help_expiry_days)[0]  # expired: not shown
     rows = []
     for req, user, creds in items[:PAGE_LIMIT]:

@@ -107,6 +107,14 @@ public class TwostepAdminResource {
         return CredentialTypes.of(session, realm, wanted, user -> auth.users().canView(user));
     }
 
+    /** The bypass records of up to 100 users the caller may view ({@link BypassRecords}): the users list. */
+    @GET
+    @Path("users/bypass-records")
+    @Produces(MediaType.APPLICATION_JSON)
+    public Map<String, List<Map<String, Object>>> bypassRecords(@QueryParam("id") List<String> ids) {
+        return BypassRecords.of(session, realm, ids, user -> auth.users().canView(user));
+    }
+
     /**
      * What the caller may do with the realm's users, as Keycloak's permissions say ({@link AdminAccess}):
      * the admin pages let in whoever may manage at least someone, whatever the role or permission.
