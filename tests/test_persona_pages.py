@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from twostep.settings import Settings
 from twostep.web.app import create_app
 from twostep.web.auth import WebConfig
@@ -30,8 +31,14 @@ from tests.conftest import Admin, Keycloak, User, create_realm, create_user, loc
 from tests.support.bypass_helpers import record_fields
 from tests.support.help_helpers import file_request, stored_request
 from tests.support.login import LoginDriver, Page
-from tests.support.personas import HELPDESK_ROLES, delegate_to_group, give_roles, helpdesk_service_account
-from tests.test_web_app import flashes, free_port, post
+from tests.support.personas import (
+    HELPDESK_ROLES,
+    delegate_to_group,
+    give_roles,
+    helpdesk_service_account,
+    personal_token,
+)
+from tests.test_web_app import flashes, free_port, post, user_rows
 
 PERSONAS = ("helpdesk", "delegated", "realm_admin")
 USER_ACTIONS = ("grant", "extend", "revoke", "generate_codes", "reset_device")
@@ -189,6 +196,83 @@ def test_a_person_keycloak_lets_manage_nobody_is_refused(world: World) -> None:
     if page.kind == "otp":
         page = d.submit({"otp": nobody.code()})
     assert page.status == 403 and "fine-grained admin permission" in page.text, page.summary()
+
+
+def test_the_delegated_admins_users_list_shows_the_bypass_of_whom_they_may_view(world: World) -> None:
+    """Issue 22 (the users list): the delegated admin may read neither the expiry index's groups nor list
+    groups; the bypass column comes from the provider's extension (GET twostep/users/bypass-records) with
+    their own token: the real state for a member of staff with a bypass, none for one without, and the
+    Keycloak calls of any page of the list."""
+    w = world
+    bypassed = create_user(w.admin, w.realm, "lst-bypassed", otp=True, groups=["/staff"])
+    plain = create_user(w.admin, w.realm, "lst-plain", otp=True, groups=["/staff"])
+    r = _run(w.kc, w.realm, "bypass", "grant", bypassed.username, "--for", "2h", "--reason", "lost phone")
+    assert r.returncode == 0, r.stderr
+    until = record_fields(w.admin, w.realm, bypassed.id)["until"]
+    d = w.sign_in("delegated")
+    resp = d.s.get(f"{w.url}/admin/users?q=lst-", timeout=60)
+    assert resp.status_code == 200, resp.text[:2000]
+    rows = user_rows(resp.text)
+    assert set(rows) == {bypassed.id, plain.id}, rows
+    cell = rows[bypassed.id].split('<td class="bypass">', 1)[1]
+    assert cell.startswith(f'<span class="warn"><time datetime="{until}"'), cell
+    assert rows[plain.id].split('<td class="bypass">', 1)[1].startswith("—</td>"), rows[plain.id]
+    assert "?" not in "".join(r.split('<td class="bypass">', 1)[1].split("</td>", 1)[0] for r in rows.values())
+    # The list, the realm, its policy (a delegated admin may not view the realm: the extension hands it over)
+    # and one extension call for the page's records, whatever the page size.
+    assert int(resp.headers["X-Keycloak-Calls"]) <= 4, resp.headers["X-Keycloak-Calls"]
+
+
+def test_bypass_records_disclose_no_user_the_caller_may_not_view(world: World) -> None:
+    """The extension's answer for a page of ids, asked with a delegated admin's own token (a real sign-in):
+    the member of staff's record (credentialData, never secretData); a user outside staff with a bypass,
+    and an id of no user, are left out. A realm admin asking the same gets both records."""
+    w = world
+    inside = create_user(w.admin, w.realm, "rec-inside", otp=True, groups=["/staff"])
+    outside = create_user(w.admin, w.realm, "rec-outside", otp=True)
+    for u in (inside, outside):
+        r = _run(w.kc, w.realm, "bypass", "grant", u.username, "--for", "1h", "--reason", "lost phone")
+        assert r.returncode == 0, r.stderr
+    desk = create_user(w.admin, w.realm, "desk-rec", otp=True, groups=["/helpdesk-staff"])
+    give_roles(w.admin, w.realm, desk.id, ("query-users",))
+    token = personal_token(w.kc.url, w.realm, desk)
+    ids = [inside.id, outside.id, "00000000-0000-0000-0000-000000000000"]
+    resp = requests.get(f"{w.kc.url}/admin/realms/{w.realm}/twostep/users/bypass-records", params={"id": ids},
+                        headers={"Authorization": f"Bearer {token}"}, timeout=60)
+    assert resp.status_code == 200, resp.text
+    answer: dict[str, list[dict[str, Any]]] = resp.json()
+    assert list(answer) == [inside.id], "nothing about a user the caller may not view"
+    [rec] = answer[inside.id]
+    assert rec["type"] == "twostep-bypass" and "secretData" not in rec
+    assert json.loads(rec["credentialData"])["until"] == record_fields(w.admin, w.realm, inside.id)["until"]
+    full = w.admin.get(f"/{w.realm}/twostep/users/bypass-records", id=ids)
+    assert sorted(full) == sorted([inside.id, outside.id]), full
+    too_many = requests.get(f"{w.kc.url}/admin/realms/{w.realm}/twostep/users/bypass-records",
+                            params={"id": [f"id-{i}" for i in range(101)]},
+                            headers={"Authorization": f"Bearer {token}"}, timeout=60)
+    assert too_many.status_code == 400, too_many.text
+
+
+def test_a_delegated_admin_who_may_not_list_users_gets_one_clear_line(world: World) -> None:
+    """A delegated admin with the group permission and no realm-management role at all (no query-users):
+    Keycloak refuses them the user search. The users list and the help queue say so in one line, with
+    whom to ask, HTTP 403, no Keycloak error text and no traceback."""
+    w = world
+    dina = create_user(w.admin, w.realm, "dina", otp=True, groups=["/helpdesk-staff"])
+    d = LoginDriver(w.kc.url, w.realm, client_id="twostep-web")
+    d.open_url(f"{w.url}/auth/login?next=/admin/users")
+    page = d.submit({"username": dina.username, "password": dina.password})
+    if page.kind == "otp":
+        page = d.submit({"otp": dina.code()})
+    line = (f"Your account may not list users in realm {w.realm}: ask a realm administrator for the role "
+            "realm-management/query-users (or a fine-grained admin permission to view users).")
+    for path in ("/admin/users", "/admin/users?q=lst-", "/admin/help"):
+        if path != "/admin/users":
+            page = d.open_url(f"{w.url}{path}")
+        assert page.status == 403, (path, page.summary())
+        assert f'<p class="bad">{line}</p>' in page.text, (path, page.text[:3000])
+        for raw in ("Keycloak refused", "HTTP 403 Forbidden", "not allowed for these credentials", "Traceback"):
+            assert raw not in page.text, (path, raw)
 
 
 # -- the journeys, allowed --------------------------------------------------------------------------

@@ -141,11 +141,11 @@ def users() -> Any:
     rows = []
     for u in shown:
         if records is None:  # fallback mode: the record is in the attributes the list carried
-            cell = {"kind": "record", **store.read(kc, u, []).as_dict(now, policy.bypass_max_s)}
+            cell = {**store.read(kc, u, []).as_dict(now, policy.bypass_max_s), "cell": "record"}
         elif u["id"] in records:
-            cell = {"kind": "record", **store.read(kc, u, records[u["id"]]).as_dict(now, policy.bypass_max_s)}
+            cell = {**store.read(kc, u, records[u["id"]]).as_dict(now, policy.bypass_max_s), "cell": "record"}
         else:
-            cell = {"kind": "unknown"}  # not answered (gone meanwhile, an older provider): never "none"
+            cell = {"cell": "unknown"}  # not answered (gone meanwhile, an older provider): never "none"
         rows.append({"id": u["id"], "username": u.get("username"), "email": u.get("email"),
                      "name": " ".join(x for x in (u.get("firstName"), u.get("lastName")) if x),
                      "otp": bool(u.get("totp")), "bypass": cell, "pending": list(u.get("requiredActions") or [])})
