@@ -256,7 +256,8 @@ def test_bypass_records_disclose_no_user_the_caller_may_not_view(world: World) -
 def test_a_delegated_admin_who_may_not_list_users_gets_one_clear_line(world: World) -> None:
     """A delegated admin with the group permission and no realm-management role at all (no query-users):
     Keycloak refuses them the user search. The users list and the help queue say so in one line, with
-    whom to ask, HTTP 403, no Keycloak error text and no traceback."""
+    whom to ask, HTTP 403, no Keycloak error text and no traceback; the overview, where the sign-in lands,
+    says in one line that they may not read the realm's settings and whom to ask."""
     w = world
     dina = create_user(w.admin, w.realm, "dina", otp=True, groups=["/helpdesk-staff"])
     d = LoginDriver(w.kc.url, w.realm, client_id="twostep-web")
@@ -273,6 +274,10 @@ def test_a_delegated_admin_who_may_not_list_users_gets_one_clear_line(world: Wor
         assert f'<p class="bad">{line}</p>' in page.text, (path, page.text[:3000])
         for raw in ("Keycloak refused", "HTTP 403 Forbidden", "not allowed for these credentials", "Traceback"):
             assert raw not in page.text, (path, raw)
+    page = d.open_url(f"{w.url}/admin")  # where the sign-in lands: Keycloak shows them not even the realm
+    assert page.status == 200 and (f'<div class="flash error">Your account may not read the settings of realm '
+                                   f"{w.realm}: ask a realm administrator") in page.text, page.text[:3000]
+    assert "HTTP 403 Forbidden" not in page.text and "not allowed for these credentials" not in page.text
 
 
 # -- the journeys, allowed --------------------------------------------------------------------------

@@ -56,7 +56,13 @@ def overview() -> Any:
     try:
         realm = kc.get_realm()
     except TwostepError as exc:
-        return render_template("admin_overview.html", error=str(exc), low_warning=backup_codes.LOW_WARNING,
+        # Keycloak shows the realm to anyone holding a realm-management role; a delegated admin with a
+        # fine-grained permission only holds none: one line saying whom to ask, not Keycloak's 403.
+        error = i18n.gettext(
+            "Your account may not read the settings of realm %(realm)s: ask a realm administrator for the role "
+            "realm-management/query-users (or view-realm).") % {"realm": kc.realm} \
+            if isinstance(exc, Forbidden) else str(exc)
+        return render_template("admin_overview.html", error=error, low_warning=backup_codes.LOW_WARNING,
                                help=help_card)
     reading = pass_summary.load(kc, now)
     checks = overview_checks(kc.realm, realm, reading)
