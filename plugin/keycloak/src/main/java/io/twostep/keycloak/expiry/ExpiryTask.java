@@ -181,8 +181,10 @@ public final class ExpiryTask implements ScheduledTask {
     }
 
     /**
-     * The disabled-device index (docs/formats.md, "Disabled devices"): only the purge days that are
-     * over are opened; each entry purges its user's due devices in its own transaction. Returns errors.
+     * The disabled-device index (docs/formats.md, "Disabled devices"): its entries read in one statement
+     * ({@link DisabledOtpIndex#entries}); each entry whose user enrolled a new device, or whose day is
+     * over, purges its user's due devices in its own transaction; then the days that are over and empty
+     * go. Returns errors.
      */
     private int disabledRun(KeycloakSession session, RealmModel realm, long start) {
         GroupModel root = Groups.top(session, realm, DisabledOtpIndex.ROOT);
@@ -191,17 +193,17 @@ public final class ExpiryTask implements ScheduledTask {
         }
         int errors = 0;
         String realmId = realm.getId();
+        for (DisabledOtpIndex.Entry entry : DisabledOtpIndex.entries(session, realm, root.getId())) {
+            if (DisabledOtpIndex.entryDue(entry.day(), start, entry.userHasOtp())
+                    && inTransaction(realmId, s -> DisabledOtpIndex.sweep(s, s.realms().getRealm(realmId),
+                            entry.groupId(), clock.getAsLong())) < 0) {
+                errors++;
+            }
+        }
         for (GroupModel bucket : Groups.children(root)) {
-            if (!DisabledOtpIndex.bucketOver(bucket.getName(), start)) {
-                continue;
+            if (DisabledOtpIndex.bucketOver(bucket.getName(), start)) {
+                errors += removeIfEmpty(realmId, bucket.getId());
             }
-            for (GroupModel entry : Groups.children(bucket)) {
-                if (inTransaction(realmId, s -> DisabledOtpIndex.sweep(s, s.realms().getRealm(realmId), entry.getId(),
-                        clock.getAsLong())) < 0) {
-                    errors++;
-                }
-            }
-            errors += removeIfEmpty(realmId, bucket.getId());
         }
         return errors;
     }
