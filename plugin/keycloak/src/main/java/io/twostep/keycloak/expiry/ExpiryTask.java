@@ -5,6 +5,8 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import io.twostep.keycloak.BypassIndex;
 import io.twostep.keycloak.DisabledOtpIndex;
 import io.twostep.keycloak.Groups;
+import io.twostep.keycloak.HelpRequestAuthenticator;
+import io.twostep.keycloak.HelpRequestLimits;
 import io.twostep.keycloak.TwostepDecision;
 import java.util.List;
 import java.util.function.LongSupplier;
@@ -127,6 +129,7 @@ public final class ExpiryTask implements ScheduledTask {
         int[] grace = graceRun(session, realm, start);
         errors += grace[1];
         errors += disabledRun(session, realm, start);
+        errors += helpRun(session, realm, start);
         long now = clock.getAsLong();
         long duration = Math.max(0, now - start);
         metrics.record(realm.getName(), duration, ended, grace[0], errors);
@@ -203,6 +206,35 @@ public final class ExpiryTask implements ScheduledTask {
         for (GroupModel bucket : Groups.children(root)) {
             if (DisabledOtpIndex.bucketOver(bucket.getName(), start)) {
                 errors += removeIfEmpty(realmId, bucket.getId());
+            }
+        }
+        return errors;
+    }
+
+    /**
+     * Help requests older than the realm's expiry ({@code help_expiry_days}, 7 by default): read through
+     * the index group in one statement ({@link HelpEnder#open}); each expired one closed in its own
+     * transaction with one admin event. Returns errors.
+     */
+    private int helpRun(KeycloakSession session, RealmModel realm, long start) {
+        GroupModel index = Groups.top(session, realm, HelpRequestAuthenticator.GROUP);
+        if (index == null) {
+            return 0;
+        }
+        int days = HelpRequestLimits.fromPolicy(realm.getAttribute(POLICY_ATTRIBUTE)).expiryDays();
+        int errors = 0;
+        String realmId = realm.getId();
+        for (HelpEnder.Open open : HelpEnder.open(session, realm, index.getId())) {
+            if (!HelpRequestLimits.expiredAt(start, open.askedAtRaw(), days)) {
+                continue;
+            }
+            int r = inTransaction(realmId, s -> HelpEnder.end(s, s.realms().getRealm(realmId), open.userId(),
+                    open.askedAtRaw(), clock.getAsLong()));
+            if (r < 0) {
+                errors++;
+            } else if (r > 0) {
+                LOG.infof("twostep: expired help request of user %s closed in realm %s", open.userId(),
+                        realm.getName());
             }
         }
         return errors;
