@@ -95,7 +95,7 @@ public final class ExpiryTask implements ScheduledTask {
                 if (!ExpiryRules.bucketBegun(name, start)) {
                     continue;
                 }
-                List<BypassIndex.Entry> entries = BypassIndex.entries(bucket);
+                List<BypassIndex.Entry> entries = BypassIndex.entries(session, realm, bucket.getId());
                 if (entries.isEmpty()) {
                     if (ExpiryRules.bucketOver(name, start)) {
                         errors += removeIfEmpty(realmId, bucket.getId());
@@ -119,9 +119,14 @@ public final class ExpiryTask implements ScheduledTask {
                         ended += r;
                     }
                 }
-                for (BypassIndex.Entry e : plan.tidy()) {
-                    if (inTransaction(realmId, s -> BypassEnder.tidy(s, s.realms().getRealm(realmId), e.groupId()) ? 1 : 0) < 0) {
-                        errors++;
+                if (!plan.tidy().isEmpty() && inTransaction(realmId,
+                        s -> BypassEnder.tidy(s, s.realms().getRealm(realmId), plan.tidy())) < 0) {
+                    // One entry failed the batch (removed meanwhile by sync, say): each on its own.
+                    for (BypassIndex.Entry e : plan.tidy()) {
+                        if (inTransaction(realmId, s -> BypassEnder.tidy(s, s.realms().getRealm(realmId),
+                                List.of(e))) < 0) {
+                            errors++;
+                        }
                     }
                 }
             }
