@@ -6,6 +6,7 @@ import java.time.LocalDateTime;
 import java.time.ZoneOffset;
 import java.time.format.DateTimeFormatter;
 import java.time.format.DateTimeParseException;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
@@ -109,19 +110,23 @@ public final class BypassIndex {
      */
     public static List<Entry> entries(KeycloakSession session, RealmModel realm, String bucketId) {
         EntityManager em = session.getProvider(JpaConnectionProvider.class).getEntityManager();
-        List<Object[]> rows = em.createQuery("select g.id, g.name,"
-                        + " (select max(a.value) from GroupAttributeEntity a where a.group = g and a.name = 'until'),"
-                        + " (select max(c.id) from GroupEntity c where c.realm = :realm and c.parentId = g.id"
-                        + " and c.name = :claim),"
-                        + " (select max(ca.value) from GroupAttributeEntity ca where ca.group.parentId = g.id"
-                        + " and ca.group.name = :claim and ca.name = 'at'),"
-                        + " (select max(cb.value) from GroupAttributeEntity cb where cb.group.parentId = g.id"
-                        + " and cb.group.name = :claim and cb.name = 'by')"
-                        + " from GroupEntity g where g.realm = :realm and g.parentId = :bucket", Object[].class)
+        // Joins, not correlated subqueries: each lookup goes through an index (the attribute by its group,
+        // the claim by realm, parent and name), so the rows read are the bucket's entries and claims.
+        List<Object[]> rows = em.createQuery("select g.id, g.name, u.value, c.id, ca.value, cb.value"
+                        + " from GroupEntity g"
+                        + " left join GroupAttributeEntity u on u.group = g and u.name = 'until'"
+                        + " left join GroupEntity c on c.realm = :realm and c.parentId = g.id and c.name = :claim"
+                        + " left join GroupAttributeEntity ca on ca.group = c and ca.name = 'at'"
+                        + " left join GroupAttributeEntity cb on cb.group = c and cb.name = 'by'"
+                        + " where g.realm = :realm and g.parentId = :bucket", Object[].class)
                 .setParameter("realm", realm.getId()).setParameter("bucket", bucketId).setParameter("claim", CLAIM)
                 .getResultList();
-        return rows.stream().map(r -> new Entry((String) r[0], (String) r[1], (String) r[2], r[3] != null,
-                (String) r[4], (String) r[5])).toList();
+        Map<String, Entry> byId = new LinkedHashMap<>(); // an attribute stored twice: its first row
+        for (Object[] r : rows) {
+            byId.putIfAbsent((String) r[0], new Entry((String) r[0], (String) r[1], (String) r[2], r[3] != null,
+                    (String) r[4], (String) r[5]));
+        }
+        return List.copyOf(byId.values());
     }
 
     public static Entry entry(GroupModel g) {
