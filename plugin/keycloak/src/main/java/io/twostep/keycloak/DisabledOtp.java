@@ -116,8 +116,10 @@ public final class DisabledOtp {
         boolean hasOtp = user.credentialManager().getStoredCredentialsByTypeStream(OTP).findAny().isPresent();
         int gone = 0;
         for (CredentialModel aside : stored(user)) {
-            if (purgeDue(nowMs, TwostepCondition.parseRecord(aside.getCredentialData()), hasOtp)) {
-                user.credentialManager().removeStoredCredentialById(aside.getId());
+            // Counted only when this transaction deleted it (Keycloak locks the row to delete it): a
+            // concurrent purge (sign-in, task, restore) that deleted it first records it, not this one.
+            if (purgeDue(nowMs, TwostepCondition.parseRecord(aside.getCredentialData()), hasOtp)
+                    && user.credentialManager().removeStoredCredentialById(aside.getId())) {
                 gone++;
             }
         }

@@ -172,7 +172,7 @@ public final class HelpRequestAuthenticator extends SecondFactorOption {
     }
 
     /** Close the user's request: the credential, then the index membership (formats.md). */
-    static void close(KeycloakSession session, RealmModel realm, UserModel user) {
+    public static void close(KeycloakSession session, RealmModel realm, UserModel user) {
         user.credentialManager().getStoredCredentialsByTypeStream(HelpRequestCredentialProvider.TYPE)
                 .map(CredentialModel::getId).toList()
                 .forEach(id -> user.credentialManager().removeStoredCredentialById(id));

@@ -80,6 +80,15 @@ public final class HelpRequestLimits {
         return nowMillis - askedAt >= expiryDays * DAY_MS;
     }
 
+    /**
+     * The same for {@code asked_at} as stored (an ISO time, docs/formats.md): an unreadable one never
+     * expires. What the expiry task and sync ({@code help_requests.expired}) both decide.
+     */
+    public static boolean expiredAt(long nowMillis, String askedAtRaw, int expiryDays) {
+        Long at = TwostepDecision.parseTime(askedAtRaw);
+        return at != null && expired(nowMillis, at, expiryDays);
+    }
+
     /** How many of the times are inside the window ending now; a time in the future counts. */
     public static int recent(Collection<Long> times, long nowMillis, long windowMs) {
         return (int) times.stream().filter(Objects::nonNull).filter(t -> t > nowMillis - windowMs).count();

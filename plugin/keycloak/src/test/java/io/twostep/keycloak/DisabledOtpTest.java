@@ -58,4 +58,17 @@ class DisabledOtpTest {
         // every record of a day that is over is due by the purge rule
         assertTrue(DisabledOtp.purgeDue(TwostepDecision.parseTime("2027-01-01T00:00:00Z"), record(), false));
     }
+
+    @Test
+    void anEntryIsDueOnceItsUserEnrolledOrItsDayIsOver() {
+        long purge = AT + DisabledOtp.KEEP_MS; // 2026-12-31
+        String day = DisabledOtpIndex.bucketName(purge);
+        assertFalse(DisabledOtpIndex.entryDue(day, AT, false), "disabled a moment ago, no new device: kept");
+        assertTrue(DisabledOtpIndex.entryDue(day, AT, true), "a new device: purged at once, day not over");
+        assertFalse(DisabledOtpIndex.entryDue(day, purge, false), "the purge day itself: not yet");
+        assertTrue(DisabledOtpIndex.entryDue(day, TwostepDecision.parseTime("2027-01-01T00:00:00Z"), false));
+        assertTrue(DisabledOtpIndex.entryDue("damaged", AT, false), "an unreadable day is due");
+        // the purge rule agrees: a user with a live device has nothing restorable left
+        assertTrue(DisabledOtp.purgeDue(AT, record(), true));
+    }
 }

@@ -114,4 +114,15 @@ class HelpRequestLimitsTest {
         assertFalse(HelpRequestLimits.expired(NOW, NOW + day, 1), "a time in the future is not expired");
         assertFalse(HelpRequestLimits.expired(NOW, Long.MIN_VALUE, 1), "unreadable: left for the admins");
     }
+
+    @Test
+    void expiryOfARequestAsStored() {
+        assertFalse(HelpRequestLimits.expiredAt(NOW, "2026-11-24T20:00:01Z", 7), "a second short of 7 days");
+        assertTrue(HelpRequestLimits.expiredAt(NOW, "2026-11-24T20:00:00Z", 7), "7 days to the second");
+        assertFalse(HelpRequestLimits.expiredAt(NOW, "2026-11-24T20:00:00Z", 8), "the realm's own expiry");
+        assertTrue(HelpRequestLimits.expiredAt(NOW, "2026-11-30T20:00:00Z", 1));
+        assertFalse(HelpRequestLimits.expiredAt(NOW, "2026-12-08T20:00:00Z", 1), "the future: not expired");
+        assertFalse(HelpRequestLimits.expiredAt(NOW, "yesterday", 1), "unreadable: left for the admins");
+        assertFalse(HelpRequestLimits.expiredAt(NOW, null, 1), "missing: left for the admins");
+    }
 }

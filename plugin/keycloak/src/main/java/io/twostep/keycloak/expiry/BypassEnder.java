@@ -35,10 +35,13 @@ final class BypassEnder {
 
     static Result end(KeycloakSession session, RealmModel realm, String entryGroupId, long nowMs) {
         GroupModel entry = session.groups().getGroupById(realm, entryGroupId);
-        if (entry == null || BypassIndex.claim(entry) != null) {
+        if (entry == null) {
             return Result.NOTHING;
         }
-        BypassIndex.Entry e = BypassIndex.entry(entry);
+        BypassIndex.Entry e = BypassIndex.entry(entry); // the claim read once, in this transaction
+        if (e.claimed()) {
+            return Result.NOTHING;
+        }
         GroupModel claim = session.groups().createGroup(realm, BypassIndex.CLAIM, entry);
         claim.setSingleAttribute("at", TwostepDecision.formatTime(nowMs));
         claim.setSingleAttribute("by", TwostepAdminEvents.TASK_ACTOR);
@@ -86,23 +89,32 @@ final class BypassEnder {
     }
 
     /**
-     * Removes an entry claimed by an earlier run (and its record credential if that run stopped
-     * before deleting it). No event: its claimant wrote it.
+     * Removes entries claimed by an earlier run, all in the caller's one transaction (a group removal
+     * makes Keycloak reload the realm in the next transaction: once per run, not once per entry), and
+     * the record credential of each whose claimant may have stopped before deleting it: a claim not
+     * made by the task (the task deletes the record in its claim's own transaction). No event: each
+     * claimant wrote its own. Returns how many entries went.
      */
-    static boolean tidy(KeycloakSession session, RealmModel realm, String entryGroupId) {
-        GroupModel entry = session.groups().getGroupById(realm, entryGroupId);
-        if (entry == null) {
-            return false;
-        }
-        BypassIndex.Entry e = BypassIndex.entry(entry);
-        UserModel user = session.users().getUserById(realm, e.userId());
-        if (user != null) {
-            CredentialModel cred = user.credentialManager().getStoredCredentialById(e.credentialId());
-            if (cred != null && BypassCredentialProvider.TYPE.equals(cred.getType())) {
-                user.credentialManager().removeStoredCredentialById(cred.getId());
+    static int tidy(KeycloakSession session, RealmModel realm, List<BypassIndex.Entry> entries) {
+        int removed = 0;
+        for (BypassIndex.Entry e : entries) {
+            GroupModel entry = session.groups().getGroupById(realm, e.groupId());
+            if (entry == null) {
+                continue;
+            }
+            if (!TwostepAdminEvents.TASK_ACTOR.equals(e.claimBy())) {
+                UserModel user = session.users().getUserById(realm, e.userId());
+                CredentialModel cred = user == null ? null
+                        : user.credentialManager().getStoredCredentialById(e.credentialId());
+                if (cred != null && BypassCredentialProvider.TYPE.equals(cred.getType())) {
+                    user.credentialManager().removeStoredCredentialById(cred.getId());
+                }
+            }
+            if (session.groups().removeGroup(realm, entry)) {
+                removed++;
             }
         }
-        return session.groups().removeGroup(realm, entry);
+        return removed;
     }
 
     private static List<UserSessionModel> window(List<UserSessionModel> sessions, String granted, String until,

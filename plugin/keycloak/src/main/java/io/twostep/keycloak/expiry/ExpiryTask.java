@@ -5,6 +5,8 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import io.twostep.keycloak.BypassIndex;
 import io.twostep.keycloak.DisabledOtpIndex;
 import io.twostep.keycloak.Groups;
+import io.twostep.keycloak.HelpRequestAuthenticator;
+import io.twostep.keycloak.HelpRequestLimits;
 import io.twostep.keycloak.TwostepDecision;
 import java.util.List;
 import java.util.function.LongSupplier;
@@ -93,7 +95,7 @@ public final class ExpiryTask implements ScheduledTask {
                 if (!ExpiryRules.bucketBegun(name, start)) {
                     continue;
                 }
-                List<BypassIndex.Entry> entries = BypassIndex.entries(bucket);
+                List<BypassIndex.Entry> entries = BypassIndex.entries(session, realm, bucket.getId());
                 if (entries.isEmpty()) {
                     if (ExpiryRules.bucketOver(name, start)) {
                         errors += removeIfEmpty(realmId, bucket.getId());
@@ -117,9 +119,14 @@ public final class ExpiryTask implements ScheduledTask {
                         ended += r;
                     }
                 }
-                for (BypassIndex.Entry e : plan.tidy()) {
-                    if (inTransaction(realmId, s -> BypassEnder.tidy(s, s.realms().getRealm(realmId), e.groupId()) ? 1 : 0) < 0) {
-                        errors++;
+                if (!plan.tidy().isEmpty() && inTransaction(realmId,
+                        s -> BypassEnder.tidy(s, s.realms().getRealm(realmId), plan.tidy())) < 0) {
+                    // One entry failed the batch (removed meanwhile by sync, say): each on its own.
+                    for (BypassIndex.Entry e : plan.tidy()) {
+                        if (inTransaction(realmId, s -> BypassEnder.tidy(s, s.realms().getRealm(realmId),
+                                List.of(e))) < 0) {
+                            errors++;
+                        }
                     }
                 }
             }
@@ -127,6 +134,7 @@ public final class ExpiryTask implements ScheduledTask {
         int[] grace = graceRun(session, realm, start);
         errors += grace[1];
         errors += disabledRun(session, realm, start);
+        errors += helpRun(session, realm, start);
         long now = clock.getAsLong();
         long duration = Math.max(0, now - start);
         metrics.record(realm.getName(), duration, ended, grace[0], errors);
@@ -181,8 +189,10 @@ public final class ExpiryTask implements ScheduledTask {
     }
 
     /**
-     * The disabled-device index (docs/formats.md, "Disabled devices"): only the purge days that are
-     * over are opened; each entry purges its user's due devices in its own transaction. Returns errors.
+     * The disabled-device index (docs/formats.md, "Disabled devices"): its entries read in one statement
+     * ({@link DisabledOtpIndex#entries}); each entry whose user enrolled a new device, or whose day is
+     * over, purges its user's due devices in its own transaction; then the days that are over and empty
+     * go. Returns errors.
      */
     private int disabledRun(KeycloakSession session, RealmModel realm, long start) {
         GroupModel root = Groups.top(session, realm, DisabledOtpIndex.ROOT);
@@ -191,17 +201,46 @@ public final class ExpiryTask implements ScheduledTask {
         }
         int errors = 0;
         String realmId = realm.getId();
+        for (DisabledOtpIndex.Entry entry : DisabledOtpIndex.entries(session, realm, root.getId())) {
+            if (DisabledOtpIndex.entryDue(entry.day(), start, entry.userHasOtp())
+                    && inTransaction(realmId, s -> DisabledOtpIndex.sweep(s, s.realms().getRealm(realmId),
+                            entry.groupId(), clock.getAsLong())) < 0) {
+                errors++;
+            }
+        }
         for (GroupModel bucket : Groups.children(root)) {
-            if (!DisabledOtpIndex.bucketOver(bucket.getName(), start)) {
+            if (DisabledOtpIndex.bucketOver(bucket.getName(), start)) {
+                errors += removeIfEmpty(realmId, bucket.getId());
+            }
+        }
+        return errors;
+    }
+
+    /**
+     * Help requests older than the realm's expiry ({@code help_expiry_days}, 7 by default): read through
+     * the index group in one statement ({@link HelpEnder#open}); each expired one closed in its own
+     * transaction with one admin event. Returns errors.
+     */
+    private int helpRun(KeycloakSession session, RealmModel realm, long start) {
+        GroupModel index = Groups.top(session, realm, HelpRequestAuthenticator.GROUP);
+        if (index == null) {
+            return 0;
+        }
+        int days = HelpRequestLimits.fromPolicy(realm.getAttribute(POLICY_ATTRIBUTE)).expiryDays();
+        int errors = 0;
+        String realmId = realm.getId();
+        for (HelpEnder.Open open : HelpEnder.open(session, realm, index.getId())) {
+            if (!HelpRequestLimits.expiredAt(start, open.askedAtRaw(), days)) {
                 continue;
             }
-            for (GroupModel entry : Groups.children(bucket)) {
-                if (inTransaction(realmId, s -> DisabledOtpIndex.sweep(s, s.realms().getRealm(realmId), entry.getId(),
-                        clock.getAsLong())) < 0) {
-                    errors++;
-                }
+            int r = inTransaction(realmId, s -> HelpEnder.end(s, s.realms().getRealm(realmId), open.userId(),
+                    open.askedAtRaw(), clock.getAsLong()));
+            if (r < 0) {
+                errors++;
+            } else if (r > 0) {
+                LOG.infof("twostep: expired help request of user %s closed in realm %s", open.userId(),
+                        realm.getName());
             }
-            errors += removeIfEmpty(realmId, bucket.getId());
         }
         return errors;
     }
