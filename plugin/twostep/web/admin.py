@@ -22,6 +22,7 @@ from ..records import CredentialStore, realm_context
 from . import i18n
 from .acting import FormWords, actor, audit, done, form_refusal, load_user
 from .auth import admin_required, state
+from ..bypass_kinds import grant_default
 from .passes import kind_from_form, pass_page
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -197,7 +198,7 @@ def _user_view(user: JSON) -> dict[str, Any]:
         "codes": backup_codes.status(kc, user, creds),
         "bypass": store.read(kc, user, creds).as_dict(now, policy.bypass_max_s), "presets": bypass.PRESETS,
         "kinds": policy.bypass_kinds if store.name == "credential" else ("password",),
-        "kind_default": policy.bypass_default if store.name == "credential" else "password",
+        "kind_default": grant_default(policy.bypass_default, store.name == "credential"),
         "is_self": is_self(actor(), kc.realm, user),
         "disabled_devices": devices.disabled_count(creds),
     }

@@ -19,6 +19,7 @@ from ..records import realm_context
 from . import i18n
 from .acting import FormWords, actor, audit, done, form_refusal, load_user
 from .auth import admin_required, state
+from ..bypass_kinds import grant_default
 from .passes import kind_from_form, pass_page
 
 ANSWERS = frozenset({"grant", "dismiss"})
@@ -75,7 +76,7 @@ def queue() -> Any:
     chosen = format_duration(default.total_seconds())
     return render_template("admin_help.html", rows=rows, total=len(items), presets=presets,
                            kinds=policy.bypass_kinds if policy.provider_mode else ("password",),
-                           kind_default=policy.bypass_default if policy.provider_mode else "password",
+                           kind_default=grant_default(policy.bypass_default, policy.provider_mode),
                            default=chosen if chosen in presets else (presets[-1] if presets else ""),
                            max_human=format_duration(policy.bypass_max_s))
 
