@@ -12,6 +12,7 @@ from flask import Blueprint, flash, g, redirect, render_template, request, url_f
 
 from .. import backup_codes, bypass, devices, help_requests, pass_summary
 from ..actor import is_self
+from ..bypass_kinds import grant_default
 from ..durations import parse_duration
 from ..errors import Forbidden, TwostepError
 from ..keycloak_adapter import JSON, KeycloakClient
@@ -22,7 +23,6 @@ from ..records import CredentialStore, realm_context
 from . import i18n
 from .acting import FormWords, actor, audit, done, form_refusal, load_user
 from .auth import admin_required, state
-from ..bypass_kinds import grant_default
 from .passes import kind_from_form, pass_page
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")

@@ -12,6 +12,7 @@ from markupsafe import Markup
 
 from .. import backup_codes, bypass, devices, help_requests, recovery_codes
 from ..actor import is_self
+from ..bypass_kinds import grant_default
 from ..durations import format_duration, parse_duration
 from ..errors import Forbidden, TwostepError
 from ..keycloak_adapter import JSON, KeycloakClient
@@ -19,7 +20,6 @@ from ..records import realm_context
 from . import i18n
 from .acting import FormWords, actor, audit, done, form_refusal, load_user
 from .auth import admin_required, state
-from ..bypass_kinds import grant_default
 from .passes import kind_from_form, pass_page
 
 ANSWERS = frozenset({"grant", "dismiss"})
