@@ -218,3 +218,68 @@ def test_a_realm_that_forbids_password_only_refuses_it_in_the_cli_the_extension_
     assert answer["kind"] == "pass once" and GROUPED.match(answer["access_pass"])
     assert stored_request(admin, realm, dora.id) is None
     assert re.search(answer["access_pass"], (tmp_path / "audit.jsonl").read_text()) is None
+
+
+def _policy(admin: Admin, realm: str) -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads(admin.get(f"/{realm}")["attributes"]["twostep.policy"])
+    return loaded
+
+
+def test_a_grant_that_names_no_kind_is_a_pass_unless_setup_makes_the_password_the_default(
+        twostep: Any, admin: Admin, realm: str, make_user: Any, browser: Any, tmp_path: Path) -> None:
+    """Issue 24 item 2: the safer kind by default. A fresh realm's policy has no kind keys (both kinds, the
+    pass by default); `bypass grant` and `help grant` without --pass / --password give a pass, shown once,
+    and the password alone is then not enough. `setup --bypass-default password` brings the old default back."""
+    setup_realm(twostep, "--backup-codes", "offered")
+    assert not {"bypass_kinds", "bypass_default"} & set(_policy(admin, realm)), "the defaults are written as nothing"
+    env = help_desk(admin, realm, tmp_path / "audit.jsonl")
+    erik: User = make_user("erik", otp=True)
+    r = twostep("bypass", "grant", "erik", "--for", "1h", "--reason", "phone at home", env=env)
+    assert r.code == 0, r.err
+    access_pass = shown_pass(r.out)
+    assert r.out.count(access_pass) == 1, "printed once"
+    record = record_fields(admin, realm, erik.id)
+    assert (record["kind"], record["pass_use"], record["pass_used"]) == ("pass", "once", "0"), record
+    alone: LoginDriver = browser()
+    assert alone.login(erik.username, erik.password).kind == "otp", "the password alone: the code is asked"
+    assert not alone.logged_in()
+    b: LoginDriver = browser()
+    to_pass_page(b, erik)
+    b.submit({"pass": access_pass})
+    assert b.logged_in(), b.page.summary() if b.page else ""
+
+    # The help answer follows the same default.
+    fred: User = make_user("fred", otp=True)
+    file_request(admin, realm, fred.id, "lost my phone")
+    r = twostep("help", "grant", "fred", "--json", env=env)
+    assert r.code == 0, r.err
+    answer = json.loads(r.out)
+    assert answer["kind"] == "pass once" and GROUPED.match(answer["access_pass"]), answer
+
+    # A realm that wants the password alone by default says so; a later setup keeps it.
+    setup_realm(twostep, "--backup-codes", "offered", "--bypass-default", "password")
+    again = twostep("setup", "--no-service-client", "--backup-codes", "offered")
+    assert again.code == 0 and "applied" not in again.out, again.out
+    assert _policy(admin, realm)["bypass_default"] == "password"
+    gus: User = make_user("gus", otp=True)
+    r = twostep("bypass", "grant", "gus", "--for", "1h", "--reason", "trip", env=env)
+    assert r.code == 0 and "shown only now" not in r.out, r.out
+    assert "kind" not in record_fields(admin, realm, gus.id), "a password bypass, written as before"
+    assert browser().login(gus.username, gus.password).kind == "done", "the password alone signs in"
+    setup_realm(twostep, "--backup-codes", "offered", "--bypass-default", "pass")
+    assert not {"bypass_kinds", "bypass_default"} & set(_policy(admin, realm)), "back to the default: nothing written"
+
+
+def test_fallback_mode_grants_the_password_alone_by_default(
+        twostep: Any, admin: Admin, realm: str, make_user: Any, browser: Any) -> None:
+    """Without the provider deciding (records in attributes) there is no pass to ask for: a grant that
+    names no kind is the password alone, as before."""
+    setup_realm(twostep, "--decide-with", "sync", "--backup-codes", "offered")
+    ivo: User = make_user("ivo", otp=True)
+    r = twostep("bypass", "grant", "ivo", "--for", "1h", "--reason", "trip")
+    assert r.code == 0 and "shown only now" not in r.out, (r.out, r.err)
+    attrs = admin.get(f"/{realm}/users/{ivo.id}").get("attributes") or {}
+    assert attrs.get("twostep_bypass") == ["true"], attrs
+    b: LoginDriver = browser()
+    b.login(ivo.username, ivo.password)
+    assert b.logged_in(), b.page.summary() if b.page else ""

@@ -119,3 +119,36 @@ def test_pages_refuse_password_only_where_the_realm_forbids_it(
     page = post(d, f"{web.url}/admin/help/{gus.id}/answer", {**form, "kind": "pass-multi", "preset": "1d",
                                                              "confirm": "yes"})
     assert 'id="access-pass"' in page.text and stored_request(admin, web.realm, gus.id) is None, page.summary()
+
+
+def test_pages_grant_the_realms_default_kind_the_pass_unless_setup_says_password(
+        web: WebApp, admin: Admin, make_user: Any, twostep: Any) -> None:  # noqa: F811
+    desk = help_desk(admin, web.realm, make_user, "hanna")
+    ulf: User = make_user("ulf", otp=True)
+    d = web.sign_in(desk, f"/admin/users/{ulf.id}")
+    assert d.page is not None
+    form = action_form(d.page, "grant")
+    assert form["kind"] == "pass-once", "the realm's default, the access pass, is preselected"
+    page = post(d, f"{web.url}/admin/users/{ulf.id}/action", {**form, "reason": "trip", "confirm": "yes"})
+    assert 'id="access-pass"' in page.text, page.summary()
+    assert record_fields(admin, web.realm, ulf.id)["kind"] == "pass"
+
+    # The help answer, posted without any kind (a form from before the choice): the realm's default too.
+    vera: User = make_user("vera", otp=True)
+    file_request(admin, web.realm, vera.id, "lost my phone")
+    page = d.open_url(web.url + "/admin/help")
+    form = {k: v for k, v in action_form(page, "grant").items() if k != "kind"}
+    page = post(d, f"{web.url}/admin/help/{vera.id}/answer", {**form, "confirm": "yes"})
+    assert 'id="access-pass"' in page.text, page.summary()
+    assert record_fields(admin, web.realm, vera.id)["kind"] == "pass"
+
+    r = twostep("setup", "--no-service-client", "--web-url", web.url, "--backup-codes", "offered",
+                "--bypass-default", "password")
+    assert r.code == 0, r.err
+    wim: User = make_user("wim", otp=True)
+    page = d.open_url(f"{web.url}/admin/users/{wim.id}")
+    form = action_form(page, "grant")
+    assert form["kind"] == "password", "setup --bypass-default password: preselected"
+    page = post(d, f"{web.url}/admin/users/{wim.id}/action", {**form, "reason": "trip", "confirm": "yes"})
+    assert any("set the bypass marker" in m for m in flashes(page)), flashes(page)
+    assert "kind" not in record_fields(admin, web.realm, wim.id)

@@ -12,6 +12,7 @@ from typing import Any
 import requests
 
 from tests.conftest import Admin, Browser, Keycloak, MakeUser, Twostep, User, lock_roles
+from tests.support.access_pass import GROUPED
 from tests.support.bypass_helpers import record_fields
 from tests.support.personas import (
     HELPDESK_ROLES,
@@ -56,7 +57,7 @@ def test_helpdesk_cli_grants_carol_and_she_signs_in_with_the_password(
     before = browser().login(carol.username, carol.password)
     assert before.kind == "otp", before.summary()
 
-    r = twostep("bypass", "grant", "carol", "--for", "8h", "--reason", "phone at home", "--json", env=env)
+    r = twostep("bypass", "grant", "carol", "--for", "8h", "--reason", "phone at home", "--password", "--json", env=env)
     assert r.code == 0, r.err
     out = json.loads(r.out)
     assert out["action"] == "bypass.grant"
@@ -145,7 +146,11 @@ def test_delegated_admin_manages_only_the_members_of_staff(
 
     member = call(keycloak.url, realm, token, f"/users/{sam.id}/bypass/grant", body)
     assert member.status_code == 200, member.text
-    assert record_fields(admin, realm, sam.id)["marker"] == "true"
+    # No kind in the body: the realm's default, an access pass (once), in this answer only.
+    answer = member.json()
+    assert (answer["kind"], answer["pass_use"]) == ("pass", "once") and GROUPED.match(answer["access_pass"]), answer
+    rec = record_fields(admin, realm, sam.id)
+    assert rec["marker"] == "true" and (rec["kind"], rec["pass_use"]) == ("pass", "once"), rec
     events = _events(admin, realm, sam.id, "bypass.grant")
     assert len(events) == 1 and events[0]["authDetails"]["userId"] == dana.id
     assert lock_roles(admin, realm) == []

@@ -30,7 +30,7 @@ def test_help_desk_answers_resets_and_makes_codes(twostep: Twostep, keycloak: Ke
     # A help request answered with a bypass: device gone, request closed, password alone lets alice in.
     alice: User = make_user("alice", otp=True)
     file_request(admin, realm, alice.id, "lost my phone")
-    r = twostep("help", "grant", "alice", "--json", env=env)
+    r = twostep("help", "grant", "alice", "--password", "--json", env=env)
     assert r.code == 0, r.err
     assert stored_request(admin, realm, alice.id) is None
     assert "otp" not in credential_types(admin, realm, alice.id)

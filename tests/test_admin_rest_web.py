@@ -81,7 +81,7 @@ def test_demo_admin_grants_carol_a_bypass_in_the_pages(keycloak: Keycloak, admin
     assert d.page is not None and d.page.status == 200, d.summary()
     form = action_form(d.page, "grant")
     page = post(d, f"{demo['url']}/admin/users/{carol.id}/action",
-                {**form, "preset": "8h", "reason": "phone at home", "confirm": "yes"})
+                {**form, "kind": "password", "preset": "8h", "reason": "phone at home", "confirm": "yes"})
     assert any(m.startswith("Done for carol") for m in flashes(page)), flashes(page)
     rec = record_fields(admin, realm, carol.id)
     assert rec["marker"] == "true" and rec["by"] == f"admin@{realm} via web", rec

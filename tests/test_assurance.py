@@ -59,7 +59,7 @@ def test_lost_device_disabled_restored_and_tokens_say_the_bypass(
     # The help desk answers alice's help request: her device is disabled (kept aside), not deleted.
     alice: User = make_user("alice", otp=True)
     file_request(admin, realm, alice.id, "lost my phone")
-    r = twostep("help", "grant", "alice", "--for", "2h", "--json", env=env)
+    r = twostep("help", "grant", "alice", "--for", "2h", "--password", "--json", env=env)
     assert r.code == 0, r.err
     types = credential_types(admin, realm, alice.id)
     assert "otp" not in types and types.count(DISABLED) == 1, types
@@ -163,7 +163,7 @@ def test_acr_values_for_the_second_factor_asks_it_during_a_bypass(
     setup_realm(twostep, "--backup-codes", "offered")
     env = _helpdesk(admin, realm)
     carol: User = make_user("carol", otp=True)
-    r = twostep("bypass", "grant", "carol", "--for", "1h", "--reason", "travelling", env=env)
+    r = twostep("bypass", "grant", "carol", "--for", "1h", "--reason", "travelling", "--password", env=env)
     assert r.code == 0, r.err
     b = browser()
     assert b.login(carol.username, carol.password).kind == "done", "the bypass: password alone"

@@ -30,7 +30,7 @@ def test_grant_lets_user_in_with_password_alone_others_still_asked(
     bob = make_user("bob", otp=True)
     audit = tmp_path / "audit.jsonl"
     env = {"TWOSTEP_AUDIT_FILE": str(audit)}
-    r = twostep("bypass", "grant", "alice", "--for", "8h", "--reason", "lost phone", env=env)
+    r = twostep("bypass", "grant", "alice", "--for", "8h", "--reason", "lost phone", "--password", env=env)
     assert r.code == 0, r.err
     assert record_fields(admin, realm, alice.id)["marker"] == "true"
 
@@ -102,7 +102,7 @@ def test_reset_device_removes_otp_and_ends_sessions(
     )
     assert dry.code == 0 and "would remove the user's OTP devices" in dry.out
     assert [c["type"] for c in admin.get(f"/{realm}/users/{dan.id}/credentials")].count("otp") == 1
-    r = twostep("bypass", "grant", "dan", "--for", "1d", "--reason", "lost phone", "--reset-device")
+    r = twostep("bypass", "grant", "dan", "--for", "1d", "--reason", "lost phone", "--password", "--reset-device")
     assert r.code == 0, r.err
     assert "otp" not in [c["type"] for c in admin.get(f"/{realm}/users/{dan.id}/credentials")]
     assert admin.get(f"/{realm}/users/{dan.id}/sessions") == []
@@ -263,7 +263,7 @@ def test_text_output_has_friendly_times_and_json_keeps_iso(
     seconds between before and after the command allow."""
     _setup(twostep)
     dora = make_user("dora", otp=True)
-    done = twostep("bypass", "grant", "dora", "--for", "8h", "--reason", "lost phone")
+    done = twostep("bypass", "grant", "dora", "--for", "8h", "--reason", "lost phone", "--password")
     assert done.code == 0, done.err
     rec = record_fields(admin, realm, dora.id)
     until, granted = _iso(rec["until"]), _iso(rec["granted_at"])

@@ -91,7 +91,7 @@ def test_revoke_ends_offline_token_obtained_during_bypass_not_one_from_before(
     token_before = offline_token(before)
     # The window of "opened during the bypass" starts SESSION_SKEW_MS before the grant.
     time.sleep(bypass_end.SESSION_SKEW_MS / 1000 + 0.5)
-    assert twostep("bypass", "grant", "olga", "--for", "1h", "--reason", "lost phone").code == 0
+    assert twostep("bypass", "grant", "olga", "--for", "1h", "--reason", "lost phone", "--password").code == 0
     during = LoginDriver(keycloak.url, realm)
     during.login(olga.username, olga.password, **OFFLINE)
     token_during = offline_token(during)  # password alone: the bypass

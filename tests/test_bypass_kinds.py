@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from twostep.bypass_kinds import bypass_kinds_of, choose_kind, parse_bypass_kinds
+from twostep.bypass_kinds import bypass_kinds_of, choose_kind, grant_default, parse_bypass_kinds
 from twostep.errors import InvalidInput
 from twostep.policy import RealmPolicy
 from twostep.realm_policy import policy_of
@@ -20,7 +20,11 @@ BASE = {"backup_codes": "required", "bypass_max_s": 604800, "decided_by": "provi
 
 
 @pytest.mark.parametrize(("extra", "expect"), [
-    ({}, (("pass", "password"), "password")),
+    ({}, (("pass", "password"), "pass")),
+    ({"bypass_kinds": ["password", "pass"]}, (("pass", "password"), "pass")),
+    ({"bypass_kinds": ["password"]}, (("password",), "password")),
+    ({"bypass_default": "password"}, (("pass", "password"), "password")),
+    ({"bypass_default": "sms"}, (("pass", "password"), "pass")),
     ({"bypass_kinds": ["pass"]}, (("pass",), "pass")),
     ({"bypass_kinds": ["password", "pass"], "bypass_default": "pass"}, (("pass", "password"), "pass")),
     ({"bypass_kinds": ["password"], "bypass_default": "pass"}, (("password",), "password")),
@@ -40,6 +44,11 @@ def test_a_damaged_policy_allows_the_pass_only_and_setup_writes_nothing_for_the_
     policy = reading.policy
     assert not reading.intact and (policy.bypass_kinds, policy.bypass_default) == (("pass",), "pass")
     assert "bypass_kinds" not in json.loads(RealmPolicy().to_json()), "records before the keys stay byte-identical"
+    assert (RealmPolicy().bypass_kinds, RealmPolicy().bypass_default) == (("pass", "password"), "pass")
+    back = RealmPolicy.from_json(RealmPolicy().to_json())
+    assert back is not None and back.bypass_default == "pass", "no keys: the access pass by default"
+    kept = json.loads(RealmPolicy(bypass_default="password").to_json())
+    assert kept["bypass_default"] == "password", "a realm that wants the password by default says so"
     written = json.loads(RealmPolicy(bypass_kinds=("pass",), bypass_default="pass").to_json())
     assert (written["bypass_kinds"], written["bypass_default"]) == (["pass"], "pass")
 
@@ -49,6 +58,9 @@ def test_the_cli_choice() -> None:
     with pytest.raises(InvalidInput):
         parse_bypass_kinds("sms")
     assert choose_kind(("pass", "password"), "password", None, False) == "password"
+    assert choose_kind(("pass", "password"), "pass", None, False) == "pass"
+    assert grant_default("pass", provider_mode=True) == "pass"
+    assert grant_default("pass", provider_mode=False) == "password", "fallback mode: no provider, no pass"
     assert choose_kind(("pass", "password"), "password", "once", False) == "pass"
     with pytest.raises(InvalidInput, match="forbids password-only"):
         choose_kind(("pass",), "pass", None, True)

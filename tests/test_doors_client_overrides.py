@@ -82,7 +82,8 @@ def test_overrides_are_adapted_reported_and_bound_back(
     b.submit({"otp": enrolled.code()})
     finish_sign_in(b, admin, realm)
     lost = make_user("lostphone", otp=True)
-    assert twostep("bypass", "grant", "lostphone", "--for", "1h", "--reason", "lost phone, ticket 4711").code == 0
+    assert twostep("bypass", "grant", "lostphone", "--for", "1h", "--reason", "lost phone, ticket 4711",
+                   "--password").code == 0
     b = LoginDriver(keycloak.url, realm, web_client)
     b.login(lost.username, lost.password)
     assert b.logged_in(), "a bypass is the password alone through the override too"

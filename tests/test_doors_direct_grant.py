@@ -80,7 +80,7 @@ def test_password_grant_decides_as_the_browser(
     assert ok.json()["access_token"]
 
     lost = make_user("lostphone", otp=True)
-    res = twostep("bypass", "grant", "lostphone", "--for", "1h", "--reason", "lost phone, ticket 4711")
+    res = twostep("bypass", "grant", "lostphone", "--for", "1h", "--reason", "lost phone, ticket 4711", "--password")
     assert res.code == 0, res.err
     ok = grant(keycloak, realm, client, lost)
     assert ok.status_code == 200, "a bypass within its time is the password alone: " + ok.text

@@ -83,9 +83,9 @@ def test_grant_from_cli_closes_request_and_user_signs_in_with_password(
     audit = tmp_path / "audit.jsonl"
     env = {"TWOSTEP_AUDIT_FILE": str(audit)}
 
-    dry = twostep("help", "grant", "eve", "--dry-run", env=env)
+    dry = twostep("help", "grant", "eve", "--password", "--dry-run", env=env)
     assert dry.code == 0 and "would close the help request" in dry.out and stored_request(admin, realm, eve.id)
-    r = twostep("help", "grant", "eve", env=env)
+    r = twostep("help", "grant", "eve", "--password", env=env)
     assert r.code == 0, r.err
     assert "user notified: sent" in r.out
     assert stored_request(admin, realm, eve.id) is None and not in_index(admin, realm, eve.id)

@@ -114,6 +114,8 @@ def test_browser_admin_answers_from_queue_then_user_enrolls_new_device(
 
             grant = page.locator(f"#req-{eve.id} form.grant")
             assert grant.locator("input[value='1d']").is_checked()
+            assert grant.locator("input[name='kind'][value='pass-once']").is_checked(), "the realm's default"
+            grant.locator("input[name='kind'][value='password']").check()
             grant.locator("input[name='confirm']").check()
             grant.locator("button[type=submit]").click()
             page.wait_for_selector(".flash.ok")

@@ -122,7 +122,7 @@ def test_bypass_reset_and_admin_codes_for_a_federated_user(
     user, _secret = _enrolled(twostep, browser, admin, realm, "alice")
 
     # A bypass: the directory password alone is enough; revoked, the code is asked again.
-    r = twostep("bypass", "grant", "alice", "--for", "1h", "--reason", "lost phone, ticket 1")
+    r = twostep("bypass", "grant", "alice", "--for", "1h", "--reason", "lost phone, ticket 1", "--password")
     assert r.code == 0, r.err
     b = browser()
     b.login("alice", pw)

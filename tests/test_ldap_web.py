@@ -32,7 +32,7 @@ def test_read_only_directory_user_through_the_pages(
     d = web.sign_in(boss, f"/admin/users/{erin.id}")
     assert d.page is not None and d.page.status == 200, d.page.summary() if d.page else ""
     apage = post(d, f"{web.url}/admin/users/{erin.id}/action",
-                 {**action_form(d.page, "grant"), "reason": "lost phone", "confirm": "yes"})
+                 {**action_form(d.page, "grant"), "kind": "password", "reason": "lost phone", "confirm": "yes"})
     assert any("set the bypass marker" in m for m in flashes(apage)), flashes(apage)
     assert record_fields(admin, web.realm, erin.id)["marker"] == "true"
     e = web.browser()

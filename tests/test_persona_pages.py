@@ -146,12 +146,13 @@ def csrf(d: LoginDriver, w: World) -> str:
 
 def user_action(w: World, who: str, target: User, action: str) -> Page:
     """Open the target's page (as a person would) and post the action's form; the form's fields are
-    posted even when the page was refused (a forged or stale form): Keycloak must still refuse."""
+    posted even when the page was refused (a forged or stale form): Keycloak must still refuse. A grant
+    asks for the password alone (its answer is a flash; the pass page: tests/test_access_pass_pages.py)."""
     d = w.sign_in(who)
     d.open_url(f"{w.url}/admin/users/{target.id}")
     return post(d, f"{w.url}/admin/users/{target.id}/action", {
         "csrf_token": csrf(d, w), "action": action, "user_id": target.id, "preset": "1h",
-        "reason": f"{who} {action}", "confirm": "yes"})
+        "kind": "password", "reason": f"{who} {action}", "confirm": "yes"})
 
 
 def help_answer(w: World, who: str, target: User, answer: str) -> Page:
@@ -159,7 +160,7 @@ def help_answer(w: World, who: str, target: User, answer: str) -> Page:
     d.open_url(f"{w.url}/admin/help")
     return post(d, f"{w.url}/admin/help/{target.id}/answer", {
         "csrf_token": csrf(d, w), "action": answer, "user_id": target.id, "preset": "1h",
-        "reason": f"{who} {answer}", "confirm": "yes"})
+        "kind": "password", "reason": f"{who} {answer}", "confirm": "yes"})
 
 
 def errors(page: Page) -> list[str]:

@@ -92,7 +92,7 @@ def test_bypass_granted_through_node1_is_honoured_on_node2(
     setup(keycloak, realm)
     alice = make_user("alice", otp=True)
     bob = make_user("bob", otp=True)
-    r = cli(keycloak, realm, "bypass", "grant", "alice", "--for", "1h", "--reason", "lost phone, node 1")
+    r = cli(keycloak, realm, "bypass", "grant", "alice", "--for", "1h", "--reason", "lost phone, node 1", "--password")
     assert r.code == 0, r.err
 
     on2 = LoginDriver(node2.url, realm)

@@ -64,7 +64,7 @@ def test_python_and_the_provider_read_one_record_alike(twostep: Twostep, make_us
                                                        admin: Admin, realm: str) -> None:
     setup_realm(twostep, "--bypass-max", "1d")
     bo: User = make_user("bob", otp=True)
-    granted = twostep("bypass", "grant", "bob", "--for", "2h", "--reason", "lost phone")
+    granted = twostep("bypass", "grant", "bob", "--for", "2h", "--reason", "lost phone", "--password")
     assert granted.code == 0, granted.err
     shown = json.loads(twostep("bypass", "show", "bob", "--json").out)
     assert shown["state"] == "active" and shown["bypassed"] is True

@@ -86,7 +86,8 @@ def test_early_end_after_new_device(twostep: Twostep, make_user: MakeUser, admin
                                     tmp_path: Path) -> None:
     _setup(twostep)
     jo = make_user("joe", otp=True)
-    assert twostep("bypass", "grant", "joe", "--for", "1d", "--reason", "lost", "--reset-device").code == 0
+    assert twostep("bypass", "grant", "joe", "--for", "1d", "--reason", "lost", "--password",
+                   "--reset-device").code == 0
     nothing = twostep("sync", "--json")
     assert json.loads(nothing.out)["ended_early"] == 0
     time.sleep(1.1)

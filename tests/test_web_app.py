@@ -290,7 +290,9 @@ def test_grant_and_revoke_bypass_through_the_page(web: WebApp, people: tuple[Use
     assert page is not None and page.status == 200, d.summary()
     form = action_form(page, "grant")
     assert form["preset"] == "1h"
-    page = post(d, f"{web.url}/admin/users/{eve.id}/action", {**form, "reason": "lost phone", "confirm": "yes"})
+    assert form["kind"] == "pass-once", "the realm's default, the access pass, is preselected"
+    page = post(d, f"{web.url}/admin/users/{eve.id}/action",
+                {**form, "kind": "password", "reason": "lost phone", "confirm": "yes"})
     assert any("set the bypass marker" in m for m in flashes(page)), flashes(page)
     a = record_fields(admin, web.realm, eve.id)
     assert a["marker"] == "true" and a["reason"] == "lost phone"
@@ -325,7 +327,7 @@ def test_times_in_the_viewers_language(web: WebApp, people: tuple[User, User], a
     boss, eve = people
     enable_locales(admin, web.realm)
     set_user_locale(admin, web.realm, eve.id, "de")
-    r = twostep("bypass", "grant", "eve", "--for", "8h", "--reason", "Handy verloren")
+    r = twostep("bypass", "grant", "eve", "--for", "8h", "--reason", "Handy verloren", "--password")
     assert r.code == 0, r.err
     rec = record_fields(admin, web.realm, eve.id)
     until = _iso(rec["until"])
@@ -771,6 +773,7 @@ def test_browser_admin_grants_and_revokes_bypass(web: WebApp, people: tuple[User
             shoot(page, "user")
             grant = page.locator("form#grant")
             grant.locator("input[value='1h']").check()
+            grant.locator("input[name='kind'][value='password']").check()
             grant.locator("input[name='reason']").fill("phone at home")
             grant.locator("input[name='confirm']").check()
             grant.locator("button[type=submit]").click()

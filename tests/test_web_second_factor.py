@@ -27,7 +27,7 @@ def test_bypassed_admin_is_refused_and_changes_nothing(web: WebApp, make_user: M
     bea: User = make_user("bea", otp=True)
     make_admin(admin, web.realm, bea)
     eve: User = make_user("eve", otp=True)
-    r = twostep("bypass", "grant", "bea", "--for", "1h", "--reason", "lost phone")
+    r = twostep("bypass", "grant", "bea", "--for", "1h", "--reason", "lost phone", "--password")
     assert r.code == 0, r.err
     d = web.browser()
     page = d.open_url(f"{web.url}/auth/login?next=/admin/users/{eve.id}")

@@ -19,7 +19,7 @@ from typing import Any
 from .actor import Actor, is_self
 from .audit import AuditSink, EndKind, event
 from .bypass_end import EndPlan, end_bypass, end_window_sessions
-from .bypass_kinds import choose_kind
+from .bypass_kinds import choose_kind, grant_default
 from .clock import Clock
 from .durations import format_duration
 from .enforcement import CONFIGURE_TOTP
@@ -113,8 +113,9 @@ def grant(kc: KeycloakClient, clock: Clock, audit: AuditSink, actor: Actor, req:
                         "admin must grant it (a sole admin with operator credentials: --break-glass)")
     state = rec.state(now, policy.bypass_max_s)
     extending = state == "active"
-    kind = rec.kind if extending else choose_kind(policy.bypass_kinds, policy.bypass_default, req.pass_use,
-                                                  req.password_only)
+    kind = rec.kind if extending else choose_kind(
+        policy.bypass_kinds, grant_default(policy.bypass_default, isinstance(store, CredentialStore)),
+        req.pass_use, req.password_only)
     if kind == "pass" and not isinstance(store, CredentialStore):
         raise InvalidInput("an access pass needs the twostep provider in Keycloak (provider mode); this realm's "
                            "bypasses are kept by sync (fallback mode): grant --password")

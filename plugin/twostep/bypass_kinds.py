@@ -22,19 +22,22 @@ def parse_bypass_kinds(text: str) -> tuple[str, ...]:
 
 def bypass_kinds_of(data: dict[str, Any]) -> tuple[tuple[str, ...], str]:
     """The kinds admins may grant and the default, as the provider reads them (BypassKinds.parse) from
-    an intact record: both keys absent, both and password; a `bypass_kinds` that is not a non-empty list
-    of `pass` / `password`, the access pass only (fail closed: the sign-in stays two-step)."""
+    an intact record: `bypass_kinds` absent, both; `bypass_default` absent or not allowed, the pass if
+    allowed, else the first (so both keys absent: both, the pass); a `bypass_kinds` that is not a
+    non-empty list of `pass` / `password`, the access pass only (fail closed: the sign-in stays two-step)."""
     kinds, default = data.get("bypass_kinds"), data.get("bypass_default")
-    if kinds is None and default is None:
-        return BYPASS_KINDS, "password"
     if kinds is None:
         kinds = list(BYPASS_KINDS)
     if not isinstance(kinds, list) or not kinds or any(k not in BYPASS_KINDS for k in kinds):
         return ("pass",), "pass"
     ordered = tuple(k for k in BYPASS_KINDS if k in kinds)
-    if default is None and "password" in ordered:
-        return ordered, "password"
     return ordered, default if isinstance(default, str) and default in ordered else ordered[0]
+
+
+def grant_default(default: str, provider_mode: bool) -> str:
+    """The kind a grant gets when it names none: the realm's default in provider mode; in fallback mode
+    (no provider) the password, since the pass needs the provider's authenticator."""
+    return default if provider_mode else "password"
 
 
 def choose_kind(kinds: tuple[str, ...], default: str, pass_use: str | None, password_only: bool) -> str:

@@ -152,9 +152,9 @@ class RealmPolicy:
     # this realm (sync then ends its bypasses, as in fallback mode); anything else is on.
     expiry_task: str = "on"
     # Both readers (docs/formats.md, "Kinds of bypass"): which kinds admins may grant, pass first, and
-    # the one a grant gets when it names none. Absent (the defaults below): both, password.
+    # the one a grant gets when it names none. Absent (the defaults below): both, the access pass.
     bypass_kinds: tuple[str, ...] = BYPASS_KINDS
-    bypass_default: str = "password"
+    bypass_default: str = "pass"
 
     def previous_flow(self, key: str) -> str | None:
         """What was bound in the realm field `key` before setup (None: not recorded)."""
@@ -195,8 +195,8 @@ class RealmPolicy:
             if data[key] == default:
                 del data[key]
         data["bypass_kinds"] = list(self.bypass_kinds)
-        if self.bypass_kinds == BYPASS_KINDS and self.bypass_default == "password":
-            del data["bypass_kinds"], data["bypass_default"]  # absent means both, password
+        if self.bypass_kinds == BYPASS_KINDS and self.bypass_default == "pass":
+            del data["bypass_kinds"], data["bypass_default"]  # absent means both, the access pass
         return json.dumps(data, sort_keys=True, separators=(",", ":"))
 
     @classmethod

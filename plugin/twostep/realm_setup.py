@@ -224,13 +224,14 @@ def _desired_policy(desired: Desired, realm: JSON, now: datetime, provider_mode:
 
 
 def _kinds(desired: Desired, current: RealmPolicy | None) -> dict[str, Any]:
-    """The kinds of bypass: what setup was given, else what the policy says (both, password at first)."""
+    """The kinds of bypass: what setup was given, else what the policy says (both, the access pass at
+    first). A default no longer allowed becomes the pass if allowed, else the first (as the readers do)."""
     kinds = desired.bypass_kinds or (current.bypass_kinds if current else RealmPolicy().bypass_kinds)
     default = desired.bypass_default or (current.bypass_default if current else RealmPolicy().bypass_default)
     if default not in kinds:
         if desired.bypass_default is not None:
             raise InvalidInput(f"--bypass-default {default} is not one of the kinds allowed ({','.join(kinds)})")
-        default = "password" if "password" in kinds and desired.bypass_kinds is None else kinds[0]
+        default = kinds[0]
     return {"bypass_kinds": kinds, "bypass_default": default}
 
 

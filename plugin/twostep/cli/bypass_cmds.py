@@ -30,9 +30,11 @@ def bypass() -> None:
 @click.option("--extend", is_flag=True, help="Change the end of an active bypass (recorded as an extension).")
 @click.option("--pass", "pass_use", type=click.Choice(PASS_USES), default=None,
               help="An access pass (still two-step: the password and the pass), used once or until the end; "
-                   "shown once, here. Default kind: the realm's (setup --bypass-default).")
+                   "shown once, here. Default kind: the realm's (setup --bypass-default), the pass (once) unless "
+                   "set otherwise; the password in fallback mode (no provider).")
 @click.option("--password", "password_only", is_flag=True,
-              help="The password alone for the window (if the realm allows password-only bypasses).")
+              help="The password alone for the window (if the realm allows password-only bypasses); say it "
+                   "when that is what you mean: without it the realm's default kind applies.")
 @click.option("--break-glass", is_flag=True,
               help="Sole admin, lost phone: allow a self-bypass (operator credentials only; audited).")
 @click.option("--actor", "actor", metavar="NAME", default=None,

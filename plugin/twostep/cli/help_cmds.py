@@ -45,7 +45,7 @@ def list_cmd(as_json: bool) -> None:
                    "at most the policy maximum).")
 @click.option("--pass", "pass_use", type=click.Choice(PASS_USES), default=None,
               help="Answer with an access pass (still two-step), used once or until the end; shown once, here. "
-                   "Default kind: the realm's (setup --bypass-default).")
+                   "Default kind: the realm's (setup --bypass-default), the pass (once) unless set otherwise.")
 @click.option("--password", "password_only", is_flag=True,
               help="Answer with the password alone for the window (if the realm allows it).")
 @click.option("--actor", "actor", metavar="NAME", default=None, help=_ACTOR_HELP)

@@ -100,7 +100,7 @@ def _print_plan(actions: list[str], dry_run: bool, as_json: bool) -> None:
                    "(the password alone); comma-separated. Default: keep the current (both at first).")
 @click.option("--bypass-default", "bypass_default", type=click.Choice(BYPASS_KINDS), default=None,
               help="The kind a grant gets when it names none (and the pages preselect). Default: keep the "
-                   "current (password at first).")
+                   "current (pass at first; fallback mode grants the password alone by default).")
 @json_option
 def setup(dry_run: bool, enforce: tuple[str, ...], grace_days: int, bypass_max: str, otp_algorithm: str,
           otp_digits: int, otp_period: int, otp_look_around: int, theme: str | None, no_service_client: bool,

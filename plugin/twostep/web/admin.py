@@ -11,6 +11,7 @@ from flask import Blueprint, flash, g, redirect, render_template, request, url_f
 
 from .. import backup_codes, bypass, devices, help_requests, pass_summary
 from ..actor import is_self
+from ..bypass_kinds import grant_default
 from ..durations import parse_duration
 from ..errors import Forbidden, NotFound, TwostepError
 from ..keycloak_adapter import JSON, KeycloakClient
@@ -188,7 +189,7 @@ def _user_view(user: JSON) -> dict[str, Any]:
         "codes": backup_codes.status(kc, user, creds),
         "bypass": store.read(kc, user, creds).as_dict(now, policy.bypass_max_s), "presets": bypass.PRESETS,
         "kinds": policy.bypass_kinds if store.name == "credential" else ("password",),
-        "kind_default": policy.bypass_default if store.name == "credential" else "password",
+        "kind_default": grant_default(policy.bypass_default, store.name == "credential"),
         "is_self": is_self(actor(), kc.realm, user),
         "disabled_devices": devices.disabled_count(creds),
     }

@@ -12,6 +12,7 @@ from markupsafe import Markup
 
 from .. import backup_codes, bypass, devices, help_requests, recovery_codes
 from ..actor import is_self
+from ..bypass_kinds import grant_default
 from ..durations import format_duration, parse_duration
 from ..errors import Forbidden, TwostepError
 from ..keycloak_adapter import JSON, KeycloakClient
@@ -82,7 +83,7 @@ def queue() -> Any:
     chosen = format_duration(default.total_seconds())
     return render_template("admin_help.html", rows=rows, total=len(items), presets=presets,
                            kinds=policy.bypass_kinds if policy.provider_mode else ("password",),
-                           kind_default=policy.bypass_default if policy.provider_mode else "password",
+                           kind_default=grant_default(policy.bypass_default, policy.provider_mode),
                            default=chosen if chosen in presets else (presets[-1] if presets else ""),
                            max_human=format_duration(policy.bypass_max_s))
 

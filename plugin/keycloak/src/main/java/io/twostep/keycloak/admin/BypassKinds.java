@@ -19,8 +19,8 @@ public final class BypassKinds {
     public static final String PASSWORD = "password";
     /** Damaged or missing policy: the kind that keeps the sign-in two-step. */
     public static final Allowed FAIL_CLOSED = new Allowed(List.of(PASS), PASS);
-    /** An intact policy written before the key existed: both, as before. */
-    public static final Allowed BEFORE_KINDS = new Allowed(List.of(PASS, PASSWORD), PASSWORD);
+    /** An intact policy without the keys: both, and the kind that keeps the sign-in two-step by default. */
+    public static final Allowed DEFAULT = new Allowed(List.of(PASS, PASSWORD), PASS);
     private static final ObjectMapper JSON = new ObjectMapper();
 
     public record Allowed(List<String> kinds, String byDefault) {
@@ -39,7 +39,10 @@ public final class BypassKinds {
     private BypassKinds() {
     }
 
-    /** The policy's kinds; a record that is not intact, or keys that cannot be read: pass only. */
+    /**
+     * The policy's kinds: {@code bypass_kinds} absent, both; {@code bypass_default} absent or not allowed, the
+     * pass if allowed, else the first. A record that is not intact, or kinds that cannot be read: pass only.
+     */
     public static Allowed parse(String policyJson) {
         if (!TwostepDecision.parsePolicy(policyJson).intact()) {
             return FAIL_CLOSED;
@@ -48,12 +51,9 @@ public final class BypassKinds {
             JsonNode root = JSON.readTree(policyJson);
             JsonNode kinds = root.get("bypass_kinds");
             JsonNode dflt = root.get("bypass_default");
-            if (kinds == null && dflt == null) {
-                return BEFORE_KINDS;
-            }
             List<String> out = new ArrayList<>();
             if (kinds == null) {
-                out.addAll(BEFORE_KINDS.kinds());
+                out.addAll(DEFAULT.kinds());
             } else {
                 if (!kinds.isArray() || kinds.isEmpty()) {
                     return FAIL_CLOSED;
@@ -72,11 +72,9 @@ public final class BypassKinds {
             if (out.contains(PASSWORD)) {
                 ordered.add(PASSWORD);
             }
+            // No default, or one not allowed: the pass if allowed, else the first.
             String d = dflt != null && dflt.isTextual() && ordered.contains(dflt.asText()) ? dflt.asText()
                     : ordered.get(0);
-            if (dflt == null && ordered.contains(PASSWORD)) {
-                d = PASSWORD;
-            }
             return new Allowed(ordered, d);
         } catch (Exception e) {
             return FAIL_CLOSED;

@@ -20,7 +20,17 @@ class BypassKindsTest {
 
     @Test
     void theRealmPolicySaysWhichKinds() {
-        assertEquals(BypassKinds.BEFORE_KINDS, parse(""), "a record written before the keys: both, password");
+        assertEquals(new BypassKinds.Allowed(List.of("pass", "password"), "pass"), parse(""),
+                "a record without the keys: both, the pass by default");
+        assertEquals(BypassKinds.DEFAULT, parse(""));
+        assertEquals(new BypassKinds.Allowed(List.of("pass", "password"), "pass"),
+                parse(",\"bypass_kinds\":[\"password\",\"pass\"]"), "kinds without a default: the pass if allowed");
+        assertEquals(new BypassKinds.Allowed(List.of("password"), "password"),
+                parse(",\"bypass_kinds\":[\"password\"]"), "kinds without a default: else the first");
+        assertEquals(new BypassKinds.Allowed(List.of("pass", "password"), "password"),
+                parse(",\"bypass_default\":\"password\""), "setup --bypass-default password");
+        assertEquals(new BypassKinds.Allowed(List.of("pass", "password"), "pass"),
+                parse(",\"bypass_default\":\"sms\""), "a default that is not a kind: the pass");
         assertEquals(new BypassKinds.Allowed(List.of("pass"), "pass"), parse(",\"bypass_kinds\":[\"pass\"]"));
         assertEquals(new BypassKinds.Allowed(List.of("pass", "password"), "pass"),
                 parse(",\"bypass_kinds\":[\"password\",\"pass\"],\"bypass_default\":\"pass\""));
@@ -40,8 +50,12 @@ class BypassKindsTest {
 
     @Test
     void aGrantGetsTheKindAskedForOrTheDefault() {
-        BypassKinds.Allowed both = BypassKinds.BEFORE_KINDS;
-        assertEquals("password", BypassKinds.choose(both, null, null, false, null).kind());
+        BypassKinds.Allowed both = BypassKinds.DEFAULT;
+        BypassKinds.Choice byDefault = BypassKinds.choose(both, null, null, false, null);
+        assertEquals("pass", byDefault.kind(), "no kind asked: the realm's default, the pass");
+        assertEquals("once", byDefault.passUse());
+        assertEquals("password", BypassKinds.choose(new BypassKinds.Allowed(List.of("pass", "password"), "password"),
+                null, null, false, null).kind(), "a realm whose default is the password");
         BypassKinds.Choice once = BypassKinds.choose(both, null, "once", false, null);
         assertEquals("pass", once.kind());
         assertEquals("once", once.passUse());
@@ -67,11 +81,11 @@ class BypassKindsTest {
     @Test
     void anExtensionKeepsTheKindAndTheUses() {
         Map<String, String> current = Map.of("kind", "pass", "pass_use", "multi", "pass_used", "2");
-        BypassKinds.Choice kept = BypassKinds.choose(BypassKinds.BEFORE_KINDS, null, null, true, current);
+        BypassKinds.Choice kept = BypassKinds.choose(BypassKinds.DEFAULT, null, null, true, current);
         assertNull(kept.refusal());
         assertEquals(Map.of("kind", "pass", "pass_use", "multi", "pass_used", "2"),
                 BypassKinds.fields(kept, true, current));
-        assertTrue(BypassKinds.choose(BypassKinds.BEFORE_KINDS, "password", null, true, current).refusal()
+        assertTrue(BypassKinds.choose(BypassKinds.DEFAULT, "password", null, true, current).refusal()
                 .contains("revoke it and grant a new one"));
         assertTrue(BypassKinds.choose(new BypassKinds.Allowed(List.of("pass"), "pass"), null, null, true, Map.of())
                 .refusal().contains("forbids password-only"), "an old password bypass is not extended against the policy");
