@@ -91,7 +91,9 @@ def test_the_task_purges_at_once_after_a_new_enrollment_without_a_sign_in(
     new = base64.b32encode(page.form_with("totpSecret").fields["totpSecret"].encode()).decode()
     b.submit({"totp": pyotp.TOTP(new).now(), "userLabel": "new phone"}, form_field="totpSecret")
     finish_sign_in(b, admin, realm, enrolled=True)
-    assert _purge_events(admin, realm, bob.id) == [], "the enrolling sign-in purged nothing (no device then)"
+    # The enrolling sign-in purged nothing (no device then); the task may already have (every 5 s here).
+    assert all(json.loads(e["representation"])["actor"] == "twostep expiry task"
+               for e in _purge_events(admin, realm, bob.id))
 
     # No further sign-in: the task purges it within its interval + 10 s, with one admin event.
     _wait_gone(admin, realm, bob.id)
