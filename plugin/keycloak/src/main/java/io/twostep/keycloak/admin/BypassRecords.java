@@ -1,9 +1,7 @@
 package io.twostep.keycloak.admin;
 
 import io.twostep.keycloak.BypassCredentialProvider;
-import jakarta.ws.rs.core.Response;
 import java.util.LinkedHashMap;
-import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.function.Predicate;
@@ -11,7 +9,6 @@ import org.keycloak.credential.CredentialModel;
 import org.keycloak.models.KeycloakSession;
 import org.keycloak.models.RealmModel;
 import org.keycloak.models.UserModel;
-import org.keycloak.services.ErrorResponse;
 
 /**
  * {@code GET twostep/users/bypass-records?id=..}: the bypass records of a page of users, for the admin
@@ -33,21 +30,9 @@ final class BypassRecords {
 
     static Map<String, List<Map<String, Object>>> of(KeycloakSession session, RealmModel realm, List<String> ids,
                                                      Predicate<UserModel> mayView) {
-        List<String> wanted = ids == null ? List.of() : ids;
-        if (wanted.size() > CredentialTypes.MAX_IDS) {
-            throw ErrorResponse.error("at most " + CredentialTypes.MAX_IDS + " users per call",
-                    Response.Status.BAD_REQUEST);
-        }
         Map<String, List<Map<String, Object>>> out = new LinkedHashMap<>();
-        for (String id : new LinkedHashSet<>(wanted)) {
-            if (id == null || id.isBlank()) {
-                continue;
-            }
-            UserModel user = session.users().getUserById(realm, id);
-            if (user == null || !mayView.test(user)) {
-                continue;
-            }
-            out.put(id, UserWrites.stored(user, BypassCredentialProvider.TYPE).stream()
+        for (UserModel user : CredentialTypes.viewable(session, realm, ids, mayView)) {
+            out.put(user.getId(), UserWrites.stored(user, BypassCredentialProvider.TYPE).stream()
                     .map(BypassRecords::shown).toList());
         }
         return out;
